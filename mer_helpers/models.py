@@ -442,11 +442,14 @@ def validation_carve_out(y, groups=None, validation_split: float = 0.2,
 
 def fit_model(model_name: str, X_train: np.ndarray, y_train, groups=None, validation_split: float = 0.2,
               epochs: int = 10, batch_size: int = 32, seed: int = 42, patience: int = 3,
-              verbose: int = 0, **build_kwargs) -> tuple[keras.Model, dict]:
+              verbose: int = 0, eager_updates: int = 16, **build_kwargs) -> tuple[keras.Model, dict]:
     """Build and train ``model_name`` on ``(X_train (n, T, d), y_train (n,) int)``.
 
     A ``validation_split`` part of the training rows (whole speakers when ``groups`` is given)
     is held out for early stopping on ``val_loss`` (patience ``patience``, best epoch restored).
+    When the whole run is at most ``eager_updates`` gradient updates (tiny folds, as on the
+    committed sample) the model runs eagerly: tracing the training graph would cost more than
+    the updates themselves; the arithmetic is the same.
     Returns ``(model, record)``; ``record`` holds the Keras ``history`` (loss, accuracy,
     val_loss, val_accuracy per epoch), ``best_epoch`` (1-based), ``epochs_run``, the sizes of
     the two parts, the validation speakers and how the part was drawn.
@@ -461,6 +464,8 @@ def fit_model(model_name: str, X_train: np.ndarray, y_train, groups=None, valida
     fit_idx, val_idx, how = validation_carve_out(y_train, groups, validation_split, seed)
     keras.utils.set_random_seed(int(seed))
     model = build_model(model_name, X_train.shape[1:], n_classes, **build_kwargs)
+    steps_per_epoch = int(math.ceil(len(fit_idx) / int(batch_size)))
+    model.run_eagerly = steps_per_epoch * int(epochs) <= int(eager_updates)
     callbacks, val_data = [], None
     if len(val_idx):
         val_data = (X_train[val_idx], y_train[val_idx])
@@ -470,12 +475,11 @@ def fit_model(model_name: str, X_train: np.ndarray, y_train, groups=None, valida
                      batch_size=int(batch_size), shuffle=True, callbacks=callbacks, verbose=verbose)
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
     best_epoch = (int(np.argmin(history["val_loss"])) + 1) if "val_loss" in history else len(history["loss"])
-    steps_per_epoch = int(math.ceil(len(fit_idx) / int(batch_size)))
     record = {"model": model_name, "history": history, "epochs_run": len(history["loss"]),
               "n_updates": steps_per_epoch * len(history["loss"]),
               "best_epoch": best_epoch, "n_fit": int(len(fit_idx)), "n_val": int(len(val_idx)),
               "validation": how, "seed": int(seed), "input_shape": list(X_train.shape[1:]),
-              "n_params": int(model.count_params())}
+              "n_params": int(model.count_params()), "run_eagerly": bool(model.run_eagerly)}
     if groups is not None and len(val_idx):
         record["val_speakers"] = sorted({str(g) for g in np.asarray(groups)[val_idx]})
     return model, record

@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import numpy as np
 import pandas as pd
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".flv", ".mkv")
