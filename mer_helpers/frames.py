@@ -8,7 +8,14 @@ Face crop. The cascade runs on each sampled frame; the largest face wins and is 
 square with a 15 % margin on each side. A frame where no face is found takes the box of the
 nearest frame of the same clip that had one (*carried*); a clip where no frame had a face is
 centre-cropped (*centre*). Both fallbacks are counted per clip (:class:`FrameInfo`) so that a
-notebook can report them. A frame that looks like the frame analysed just before it (mean
+notebook can report them.
+
+Face-only frames (``face_only=True``). Summary images should show a face the detector could
+read. Where a clip sweeps head poses (the paired KDEF clips turn from full left profile to full
+right profile) the frontal cascade finds the face only in the frontal and near-frontal frames,
+and k-means over all frames then spends clusters on profiles. With ``face_only`` only the
+sampled frames where a face was detected in that very frame are passed on (``n_kept``); a clip
+without any detection keeps all its frames (and is counted as centre-cropped). A frame that looks like the frame analysed just before it (mean
 absolute difference of 32x32 grey thumbnails below 2 grey levels: a static shot) reuses that
 detection instead of running the cascade again.
 
@@ -35,7 +42,7 @@ from mer_helpers import cache
 from mer_helpers.media import MediaError, ffmpeg_exe, probe
 
 #: bump when the sampling/cropping code changes what it returns (invalidates the cache)
-FRAMES_VERSION = "frames-v1"
+FRAMES_VERSION = "frames-v2"
 FACE_MARGIN = 0.15
 _DETECT_MAX_SIDE = 240
 #: a sampled frame whose 32x32 grey thumbnail differs from the last detected one by less than
@@ -58,6 +65,7 @@ class FrameInfo:
     n_face: int = 0
     n_carried: int = 0
     n_centre: int = 0
+    n_kept: int = 0
     backend: str = ""
 
     @property
@@ -188,20 +196,32 @@ def _read_ffmpeg(path: str, frame_interval: int) -> tuple[list[np.ndarray], int]
 
 
 def read_frames(path: str | os.PathLike, frame_interval: int = 5, frame_size: int = 96,
-                face_detect: bool = True, return_info: bool = False):
+                face_detect: bool = True, return_info: bool = False, face_only: bool = False):
     """Every ``frame_interval``-th frame of ``path`` (frames 0, k, 2k, ...), cropped and resized.
 
     Returns ``(n_frames, frame_size, frame_size, 3)`` float32 RGB in [0, 1] (values are
     multiples of 1/255: frames are quantised to uint8 like the cache stores them), and with
-    ``return_info=True`` also a :class:`FrameInfo`. Not cached: see :func:`sample_frames`.
+    ``return_info=True`` also a :class:`FrameInfo`. ``face_only``: keep only the frames with
+    their own detected face (see the module notes). Not cached: see :func:`sample_frames`.
     """
-    frames_u8, info = _read_frames_uint8(str(path), int(frame_interval), int(frame_size), bool(face_detect))
+    frames_u8, info, own = _read_frames_uint8(str(path), int(frame_interval), int(frame_size), bool(face_detect))
+    frames_u8 = _keep(frames_u8, own, info, face_only)
     out = frames_u8.astype(np.float32) / np.float32(255.0)
     return (out, info) if return_info else out
 
 
+def _keep(frames_u8: np.ndarray, own: np.ndarray, info: FrameInfo, face_only: bool) -> np.ndarray:
+    """Apply ``face_only`` (frames with their own detection, when the clip has any) and set
+    ``info.n_kept``."""
+    if face_only and own.any():
+        frames_u8 = frames_u8[own]
+    info.n_kept = int(len(frames_u8))
+    return frames_u8
+
+
 def _read_frames_uint8(path: str, frame_interval: int, frame_size: int,
-                       face_detect: bool) -> tuple[np.ndarray, FrameInfo]:
+                       face_detect: bool) -> tuple[np.ndarray, FrameInfo, np.ndarray]:
+    """Frames (uint8), what happened to them, and a per-frame mask: face detected in that frame."""
     import cv2
 
     if frame_interval < 1:
@@ -248,7 +268,8 @@ def _read_frames_uint8(path: str, frame_interval: int, frame_size: int,
         crop = frame[y0:y0 + side, x0:x0 + side]
         interp = cv2.INTER_AREA if side >= frame_size else cv2.INTER_LINEAR
         out[i] = cv2.resize(crop, (frame_size, frame_size), interpolation=interp)
-    return out, info
+    own = np.array([b is not None for b in boxes], dtype=bool)
+    return out, info, own
 
 
 # --------------------------------------------------------------------------- cached, parallel
@@ -258,29 +279,32 @@ def _cache_key(path: str, frame_interval: int, frame_size: int, face_detect: boo
                           frame_size=int(frame_size), face_detect=bool(face_detect))
 
 
-def _sample_cached(path: str, frame_interval: int, frame_size: int, face_detect: bool) -> tuple[np.ndarray, FrameInfo]:
+def _sample_cached(path: str, frame_interval: int, frame_size: int, face_detect: bool,
+                   face_only: bool = False) -> tuple[np.ndarray, FrameInfo]:
     import cv2
 
     cv2.setNumThreads(1)
     key = _cache_key(path, frame_interval, frame_size, face_detect)
 
     def compute():
-        fr, inf = _read_frames_uint8(path, frame_interval, frame_size, face_detect)
+        fr, inf, own = _read_frames_uint8(path, frame_interval, frame_size, face_detect)
         counts = np.array([inf.n_decoded, inf.n_frames, inf.n_face, inf.n_carried, inf.n_centre])
-        return {"frames": fr, "counts": counts, "backend": np.array(inf.backend)}
+        return {"frames": fr, "counts": counts, "backend": np.array(inf.backend), "face": own}
 
     arrays = cache.cached_arrays("frames", key, compute)
     c = [int(v) for v in arrays["counts"]]
     info = FrameInfo(path=path, n_decoded=c[0], n_frames=c[1], n_face=c[2], n_carried=c[3],
                      n_centre=c[4], backend=str(arrays["backend"]))
-    return arrays["frames"], info
+    return _keep(arrays["frames"], np.asarray(arrays["face"], bool), info, face_only), info
 
 
 def sample_frames(path: str | os.PathLike, frame_interval: int = 5, frame_size: int = 96,
-                  face_detect: bool = True, dtype: str = "float32", return_info: bool = False):
+                  face_detect: bool = True, dtype: str = "float32", return_info: bool = False,
+                  face_only: bool = False):
     """Cached :func:`read_frames`: ``(n_frames, S, S, 3)`` float32 in [0, 1] (or uint8 with
-    ``dtype="uint8"``), keyed by the clip's bytes and the three parameters."""
-    fr, info = _sample_cached(str(path), int(frame_interval), int(frame_size), bool(face_detect))
+    ``dtype="uint8"``), keyed by the clip's bytes and the three parameters (``face_only`` is
+    applied after the cache, so both settings share one entry)."""
+    fr, info = _sample_cached(str(path), int(frame_interval), int(frame_size), bool(face_detect), bool(face_only))
     fr = _as_dtype(fr, dtype)
     return (fr, info) if return_info else fr
 
@@ -295,13 +319,13 @@ def _as_dtype(frames_u8: np.ndarray, dtype: str) -> np.ndarray:
 
 def sample_clips(paths: Sequence[str | os.PathLike], frame_interval: int = 5, frame_size: int = 96,
                  face_detect: bool = True, n_jobs: int = 2, dtype: str = "float32",
-                 progress: bool = True, ids: Sequence[str] | None = None):
+                 progress: bool = True, ids: Sequence[str] | None = None, face_only: bool = False):
     """:func:`sample_frames` for many clips, in parallel (``n_jobs`` processes), with progress.
 
     Returns ``(frames, report)``: a list with one ``(n_i, S, S, 3)`` array per clip (in the
     order of ``paths``) and a DataFrame with one :class:`FrameInfo` row per clip (column
     ``clip_id`` when ``ids`` is given). Use ``dtype="uint8"`` to keep many clips in memory
-    (4x smaller); :mod:`mer_helpers.summary` accepts both.
+    (4x smaller); :mod:`mer_helpers.summary` accepts both. ``face_only``: see :func:`read_frames`.
     """
     import pandas as pd
     from joblib import Parallel, delayed
@@ -315,7 +339,7 @@ def sample_clips(paths: Sequence[str | os.PathLike], frame_interval: int = 5, fr
     bar = tqdm(total=len(paths), desc="frames", unit="clip", disable=not progress)
     if n_jobs == 1 or len(paths) <= 1:
         for i, p in enumerate(paths):
-            results[i] = _sample_cached(p, *args)
+            results[i] = _sample_cached(p, *args, bool(face_only))
             bar.update()
     else:
         # workers decode, crop and write the cache; they return only the info (small)
@@ -332,7 +356,7 @@ def sample_clips(paths: Sequence[str | os.PathLike], frame_interval: int = 5, fr
             infos[i] = inf
             bar.update()
         for i, p in enumerate(paths):
-            results[i] = _sample_cached(p, *args)  # read back from the cache
+            results[i] = _sample_cached(p, *args, bool(face_only))  # read back from the cache
     bar.close()
     frames = [_as_dtype(fr, dtype) for fr, _ in results]
     report = pd.DataFrame([asdict(inf) for _, inf in results])

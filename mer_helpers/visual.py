@@ -383,8 +383,9 @@ class VisualFeaturizer:
 
     def __init__(self, summary, frame_interval: int = 5, frame_size: int = 96, face_detect: bool = True,
                  backbone: str = "resnet50", backbone_weights="imagenet", backbone_batch_size: int = 32,
-                 seed: int = 42):
+                 seed: int = 42, face_only: bool = False):
         self.summary = summary
+        self.face_only = bool(face_only)
         self.frame_interval = int(frame_interval)
         self.frame_size = int(frame_size)
         self.face_detect = bool(face_detect)
@@ -413,7 +414,7 @@ class VisualFeaturizer:
         from mer_helpers.frames import sample_clips
 
         frames, _ = sample_clips(list(paths), self.frame_interval, self.frame_size, self.face_detect,
-                                 n_jobs=n_jobs, dtype="uint8", progress=progress)
+                                 n_jobs=n_jobs, dtype="uint8", progress=progress, face_only=self.face_only)
         return self.transform_frames(frames, progress=progress)
 
     def save(self, directory: str | os.PathLike) -> Path:
@@ -422,7 +423,7 @@ class VisualFeaturizer:
         self.summary.save(d / "summary")
         spec = backbone_spec(self.backbone)
         meta = {"version": VISUAL_VERSION, "frame_interval": self.frame_interval, "frame_size": self.frame_size,
-                "face_detect": self.face_detect, "backbone": self.backbone,
+                "face_detect": self.face_detect, "face_only": self.face_only, "backbone": self.backbone,
                 "backbone_weights": self.backbone_weights,
                 "weights_id": weights_id(self.backbone, self.backbone_weights, self.seed),
                 "weights_label": weights_label(self.backbone_weights),
@@ -443,7 +444,8 @@ class VisualFeaturizer:
                                     "VisualFeaturizer.save, e.g. by notebook 04)")
         m = io.read_json(path)
         obj = cls(SummaryImages.load(d / "summary"), m["frame_interval"], m["frame_size"], m["face_detect"],
-                  m["backbone"], m["backbone_weights"], m.get("backbone_batch_size", 32), m.get("seed", 42))
+                  m["backbone"], m["backbone_weights"], m.get("backbone_batch_size", 32), m.get("seed", 42),
+                  face_only=m.get("face_only", False))
         if m["backbone_weights"] not in ("imagenet", "none"):
             wid = weights_id(obj.backbone, obj.backbone_weights, obj.seed)
             if wid != m.get("weights_id"):

@@ -105,3 +105,19 @@ def test_face_crop_and_carried_fallback(tmp_path):
     # a face crop is tighter than the whole photo: the crop of frame 0 differs from a centre crop
     centre = fr.read_frames(path, frame_interval=1, frame_size=48, face_detect=False)
     assert np.abs(out[0] - centre[0]).mean() > 0.02
+    # face_only keeps the four frames with their own detection, read fresh or from the cache
+    kept, kinfo = fr.read_frames(path, frame_interval=1, frame_size=48, face_detect=True, return_info=True,
+                                 face_only=True)
+    assert len(kept) == 4 and kinfo.n_kept == 4
+    np.testing.assert_array_equal(kept, out[:4])
+    cached, cinfo = fr.sample_frames(path, 1, 48, True, return_info=True, face_only=True)
+    np.testing.assert_array_equal(cached, kept)
+    assert cinfo.n_kept == 4 and fr.sample_frames(path, 1, 48, True).shape[0] == 8
+
+
+def test_face_only_keeps_all_frames_without_detection(tmp_path):
+    video = np.full((6, 32, 32, 3), 90, dtype=np.uint8)
+    path = write_clip(tmp_path / "blank.mp4", video, fps=10)
+    out, info = fr.read_frames(path, frame_interval=1, frame_size=16, face_detect=True, return_info=True,
+                               face_only=True)
+    assert len(out) == 6 and info.n_kept == 6 and info.n_centre == 6
