@@ -46,7 +46,7 @@ MFCC_VERSION = "mfcc-1"
 #: are not given by either paper.
 FRONT_END_DEFAULTS: dict[str, Any] = dict(
     sr=16000, denoise=True, over_subtraction=2.0, spectral_floor=0.02, noise_percentile=10.0,
-    n_mfcc=13, mfcc_deltas=False, n_fft=512, hop_length=160, n_mels=40,
+    n_mfcc=13, mfcc_deltas=False, n_fft=2048, hop_length=512, n_mels=128,
 )
 
 #: In-process counters of work actually done (cache misses); tests and notebooks read them.
@@ -392,7 +392,7 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
                  progress: bool = True, sr: int | None = 16000, denoise: bool = True,
                  over_subtraction: float = 2.0, spectral_floor: float = 0.02,
                  noise_percentile: float = 10.0, n_mfcc: int = 13, mfcc_deltas: bool = False,
-                 n_fft: int = 512, hop_length: int = 160, n_mels: int = 40):
+                 n_fft: int = 2048, hop_length: int = 512, n_mels: int = 128):
         self.hidden_units = hidden_units
         self.bottleneck_units = bottleneck_units
         self.epochs = epochs
