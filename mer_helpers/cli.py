@@ -24,7 +24,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     try:
         metrics = run_chain(dataset=a.dataset, out_dir=out, data_root=a.data_root, protocol=a.protocol,
                             params=params, preset=a.preset, only=a.notebooks)
-    except NotebookFailed as e:
+    except (NotebookFailed, ValueError) as e:
         print(f"mer run: {e}", file=sys.stderr)
         return 1
     print(f"[mer run] wrote {Path(out) / 'metrics.json'}")

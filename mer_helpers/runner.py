@@ -58,14 +58,20 @@ def run_chain(dataset: str = "sample", out_dir: str | os.PathLike = "runs/sample
     notebooks = chain_notebooks(notebook_dir, only=only)
     if not notebooks:
         raise NotebookFailed(f"no numbered notebooks found in {notebook_dir}")
+    declared = {p.name: set(pm.inspect_notebook(str(p))) for p in chain_notebooks(notebook_dir)}
+    known = set().union(*declared.values())
+    unknown = sorted(set(extra) - known)
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown}: no notebook of the chain declares them "
+                         f"(known: {', '.join(sorted(known))})")
     timings: dict[str, float] = {}
-    t_all = time.perf_counter()
     for nb in notebooks:
         target = out / "notebooks" / nb.name
         log(f"[mer run] {nb.name} (preset {preset_name}) ...")
         t0 = time.perf_counter()
         try:
-            pm.execute_notebook(str(nb), str(target), parameters=run_params, cwd=str(notebook_dir),
+            own = {k: v for k, v in run_params.items() if k in declared[nb.name]}  # no papermill warnings
+            pm.execute_notebook(str(nb), str(target), parameters=own, cwd=str(notebook_dir),
                                 kernel_name="python3", progress_bar=False, log_output=False,
                                 report_mode=False)
         except PapermillExecutionError as e:
@@ -73,20 +79,36 @@ def run_chain(dataset: str = "sample", out_dir: str | os.PathLike = "runs/sample
                 f"notebook {nb.name} failed in cell {e.exec_count if e.exec_count else e.cell_index}"
                 f" ({e.ename}: {e.evalue}); the executed copy with the traceback is {target}") from None
         dt = time.perf_counter() - t0
-        stage = STAGE_OF.get(nb.name[:2], nb.stem)
-        timings[stage] = round(timings.get(stage, 0.0) + dt, 2)
+        timings[nb.stem] = round(dt, 2)
         log(f"[mer run] {nb.name} done in {dt:.1f} s")
-    timings["total"] = round(time.perf_counter() - t_all, 2)
     return finalize_metrics(out, dataset=dataset, protocol=protocol, timings=timings)
 
 
+def stage_timings(per_notebook: dict[str, float]) -> dict[str, float]:
+    """Per-notebook wall times → the ``timings_s`` of INTERFACE.md: one entry per stage
+    (:data:`STAGE_OF`) and ``total``, their sum."""
+    stages: dict[str, float] = {}
+    for name, dt in sorted(per_notebook.items()):
+        stage = STAGE_OF.get(name[:2], name)
+        stages[stage] = round(stages.get(stage, 0.0) + float(dt), 2)
+    stages["total"] = round(sum(v for k, v in stages.items()), 2)
+    return stages
+
+
 def finalize_metrics(out: Path, dataset: str, protocol: str, timings: dict[str, float]) -> dict:
-    """Merge stage fragments into ``OUT/metrics.json`` (keeping earlier timings of stages not rerun)."""
+    """Merge stage fragments into ``OUT/metrics.json``.
+
+    ``timings``: wall time per notebook of this run. Notebooks not rerun keep their earlier
+    time (``timings_s_notebooks`` of the previous ``metrics.json``), so after a partial re-run
+    (``--notebooks 06 07``) each stage and ``total`` still describe the whole chain.
+    """
     metrics: dict[str, Any] = {"dataset": dataset, "protocol": protocol}
     metrics.update(io.merge_fragments(out))
     old = out / "metrics.json"
-    prev_t = io.read_json(old).get("timings_s", {}) if old.exists() else {}
-    metrics["timings_s"] = {**prev_t, **timings}
+    prev_nb = io.read_json(old).get("timings_s_notebooks", {}) if old.exists() else {}
+    per_nb = {**prev_nb, **timings}
+    metrics["timings_s"] = stage_timings(per_nb)
+    metrics["timings_s_notebooks"] = per_nb
     metrics.setdefault("skipped_clips", [])
     io.write_json(old, metrics)
     return metrics

@@ -143,6 +143,32 @@ def test_runner_chains_and_merges(tmp_path):
     assert m["dataset"] == "folder" and m["timings_s"]["total"] > 0 and "audio" in m["timings_s"]
     assert (tmp_path / "out" / "notebooks" / "01_second.ipynb").exists()
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["n_clips"] == 15
+    first = m["timings_s"]
+    assert first["total"] == pytest.approx(first["data"] + first["audio"], abs=0.02)
+    # a partial re-run replaces only that notebook's time; stages and total stay whole-chain
+    m2 = run_chain("folder", tmp_path / "out", params={"x": 5}, notebook_dir=nbdir, only=["01"],
+                   log=lambda *_: None)
+    t2 = m2["timings_s"]
+    assert t2["data"] == first["data"] and set(m2["timings_s_notebooks"]) == {"00_first", "01_second"}
+    assert t2["total"] == pytest.approx(t2["data"] + t2["audio"], abs=0.02)
+
+
+def test_runner_rejects_unknown_parameter(tmp_path):
+    from mer_helpers.runner import run_chain
+
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    _nb(nbdir / "00_first.ipynb", ["y = x"])
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['epoch'\].*known: out_dir, x"):
+        run_chain("folder", tmp_path / "out", params={"epoch": 5}, notebook_dir=nbdir, log=lambda *_: None)
+    assert not (tmp_path / "out" / "notebooks" / "00_first.ipynb").exists()
+
+
+def test_stage_timings_sums_notebooks_per_stage():
+    from mer_helpers.runner import stage_timings
+
+    t = stage_timings({"01_audio_extraction": 2.0, "02_audio_autoencoder": 3.5, "03_summary_images": 1.0})
+    assert t == {"audio": 5.5, "visual": 1.0, "total": 6.5}
 
 
 def test_runner_names_failing_notebook_and_stops(tmp_path):
@@ -169,3 +195,19 @@ def test_cli_parser_interface():
     assert a.clips == ["a.mp4", "dir"] and a.labels == "l.csv"
     with pytest.raises(SystemExit):
         p.parse_args(["run", "--protocol", "leaky"])
+
+
+def test_every_parameter_line_is_visible_to_papermill():
+    """papermill must read each ``name = value  # comment`` line of every parameters cell: a line
+    it cannot parse (e.g. `` = `` inside the comment) would make ``mer run -p name ...`` fail."""
+    import re
+
+    import papermill as pm
+
+    from mer_helpers.runner import chain_notebooks
+
+    for path in chain_notebooks():
+        nb = nbformat.read(path, as_version=4)
+        cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        names = re.findall(r"^(\w+)\s*=", cell.source, flags=re.M)
+        assert sorted(pm.inspect_notebook(str(path))) == sorted(names), path.name
