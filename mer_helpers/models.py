@@ -666,7 +666,7 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
               columns: str = "selected", sequence_mode: str = "features", steps: int = 16, epochs: int = 10,
               batch_size: int = 32, validation_split: float = 0.2, seed: int = 42, units: int = 64,
               heads: int = 4, dropout: float = 0.3, patience: int = 3, keep_models: bool = False,
-              progress=None) -> SplitResult:
+              progress=None, learning_rate: float = 1e-3) -> SplitResult:
     """Train ``model_names`` on the training clips of ``split`` and predict its test clips.
 
     Reads ``fused/<split>/features.npz`` and ``selection/<split>/selection.json`` (and in
@@ -706,7 +706,8 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
     for m in model_names:
         model, rec = fit_model(m, X_tr, y_all[tr], groups=groups, validation_split=validation_split,
                                epochs=epochs, batch_size=batch_size, seed=seed, patience=patience,
-                               n_classes=len(classes), units=units, heads=heads, dropout=dropout)
+                               n_classes=len(classes), units=units, heads=heads, dropout=dropout,
+                               learning_rate=learning_rate)
         rec.update(split=name, columns=columns, sequence_layout=seq.layout())
         records[m] = rec
         if len(te):
