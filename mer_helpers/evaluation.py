@@ -454,6 +454,7 @@ def run_context(out_dir) -> dict:
            "visual_backbone": frag.get("visual_backbone", params.get("backbone", "resnet50")),
            "epochs": frag.get("classifiers", {}).get("epochs", params.get("epochs")),
            "validation": frag.get("classifiers", {}).get("validation"),
+           "early_stopping": frag.get("classifiers", {}).get("early_stopping"),
            "features": frag.get("features"), "sanity": frag.get("sanity")}
     if (a / "splits.json").exists() and (a / "labels.csv").exists():
         sp = read_json(a / "splits.json")

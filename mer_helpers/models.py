@@ -37,9 +37,10 @@ column ``audio:ae_mean:3`` keeps dimension 3 of the audio frames); a modality wi
 column is left out.
 
 Training (:func:`fit_model`): the validation part is carved out of the *training portion*
-(grouped by speaker when groups are given, :func:`validation_carve_out`); early stopping
-watches that part only and restores the best epoch; seeds are fixed with
-``keras.utils.set_random_seed``. The test clips of a split are never seen.
+(grouped by speaker when groups are given, :func:`validation_carve_out`); by default it is only
+scored (paper 2 trains 10 epochs without early stopping); optional early stopping watches that
+part only and restores the best epoch; seeds are fixed with ``keras.utils.set_random_seed``.
+The test clips of a split are never seen.
 """
 from __future__ import annotations
 
@@ -63,6 +64,9 @@ logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices on 
 
 MODEL_NAMES = ("bilstm_sa", "bilstm", "cnn")
 MAIN_MODEL = "bilstm_sa"
+#: what early stopping watches on the validation part: ``none`` trains every epoch (the
+#: validation part is then only reported)
+MONITORS = ("val_loss", "val_accuracy", "none")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -442,11 +446,15 @@ def validation_carve_out(y, groups=None, validation_split: float = 0.2,
 
 def fit_model(model_name: str, X_train: np.ndarray, y_train, groups=None, validation_split: float = 0.2,
               epochs: int = 10, batch_size: int = 32, seed: int = 42, patience: int = 3,
-              verbose: int = 0, eager_updates: int = 16, **build_kwargs) -> tuple[keras.Model, dict]:
+              verbose: int = 0, eager_updates: int = 16, monitor: str = "none",
+              **build_kwargs) -> tuple[keras.Model, dict]:
     """Build and train ``model_name`` on ``(X_train (n, T, d), y_train (n,) int)``.
 
     A ``validation_split`` part of the training rows (whole speakers when ``groups`` is given)
-    is held out for early stopping on ``val_loss`` (patience ``patience``, best epoch restored).
+    is held out and scored after every epoch. ``monitor="none"`` (default) trains all ``epochs``
+    as paper 2's Algorithm 5 does (``model.fit(..., epochs=10, batch_size=32,
+    validation_split=0.2)``, no early stopping); ``val_loss`` or ``val_accuracy`` stop early on
+    that part (patience ``patience``, best epoch restored).
     When the whole run is at most ``eager_updates`` gradient updates (tiny folds, as on the
     committed sample) the model runs eagerly: tracing the training graph would cost more than
     the updates themselves; the arithmetic is the same.
@@ -467,18 +475,26 @@ def fit_model(model_name: str, X_train: np.ndarray, y_train, groups=None, valida
     steps_per_epoch = int(math.ceil(len(fit_idx) / int(batch_size)))
     model.run_eagerly = steps_per_epoch * int(epochs) <= int(eager_updates)
     callbacks, val_data = [], None
+    if monitor not in MONITORS:
+        raise ValueError(f"monitor must be one of {MONITORS}, got {monitor!r}")
     if len(val_idx):
         val_data = (X_train[val_idx], y_train[val_idx])
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(patience),
-                                                       restore_best_weights=True))
+        if monitor != "none":
+            callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=int(patience),
+                                                           restore_best_weights=True))
     hist = model.fit(X_train[fit_idx], y_train[fit_idx], validation_data=val_data, epochs=int(epochs),
                      batch_size=int(batch_size), shuffle=True, callbacks=callbacks, verbose=verbose)
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
-    best_epoch = (int(np.argmin(history["val_loss"])) + 1) if "val_loss" in history else len(history["loss"])
+    if monitor == "val_loss" and "val_loss" in history:
+        best_epoch = int(np.argmin(history["val_loss"])) + 1
+    elif monitor == "val_accuracy" and "val_accuracy" in history:
+        best_epoch = int(np.argmax(history["val_accuracy"])) + 1
+    else:
+        best_epoch = len(history["loss"])
     record = {"model": model_name, "history": history, "epochs_run": len(history["loss"]),
               "n_updates": steps_per_epoch * len(history["loss"]),
               "best_epoch": best_epoch, "n_fit": int(len(fit_idx)), "n_val": int(len(val_idx)),
-              "validation": how, "seed": int(seed), "input_shape": list(X_train.shape[1:]),
+              "validation": how, "monitor": monitor, "seed": int(seed), "input_shape": list(X_train.shape[1:]),
               "n_params": int(model.count_params()), "run_eagerly": bool(model.run_eagerly)}
     if groups is not None and len(val_idx):
         record["val_speakers"] = sorted({str(g) for g in np.asarray(groups)[val_idx]})
@@ -666,7 +682,7 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
               columns: str = "selected", sequence_mode: str = "features", steps: int = 16, epochs: int = 10,
               batch_size: int = 32, validation_split: float = 0.2, seed: int = 42, units: int = 64,
               heads: int = 4, dropout: float = 0.3, patience: int = 3, keep_models: bool = False,
-              progress=None, learning_rate: float = 1e-3) -> SplitResult:
+              progress=None, learning_rate: float = 1e-3, monitor: str = "none") -> SplitResult:
     """Train ``model_names`` on the training clips of ``split`` and predict its test clips.
 
     Reads ``fused/<split>/features.npz`` and ``selection/<split>/selection.json`` (and in
@@ -707,7 +723,7 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
         model, rec = fit_model(m, X_tr, y_all[tr], groups=groups, validation_split=validation_split,
                                epochs=epochs, batch_size=batch_size, seed=seed, patience=patience,
                                n_classes=len(classes), units=units, heads=heads, dropout=dropout,
-                               learning_rate=learning_rate)
+                               learning_rate=learning_rate, monitor=monitor)
         rec.update(split=name, columns=columns, sequence_layout=seq.layout())
         records[m] = rec
         if len(te):

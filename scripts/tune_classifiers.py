@@ -30,7 +30,7 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default="bilstm_sa", help="comma-separated model names")
     ap.add_argument("--grid", default='{"learning_rate": [0.001, 0.003]}',
                     help="JSON: parameter -> list of values (epochs, batch_size, learning_rate, seq_steps, "
-                         "units, heads, dropout, patience)")
+                         "units, heads, dropout, patience, monitor, validation_split)")
     ap.add_argument("--columns", default="selected")
     ap.add_argument("--seed", type=int, default=42)
     a = ap.parse_args(argv)
@@ -48,8 +48,8 @@ def main(argv=None) -> int:
     splits = io.read_json(art / "splits.json")
     classes = list(splits["classes"])
     lab = labels.set_index("clip_id")
-    base = dict(epochs=10, batch_size=32, learning_rate=1e-3, seq_steps=16, units=64, heads=4, dropout=0.3,
-                patience=3)
+    base = dict(epochs=10, batch_size=32, learning_rate=1e-3, seq_steps=4, units=64, heads=4, dropout=0.3,
+                patience=3, monitor="none", validation_split=0.2)
     grid = json.loads(a.grid)
     keys = sorted(grid)
     settings = [dict(base, **dict(zip(keys, vals))) for vals in itertools.product(*(grid[k] for k in keys))]
@@ -69,7 +69,8 @@ def main(argv=None) -> int:
                                          epochs=st["epochs"], batch_size=st["batch_size"], seed=a.seed,
                                          patience=st["patience"], n_classes=len(classes), units=st["units"],
                                          heads=st["heads"], dropout=st["dropout"],
-                                         learning_rate=st["learning_rate"])
+                                         learning_rate=st["learning_rate"], monitor=st["monitor"],
+                                         validation_split=st["validation_split"])
                 p = M.predict_proba(model, seq.transform(Xs[inner_val])).argmax(1)
                 rows.append({**st, "model": m, "split": s["name"], "n_fit": len(inner_fit), "n_val": len(inner_val),
                              "val_f1_macro": f1_score(y[inner_val], p, average="macro"),
