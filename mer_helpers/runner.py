@@ -105,9 +105,14 @@ def finalize_metrics(out: Path, dataset: str, protocol: str, timings: dict[str, 
     metrics: dict[str, Any] = {"dataset": dataset, "protocol": protocol}
     metrics.update(io.merge_fragments(out))
     old = out / "metrics.json"
-    prev_nb = io.read_json(old).get("timings_s_notebooks", {}) if old.exists() else {}
-    per_nb = {**prev_nb, **timings}
-    metrics["timings_s"] = stage_timings(per_nb)
+    prev = io.read_json(old) if old.exists() else {}
+    per_nb = {**prev.get("timings_s_notebooks", {}), **timings}
+    stages = stage_timings(per_nb)
+    if "timings_s_notebooks" not in prev:  # metrics.json of an older runner: keep its other stages
+        stages.pop("total")
+        stages = {**{k: v for k, v in prev.get("timings_s", {}).items() if k != "total"}, **stages}
+        stages["total"] = round(sum(stages.values()), 2)
+    metrics["timings_s"] = stages
     metrics["timings_s_notebooks"] = per_nb
     metrics.setdefault("skipped_clips", [])
     io.write_json(old, metrics)
