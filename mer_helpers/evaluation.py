@@ -477,3 +477,54 @@ def run_context(out_dir) -> dict:
     if updates:
         ctx["gradient_updates_per_fit"] = {m: int(np.median(v)) for m, v in updates.items()}
     return ctx
+
+
+def plain_feature_references(out_dir, size: int = 32, progress: bool = False) -> dict:
+    """Plain-feature references on the run's own evaluation splits (not the papers' method).
+
+    A standardised logistic regression, fitted on each split's training clips only, on
+    ``mfcc`` (each clip's MFCC mean + std, ``audio/mfcc.npz``), ``pixels`` (the mean of the
+    clip's face-only frames as ``size`` x ``size`` grey pixels, frames as notebook 03 sampled
+    them, from the cache), ``early_fusion`` (both concatenated) and ``late_fusion`` (the two
+    models' probabilities averaged). Returns ``{name: {f1_macro, f1_macro_std, per_split}}``:
+    how far simple features get on the same clips and folds, to set beside the chain's numbers.
+    """
+    import cv2
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from mer_helpers import frames, io
+    from mer_helpers.splits import evaluation_splits
+
+    art = Path(out_dir) / "artifacts"
+    labels = pd.read_csv(art / "labels.csv", dtype={"clip_id": str, "speaker": str})
+    splits = io.read_json(art / "splits.json")
+    made = io.read_json(art / "summary" / "summary.json")
+    classes = list(splits["classes"])
+    ids = labels["clip_id"].tolist()
+    y = np.array([classes.index(v) for v in labels["label"]])
+    mf = np.load(art / "audio" / "mfcc.npz", allow_pickle=True)
+    A = np.array([np.r_[mf[c].mean(0), mf[c].std(0)] for c in ids])
+    fr, _ = frames.sample_clips(labels["path"].tolist(), made["frame_interval"], made["frame_size"],
+                                made["face_detect"], dtype="uint8", face_only=True, progress=progress)
+    V = np.array([np.mean([cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (size, size),
+                                      interpolation=cv2.INTER_AREA).ravel() / 255.0 for f in clip], axis=0)
+                  for clip in fr])
+    row = {c: i for i, c in enumerate(ids)}
+    scores: dict[str, list[float]] = {"mfcc": [], "pixels": [], "early_fusion": [], "late_fusion": []}
+    for s in evaluation_splits(splits):
+        tr = np.array([row[c] for c in s["train"]])
+        te = np.array([row[c] for c in s["test"]])
+        probs = {}
+        for name, X in (("mfcc", A), ("pixels", V), ("early_fusion", np.c_[A, V])):
+            m = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000)).fit(X[tr], y[tr])
+            p = np.zeros((len(te), len(classes)))
+            p[:, m.classes_] = m.predict_proba(X[te])
+            probs[name] = p
+            scores[name].append(float(f1_score(y[te], p.argmax(1), average="macro", labels=range(len(classes)))))
+        late = (probs["mfcc"] + probs["pixels"]) / 2
+        scores["late_fusion"].append(float(f1_score(y[te], late.argmax(1), average="macro", labels=range(len(classes)))))
+    return {k: {"f1_macro": float(np.mean(v)), "f1_macro_std": float(np.std(v)), "per_split": v}
+            for k, v in scores.items()}

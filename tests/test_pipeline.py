@@ -79,6 +79,10 @@ def test_metrics_json_follows_interface(sample_run):
     assert m["skipped_clips"] == []
     t = m["timings_s"]
     assert all(t[k] > 0 for k in ("audio", "visual", "selection", "classifiers", "total"))
+    assert abs(t["total"] - sum(v for k, v in t.items() if k != "total")) < 0.1
+    pr = m["plain_references"]
+    assert set(pr) == {"mfcc", "pixels", "early_fusion", "late_fusion"}
+    assert all(0.0 <= v["f1_macro"] <= 1.0 and v["f1_macro_std"] >= 0.0 for v in pr.values())
 
 
 def test_splits_keep_speakers_apart(sample_run):
