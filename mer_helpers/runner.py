@@ -108,10 +108,15 @@ def finalize_metrics(out: Path, dataset: str, protocol: str, timings: dict[str, 
     prev = io.read_json(old) if old.exists() else {}
     per_nb = {**prev.get("timings_s_notebooks", {}), **timings}
     stages = stage_timings(per_nb)
-    if "timings_s_notebooks" not in prev:  # metrics.json of an older runner: keep its other stages
+    # a metrics.json of an older runner has stage times only: keep those of stages not rerun
+    legacy = prev.get("timings_s_legacy")
+    if legacy is None and prev and "timings_s_notebooks" not in prev:
+        legacy = {k: v for k, v in prev.get("timings_s", {}).items() if k != "total"}
+    if legacy:
         stages.pop("total")
-        stages = {**{k: v for k, v in prev.get("timings_s", {}).items() if k != "total"}, **stages}
+        stages = {**legacy, **stages}
         stages["total"] = round(sum(stages.values()), 2)
+        metrics["timings_s_legacy"] = legacy
     metrics["timings_s"] = stages
     metrics["timings_s_notebooks"] = per_nb
     metrics.setdefault("skipped_clips", [])

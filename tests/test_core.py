@@ -164,6 +164,16 @@ def test_runner_rejects_unknown_parameter(tmp_path):
     assert not (tmp_path / "out" / "notebooks" / "00_first.ipynb").exists()
 
 
+def test_finalize_keeps_stage_times_of_an_older_metrics_json(tmp_path):
+    from mer_helpers.runner import finalize_metrics
+
+    (tmp_path / "artifacts").mkdir()
+    (tmp_path / "metrics.json").write_text(json.dumps({"timings_s": {"audio": 10.0, "visual": 20.0, "total": 30.0}}))
+    for _ in range(2):  # a second partial re-run must not lose them either
+        m = finalize_metrics(tmp_path, "folder", "speaker-cv", {"06_classifiers": 5.0})
+        assert m["timings_s"] == {"audio": 10.0, "visual": 20.0, "classifiers": 5.0, "total": 35.0}
+
+
 def test_stage_timings_sums_notebooks_per_stage():
     from mer_helpers.runner import stage_timings
 
