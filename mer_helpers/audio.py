@@ -577,10 +577,7 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
         import keras
 
         d = Path(directory)
-        cfg_path = d / "config.json"
-        if not cfg_path.exists():
-            raise FileNotFoundError(f"{cfg_path}: no saved AudioFeaturizer here (config.json missing)")
-        cfg = io.read_json(cfg_path)
+        cfg = io.read_saved(d, "config.json", "AudioFeaturizer", "AudioFeaturizer.save, e.g. by notebook 02")
         self = cls(**cfg["params"])
         with np.load(d / "scaler.npz") as z:
             lo, hi = z["data_min"], z["data_max"]

@@ -73,6 +73,15 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.load(f)
 
 
+def read_saved(directory: str | os.PathLike, filename: str, what: str, written_by: str) -> Any:
+    """The JSON description of a saved component (``directory/filename``), or a
+    ``FileNotFoundError`` that says what should be there and what writes it."""
+    path = Path(directory) / filename
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no saved {what} here (expected {filename} written by {written_by})")
+    return read_json(path)
+
+
 def save_npz(path: str | os.PathLike, **arrays: Any) -> Path:
     """``np.savez_compressed`` written atomically (the temporary name keeps the .npz suffix)."""
     path = Path(path)

@@ -446,11 +446,7 @@ class SummaryImages(BaseEstimator):
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "SummaryImages":
         d = Path(directory)
-        path = d / "summary.json"
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no saved summary-image model here (expected summary.json "
-                                    "written by SummaryImages.save, e.g. by notebook 03)")
-        meta = io.read_json(path)
+        meta = io.read_saved(d, "summary.json", "summary-image model", "SummaryImages.save, e.g. by notebook 03")
         obj = cls(**meta["params"])
         obj.n_train_clips_ = meta.get("n_train_clips", 0)
         obj.n_train_frames_ = meta.get("n_train_frames", 0)

@@ -439,10 +439,7 @@ class VisualFeaturizer:
 
         d = Path(directory)
         path = d / "visual.json"
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no saved visual branch here (expected visual.json written by "
-                                    "VisualFeaturizer.save, e.g. by notebook 04)")
-        m = io.read_json(path)
+        m = io.read_saved(d, "visual.json", "visual branch", "VisualFeaturizer.save, e.g. by notebook 04")
         obj = cls(SummaryImages.load(d / "summary"), m["frame_interval"], m["frame_size"], m["face_detect"],
                   m["backbone"], m["backbone_weights"], m.get("backbone_batch_size", 32), m.get("seed", 42),
                   face_only=m.get("face_only", False))

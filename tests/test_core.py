@@ -221,3 +221,12 @@ def test_every_parameter_line_is_visible_to_papermill():
         cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
         names = re.findall(r"^(\w+)\s*=", cell.source, flags=re.M)
         assert sorted(pm.inspect_notebook(str(path))) == sorted(names), path.name
+
+
+def test_read_saved_names_the_missing_file_and_its_writer(tmp_path):
+    from mer_helpers import io
+
+    with pytest.raises(FileNotFoundError, match=r"config\.json: no saved thing here .*written by Thing\.save"):
+        io.read_saved(tmp_path, "config.json", "thing", "Thing.save")
+    io.write_json(tmp_path / "config.json", {"a": 1})
+    assert io.read_saved(tmp_path, "config.json", "thing", "Thing.save") == {"a": 1}
