@@ -8,16 +8,16 @@ Face crop. The cascade runs on each sampled frame; the largest face wins and is 
 square with a 15 % margin on each side. A frame where no face is found takes the box of the
 nearest frame of the same clip that had one (*carried*); a clip where no frame had a face is
 centre-cropped (*centre*). Both fallbacks are counted per clip (:class:`FrameInfo`) so that a
-notebook can report them.
+notebook can report them. A frame that looks like the frame analysed just before it (mean
+absolute difference of 32x32 grey thumbnails below 2 grey levels: a static shot) reuses that
+detection instead of running the cascade again.
 
 Face-only frames (``face_only=True``). Summary images should show a face the detector could
 read. Where a clip sweeps head poses (the paired KDEF clips turn from full left profile to full
 right profile) the frontal cascade finds the face only in the frontal and near-frontal frames,
 and k-means over all frames then spends clusters on profiles. With ``face_only`` only the
 sampled frames where a face was detected in that very frame are passed on (``n_kept``); a clip
-without any detection keeps all its frames (and is counted as centre-cropped). A frame that looks like the frame analysed just before it (mean
-absolute difference of 32x32 grey thumbnails below 2 grey levels: a static shot) reuses that
-detection instead of running the cascade again.
+without any detection keeps all its frames (and is counted as centre-cropped).
 
 Why 96 pixels by default: the papers leave the target size open (``target size`` is an input
 of Algorithm 2). 96 x 96 keeps the eyes, brows and mouth of a face crop clearly readable, is
