@@ -22,7 +22,6 @@ import sys
 from pathlib import Path
 
 
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("run_dir")
