@@ -46,24 +46,23 @@ def run_chain(dataset: str = "sample", out_dir: str | os.PathLike = "runs/sample
     from mer_helpers.config import resolve
 
     out = Path(out_dir).resolve()
-    (out / "notebooks").mkdir(parents=True, exist_ok=True)
-    io.artifacts_dir(out)
-    preset_name, extra = resolve(dataset, preset, dict(params or {}))
+    try:
+        preset_name, extra = resolve(dataset, preset, dict(params or {}))
+        preset_problem = []
+    except ValueError as e:  # unknown preset: reported with every other problem
+        preset_name, extra, preset_problem = str(preset), dict(params or {}), [f"preset: {e}"]
     run_params = {"dataset": dataset, "out_dir": str(out), "protocol": protocol, **extra}
     if data_root is not None:
-        run_params["data_root"] = str(Path(data_root).resolve())
-    io.write_json(out / "run.json", {"preset": preset_name, "parameters": run_params,
-                                     "python": sys.version.split()[0]})
+        run_params["data_root"] = str(Path(data_root).expanduser().resolve())
     notebook_dir = Path(notebook_dir or NOTEBOOK_DIR)
     notebooks = chain_notebooks(notebook_dir, only=only)
     if not notebooks:
         raise NotebookFailed(f"no numbered notebooks found in {notebook_dir}")
-    declared = {p.name: set(pm.inspect_notebook(str(p))) for p in chain_notebooks(notebook_dir)}
-    known = set().union(*declared.values())
-    unknown = sorted(set(extra) - known)
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown}: no notebook of the chain declares them "
-                         f"(known: {', '.join(sorted(known))})")
+    declared = preflight(run_params, extra, notebook_dir, notebooks, problems=preset_problem)
+    (out / "notebooks").mkdir(parents=True, exist_ok=True)
+    io.artifacts_dir(out)
+    io.write_json(out / "run.json", {"preset": preset_name, "parameters": run_params,
+                                     "python": sys.version.split()[0]})
     timings: dict[str, float] = {}
     for nb in notebooks:
         target = out / "notebooks" / nb.name
@@ -82,6 +81,28 @@ def run_chain(dataset: str = "sample", out_dir: str | os.PathLike = "runs/sample
         timings[nb.stem] = round(dt, 2)
         log(f"[mer run] {nb.name} done in {dt:.1f} s")
     return finalize_metrics(out, dataset=dataset, protocol=protocol, timings=timings)
+
+
+def preflight(run_params: dict[str, Any], extra: dict[str, Any], notebook_dir: Path,
+              notebooks: list[Path], problems: list[str] = ()) -> dict[str, set[str]]:
+    """The validation pass before notebook 00 (:mod:`mer_helpers.schema`): every parameter
+    against its rule, names no notebook declares, and what the notebooks about to run need
+    from the machine (data folder, FFmpeg, backbone weights). Raises
+    :class:`~mer_helpers.schema.InvalidParameters` (a ``ValueError``) naming every problem;
+    returns ``{notebook name: declared parameter names}`` of the whole chain."""
+    from mer_helpers import schema
+
+    declared, defaults = schema.chain_parameters(chain_notebooks(notebook_dir))
+    known = set().union(*declared.values())
+    unknown = sorted(set(extra) - known)
+    first = list(problems)
+    if unknown:
+        first.append(f"unknown parameter(s) {unknown}: no notebook of the chain declares them "
+                     f"(known: {', '.join(sorted(known))})")
+    to_run = {p.name: declared[p.name] for p in notebooks}
+    # effective values for the environment checks: defaults of the chain, then this run's values
+    schema.validate(run_params, defaults, needs=schema.needs_of(to_run), extra=first)
+    return declared
 
 
 def stage_timings(per_notebook: dict[str, float]) -> dict[str, float]:

@@ -1,0 +1,176 @@
+"""`mer run` checks every parameter, the data folder, FFmpeg and the backbone weights before
+notebook 00, and names every problem in one message within seconds."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import nbformat
+import pytest
+
+from mer_helpers import schema
+from mer_helpers.config import PRESETS
+from mer_helpers.runner import REPO_ROOT, chain_notebooks, run_chain
+
+
+@pytest.fixture(scope="module")
+def param_only_chain(tmp_path_factory):
+    """The chain's notebooks with their real ``parameters`` cells and nothing else but a cell
+    that leaves a mark: validation sees the real names and defaults, and a run that got past
+    validation by mistake takes a second, not minutes."""
+    d = tmp_path_factory.mktemp("param_only_chain")
+    for src in chain_notebooks():
+        nb = nbformat.read(src, as_version=4)
+        cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        out = nbformat.v4.new_notebook()
+        out.cells = [cell, nbformat.v4.new_code_cell(f"open(out_dir + '/ran_{src.stem}', 'w').close()")]
+        out.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(out, d / src.name)
+    return d
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    monkeypatch.setenv("MER_OFFLINE", "1")  # the ImageNet probe answers at once
+
+
+def _fails(nbdir, tmp_path, params, dataset="sample", **kw) -> str:
+    """run_chain must raise InvalidParameters within 10 s, before any notebook runs."""
+    out = tmp_path / "out"
+    t0 = time.perf_counter()
+    with pytest.raises(schema.InvalidParameters) as e:
+        run_chain(dataset, out, params=params, notebook_dir=nbdir, log=lambda *_: None, **kw)
+    assert time.perf_counter() - t0 < 10
+    assert isinstance(e.value, ValueError)  # the CLI prints it as `mer run: <message>`
+    assert not list((out / "notebooks").glob("*.ipynb")) and not list(out.glob("ran_*"))
+    return str(e.value)
+
+
+def _line(msg: str, name: str) -> str:
+    lines = [ln for ln in msg.splitlines() if ln.strip().startswith(f"- {name} =")]
+    assert len(lines) == 1, msg
+    return lines[0]
+
+
+OK = {"backbone_weights": "none"}
+
+
+@pytest.mark.parametrize("name,value,allowed", [
+    ("n_clusters", 0, "an integer >= 1"),
+    ("epochs", -1, "an integer >= 1"),
+    ("seq_steps", "abc", "an integer >= 1"),
+    ("epochs", 1.5, "an integer >= 1"),
+    ("epochs", True, "an integer >= 1"),
+    ("dropout", "high", "a number in [0, 1)"),
+    ("dropout", 1.0, "a number in [0, 1)"),
+    ("frame_size", 100, "a multiple of 8"),
+    ("summary_mode", "mean", "shared, per_clip, average, all"),
+    ("models", ["cnn", "svm"], "bilstm_sa, bilstm, cnn"),
+    ("models", "cnn", "a list"),
+    ("audio_features", "ae+mfcc", "ae, mfcc_stats, egemaps"),
+    ("classes", ["happy"], "at least two distinct"),
+    ("denoise", "maybe", "true or false"),
+    ("monitor", "loss", "none, val_loss, val_accuracy"),
+])
+def test_one_bad_value_is_named_with_what_is_allowed(param_only_chain, tmp_path, name, value, allowed):
+    msg = _fails(param_only_chain, tmp_path, {**OK, name: value})
+    line = _line(msg, name)
+    assert repr(value) in line and allowed in line
+    assert msg.startswith("1 problem ")
+
+
+NUMERIC = sorted(k for k, r in schema.SCHEMA.items() if r.kind in ("int", "float"))
+
+
+def test_schema_covers_the_required_numeric_parameters():
+    need = {"n_folds", "n_jobs", "epochs", "ae_epochs", "cae_epochs", "batch_size", "ae_batch_size",
+            "cae_batch_size", "population", "iterations", "selection_seeds", "n_clusters",
+            "frame_interval", "seq_steps", "units", "heads", "patience", "n_mfcc", "n_fft",
+            "hop_length", "n_mels", "bootstrap", "frame_size", "validation_split",
+            "ae_validation_split", "alpha", "dropout", "learning_rate"}
+    assert need <= set(NUMERIC)
+
+
+@pytest.mark.parametrize("name", NUMERIC)
+def test_wrong_type_for_every_numeric_parameter(param_only_chain, tmp_path, name):
+    msg = _fails(param_only_chain, tmp_path, {**OK, name: "abc"})
+    line = _line(msg, name)
+    assert "'abc'" in line and "allowed: " in line and ("integer" in line or "number" in line)
+
+
+def test_several_bad_values_in_one_message(param_only_chain, tmp_path):
+    msg = _fails(param_only_chain, tmp_path, {**OK, "n_clusters": 0, "epochs": -1, "seq_steps": "abc",
+                                              "selector": "kbest", "learning_rate": 0, "epoch": 3})
+    for name in ("n_clusters", "epochs", "seq_steps", "selector", "learning_rate"):
+        _line(msg, name)
+    assert "unknown parameter(s) ['epoch']" in msg
+    assert msg.startswith("6 problems ")
+
+
+def test_missing_paired_data_root_is_named(param_only_chain, tmp_path):
+    missing = tmp_path / "no_such_root"
+    msg = _fails(param_only_chain, tmp_path, dict(OK), dataset="paired", data_root=missing)
+    assert str(missing) in msg and "data_root" in msg
+    # the root exists but the face corpus folder does not
+    (missing / "ravdess_speech").mkdir(parents=True)
+    msg = _fails(param_only_chain, tmp_path, {**OK, "faces": "ckplus"}, dataset="paired", data_root=missing)
+    assert "faces = 'ckplus'" in msg and str(missing / "ckplus") in msg and "speech" not in msg.split("faces")[0]
+
+
+def test_folder_without_data_root_and_bad_values_together(param_only_chain, tmp_path):
+    msg = _fails(param_only_chain, tmp_path, {**OK, "n_folds": 1}, dataset="folder")
+    assert "data_root" in msg and "--data-root" in msg
+    _line(msg, "n_folds")
+
+
+def test_default_imagenet_weights_offline_fail_fast(param_only_chain, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # no cached weights
+    msg = _fails(param_only_chain, tmp_path, {})
+    assert "backbone_weights = 'imagenet'" in msg and "-p backbone_weights none" in msg
+    # the weights are checked only when the visual notebook is about to run
+    m = run_chain("sample", tmp_path / "out2", notebook_dir=param_only_chain, only=["05"],
+                  log=lambda *_: None)
+    assert (tmp_path / "out2" / "ran_05_feature_selection").exists() and isinstance(m, dict)
+
+
+def test_unknown_preset_is_listed_with_the_rest(param_only_chain, tmp_path):
+    msg = _fails(param_only_chain, tmp_path, {**OK, "epochs": 0}, preset="fastest")
+    assert "unknown preset 'fastest'" in msg
+    _line(msg, "epochs")
+
+
+def test_every_notebook_default_and_preset_passes_the_schema():
+    declared, defaults = schema.chain_parameters(chain_notebooks())
+    assert schema.check(defaults, defaults) == []
+    for name, preset in PRESETS.items():
+        assert schema.check(preset, defaults) == [], name
+
+
+def test_check_and_validate_for_notebooks():
+    assert schema.check({"epochs": 3, "classes": "happy,sad", "audio_features": "ae+mfcc_stats",
+                         "models": ["cnn"], "sr": None, "backbone_weights": None, "bootstrap": 0}) == []
+    assert len(schema.check({"epochs": 0, "units": 64, "heads": 5, "n_mfcc": 40, "n_mels": 20})) == 3
+    with pytest.raises(schema.InvalidParameters, match=r"epochs = 0"):
+        schema.validate({"epochs": 0})
+    # a name without a rule is checked against the type of its default
+    assert schema.check({"x": "a"}, {"x": 1}) == ["x = 'a': allowed: an integer (like its default 1)"]
+    assert schema.check({"x": 2}, {"x": 1}) == []
+
+
+def test_audio_stat_names_match_the_audio_module():
+    from mer_helpers import audio
+
+    assert set(schema.AUDIO_STAT_PRESETS) == set(audio.STAT_PRESETS)
+    assert set(schema.AUDIO_STATS) == set(audio._STAT_FUNCS)
+    if hasattr(audio, "AUDIO_FEATURE_SETS"):
+        assert set(schema.AUDIO_FEATURES) == set(audio.AUDIO_FEATURE_SETS)
+
+
+def test_cli_prints_the_message_and_fails(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "mer_helpers", "run", "--out", str(tmp_path / "o"),
+                           "-p", "epochs", "-1", "-p", "seq_steps", "abc", "-p", "backbone_weights", "none",
+                           "--notebooks", "00"], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("mer run: 2 problems") and "epochs = -1" in proc.stderr
+    assert "seq_steps = 'abc'" in proc.stderr and not (tmp_path / "o" / "notebooks").exists()
