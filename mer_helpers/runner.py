@@ -6,6 +6,8 @@ wall time of each stage are merged into ``OUT/metrics.json``.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import sys
 import time
@@ -38,11 +40,21 @@ def chain_notebooks(notebook_dir: Path = NOTEBOOK_DIR, only: list[str] | None = 
 def run_chain(dataset: str = "sample", out_dir: str | os.PathLike = "runs/sample",
               data_root: str | os.PathLike | None = None, protocol: str = "speaker-cv",
               params: dict[str, Any] | None = None, preset: str | None = None,
-              only: list[str] | None = None, notebook_dir: Path | None = None, log=print) -> dict:
-    """Run the chain; return the merged ``metrics.json`` dict. Raises :class:`NotebookFailed`."""
+              only: list[str] | None = None, notebook_dir: Path | None = None, log=print,
+              force: bool = False) -> dict:
+    """Run the chain; return the merged ``metrics.json`` dict. Raises :class:`NotebookFailed`,
+    or :class:`~mer_helpers.schema.InvalidParameters` (a ``ValueError``) before any notebook
+    runs when a setting is wrong.
+
+    Resume: a notebook whose fingerprint (:func:`fingerprints`) equals the one recorded in
+    ``OUT/artifacts/fingerprints.json`` after its last successful run, and whose executed copy
+    is in ``OUT/notebooks``, is skipped (its earlier wall time is kept), up to the first
+    notebook that must run: from there on every notebook runs. ``force`` reruns all.
+    """
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
+    from mer_helpers import schema
     from mer_helpers.config import resolve
 
     out = Path(out_dir).resolve()
@@ -58,7 +70,19 @@ def run_chain(dataset: str = "sample", out_dir: str | os.PathLike = "runs/sample
     notebooks = chain_notebooks(notebook_dir, only=only)
     if not notebooks:
         raise NotebookFailed(f"no numbered notebooks found in {notebook_dir}")
-    declared = preflight(run_params, extra, notebook_dir, notebooks, problems=preset_problem)
+    chain = chain_notebooks(notebook_dir)
+    declared, defaults = schema.chain_parameters(chain)
+    own = {nb.name: {k: v for k, v in run_params.items() if k in declared[nb.name]} for nb in chain}
+    fps = fingerprints(chain, own)
+    fp_file = out / "artifacts" / FINGERPRINTS
+    recorded = _read_fingerprints(fp_file)
+    skip: set[str] = set()  # unchanged notebooks up to the first that must run; all after it run
+    for nb in [] if force else notebooks:
+        if recorded.get(nb.name, {}).get("fingerprint") != fps[nb.name] or not (out / "notebooks" / nb.name).is_file():
+            break
+        skip.add(nb.name)
+    preflight(run_params, extra, notebook_dir, [nb for nb in notebooks if nb.name not in skip],
+              problems=preset_problem, chain=(declared, defaults))
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
     io.artifacts_dir(out)
     io.write_json(out / "run.json", {"preset": preset_name, "parameters": run_params,
@@ -66,33 +90,45 @@ def run_chain(dataset: str = "sample", out_dir: str | os.PathLike = "runs/sample
     timings: dict[str, float] = {}
     for nb in notebooks:
         target = out / "notebooks" / nb.name
+        if nb.name in skip:
+            log(f"[mer run] {nb.name} skipped (unchanged)")
+            continue
         log(f"[mer run] {nb.name} (preset {preset_name}) ...")
+        # this notebook and every later one are no longer known to be up to date (also when
+        # this one fails part-way, or a later one is not among ``only``)
+        later = {p.name for p in chain if p.name >= nb.name}
+        recorded = {k: v for k, v in recorded.items() if k not in later}
+        _write_fingerprints(fp_file, recorded)
         t0 = time.perf_counter()
         try:
-            own = {k: v for k, v in run_params.items() if k in declared[nb.name]}  # no papermill warnings
-            pm.execute_notebook(str(nb), str(target), parameters=own, cwd=str(notebook_dir),
+            pm.execute_notebook(str(nb), str(target), parameters=own[nb.name], cwd=str(notebook_dir),
                                 kernel_name="python3", progress_bar=False, log_output=False,
-                                report_mode=False)
+                                report_mode=False)  # own: only declared names, no papermill warnings
         except PapermillExecutionError as e:
             raise NotebookFailed(
                 f"notebook {nb.name} failed in cell {e.exec_count if e.exec_count else e.cell_index}"
                 f" ({e.ename}: {e.evalue}); the executed copy with the traceback is {target}") from None
         dt = time.perf_counter() - t0
         timings[nb.stem] = round(dt, 2)
+        recorded[nb.name] = {"fingerprint": fps[nb.name], "wall_s": round(dt, 2),
+                             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        _write_fingerprints(fp_file, recorded)
         log(f"[mer run] {nb.name} done in {dt:.1f} s")
     return finalize_metrics(out, dataset=dataset, protocol=protocol, timings=timings)
 
 
 def preflight(run_params: dict[str, Any], extra: dict[str, Any], notebook_dir: Path,
-              notebooks: list[Path], problems: list[str] = ()) -> dict[str, set[str]]:
+              notebooks: list[Path], problems: list[str] = (),
+              chain: tuple[dict[str, set[str]], dict[str, Any]] | None = None) -> dict[str, set[str]]:
     """The validation pass before notebook 00 (:mod:`mer_helpers.schema`): every parameter
-    against its rule, names no notebook declares, and what the notebooks about to run need
-    from the machine (data folder, FFmpeg, backbone weights). Raises
-    :class:`~mer_helpers.schema.InvalidParameters` (a ``ValueError``) naming every problem;
-    returns ``{notebook name: declared parameter names}`` of the whole chain."""
+    against its rule, names no notebook declares, and what ``notebooks`` (those about to run)
+    need from the machine (data folder, FFmpeg, backbone weights). Raises
+    :class:`~mer_helpers.schema.InvalidParameters` (a ``ValueError``) naming every problem
+    (``problems`` first); returns ``{notebook name: declared parameter names}`` of the whole
+    chain. ``chain``: the ``(declared, defaults)`` of :func:`schema.chain_parameters`, if known."""
     from mer_helpers import schema
 
-    declared, defaults = schema.chain_parameters(chain_notebooks(notebook_dir))
+    declared, defaults = chain or schema.chain_parameters(chain_notebooks(notebook_dir))
     known = set().union(*declared.values())
     unknown = sorted(set(extra) - known)
     first = list(problems)
@@ -103,6 +139,58 @@ def preflight(run_params: dict[str, Any], extra: dict[str, Any], notebook_dir: P
     # effective values for the environment checks: defaults of the chain, then this run's values
     schema.validate(run_params, defaults, needs=schema.needs_of(to_run), extra=first)
     return declared
+
+
+# --------------------------------------------------------------------------- resume
+
+#: ``OUT/artifacts/<this>``: the fingerprint of each notebook's last successful run
+FINGERPRINTS = "fingerprints.json"
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def package_digest(package_dir: Path = PACKAGE_DIR) -> str:
+    """SHA-256 over the names and bytes of the helper package's ``.py`` files."""
+    h = hashlib.sha256()
+    for p in sorted(package_dir.rglob("*.py")):
+        if "__pycache__" in p.parts:
+            continue
+        h.update(p.relative_to(package_dir).as_posix().encode() + b"\0")
+        h.update(hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def fingerprints(chain: list[Path], params: dict[str, dict[str, Any]],
+                 package: str | None = None) -> dict[str, str]:
+    """``{notebook name: fingerprint}`` for the whole chain, in order: SHA-256 over the
+    notebook file's bytes, the parameters passed to it, the helper package's source
+    (:func:`package_digest`) and the fingerprints of the notebooks before it, so a change
+    anywhere reruns that notebook and every later one. Data files are not part of it: after
+    changing a corpus in place, rerun with ``force`` (``mer run --force``)."""
+    package = package or package_digest()
+    out: dict[str, str] = {}
+    before: list[str] = []
+    for nb in chain:
+        h = hashlib.sha256(b"mer-run-fingerprint-v1\0")
+        h.update(hashlib.sha256(Path(nb).read_bytes()).digest())
+        h.update(json.dumps(params.get(nb.name, {}), sort_keys=True, default=str).encode())
+        h.update(package.encode())
+        h.update(json.dumps(before).encode())
+        out[nb.name] = h.hexdigest()
+        before.append(out[nb.name])
+    return out
+
+
+def _read_fingerprints(path: Path) -> dict[str, dict]:
+    try:
+        data = io.read_json(path)
+        nbs = data.get("notebooks", {}) if isinstance(data, dict) else {}
+        return {k: v for k, v in nbs.items() if isinstance(v, dict)}
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_fingerprints(path: Path, recorded: dict[str, dict]) -> None:
+    io.write_json(path, {"version": 1, "notebooks": dict(sorted(recorded.items()))})
 
 
 def stage_timings(per_notebook: dict[str, float]) -> dict[str, float]:

@@ -174,3 +174,60 @@ def test_cli_prints_the_message_and_fails(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.startswith("mer run: 2 problems") and "epochs = -1" in proc.stderr
     assert "seq_steps = 'abc'" in proc.stderr and not (tmp_path / "o" / "notebooks").exists()
+
+
+# ------------------------------------------------------------------ resume (runner fingerprints)
+
+def _tiny_nb(path, params: str, body: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    p = nbformat.v4.new_code_cell(params)
+    p.metadata["tags"] = ["parameters"]
+    nb.cells = [p, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_resume_skips_unchanged_notebooks_and_reruns_from_a_change(tmp_path):
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    mark = "open(out_dir + '/ran.log', 'a').write('{}\\n')"
+    _tiny_nb(nbdir / "00_a.ipynb", "out_dir = None\nx = 1", mark.format("00"))
+    _tiny_nb(nbdir / "01_b.ipynb", "out_dir = None\ny = 2", "assert y != 99\n" + mark.format("01"))
+    _tiny_nb(nbdir / "02_c.ipynb", "out_dir = None\nx = 1", mark.format("02"))
+    out = tmp_path / "out"
+    ran = out / "ran.log"
+
+    def run(params=None, **kw):
+        lines: list[str] = []
+        m = run_chain("folder", out, params=params or {}, notebook_dir=nbdir, log=lines.append, **kw)
+        return m, lines
+
+    m1, _ = run({"x": 5})
+    assert ran.read_text().split() == ["00", "01", "02"]
+    fps = __import__("json").loads((out / "artifacts" / "fingerprints.json").read_text())["notebooks"]
+    assert set(fps) == {"00_a.ipynb", "01_b.ipynb", "02_c.ipynb"}
+    m2, lines = run({"x": 5})
+    assert ran.read_text().split() == ["00", "01", "02"]  # nothing ran again
+    assert [ln for ln in lines if "skipped" in ln] == [f"[mer run] {n} skipped (unchanged)"
+                                                      for n in ("00_a.ipynb", "01_b.ipynb", "02_c.ipynb")]
+    assert m2["timings_s_notebooks"] == m1["timings_s_notebooks"]  # earlier wall times kept
+    # a parameter only 01 declares: 01 and everything after it rerun, 00 does not
+    run({"x": 5, "y": 3})
+    assert ran.read_text().split()[3:] == ["01", "02"]
+    # a changed notebook reruns it (here the last one)
+    _tiny_nb(nbdir / "02_c.ipynb", "out_dir = None\nx = 1", "z = 0\n" + mark.format("02"))
+    run({"x": 5, "y": 3})
+    assert ran.read_text().split()[5:] == ["02"]
+    # force reruns all
+    run({"x": 5, "y": 3}, force=True)
+    assert ran.read_text().split()[6:] == ["00", "01", "02"]
+    # a notebook that failed is not recorded as done: the same run fails again
+    from mer_helpers.runner import NotebookFailed
+
+    for _ in range(2):
+        with pytest.raises(NotebookFailed, match="01_b.ipynb"):
+            run({"x": 5, "y": 99})
+    assert ran.read_text().split()[9:] == []
+    # back to the earlier value: 01 and 02 run again (their records were dropped or differ)
+    _, lines = run({"x": 5, "y": 3})
+    assert ran.read_text().split()[9:] == ["01", "02"] and "00_a.ipynb skipped" in " ".join(lines)
