@@ -11,10 +11,23 @@ Stages and shapes
    with deltas); one frame every ``hop_length`` samples (10 ms at 16 kHz by default).
    :func:`extract_clips` / :func:`extract_mfcc` run 1-3 over many clips (``n_jobs`` processes,
    progress bar) and cache each clip's result by content and parameters.
-4. :class:`AudioFeaturizer` — MinMax scaler to [0, 1] + Dense(64) → Dense(32) → Dense(64) →
-   Dense(n_mfcc, sigmoid) autoencoder fitted on the *training* frames of one split; it turns a
-   clip into its bottleneck sequence ``(T, 32)`` and a fixed-length summary (statistics over
-   time of the 32 units; ``mean_std`` → 64 values named ``audio:ae_mean:i``, ``audio:ae_std:i``).
+4. :class:`AudioFeaturizer` — the clip vector, made of one or more feature sets
+   (``audio_features``, joined with ``+``):
+
+   ``ae`` (the papers', the ``paper`` preset)
+       MinMax scaler to [0, 1] + Dense(64) → Dense(32) → Dense(64) → Dense(n_mfcc, sigmoid)
+       autoencoder fitted on the *training* frames of one split; a clip becomes its bottleneck
+       sequence ``(T, 32)`` and statistics over time of the 32 units (``mean_std`` → 64 values
+       ``audio:ae_mean:i``, ``audio:ae_std:i``).
+   ``mfcc_stats`` (the ``strong`` preset, with ``n_mfcc=40`` and ``mfcc_deltas=True``)
+       statistics over time (``audio_stats``: ``mean_std``, or ``full`` = mean, std, min, max
+       and the mean and std of the frame-to-frame change) of every MFCC coefficient and its
+       Δ, ΔΔ: ``audio:mfcc_mean:i``, ``audio:mfcc_std:i`` ...; nothing is fitted.
+   ``egemaps`` (optional extra ``pip install 'mer-book[egemaps]'``)
+       the 88 eGeMAPSv02 functionals of openSMILE (Eyben et al. 2016) through the ``opensmile``
+       package, ``audio:egemaps:<name>``. openSMILE is distributed under audEERING's research
+       licence (free for research and education, not for commercial use); it is not installed
+       by default.
 
 Keras/TensorFlow is imported lazily, so the extraction workers never load it.
 """
@@ -48,6 +61,67 @@ FRONT_END_DEFAULTS: dict[str, Any] = dict(
     sr=16000, denoise=True, over_subtraction=2.0, spectral_floor=0.02, noise_percentile=10.0,
     n_mfcc=13, mfcc_deltas=False, n_fft=2048, hop_length=512, n_mels=128,
 )
+
+#: The feature sets :class:`AudioFeaturizer` can build (``audio_features``).
+AUDIO_FEATURE_SETS = ("ae", "mfcc_stats", "egemaps")
+EGEMAPS_VERSION = "egemaps-1"
+
+
+def parse_audio_features(value: str | Sequence[str]) -> tuple[str, ...]:
+    """``"ae"``, ``"mfcc_stats+egemaps"``, ``"ae,mfcc_stats"`` or a list → tuple of set names
+    (in :data:`AUDIO_FEATURE_SETS` order). Unknown or empty → ``ValueError`` naming them."""
+    if isinstance(value, str):
+        names = [v.strip() for v in value.replace(",", "+").split("+") if v.strip()]
+    else:
+        names = [str(v).strip() for v in value]
+    bad = [n for n in names if n not in AUDIO_FEATURE_SETS]
+    if bad or not names:
+        raise ValueError(f"audio_features {value!r}: unknown feature set(s) {bad}; use one or more of "
+                         f"{', '.join(AUDIO_FEATURE_SETS)} joined by '+'")
+    return tuple(n for n in AUDIO_FEATURE_SETS if n in names)
+
+
+def egemaps_available() -> bool:
+    """Is the optional ``opensmile`` package installed?"""
+    import importlib.util
+
+    return importlib.util.find_spec("opensmile") is not None
+
+
+@functools.lru_cache(maxsize=1)
+def _smile():
+    import opensmile
+
+    return opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
+                           feature_level=opensmile.FeatureLevel.Functionals)
+
+
+def clip_egemaps(path: str | os.PathLike, sr: int | None = 16000) -> tuple[np.ndarray, list[str]]:
+    """The 88 eGeMAPSv02 functionals of one clip's audio track (openSMILE), cached by the
+    clip's content. Needs the optional ``opensmile`` package (audEERING's research licence)."""
+    if not egemaps_available():
+        raise ImportError("audio_features egemaps needs the optional opensmile package "
+                          "(audEERING research licence): pip install 'mer-book[egemaps]'")
+    path = Path(path)
+    key = cache.make_key("audio_egemaps", files=[path], version=EGEMAPS_VERSION, sr=sr)
+
+    def compute() -> dict[str, np.ndarray]:
+        y, rate = read_wav(extract_wav(path, sr))
+        df = _smile().process_signal(y, rate)
+        return {"x": df.to_numpy(dtype=np.float64)[0], "names": np.asarray(list(df.columns))}
+
+    a = cache.cached_arrays("audio_egemaps", key, compute)
+    return np.asarray(a["x"], dtype=np.float32), [str(n) for n in a["names"]]
+
+
+def extract_egemaps(paths: Iterable, sr: int | None = 16000, n_jobs: int = 2,
+                    progress: bool = True) -> tuple[np.ndarray, list[str]]:
+    """:func:`clip_egemaps` over many clips: ``(X (n, 88) float32, columns audio:egemaps:<name>)``."""
+    out = _map(functools.partial(clip_egemaps, sr=sr), list(paths), n_jobs, "eGeMAPS", progress)
+    if not out:
+        return np.zeros((0, 88), np.float32), []
+    return np.stack([x for x, _ in out]), [f"audio:egemaps:{n}" for n in out[0][1]]
+
 
 #: In-process counters of work actually done (cache misses); tests and notebooks read them.
 COUNTS: collections.Counter = collections.Counter()
@@ -372,6 +446,10 @@ def _apply(model, Z: np.ndarray, chunk: int = 65536) -> np.ndarray:
 class AudioFeaturizer(TransformerMixin, BaseEstimator):
     """The fitted audio branch of one split: MinMax scaler + dense autoencoder (+ front end).
 
+    ``features`` chooses the feature sets (see the module docstring): ``"ae"`` (the papers'),
+    ``"mfcc_stats"``, ``"egemaps"`` or a ``+`` combination. Without ``ae`` nothing is trained and
+    the sequences returned are the (unscaled) MFCC frames.
+
     ``fit(mfcc_list)`` takes the ``(T, n_mfcc)`` MFCC matrices of the split's *training* clips,
     fits a ``MinMaxScaler`` (to [0, 1]) on their frames and trains Algorithm 1's autoencoder on
     them (MSE, Adam). The validation part (``validation_split`` of the training frames) is made
@@ -392,7 +470,8 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
                  progress: bool = True, sr: int | None = 16000, denoise: bool = True,
                  over_subtraction: float = 2.0, spectral_floor: float = 0.02,
                  noise_percentile: float = 10.0, n_mfcc: int = 13, mfcc_deltas: bool = False,
-                 n_fft: int = 2048, hop_length: int = 512, n_mels: int = 128):
+                 n_fft: int = 2048, hop_length: int = 512, n_mels: int = 128, features: str = "ae"):
+        self.features = features
         self.hidden_units = hidden_units
         self.bottleneck_units = bottleneck_units
         self.epochs = epochs
@@ -474,7 +553,13 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
         self.n_features_in_ = frames.shape[1]
         self.n_train_clips_ = len(mfcc_list)
         self.n_train_frames_ = len(frames)
+        self.feature_sets_ = parse_audio_features(self.features)
         self.scaler_ = MinMaxScaler(feature_range=(0, 1), clip=True).fit(frames)
+        if "ae" not in self.feature_sets_:  # plain statistics: nothing to train
+            self.history_, self.n_val_frames_, self.validation_clips_ = {}, 0, []
+            self.encoder_ = self.autoencoder_ = None
+            self.fit_seconds_ = round(time.perf_counter() - t0, 3)
+            return self
         Z = self.scaler_.transform(frames).astype(np.float32)
         val = self._validation_mask(lengths)
         keras.utils.set_random_seed(int(self.random_state))
@@ -491,8 +576,12 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
         self.fit_seconds_ = round(time.perf_counter() - t0, 3)
         return self
 
+    @property
+    def uses_ae(self) -> bool:
+        return "ae" in parse_audio_features(self.features)
+
     def _check_fitted(self):
-        if not hasattr(self, "encoder_"):
+        if not hasattr(self, "scaler_"):
             raise RuntimeError("AudioFeaturizer is not fitted: call fit() or AudioFeaturizer.load()")
 
     def _scaled(self, mfcc_list) -> tuple[np.ndarray, np.ndarray]:
@@ -505,26 +594,57 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
     def encode(self, mfcc_list) -> list[np.ndarray]:
         """The bottleneck sequence ``(T, bottleneck_units)`` float32 of each clip."""
         self._check_fitted()
+        if self.encoder_ is None:
+            raise RuntimeError(f"AudioFeaturizer(features={self.features!r}) has no autoencoder to encode with")
         Z, lengths = self._scaled(mfcc_list)
         if not len(Z):
             return []
         codes = _apply(self.encoder_, Z)
         return np.split(codes, np.cumsum(lengths)[:-1])
 
-    def transform(self, X) -> tuple[np.ndarray, list[str], list[np.ndarray]]:
-        """``(X (n, d) float32, columns, sequences)`` for a list of (T, n_mfcc) matrices."""
-        sequences = self.encode(X)
-        if not sequences:
+    def transform(self, X, egemaps: np.ndarray | None = None) -> tuple[np.ndarray, list[str], list[np.ndarray]]:
+        """``(X (n, d) float32, columns, sequences)`` for a list of (T, n_mfcc) matrices.
+
+        ``egemaps``: the clips' eGeMAPS functionals ``(n, 88)`` (needed when ``features``
+        includes ``egemaps``; :meth:`transform_paths` computes them). Sequences: the bottleneck
+        codes with ``ae``, else the MFCC frames.
+        """
+        self._check_fitted()
+        sets = parse_audio_features(self.features)
+        mfcc_list = self._check_list(X, self.n_features_in_)
+        if not mfcc_list:
             return np.zeros((0, len(self.columns_)), np.float32), list(self.columns_), []
-        feats, columns = summarize(sequences, self.stats, prefix="audio:ae")
-        return feats, columns, sequences
+        parts, columns = [], []
+        sequences = self.encode(mfcc_list) if "ae" in sets else mfcc_list
+        if "ae" in sets:
+            f, c = summarize(sequences, self.stats, prefix="audio:ae")
+            parts.append(f), columns.extend(c)
+        if "mfcc_stats" in sets:
+            f, c = summarize(mfcc_list, self.stats, prefix="audio:mfcc")
+            parts.append(f), columns.extend(c)
+        if "egemaps" in sets:
+            if egemaps is None or len(egemaps) != len(mfcc_list):
+                raise ValueError("AudioFeaturizer.transform: features include egemaps; pass egemaps=(n, 88) "
+                                 "functionals of the same clips (transform_paths computes them)")
+            parts.append(np.asarray(egemaps, np.float32))
+            columns.extend(f"audio:egemaps:{i}" for i in range(np.shape(egemaps)[1]))
+        return np.concatenate(parts, axis=1).astype(np.float32), columns, sequences
 
     def fit_transform(self, X, y=None, **fit_params):
         return self.fit(X, y, **fit_params).transform(X)
 
     @property
     def columns_(self) -> list[str]:
-        return [f"audio:ae_{s}:{i}" for s in parse_stats(self.stats) for i in range(int(self.bottleneck_units))]
+        sets = parse_audio_features(self.features)
+        cols = []
+        if "ae" in sets:
+            cols += [f"audio:ae_{s}:{i}" for s in parse_stats(self.stats) for i in range(int(self.bottleneck_units))]
+        if "mfcc_stats" in sets:
+            d = getattr(self, "n_features_in_", None) or int(self.n_mfcc) * (3 if self.mfcc_deltas else 1)
+            cols += [f"audio:mfcc_{s}:{i}" for s in parse_stats(self.stats) for i in range(d)]
+        if "egemaps" in sets:
+            cols += [f"audio:egemaps:{i}" for i in range(88)]
+        return cols
 
     def reconstruction_error(self, X) -> np.ndarray:
         """Per-clip mean squared reconstruction error in the scaled [0, 1] space."""
@@ -536,8 +656,11 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
 
     def reconstruction_r2(self, X) -> float:
         """Share of the variance of the scaled frames of ``X`` that the autoencoder reproduces:
-        ``1 - sum((x - x_hat)^2) / sum((x - mean)^2)`` over all frames and coefficients."""
+        ``1 - sum((x - x_hat)^2) / sum((x - mean)^2)`` over all frames and coefficients
+        (NaN without an autoencoder)."""
         self._check_fitted()
+        if self.autoencoder_ is None:
+            return float("nan")
         Z, _ = self._scaled(X)
         R = _apply(self.autoencoder_, Z)
         return float(1.0 - ((R - Z) ** 2).sum() / ((Z - Z.mean(axis=0)) ** 2).sum())
@@ -546,8 +669,12 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
         """Extraction + pre-processing + MFCC (cached) + :meth:`transform` for clip files."""
         self._check_fitted()
         prog = self.progress if progress is None else progress
-        mfcc = extract_mfcc(list(paths), n_jobs=n_jobs, progress=prog, **self.front_end())
-        return self.transform(mfcc)
+        paths = list(paths)
+        mfcc = extract_mfcc(paths, n_jobs=n_jobs, progress=prog, **self.front_end())
+        ege = None
+        if "egemaps" in parse_audio_features(self.features):
+            ege = extract_egemaps(paths, sr=self.front_end()["sr"], n_jobs=n_jobs, progress=prog)[0]
+        return self.transform(mfcc, egemaps=ege)
 
     # -- persistence
     def save(self, directory: str | os.PathLike) -> Path:
@@ -555,7 +682,8 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
         self._check_fitted()
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        for name, model in (("encoder.keras", self.encoder_), ("autoencoder.keras", self.autoencoder_)):
+        models = (("encoder.keras", self.encoder_), ("autoencoder.keras", self.autoencoder_))
+        for name, model in (models if self.encoder_ is not None else ()):
             tmp = io._tmp_beside(d / name, suffix=".keras")
             try:
                 model.save(tmp)
@@ -583,8 +711,10 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
             lo, hi = z["data_min"], z["data_max"]
         # fitting on the two extreme rows reproduces data_min_/data_max_ (hence min_/scale_)
         self.scaler_ = MinMaxScaler(feature_range=(0, 1), clip=True).fit(np.vstack([lo, hi]))
-        self.encoder_ = keras.saving.load_model(d / "encoder.keras", compile=False)
-        self.autoencoder_ = keras.saving.load_model(d / "autoencoder.keras", compile=False)
+        self.encoder_ = self.autoencoder_ = None
+        if self.uses_ae:
+            self.encoder_ = keras.saving.load_model(d / "encoder.keras", compile=False)
+            self.autoencoder_ = keras.saving.load_model(d / "autoencoder.keras", compile=False)
         self.n_features_in_ = int(cfg["n_features_in"])
         self.n_train_clips_ = int(cfg.get("n_train_clips", 0))
         self.n_train_frames_ = int(cfg.get("n_train_frames", 0))
@@ -593,11 +723,13 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
 
 
 # ----------------------------------------------------------------------------- per split
-def fit_transform_split(mfcc: Mapping[str, np.ndarray], split: Mapping[str, Any], **params: Any):
+def fit_transform_split(mfcc: Mapping[str, np.ndarray], split: Mapping[str, Any],
+                        egemaps: Mapping[str, np.ndarray] | None = None, **params: Any):
     """Fit an :class:`AudioFeaturizer` on the ``train`` clips of ``split`` only, encode every clip.
 
     ``mfcc``: clip id → (T, n_mfcc) (the content of ``audio/mfcc.npz``); ``split``: one entry of
-    ``splits.json``. Returns ``(featurizer, clip_ids, X, columns, sequences)`` with clip ids in
+    ``splits.json``; ``egemaps``: clip id → (88,) functionals (``audio/egemaps.npz``), needed
+    when ``features`` includes ``egemaps``. Returns ``(featurizer, clip_ids, X, columns, sequences)`` with clip ids in
     the order of ``mfcc``. Raises ``KeyError`` naming any split clip missing from ``mfcc``.
     """
     missing = [c for c in list(split["train"]) + list(split.get("test", [])) if c not in mfcc]
@@ -608,7 +740,8 @@ def fit_transform_split(mfcc: Mapping[str, np.ndarray], split: Mapping[str, Any]
     feat = AudioFeaturizer(**{k: v for k, v in params.items() if k in known})
     feat.fit([mfcc[c] for c in split["train"]])
     clip_ids = list(mfcc)
-    X, columns, sequences = feat.transform([mfcc[c] for c in clip_ids])
+    ege = np.stack([egemaps[c] for c in clip_ids]) if egemaps is not None else None
+    X, columns, sequences = feat.transform([mfcc[c] for c in clip_ids], egemaps=ege)
     return feat, clip_ids, X, columns, sequences
 
 
@@ -616,7 +749,8 @@ def featurizer_params(**notebook_params: Any) -> dict[str, Any]:
     """Map the notebooks' parameter names (``ae_epochs``, ``audio_stats``, ``seed`` ...) to
     :class:`AudioFeaturizer` arguments; unknown names are ignored."""
     rename = {"ae_epochs": "epochs", "ae_batch_size": "batch_size", "ae_validation_split": "validation_split",
-              "ae_l2": "l2", "ae_sparsity": "sparsity", "audio_stats": "stats", "seed": "random_state"}
+              "ae_l2": "l2", "ae_sparsity": "sparsity", "audio_stats": "stats", "seed": "random_state",
+              "audio_features": "features"}
     known = set(AudioFeaturizer().get_params())
     out = {}
     for k, v in notebook_params.items():

@@ -17,6 +17,10 @@ averaging that produces composite images". Three modes:
 ``average``
     paper 1's frame-averaged composite: one image per clip, the mean of its sampled frames
     (``average_segments > 1``: the means of that many consecutive temporal segments).
+``all`` (the ``strong`` preset)
+    no selection: every sampled face frame is passed on, so the backbone sees each face the
+    clip shows and the clip's feature is their mean. Nothing is trained, so it costs nothing
+    per split; chosen for ``strong`` on inner training speakers (notebook 04).
 
 Clips with fewer frames than ``n_clusters`` keep all their frames, padded to ``n_clusters``
 images by repeating the frame nearest in time (reported as ``padded``).
@@ -37,7 +41,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from mer_helpers import cache, io
 
-SUMMARY_MODES = ("shared", "per_clip", "average")
+SUMMARY_MODES = ("shared", "per_clip", "average", "all")
 #: bump when the autoencoder or the selection changes (invalidates cached per-clip selections)
 SUMMARY_VERSION = "summary-v2"
 
@@ -332,7 +336,10 @@ class SummaryImages(BaseEstimator):
     # -- properties
     @property
     def n_images(self) -> int:
-        """Images per clip: ``n_clusters`` (``average_segments`` in average mode)."""
+        """Images per clip: ``n_clusters`` (``average_segments`` in average mode; 0 in ``all``
+        mode, where each clip keeps its own number of frames)."""
+        if self.summary_mode == "all":
+            return 0
         return int(self.average_segments if self.summary_mode == "average" else self.n_clusters)
 
     def _check_mode(self) -> None:
@@ -375,6 +382,8 @@ class SummaryImages(BaseEstimator):
         k = self.n_images
         if self.summary_mode == "average":
             return [self._average(f) for f in frames_list]
+        if self.summary_mode == "all":
+            return [SummaryResult(_to_uint8(f), np.arange(len(f)), len(f), False, len(f)) for f in frames_list]
         if self.summary_mode == "shared":
             if getattr(self, "cae_", None) is None:
                 raise RuntimeError("SummaryImages(summary_mode='shared') is not fitted: call fit() on the "

