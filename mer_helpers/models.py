@@ -36,6 +36,13 @@ concatenated per step. Only the dimensions whose mean was selected are kept (the
 column ``audio:ae_mean:3`` keeps dimension 3 of the audio frames); a modality with no selected
 column is left out.
 
+Fusion (``fusion``). ``early`` (the papers'): one model reads the selected audio and visual
+columns together, as above. ``late``: the selected columns of each modality get their own
+sequencer and their own model, each trained alone on the same training clips; the clip's
+class probabilities are the mean of the two models' softmax outputs
+(:class:`LateFusionSequencer`, :func:`compose_late_fusion`: one Keras model with two inputs,
+saved and loaded as one file).
+
 Training (:func:`fit_model`): the validation part is carved out of the *training portion*
 (grouped by speaker when groups are given, :func:`validation_carve_out`); by default it is only
 scored (paper 2 trains 10 epochs without early stopping); optional early stopping watches that
@@ -67,6 +74,8 @@ MAIN_MODEL = "bilstm_sa"
 #: what early stopping watches on the validation part: ``none`` trains every epoch (the
 #: validation part is then only reported)
 MONITORS = ("val_loss", "val_accuracy", "none")
+#: how the two modalities meet: one model on both (the papers') or one model each, probabilities averaged
+FUSIONS = ("early", "late")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -125,14 +134,28 @@ def _compile(model: keras.Model, learning_rate: float = 1e-3) -> keras.Model:
     return model
 
 
-def predict_proba(model: keras.Model, X: np.ndarray, batch_size: int = 512) -> np.ndarray:
+def predict_proba(model: keras.Model, X, batch_size: int = 512) -> np.ndarray:
     """Softmax outputs ``(n, n_classes)`` by calling the model in inference mode, batch by batch
-    (cheaper than ``model.predict`` for the few hundred clips of a fold: nothing to trace)."""
-    X = np.asarray(X, dtype=np.float32)
-    if len(X) == 0:
+    (cheaper than ``model.predict`` for the few hundred clips of a fold: nothing to trace).
+    ``X``: one ``(n, T, d)`` array, or a list of them for a model with several inputs (late fusion)."""
+    parts = [np.asarray(x, dtype=np.float32) for x in X] if isinstance(X, (list, tuple)) else None
+    n = len(parts[0]) if parts is not None else len(X)
+    if parts is None:
+        X = np.asarray(X, dtype=np.float32)
+    if n == 0:
         return np.zeros((0, int(model.output_shape[-1])), dtype=np.float32)
-    return np.concatenate([np.asarray(model(X[i:i + batch_size], training=False))
-                           for i in range(0, len(X), batch_size)])
+    batch = (lambda i: [p[i:i + batch_size] for p in parts]) if parts is not None else (lambda i: X[i:i + batch_size])
+    return np.concatenate([np.asarray(model(batch(i), training=False)) for i in range(0, n, batch_size)])
+
+
+def compose_late_fusion(audio_model: keras.Model, visual_model: keras.Model, name: str) -> keras.Model:
+    """One model with two inputs (audio sequence, visual sequence) whose output is the mean of
+    the two trained models' softmax outputs. Nothing new is trained."""
+    a_in = keras.Input(shape=audio_model.input_shape[1:], name="audio_sequence")
+    v_in = keras.Input(shape=visual_model.input_shape[1:], name="visual_sequence")
+    audio_model.name, visual_model.name = f"{name}_audio", f"{name}_visual"
+    out = layers.Average(name="late_fusion_mean")([audio_model(a_in), visual_model(v_in)])
+    return keras.Model([a_in, v_in], out, name=f"{name}_late")
 
 
 def _check_shape(input_shape) -> tuple[int, int]:
@@ -391,10 +414,78 @@ class TemporalSequencer:
         return self
 
 
-def load_sequencer(path) -> FeatureSequencer | TemporalSequencer:
+class LateFusionSequencer:
+    """Late fusion inputs: the selected columns of each modality, standardised and folded by a
+    :class:`FeatureSequencer` of their own. ``transform(X)`` → ``[audio (n, T_a, d_a), visual
+    (n, T_v, d_v)]``. ``audio_idx`` / ``visual_idx``: positions of each modality's columns in X."""
+
+    mode = "late"
+
+    def __init__(self, steps: int = 16, audio_idx: Sequence[int] = (), visual_idx: Sequence[int] = ()):
+        self.steps = int(steps)
+        self.audio_idx = [int(i) for i in audio_idx]
+        self.visual_idx = [int(i) for i in visual_idx]
+        if not self.audio_idx or not self.visual_idx:
+            raise ValueError("late fusion needs selected columns of both modalities "
+                             f"({len(self.audio_idx)} audio, {len(self.visual_idx)} visual)")
+
+    @classmethod
+    def from_columns(cls, steps: int, columns: Sequence[str]) -> "LateFusionSequencer":
+        mod = [str(c).split(":")[0] for c in columns]
+        return cls(steps, [i for i, m in enumerate(mod) if m == "audio"], [i for i, m in enumerate(mod) if m == "visual"])
+
+    def fit(self, X, y=None):
+        X = np.asarray(X, dtype=np.float64)
+        self.audio_ = FeatureSequencer(self.steps).fit(X[:, self.audio_idx])
+        self.visual_ = FeatureSequencer(self.steps).fit(X[:, self.visual_idx])
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    @property
+    def input_shape(self) -> list[tuple[int, int]]:
+        return [self.audio_.input_shape, self.visual_.input_shape]
+
+    def transform(self, X) -> list[np.ndarray]:
+        X = np.asarray(X, dtype=np.float64)
+        return [self.audio_.transform(X[:, self.audio_idx]), self.visual_.transform(X[:, self.visual_idx])]
+
+    def fit_transform(self, X, y=None):
+        return self.fit(X).transform(X)
+
+    def layout(self) -> dict:
+        return {"mode": self.mode, "audio": self.audio_.layout(), "visual": self.visual_.layout(),
+                "how": "each modality's selected columns standardised and cut into `steps` blocks; "
+                       "one model per modality, softmax outputs averaged"}
+
+    def save(self, path) -> Path:
+        from mer_helpers.io import save_npz
+
+        arrays = {"mode": np.array(self.mode), "steps": np.array(self.steps),
+                  "audio_idx": np.array(self.audio_idx), "visual_idx": np.array(self.visual_idx)}
+        for tag, sq in (("a", self.audio_), ("v", self.visual_)):
+            arrays.update({f"{tag}_mean_": sq.mean_, f"{tag}_scale_": sq.scale_,
+                           f"{tag}_steps_": np.array(sq.steps_), f"{tag}_step_dim_": np.array(sq.step_dim_)})
+        return save_npz(path, **arrays)
+
+    @classmethod
+    def _from_npz(cls, z) -> "LateFusionSequencer":
+        self = cls(int(z["steps"]), z["audio_idx"].tolist(), z["visual_idx"].tolist())
+        for tag, attr in (("a", "audio_"), ("v", "visual_")):
+            sq = FeatureSequencer(self.steps)
+            sq.mean_, sq.scale_ = z[f"{tag}_mean_"], z[f"{tag}_scale_"]
+            sq.n_features_in_ = len(sq.mean_)
+            sq.steps_, sq.step_dim_ = int(z[f"{tag}_steps_"]), int(z[f"{tag}_step_dim_"])
+            setattr(self, attr, sq)
+        self.n_features_in_ = len(self.audio_idx) + len(self.visual_idx)
+        return self
+
+
+def load_sequencer(path) -> FeatureSequencer | TemporalSequencer | LateFusionSequencer:
     """Load a sequencer written by ``.save(path)``."""
     with np.load(path, allow_pickle=False) as z:
         mode = str(z["mode"])
+        if mode == "late":
+            return LateFusionSequencer._from_npz(z)
         if mode == "features":
             return FeatureSequencer._from_npz(z)
         if mode == "temporal":
@@ -501,6 +592,20 @@ def fit_model(model_name: str, X_train: np.ndarray, y_train, groups=None, valida
     return model, record
 
 
+def fit_late_fusion(model_name: str, X_train: Sequence[np.ndarray], y_train, **kwargs) -> tuple[keras.Model, dict]:
+    """Late fusion: :func:`fit_model` once per modality (``X_train`` = ``[audio, visual]`` inputs
+    of :class:`LateFusionSequencer`), then :func:`compose_late_fusion`. The record's ``history``
+    is the mean of the two models' curves; each model's own record is under ``late_fusion``."""
+    (ma, ra), (mv, rv) = (fit_model(model_name, x, y_train, **kwargs) for x in X_train)
+    model = compose_late_fusion(ma, mv, model_name)
+    hist = {k: [float((a + b) / 2) for a, b in zip(ra["history"][k], rv["history"][k])]
+            for k in ra["history"] if k in rv["history"]}
+    rec = {**rv, "history": hist, "n_params": int(model.count_params()), "fusion": "late",
+           "input_shape": [ra["input_shape"], rv["input_shape"]],
+           "late_fusion": {"audio": ra, "visual": rv}}
+    return model, rec
+
+
 # ----------------------------------------------------------------------------------------------
 # The classifier part of the model bundle
 # ----------------------------------------------------------------------------------------------
@@ -521,7 +626,7 @@ class ClassifierBundle:
     main_model: str = MAIN_MODEL
 
     # -- inputs -------------------------------------------------------------------------------
-    def inputs(self, X_fused=None, columns=None, audio_sequences=None, visual_sequences=None) -> np.ndarray:
+    def inputs(self, X_fused=None, columns=None, audio_sequences=None, visual_sequences=None):
         """Model input ``(n, T, d)`` from fused features (``features`` mode) or sequences (``temporal``)."""
         if self.sequencer.mode == "temporal":
             if audio_sequences is None or visual_sequences is None:
@@ -682,12 +787,14 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
               columns: str = "selected", sequence_mode: str = "features", steps: int = 16, epochs: int = 10,
               batch_size: int = 32, validation_split: float = 0.2, seed: int = 42, units: int = 64,
               heads: int = 4, dropout: float = 0.3, patience: int = 3, keep_models: bool = False,
-              progress=None, learning_rate: float = 1e-3, monitor: str = "none") -> SplitResult:
+              progress=None, learning_rate: float = 1e-3, monitor: str = "none",
+              fusion: str = "early") -> SplitResult:
     """Train ``model_names`` on the training clips of ``split`` and predict its test clips.
 
     Reads ``fused/<split>/features.npz`` and ``selection/<split>/selection.json`` (and in
     ``temporal`` mode ``audio/<split>/sequences.npz``, ``visual/<split>/sequences.npz``) from
-    ``artifacts``. The scaler (inside the sequencer) and every model see the split's training
+    ``artifacts``. ``fusion="late"`` (features mode): one model per modality, probabilities
+    averaged (see the module docstring); a column set with one modality only falls back to early. The scaler (inside the sequencer) and every model see the split's training
     rows only; the validation part for early stopping is carved out of them, grouped by the
     ``speaker`` column of ``labels``.
     """
@@ -701,10 +808,13 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
     y_all = np.array([cls_index[str(lab.at[c, "label"])] for c in ids])
     groups = lab.loc[list(ids[tr]), "speaker"].astype(str).to_numpy() if "speaker" in lab.columns else None
 
+    if fusion not in FUSIONS:
+        raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
+    late = fusion == "late" and len({str(c).split(":")[0] for c in use}) == 2
     if sequence_mode == "features":
         col_pos = {c: i for i, c in enumerate(cols)}
         Xs = X[:, [col_pos[c] for c in use]]
-        seq = FeatureSequencer(steps).fit(Xs[tr])
+        seq = (LateFusionSequencer.from_columns(steps, use) if late else FeatureSequencer(steps)).fit(Xs[tr])
         X_tr, X_te = seq.transform(Xs[tr]), (seq.transform(Xs[te]) if len(te) else None)
     elif sequence_mode == "temporal":
         sa = load_sequences(artifacts / "audio" / name / "sequences.npz")
@@ -717,13 +827,18 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
         X_tr, X_te = seq.transform(*get(tr)), (seq.transform(*get(te)) if len(te) else None)
     else:
         raise ValueError(f"unknown sequence_mode {sequence_mode!r} (features or temporal)")
+    if late and sequence_mode != "features":
+        raise ValueError("fusion='late' needs sequence_mode='features'")
 
     preds, records, models = {}, {}, {}
+    fit_kw = dict(groups=groups, validation_split=validation_split, epochs=epochs, batch_size=batch_size,
+                  seed=seed, patience=patience, n_classes=len(classes), units=units, heads=heads,
+                  dropout=dropout, learning_rate=learning_rate, monitor=monitor)
     for m in model_names:
-        model, rec = fit_model(m, X_tr, y_all[tr], groups=groups, validation_split=validation_split,
-                               epochs=epochs, batch_size=batch_size, seed=seed, patience=patience,
-                               n_classes=len(classes), units=units, heads=heads, dropout=dropout,
-                               learning_rate=learning_rate, monitor=monitor)
+        if late:
+            model, rec = fit_late_fusion(m, X_tr, y_all[tr], **fit_kw)
+        else:
+            model, rec = fit_model(m, X_tr, y_all[tr], **fit_kw)
         rec.update(split=name, columns=columns, sequence_layout=seq.layout())
         records[m] = rec
         if len(te):

@@ -58,12 +58,16 @@ def inner_logreg_table(feature_sets: Mapping[str, Mapping[str, Mapping[str, np.n
 
     ``feature_sets``: candidate name → split name → {clip id → vector} (a split's own features,
     e.g. of an autoencoder fitted on that split's training clips). Returns one row per
-    (split, candidate) with ``f1_macro`` on the split's held-out inner speakers.
+    (split, candidate) with ``f1_macro`` on the split's held-out inner speakers; splits with
+    too few training speakers to hold some out are left out (the table may be empty).
     """
     y_of = dict(zip(labels["clip_id"].astype(str), labels["label"].astype(str)))
     rows = []
     for sp in splits:
-        fit_ids, val_ids, _ = inner_split(sp, labels, seed)
+        try:
+            fit_ids, val_ids, _ = inner_split(sp, labels, seed)
+        except ValueError:  # too few training speakers (the committed sample): nothing to choose on
+            continue
         for name, by_split in feature_sets.items():
             vec = by_split[sp["name"]]
             f1 = logreg_f1(np.stack([vec[c] for c in fit_ids]), [y_of[c] for c in fit_ids],
@@ -75,6 +79,8 @@ def inner_logreg_table(feature_sets: Mapping[str, Mapping[str, Mapping[str, np.n
 
 def summarize_candidates(table: pd.DataFrame, chosen: str | None = None) -> pd.DataFrame:
     """Mean and std over splits per candidate, best first; ``chosen`` is marked."""
+    if table.empty:
+        return pd.DataFrame(columns=["inner macro-F1", "std", "splits"])
     out = (table.groupby("candidate")["f1_macro"].agg(["mean", "std", "count"])
            .sort_values("mean", ascending=False).round(3))
     out.columns = ["inner macro-F1", "std", "splits"]

@@ -30,9 +30,11 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default="bilstm_sa", help="comma-separated model names")
     ap.add_argument("--grid", default='{"learning_rate": [0.001, 0.003]}',
                     help="JSON: parameter -> list of values (epochs, batch_size, learning_rate, seq_steps, "
-                         "units, heads, dropout, patience, monitor, validation_split)")
+                         "units, heads, dropout, patience, monitor, validation_split, fusion)")
     ap.add_argument("--columns", default="selected")
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--logreg", action="store_true", help="also score a logistic regression on the same inner split")
+    ap.add_argument("--out-name", default="classifiers", help="table name: OUT/artifacts/tuning/NAME.csv")
     a = ap.parse_args(argv)
 
     from sklearn.metrics import f1_score
@@ -40,6 +42,7 @@ def main(argv=None) -> int:
     from mer_helpers import io
     from mer_helpers import models as M
     from mer_helpers.splits import evaluation_splits
+    from mer_helpers.tuning import logreg_f1
 
     M.set_threads(2)
     out = Path(a.run_dir)
@@ -49,7 +52,7 @@ def main(argv=None) -> int:
     classes = list(splits["classes"])
     lab = labels.set_index("clip_id")
     base = dict(epochs=10, batch_size=32, learning_rate=1e-3, seq_steps=4, units=64, heads=4, dropout=0.3,
-                patience=3, monitor="none", validation_split=0.2)
+                patience=3, monitor="none", validation_split=0.2, fusion="early")
     grid = json.loads(a.grid)
     keys = sorted(grid)
     settings = [dict(base, **dict(zip(keys, vals))) for vals in itertools.product(*(grid[k] for k in keys))]
@@ -61,16 +64,24 @@ def main(argv=None) -> int:
         y = np.array([classes.index(lab.at[c, "label"]) for c in ids[tr]])
         g = lab.loc[list(ids[tr]), "speaker"].astype(str).to_numpy()
         inner_fit, inner_val, how = M.validation_carve_out(y, g, 0.2, a.seed)
+        if a.logreg:  # the linear reference on the same inner speakers
+            rows.append({**base, **{k: "-" for k in keys}, "model": "logreg", "split": s["name"],
+                         "n_fit": len(inner_fit), "n_val": len(inner_val), "best_epoch": None, "seconds": None,
+                         "val_f1_macro": logreg_f1(Xs[inner_fit], y[inner_fit], Xs[inner_val], y[inner_val],
+                                                   seed=a.seed)})
         for st in settings:
-            seq = M.FeatureSequencer(st["seq_steps"]).fit(Xs[inner_fit])
+            late = st["fusion"] == "late"
+            seq = (M.LateFusionSequencer.from_columns(st["seq_steps"], use) if late
+                   else M.FeatureSequencer(st["seq_steps"])).fit(Xs[inner_fit])
             for m in a.models.split(","):
                 t0 = time.perf_counter()
-                model, rec = M.fit_model(m, seq.transform(Xs[inner_fit]), y[inner_fit], groups=g[inner_fit],
-                                         epochs=st["epochs"], batch_size=st["batch_size"], seed=a.seed,
-                                         patience=st["patience"], n_classes=len(classes), units=st["units"],
-                                         heads=st["heads"], dropout=st["dropout"],
-                                         learning_rate=st["learning_rate"], monitor=st["monitor"],
-                                         validation_split=st["validation_split"])
+                fit = M.fit_late_fusion if late else M.fit_model
+                model, rec = fit(m, seq.transform(Xs[inner_fit]), y[inner_fit], groups=g[inner_fit],
+                                 epochs=st["epochs"], batch_size=st["batch_size"], seed=a.seed,
+                                 patience=st["patience"], n_classes=len(classes), units=st["units"],
+                                 heads=st["heads"], dropout=st["dropout"],
+                                 learning_rate=st["learning_rate"], monitor=st["monitor"],
+                                 validation_split=st["validation_split"])
                 p = M.predict_proba(model, seq.transform(Xs[inner_val])).argmax(1)
                 rows.append({**st, "model": m, "split": s["name"], "n_fit": len(inner_fit), "n_val": len(inner_val),
                              "val_f1_macro": f1_score(y[inner_val], p, average="macro"),
@@ -82,7 +93,7 @@ def main(argv=None) -> int:
     summary = (df.groupby(keys + ["model"])["val_f1_macro"].agg(["mean", "std", "count"])
                .sort_values("mean", ascending=False))
     (art / "tuning").mkdir(exist_ok=True)
-    df.to_csv(art / "tuning" / "classifiers.csv", index=False)
+    df.to_csv(art / "tuning" / f"{a.out_name}.csv", index=False)
     print(summary.round(3).to_string())
     return 0
 

@@ -206,3 +206,30 @@ def test_missing_selection_names_the_file(tmp_path):
     sel.unlink()
     with pytest.raises(FileNotFoundError, match="selection.json"):
         M.run_split(tmp_path / "artifacts", evaluation_splits(sp)[0], labels, ["happy", "sad", "surprise"], ["cnn"])
+
+
+def test_late_fusion_trains_one_model_per_modality_and_round_trips(tmp_path):
+    from mer_helpers import models as M
+
+    rng = np.random.default_rng(0)
+    n, cols = 60, [f"audio:mfcc_mean:{i}" for i in range(6)] + [f"visual:fer_xception_block:{i}" for i in range(10)]
+    y = np.arange(n) % 3
+    X = rng.normal(size=(n, len(cols)))
+    X[:, 0] += 2 * y                      # audio carries the class, and so does visual
+    X[:, 8] -= 2 * y
+    seq = M.LateFusionSequencer.from_columns(2, cols).fit(X)
+    Xa, Xv = seq.transform(X)
+    assert Xa.shape == (n, 2, 3) and Xv.shape == (n, 2, 5)
+    model, rec = M.fit_late_fusion("bilstm_sa", [Xa, Xv], y, epochs=3, units=8, heads=2, n_classes=3)
+    assert rec["fusion"] == "late" and set(rec["late_fusion"]) == {"audio", "visual"}
+    assert len(rec["history"]["loss"]) == 3
+    p = M.predict_proba(model, [Xa, Xv])
+    pa = M.predict_proba(model.get_layer("bilstm_sa_audio"), Xa)
+    pv = M.predict_proba(model.get_layer("bilstm_sa_visual"), Xv)
+    np.testing.assert_allclose(p, (pa + pv) / 2, rtol=1e-5, atol=1e-6)   # the mean of the two
+    bundle = M.ClassifierBundle(["a", "b", "c"], cols, seq, {"bilstm_sa": model})
+    bundle.save(tmp_path / "model")
+    again = M.ClassifierBundle.load(tmp_path / "model")
+    np.testing.assert_allclose(again.predict_proba(again.inputs(X, cols))["bilstm_sa"], p, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="both modalities"):
+        M.LateFusionSequencer.from_columns(2, cols[:6])

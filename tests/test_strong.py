@@ -234,3 +234,11 @@ def test_inner_logreg_table_prefers_the_informative_candidate():
     t = tuning.inner_logreg_table({"good": {"fold1": good}, "noise": {"fold1": noise}}, lab, [split])
     s = tuning.summarize_candidates(t, chosen="good")
     assert s.index[0] == "good" and s.loc["good", "inner macro-F1"] > s.loc["noise", "inner macro-F1"] + 0.3
+
+
+def test_inner_table_is_empty_with_too_few_speakers():
+    lab = _labels(n_speakers=3)
+    split = {"name": "fold1", "train": [c for c in lab.clip_id if not c.startswith("s2")], "test": []}
+    vec = dict(zip(lab.clip_id, np.random.default_rng(0).normal(size=(len(lab), 2))))
+    t = tuning.inner_logreg_table({"x": {"fold1": vec}}, lab, [split])
+    assert t.empty and tuning.summarize_candidates(t).empty
