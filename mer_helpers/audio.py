@@ -44,8 +44,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import MinMaxScaler
 
-warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm.auto without ipywidgets
-from tqdm.auto import tqdm  # noqa: E402
+from mer_helpers.progress import progress as _progress  # noqa: E402
 
 from mer_helpers import cache, io, media
 
@@ -287,9 +286,9 @@ def _in_worker(fn, cache_dir: str, item):
 
 def _map(fn, items: Sequence, n_jobs: int, desc: str, progress: bool, backend: str = "loky") -> list:
     """``[fn(x) for x in items]`` in ``n_jobs`` joblib workers (processes by default; threads for
-    work that waits on a subprocess) with a tqdm bar, in order."""
+    work that waits on a subprocess) with a progress bar, in order."""
     items = list(items)
-    bar = tqdm(total=len(items), desc=desc, disable=not progress, leave=False)
+    bar = _progress(total=len(items), desc=desc, disable=not progress, leave=False)
     try:
         if n_jobs == 1 or len(items) <= 1:
             out = []
@@ -416,11 +415,11 @@ def _epoch_bar(total: int, desc: str, enabled: bool):
     import keras
 
     class EpochBar(keras.callbacks.Callback):
-        """One compact tqdm line per fit: epochs done, loss and val_loss."""
+        """One compact progress line per fit: epochs done, loss and val_loss."""
 
         def on_train_begin(self, logs=None):
-            self.bar = tqdm(total=total, desc=desc, disable=not enabled, leave=False, unit="epoch",
-                            mininterval=10.0)
+            self.bar = _progress(total=total, desc=desc, disable=not enabled, leave=False, unit="epoch",
+                                 mininterval=10.0)
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}

@@ -4,9 +4,16 @@ The book's sources (``_config.yml``, ``_toc.yml``, ``book/``) are staged in ``_b
 together with the executed notebooks of the run (``OUT/notebooks``; the unexecuted source
 notebook stands in for any stage the run did not execute), and ``book/run_summary.md`` is
 written from the run's ``metrics.json``. The HTML lands in ``_build/html``.
+
+Sphinx's warnings are printed (to stderr) also when the build succeeds. ``strict=True`` (or the
+environment variable ``MER_BOOK_STRICT=1``) turns them into errors (``jupyter-book build -W
+--keep-going``): the build fails after listing all of them. Every page is rebuilt each time
+(``--all``), so no warning hides in a page that an earlier build left unchanged.
 """
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -108,8 +115,39 @@ def stage_book(run_dir: Path | None, stage: Path) -> Path:
     return stage
 
 
-def build_book(run_dir: str | Path | None = None) -> Path:
-    """Build the HTML book; returns the path of ``_build/html/index.html``."""
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_PROBLEM = re.compile(r"\b(WARNING|ERROR|CRITICAL|SEVERE):")
+
+
+def sphinx_problems(output: str, stage: Path | None = None) -> list[str]:
+    """Sphinx's warning and error lines in ``output`` (colours removed; paths made relative to
+    the staging folder, e.g. ``book/references.md:3: WARNING: ...``)."""
+    out = []
+    for line in _ANSI.sub("", output).splitlines():
+        if _PROBLEM.search(line):
+            if stage is not None:
+                line = line.replace(str(stage) + os.sep, "")
+            line = line.strip()
+            if line not in out:
+                out.append(line)
+    return out
+
+
+def _strict_from_env() -> bool:
+    return os.environ.get("MER_BOOK_STRICT", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def build_book(run_dir: str | Path | None = None, strict: bool | None = None, log=None) -> Path:
+    """Build the HTML book; returns the path of ``_build/html/index.html``.
+
+    ``strict``: Sphinx warnings are errors (default: ``MER_BOOK_STRICT``). ``log``: where the
+    warning lines go (default: print to stderr).
+    """
+    if log is None:
+        def log(msg):
+            print(msg, file=sys.stderr, flush=True)
+    if strict is None:
+        strict = _strict_from_env()
     if run_dir is None:
         default = REPO_ROOT / "runs" / "sample"
         run_dir = default if (default / "notebooks").exists() else None
@@ -118,9 +156,21 @@ def build_book(run_dir: str | Path | None = None) -> Path:
         raise FileNotFoundError(f"{run} has no notebooks/ folder: run `mer run --out {run}` first")
     stage = stage_book(run, REPO_ROOT / "_build" / "stage")
     exe = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(stage), "--path-output", str(REPO_ROOT)]
+    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(stage), "--path-output", str(REPO_ROOT),
+           "--all"]
+    if strict:
+        cmd += ["--warningiserror", "--keep-going"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
+    problems = sphinx_problems(proc.stdout + "\n" + proc.stderr, stage)
+    if problems:
+        log(f"[mer book] {len(problems)} Sphinx warning{'s' if len(problems) != 1 else ''}"
+            f"{' (strict: treated as errors)' if strict else ''}:")
+        for line in problems:
+            log(f"  {line}")
     if proc.returncode != 0:
+        if problems:
+            raise RuntimeError(f"jupyter-book build failed with {len(problems)} Sphinx warning(s)/error(s), "
+                               "listed above" + (" (strict mode)" if strict else ""))
         raise RuntimeError("jupyter-book build failed:\n" + (proc.stdout[-3000:] + proc.stderr[-3000:]))
     index = REPO_ROOT / "_build" / "html" / "index.html"
     if not index.exists():

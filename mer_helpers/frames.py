@@ -329,14 +329,14 @@ def sample_clips(paths: Sequence[str | os.PathLike], frame_interval: int = 5, fr
     """
     import pandas as pd
     from joblib import Parallel, delayed
-    from tqdm.auto import tqdm
+    from mer_helpers.progress import progress as progress_bar
 
     paths = [str(p) for p in paths]
     args = (int(frame_interval), int(frame_size), bool(face_detect))
     if face_detect:
         _cascade()  # fail early, in this process, with the explanatory message
     results: list = [None] * len(paths)
-    bar = tqdm(total=len(paths), desc="frames", unit="clip", disable=not progress)
+    bar = progress_bar(total=len(paths), desc="frames", unit="clip", disable=not progress)
     if n_jobs == 1 or len(paths) <= 1:
         for i, p in enumerate(paths):
             results[i] = _sample_cached(p, *args, bool(face_only))

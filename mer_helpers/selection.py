@@ -403,7 +403,7 @@ class ZebraFeatureSelector(SelectorMixin, BaseEstimator):
     crossover_rate, mutation_rate : IZOA's genetic operators (``mutation_rate=None`` → 1/d).
     random_state : int, ``numpy.random.Generator`` or None.
     n_jobs : parallel fitness evaluations of a population (joblib threads).
-    progress : show a tqdm bar over iterations.
+    progress : show a progress bar over iterations (:func:`mer_helpers.progress.progress`).
 
     Attributes
     ----------
@@ -555,8 +555,8 @@ class ZebraFeatureSelector(SelectorMixin, BaseEstimator):
         pm = self.mutation_rate if self.mutation_rate is not None else 1.0 / d
         it = range(1, T + 1)
         if self.progress:
-            from tqdm.auto import tqdm
-            it = tqdm(it, desc=f"{self.variant.upper()} selection", leave=False)
+            from mer_helpers.progress import progress
+            it = progress(it, desc=f"{self.variant.upper()} selection", leave=False)
         n_done = 0
         for t in it:
             if fitness.remaining <= 0:

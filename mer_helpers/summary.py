@@ -121,11 +121,12 @@ def _compile(autoencoder) -> None:
 
 def _epoch_bar(epochs: int, desc: str):
     import keras
-    from tqdm.auto import tqdm
+
+    from mer_helpers.progress import progress
 
     class _Bar(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
-            self.bar = tqdm(total=epochs, desc=desc, unit="epoch", leave=False)
+            self.bar = progress(total=epochs, desc=desc, unit="epoch", leave=False)
 
         def on_epoch_end(self, epoch, logs=None):
             self.bar.set_postfix(loss=f"{(logs or {}).get('loss', float('nan')):.4f}")
@@ -374,7 +375,7 @@ class SummaryImages(BaseEstimator):
     # -- select / transform
     def select(self, frames_list: Sequence[np.ndarray], clip_ids: Sequence[str] | None = None) -> list[SummaryResult]:
         """One :class:`SummaryResult` per clip (in order)."""
-        from tqdm.auto import tqdm
+        from mer_helpers.progress import progress
 
         self._check_mode()
         names = [str(c) for c in clip_ids] if clip_ids is not None else [f"clip {i}" for i in range(len(frames_list))]
@@ -397,7 +398,7 @@ class SummaryImages(BaseEstimator):
         # per_clip: one autoencoder per clip, cached by frame content
         trainer = None
         out = []
-        for f in tqdm(frames_list, desc="per-clip autoencoders", unit="clip", disable=not self.progress):
+        for f in progress(frames_list, desc="per-clip autoencoders", unit="clip", disable=not self.progress):
             u8 = _to_uint8(f)
             key = cache.make_key("summary_per_clip", arrays=[u8], version=SUMMARY_VERSION, k=k,
                                  epochs=int(self.cae_epochs), batch=int(self.cae_batch_size),

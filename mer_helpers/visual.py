@@ -412,7 +412,7 @@ def backbone_features(images: Sequence[np.ndarray] | np.ndarray, backbone: str =
     calls (other splits, other runs) reuse it. The missing images go through one model in
     chunks of ``chunk`` images (``predict`` with ``batch_size``).
     """
-    from tqdm.auto import tqdm
+    from mer_helpers.progress import progress as progress_bar
 
     backbone = str(backbone).lower()
     spec = backbone_spec(backbone)
@@ -441,8 +441,8 @@ def backbone_features(images: Sequence[np.ndarray] | np.ndarray, backbone: str =
     stats.n_cached = len(uniq) - len(todo)
     if todo:
         model = build_backbone(backbone, weights, seed)
-        bar = tqdm(total=len(todo), desc=f"{backbone} ({weights_label(weights)})", unit="img",
-                   disable=not progress)
+        bar = progress_bar(total=len(todo), desc=f"{backbone} ({weights_label(weights)})", unit="img",
+                           disable=not progress)
         t0 = time.perf_counter()
         for s in range(0, len(todo), chunk):
             part = todo[s:s + chunk]
