@@ -511,14 +511,14 @@ def _verify(path: Path, expected_md5: str | None) -> str:
 
 
 def _fetch(url: str, path: Path, timeout: float, progress: bool) -> None:
-    """Stream ``url`` into ``path`` (through ``path.part``) with a tqdm bar."""
-    from tqdm.auto import tqdm
+    """Stream ``url`` into ``path`` (through ``path.part``) with a progress bar."""
+    from mer_helpers.progress import progress as progress_bar
 
     part = Path(str(path) + ".part")
     with _open_url(url, timeout) as resp:
         total = int(resp.headers.get("Content-Length") or 0) or None
-        with open(part, "wb") as f, tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
-                                         desc=path.name, disable=not progress) as bar:
+        with open(part, "wb") as f, progress_bar(total=total, unit="B", unit_scale=True, unit_divisor=1024,
+                                                 desc=path.name, disable=not progress) as bar:
             for block in iter(lambda: resp.read(1 << 20), b""):
                 f.write(block)
                 bar.update(len(block))

@@ -42,9 +42,11 @@ from mer_helpers import cache
 from mer_helpers.media import MediaError, ffmpeg_exe, probe
 
 #: bump when the sampling/cropping code changes what it returns (invalidates the cache)
-FRAMES_VERSION = "frames-v2"
+FRAMES_VERSION = "frames-v3"
 FACE_MARGIN = 0.15
 _DETECT_MAX_SIDE = 240
+#: tracking (:func:`detect_face_near`): the face is scaled to about this many pixels wide
+_TRACK_FACE_PX = 48.0
 #: a sampled frame whose 32x32 grey thumbnail differs from the last detected one by less than
 #: this mean absolute grey level reuses that detection (static shots: one detection per shot)
 _SAME_SHOT = 2.0
@@ -54,7 +56,8 @@ _SAME_SHOT = 2.0
 class FrameInfo:
     """What happened to one clip: frames decoded and sampled, and how each sample was cropped.
 
-    ``n_face``: frames where a face was detected; ``n_carried``: frames that took the box of
+    ``n_face``: frames where a face was detected (``n_tracked`` of them near the previous
+    frame's face, see :func:`detect_face_near`); ``n_carried``: frames that took the box of
     the nearest frame with a face; ``n_centre``: frames centre-cropped (no face anywhere in the
     clip, or ``face_detect=False``); ``backend``: ``opencv`` or ``ffmpeg``.
     """
@@ -67,6 +70,7 @@ class FrameInfo:
     n_centre: int = 0
     n_kept: int = 0
     backend: str = ""
+    n_tracked: int = 0
 
     @property
     def face_fallback(self) -> bool:
@@ -124,6 +128,36 @@ def detect_face(frame_rgb: np.ndarray) -> tuple[int, int, int, int] | None:
         return None
     x, y, fw, fh = max(faces, key=lambda f: f[2] * f[3])
     return (int(x / scale), int(y / scale), int(fw / scale), int(fh / scale))
+
+
+def detect_face_near(frame_rgb: np.ndarray, box: tuple[int, int, int, int],
+                     search: float = 0.5) -> tuple[int, int, int, int] | None:
+    """Track a face: look for it only around ``box`` (the previous frame's face), at a size
+    between 0.7 and 1.4 times it. The search window is ``box`` grown by ``search`` times its
+    size on each side and scaled so the face is about 48 pixels wide: a handful of cascade
+    scales over a small image instead of the whole frame (about 5-10x cheaper). ``None``
+    when the face is not there (the caller then searches the whole frame)."""
+    import cv2
+
+    H, W = frame_rgb.shape[:2]
+    x, y, bw, bh = box
+    side = max(bw, bh)
+    x0, y0 = max(0, int(x - search * side)), max(0, int(y - search * side))
+    x1, y1 = min(W, int(x + bw + search * side)), min(H, int(y + bh + search * side))
+    if x1 - x0 < 24 or y1 - y0 < 24:
+        return None
+    scale = min(1.0, _TRACK_FACE_PX / float(side))
+    roi = cv2.cvtColor(frame_rgb[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)
+    if scale < 1.0:
+        roi = cv2.resize(roi, (max(1, int(round((x1 - x0) * scale))), max(1, int(round((y1 - y0) * scale)))),
+                         interpolation=cv2.INTER_AREA)
+    roi = cv2.equalizeHist(roi)
+    lo, hi = max(20, int(0.7 * side * scale)), max(21, int(1.4 * side * scale))
+    faces = _cascade().detectMultiScale(roi, scaleFactor=1.1, minNeighbors=5, minSize=(lo, lo), maxSize=(hi, hi))
+    if len(faces) == 0:
+        return None
+    fx, fy, fw, fh = max(faces, key=lambda f: f[2] * f[3])
+    return (int(x0 + fx / scale), int(y0 + fy / scale), int(fw / scale), int(fh / scale))
 
 
 def square_box(box: tuple[int, int, int, int] | None, height: int, width: int,
@@ -242,14 +276,20 @@ def _read_frames_uint8(path: str, frame_interval: int, frame_size: int,
 
     boxes: list[tuple[int, int, int, int] | None] = [None] * len(raw)
     if face_detect:
-        last_thumb, last_box = None, None
+        last_thumb, last_box, tracked = None, None, None
         for i, f in enumerate(raw):
             thumb = cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (32, 32),
                                interpolation=cv2.INTER_AREA).astype(np.float32)
             if last_thumb is not None and float(np.mean(np.abs(thumb - last_thumb))) < _SAME_SHOT:
                 boxes[i] = last_box  # same picture as the frame just analysed
                 continue
-            boxes[i] = last_box = detect_face(f)
+            box = detect_face_near(f, tracked) if tracked is not None else None
+            if box is not None:
+                info.n_tracked += 1
+            else:
+                box = detect_face(f)
+            boxes[i] = last_box = box
+            tracked = box or tracked  # keep following the last face seen
             last_thumb = thumb
     found = [i for i, b in enumerate(boxes) if b is not None]
     out = np.empty((len(raw), frame_size, frame_size, 3), dtype=np.uint8)
@@ -288,13 +328,13 @@ def _sample_cached(path: str, frame_interval: int, frame_size: int, face_detect:
 
     def compute():
         fr, inf, own = _read_frames_uint8(path, frame_interval, frame_size, face_detect)
-        counts = np.array([inf.n_decoded, inf.n_frames, inf.n_face, inf.n_carried, inf.n_centre])
+        counts = np.array([inf.n_decoded, inf.n_frames, inf.n_face, inf.n_carried, inf.n_centre, inf.n_tracked])
         return {"frames": fr, "counts": counts, "backend": np.array(inf.backend), "face": own}
 
     arrays = cache.cached_arrays("frames", key, compute)
     c = [int(v) for v in arrays["counts"]]
     info = FrameInfo(path=path, n_decoded=c[0], n_frames=c[1], n_face=c[2], n_carried=c[3],
-                     n_centre=c[4], backend=str(arrays["backend"]))
+                     n_centre=c[4], backend=str(arrays["backend"]), n_tracked=c[5] if len(c) > 5 else 0)
     return _keep(arrays["frames"], np.asarray(arrays["face"], bool), info, face_only), info
 
 

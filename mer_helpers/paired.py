@@ -428,7 +428,8 @@ def build_paired(speech_dir: str | os.PathLike, faces_dir: str | os.PathLike, ou
     ``labels.csv`` as a DataFrame (paths relative to ``out_dir``), in a fixed order.
     """
     from joblib import Parallel, delayed
-    from tqdm.auto import tqdm
+
+    from mer_helpers.progress import progress as progress_bar
 
     cls = _classes(classes)
     size = (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
@@ -496,9 +497,9 @@ def build_paired(speech_dir: str | os.PathLike, faces_dir: str | os.PathLike, ou
         build_clip(u, images, target, fps=fps, size=size, fade=fade, crf=crf)
         return "built"
 
-    results = list(tqdm(Parallel(n_jobs=n_jobs, return_as="generator")(delayed(work)(*j) for j in jobs),
-                        total=len(jobs), desc=f"paired clips ({speech_corpus} + {face_corpus})",
-                        disable=not verbose))
+    results = list(progress_bar(Parallel(n_jobs=n_jobs, return_as="generator")(delayed(work)(*j) for j in jobs),
+                                total=len(jobs), desc=f"paired clips ({speech_corpus} + {face_corpus})",
+                                unit="clip", disable=not verbose))
 
     df = pd.DataFrame(rows, columns=LABEL_COLUMNS)
     buf = io.StringIO()

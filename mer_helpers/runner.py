@@ -102,6 +102,7 @@ def run_chain(dataset: str = "sample", out_dir: str | os.PathLike = "runs/sample
         t0 = time.perf_counter()
         try:
             pm.execute_notebook(str(nb), str(target), parameters=own[nb.name], cwd=str(notebook_dir),
+                                extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no TCP notices
                                 kernel_name="python3", progress_bar=False, log_output=False,
                                 report_mode=False)  # own: only declared names, no papermill warnings
         except PapermillExecutionError as e:

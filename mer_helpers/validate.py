@@ -126,9 +126,8 @@ def validate_clips(labels: pd.DataFrame, classes: Sequence[str] = DEFAULT_CLASSE
     ``on_bad_input="stop"`` raises :class:`BadInputError` naming every bad clip instead when
     there is any. ``n_jobs`` FFmpeg probes run at a time (threads; each probe is a subprocess).
     """
-    from tqdm.auto import tqdm
-
     from mer_helpers.datasets import normalize_label, resolve_classes
+    from mer_helpers.progress import progress as progress_bar
 
     if on_bad_input not in ON_BAD_INPUT:
         raise ValueError(f"on_bad_input must be one of {ON_BAD_INPUT}, got {on_bad_input!r}")
@@ -171,8 +170,8 @@ def validate_clips(labels: pd.DataFrame, classes: Sequence[str] = DEFAULT_CLASSE
 
     found: dict[str, list[str]] = {}
     with ThreadPoolExecutor(max_workers=max(1, int(n_jobs))) as pool:
-        for p, probs in tqdm(pool.map(one, uniq), total=len(uniq), desc="probing clips",
-                             unit="clip", disable=not progress):
+        for p, probs in progress_bar(pool.map(one, uniq), total=len(uniq), desc="probing clips",
+                                     unit="clip", disable=not progress):
             found[p] = probs
     for i, p in enumerate(paths):
         reasons[i] = found[p] + reasons[i]

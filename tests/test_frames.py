@@ -121,3 +121,26 @@ def test_face_only_keeps_all_frames_without_detection(tmp_path):
     out, info = fr.read_frames(path, frame_interval=1, frame_size=16, face_detect=True, return_info=True,
                                face_only=True)
     assert len(out) == 6 and info.n_kept == 6 and info.n_centre == 6
+
+
+VIDEO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "video" / "mead_silent"
+
+
+@pytest.mark.shared_data
+@pytest.mark.skipif(not VIDEO.is_dir(), reason="../shared/data/video/mead_silent absent")
+def test_real_face_video_is_tracked_on_every_sampled_frame():
+    """Real video of a moving, talking face: the face is found on every sampled frame, most of
+    them by tracking around the previous frame's box, and the crop follows the face."""
+    clip = sorted(VIDEO.glob("*_happy_*.mp4"))[0]
+    out, info, own = fr._read_frames_uint8(str(clip), 5, 96, True)
+    assert info.n_frames >= 15 and own.all() and info.n_carried == 0 and info.n_centre == 0
+    assert info.n_tracked >= info.n_frames // 2
+    full = [fr.detect_face(f) for f in fr._read_opencv(str(clip), 5)[0][:5]]
+    assert all(b is not None for b in full)
+
+
+def test_detect_face_near_needs_the_face_near_the_box():
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (120, 160, 3)).astype(np.uint8)   # noise: no face anywhere
+    assert fr.detect_face_near(frame, (40, 30, 50, 50)) is None
+    assert fr.detect_face_near(frame, (150, 110, 8, 8)) is None     # window too small to search
