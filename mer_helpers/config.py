@@ -27,7 +27,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "backbone": "fer_xception",     # 04: FER2013 mini-Xception (mer weights fetch fer_xception)
         "backbone_weights": "fer2013",
         "backbone_layer": "block",
-    },
+        "classifier_columns": "all",    # 06: every fused column (the zebra selection is still run and
+    },                                  #     scored in 05, but loses on inner speakers)
     # Few epochs and small search budgets: for the committed sample and CI, not for results.
     "smoke": {
         "ae_epochs": 5,

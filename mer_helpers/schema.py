@@ -248,8 +248,8 @@ SCHEMA: dict[str, Rule] = {
                              "weights of the backbone", nullable=True),
     "backbone_batch_size": Int("images per backbone batch"),
     "backbone_layer": Choice("backbone layer the features come from", "block", "pool", "logits"),
-    # 05 fusion and feature selection
-    "fusion": Choice("how the two branches are combined", "early", "late"),
+    # 05 feature selection
+
     "selector": Choice("feature selector (the other variant is fitted for comparison)", "izoa", "zoa"),
     "population": Int("selector population size"),
     "iterations": Int("selector iterations"),
@@ -258,6 +258,10 @@ SCHEMA: dict[str, Rule] = {
     "n_features_to_select": Int("features to keep (none: chosen by the selector)", nullable=True),
     "selection_seeds": Int("selector seeds of the convergence plot"),
     # 06 classifiers
+    "fusion": Choice("how the two modalities meet: one model on both (early) or one each, "
+                     "probabilities averaged (late)", "early", "late"),
+    "classifier_columns": Choice("fused columns the classifiers read", "selected", "all"),
+    "inner_tuning": Bool("score alternative settings on inner training speakers"),
     "epochs": Int("classifier training epochs"),
     "batch_size": Int("classifier batch size"),
     "learning_rate": Float("Adam learning rate", lo=0),

@@ -11,6 +11,7 @@ Cost: one extra fit per setting and split, on 80 % of the training clips.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -89,4 +90,75 @@ def summarize_candidates(table: pd.DataFrame, chosen: str | None = None) -> pd.D
     return out
 
 
-__all__ = ["inner_split", "logreg_f1", "inner_logreg_table", "summarize_candidates"]
+
+
+#: the training settings a classifier candidate may override (names of notebook 06's parameters)
+CLASSIFIER_SETTINGS = dict(columns="selected", fusion="early", epochs=10, batch_size=32, learning_rate=1e-3,
+                           seq_steps=4, units=64, heads=4, dropout=0.3, patience=3, monitor="none",
+                           validation_split=0.2)
+
+
+def inner_classifier_table(artifacts, splits: Sequence[Mapping], labels: pd.DataFrame, classes: Sequence[str],
+                           candidates: Mapping[str, Mapping], model: str = "bilstm_sa", seed: int = 42,
+                           logreg: bool = True, progress=None) -> pd.DataFrame:
+    """Inner-speaker macro-F1 of classifier settings (the evidence behind notebook 06's choices).
+
+    For each split, the training clips are cut by :func:`inner_split`; each candidate
+    (``name -> overrides`` of :data:`CLASSIFIER_SETTINGS`) trains ``model`` on the inner-fit
+    speakers exactly as :func:`mer_helpers.models.run_split` would (same sequencer, fusion and
+    training) and is scored on the held-out inner speakers. With ``logreg`` a standardised
+    logistic regression on each candidate's column set is scored on the same clips. The test
+    clips of a split are never read. ``progress``: a bar with ``update(1)`` per fit.
+    """
+    import time
+
+    from sklearn.metrics import f1_score
+
+    from mer_helpers import models as M
+
+    artifacts = Path(artifacts)
+    lab = labels.set_index(labels["clip_id"].astype(str))
+    rows = []
+    for sp in splits:
+        try:
+            fit_ids, val_ids, _ = inner_split(sp, labels, seed)
+        except ValueError:
+            continue
+        ids, X, cols, selected, _, _ = M._load_split_features(artifacts, sp, "selected")
+        row = {c: i for i, c in enumerate(ids)}
+        fi, vi = np.array([row[c] for c in fit_ids]), np.array([row[c] for c in val_ids])
+        y = np.array([list(classes).index(str(lab.at[c, "label"])) for c in ids])
+        g = lab.loc[list(ids), "speaker"].astype(str).to_numpy()
+        pos = {c: i for i, c in enumerate(cols)}
+        seen_cols = set()
+        for name, over in candidates.items():
+            st = {**CLASSIFIER_SETTINGS, **dict(over)}
+            use = M.choose_columns(cols, selected, st["columns"])
+            Xs = X[:, [pos[c] for c in use]]
+            if logreg and st["columns"] not in seen_cols:
+                seen_cols.add(st["columns"])
+                rows.append({"split": sp["name"], "candidate": f"logistic regression ({st['columns']} columns)",
+                             "f1_macro": logreg_f1(Xs[fi], y[fi], Xs[vi], y[vi], seed=seed),
+                             "n_fit": len(fi), "n_val": len(vi), "seconds": None})
+            late = st["fusion"] == "late" and len({c.split(":")[0] for c in use}) == 2
+            seq = (M.LateFusionSequencer.from_columns(st["seq_steps"], use) if late
+                   else M.FeatureSequencer(st["seq_steps"])).fit(Xs[fi])
+            t0 = time.perf_counter()
+            fit = M.fit_late_fusion if late else M.fit_model
+            net, _ = fit(model, seq.transform(Xs[fi]), y[fi], groups=g[fi], epochs=st["epochs"],
+                         batch_size=st["batch_size"], seed=seed, patience=st["patience"], n_classes=len(classes),
+                         units=st["units"], heads=st["heads"], dropout=st["dropout"],
+                         learning_rate=st["learning_rate"], monitor=st["monitor"],
+                         validation_split=st["validation_split"])
+            pred = M.predict_proba(net, seq.transform(Xs[vi])).argmax(axis=1)
+            rows.append({"split": sp["name"], "candidate": name, "f1_macro": float(f1_score(y[vi], pred, average="macro")),
+                         "n_fit": len(fi), "n_val": len(vi), "seconds": round(time.perf_counter() - t0, 1)})
+            del net
+            M.keras.backend.clear_session()
+            if progress is not None:
+                progress.update(1)
+    return pd.DataFrame(rows)
+
+
+__all__ = ["inner_split", "logreg_f1", "inner_logreg_table", "summarize_candidates", "inner_classifier_table",
+           "CLASSIFIER_SETTINGS"]

@@ -233,3 +233,24 @@ def test_late_fusion_trains_one_model_per_modality_and_round_trips(tmp_path):
     np.testing.assert_allclose(again.predict_proba(again.inputs(X, cols))["bilstm_sa"], p, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="both modalities"):
         M.LateFusionSequencer.from_columns(2, cols[:6])
+
+
+def test_inner_classifier_table_never_reads_test_clips(tmp_path):
+    from mer_helpers import tuning
+
+    rng = np.random.default_rng(1)
+    labels = labels_frame(n_speakers=12)
+    sp, X, cols = write_tiny_run(tmp_path, labels, rng)
+    s = evaluation_splits(sp)[0]
+    # poison the test clips: if the table read them, NaNs would break every fit
+    A = tmp_path / "artifacts"
+    Xp = X.copy()
+    Xp[labels.clip_id.isin(s["test"]).to_numpy()] = np.nan
+    io.save_features(A / "fused" / s["name"] / "features.npz", labels.clip_id, Xp, cols)
+    cands = {"sel": {"columns": "selected", "epochs": 2, "units": 8, "heads": 2, "seq_steps": 2},
+             "all-late": {"columns": "all", "fusion": "late", "epochs": 2, "units": 8, "heads": 2, "seq_steps": 2}}
+    t = tuning.inner_classifier_table(A, [s], labels, ["happy", "sad", "surprise"], cands, seed=0)
+    assert set(t.candidate) == {"sel", "all-late", "logistic regression (selected columns)",
+                                "logistic regression (all columns)"}
+    assert t.f1_macro.between(0, 1).all() and (t.n_fit + t.n_val == len(s["train"])).all()
+    assert t.set_index("candidate").loc["logistic regression (selected columns)", "f1_macro"] > 0.8
