@@ -3,7 +3,9 @@
 The book's sources (``_config.yml``, ``_toc.yml``, ``book/``) are staged in ``_build/stage``
 together with the executed notebooks of the run (``OUT/notebooks``; the unexecuted source
 notebook stands in for any stage the run did not execute), and ``book/run_summary.md`` is
-written from the run's ``metrics.json``. The HTML lands in ``_build/html``.
+written from the run's ``metrics.json``. ``book/presets.md`` gets a table of this run and of
+every run given with ``--compare`` (typically the ``paper`` and ``strong`` presets on the same
+data), each number read from that run's ``metrics.json``. The HTML lands in ``_build/html``.
 
 Sphinx's warnings are printed (to stderr) also when the build succeeds. ``strict=True`` (or the
 environment variable ``MER_BOOK_STRICT=1``) turns them into errors (``jupyter-book build -W
@@ -98,7 +100,100 @@ def run_summary_markdown(run_dir: Path) -> str:
     return "\n".join(lines)
 
 
-def stage_book(run_dir: Path | None, stage: Path) -> Path:
+#: rows of the presets table: label, path into metrics.json, format (``pct`` or ``txt``)
+_PRESET_ROWS = [
+    ("BiLSTM-SA macro-F1", ("models", "bilstm_sa", "f1_macro"), "pct"),
+    ("BiLSTM macro-F1", ("models", "bilstm", "f1_macro"), "pct"),
+    ("CNN macro-F1", ("models", "cnn", "f1_macro"), "pct"),
+    ("logistic regression on the classifiers' columns (yardstick)", ("reference", "logreg_f1_macro"), "pct"),
+    ("BiLSTM-SA, audio columns only", ("ablation", "audio_only"), "pct"),
+    ("BiLSTM-SA, visual columns only", ("ablation", "visual_only"), "pct"),
+    ("audio branch: logistic regression", ("sanity", "audio_logreg_f1_macro"), "pct"),
+    ("audio yardstick: MFCC 13 mean + std, logistic regression", ("sanity", "mfcc_baseline_logreg_f1_macro"), "pct"),
+    ("visual branch: logistic regression", ("sanity", "visual_logreg_f1_macro"), "pct"),
+    ("visual yardstick: grey pixels, logistic regression", ("sanity", "pixels_logreg_f1_macro"), "pct"),
+    ("audio features", ("audio", "features"), "txt"),
+    ("visual backbone", ("visual_backbone",), "txt"),
+    ("backbone weights", ("backbone_weights",), "txt"),
+    ("classifier columns", ("classifiers", "columns"), "txt"),
+    ("fusion", ("classifiers", "fusion"), "txt"),
+    ("features: audio + visual (classifiers read)", ("features",), "feat"),
+    ("wall time, whole chain (min)", ("timings_s", "total"), "min"),
+]
+
+
+def _dig(d, path):
+    for k in path:
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    return d
+
+
+def _cell(v, kind: str, std=None) -> str:
+    if v is None:
+        return "n/a"
+    if kind == "pct":
+        return f"{100 * v:.1f}" + (f" ± {100 * std:.1f}" if std is not None else "")
+    if kind == "min":
+        return f"{v / 60:.1f}"
+    if kind == "feat":
+        used = v.get("total") if _dig(v, ("selected",)) is None else v.get("selected")
+        return f"{v.get('audio', '?')} + {v.get('visual', '?')} ({used})"
+    return str(v)
+
+
+def run_command(run_dir: Path) -> str:
+    """The ``mer run`` command line that reproduces a run (from its ``run.json``)."""
+    run = io.read_json(run_dir / "run.json") if (run_dir / "run.json").exists() else {}
+    p = dict(run.get("parameters", {}))
+    parts = [f"mer run --dataset {p.pop('dataset', '?')}"]
+    if "data_root" in p:
+        parts.append("--data-root DATA")
+        p.pop("data_root")
+    parts.append(f"--protocol {p.pop('protocol', 'speaker-cv')} --preset {run.get('preset', '?')}")
+    p.pop("out_dir", None)
+    from mer_helpers.config import PRESETS
+
+    preset = PRESETS.get(run.get("preset", ""), {})
+    parts += [f"-p {k} {v}" for k, v in p.items() if preset.get(k) != v]
+    return " ".join(parts)
+
+
+def presets_markdown(run_dirs: list[Path]) -> str:
+    """The table of ``book/presets.md``: one column per run, every number from its metrics.json."""
+    runs = [r for r in run_dirs if (r / "metrics.json").exists()]
+    if not runs:
+        return "*No run with a `metrics.json` was given to `mer book`.*\n"
+    ms = [io.read_json(r / "metrics.json") for r in runs]
+    pre = [(io.read_json(r / "run.json").get("preset", r.name) if (r / "run.json").exists() else r.name) for r in runs]
+    head = [f"{p} (`{r.name}`: {m.get('dataset')}, {m.get('protocol')}, {m.get('n_clips')} clips)"
+            for p, r, m in zip(pre, runs, ms)]
+    lines = ["| | " + " | ".join(head) + " |", "|---|" + "---|" * len(runs)]
+    for label, path, kind in _PRESET_ROWS:
+        std_path = path[:-1] + (path[-1] + "_std",) if kind == "pct" and path[0] in ("models", "sanity") else None
+        vals = [_cell(_dig(m, path), kind, _dig(m, std_path) if std_path else None) for m in ms]
+        lines.append(f"| {label} | " + " | ".join(vals) + " |")
+    lines += ["", "Macro-F1 in %, mean ± standard deviation over the evaluation folds (speaker-independent "
+              "under `speaker-cv`). The commands that made these runs (`DATA`: the folder of the corpora):", ""]
+    lines += [f"- {p}: `{run_command(r)}`" for p, r in zip(pre, runs)]
+    inner = []
+    for p, m in zip(pre, ms):
+        tun = m.get("tuning", {}) or {}
+        for what, key in (("audio features", "audio_inner_f1_macro"), ("visual layer", "visual_inner_f1_macro")):
+            for cand, v in sorted((tun.get(key) or {}).items(), key=lambda kv: -kv[1]):
+                inner.append(f"| {p} | {what} | {cand} | {100 * v:.1f} |")
+        for cand, v in sorted(((m.get("classifiers") or {}).get("inner_f1_macro") or {}).items(), key=lambda kv: -kv[1]):
+            inner.append(f"| {p} | classifier | {cand} | {100 * v:.1f} |")
+    if inner:
+        lines += ["", "### The evidence: inner training speakers", "",
+                  "Macro-F1 (%) on speakers held out *inside* each training portion (mean over folds), as computed "
+                  "by notebooks 02, 04 and 06 of each run; the test folds were not read to make these.", "",
+                  "| run | choice | candidate | inner macro-F1 |", "|---|---|---|---|"] + inner
+    return "\n".join(lines) + "\n"
+
+
+def stage_book(run_dir: Path | None, stage: Path, compare: list[Path] | None = None) -> Path:
     if stage.exists():
         shutil.rmtree(stage)
     stage.mkdir(parents=True)
@@ -112,7 +207,15 @@ def stage_book(run_dir: Path | None, stage: Path) -> Path:
         shutil.copy2(src, stage / "notebooks" / nb.name)
     if run_dir and (run_dir / "metrics.json").exists():
         io.atomic_write_text(stage / "book" / "run_summary.md", run_summary_markdown(run_dir))
+    page = stage / "book" / "presets.md"
+    if page.exists():
+        runs = ([run_dir] if run_dir else []) + [Path(c).resolve() for c in (compare or [])]
+        io.atomic_write_text(page, page.read_text().replace(PRESETS_MARK, presets_markdown(runs)))
     return stage
+
+
+#: where ``stage_book`` puts the generated table in ``book/presets.md``
+PRESETS_MARK = "<!-- presets table: written by mer book -->"
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -137,8 +240,12 @@ def _strict_from_env() -> bool:
     return os.environ.get("MER_BOOK_STRICT", "").strip().lower() not in ("", "0", "false", "no")
 
 
-def build_book(run_dir: str | Path | None = None, strict: bool | None = None, log=None) -> Path:
+def build_book(run_dir: str | Path | None = None, strict: bool | None = None, log=None,
+               compare: list | None = None) -> Path:
     """Build the HTML book; returns the path of ``_build/html/index.html``.
+
+    ``compare``: other run folders (e.g. the other preset on the same data) whose metrics join
+    this run's in the table of ``book/presets.md``.
 
     ``strict``: Sphinx warnings are errors (default: ``MER_BOOK_STRICT``). ``log``: where the
     warning lines go (default: print to stderr).
@@ -154,7 +261,10 @@ def build_book(run_dir: str | Path | None = None, strict: bool | None = None, lo
     run = Path(run_dir).resolve() if run_dir else None
     if run is not None and not (run / "notebooks").exists():
         raise FileNotFoundError(f"{run} has no notebooks/ folder: run `mer run --out {run}` first")
-    stage = stage_book(run, REPO_ROOT / "_build" / "stage")
+    for c in compare or []:
+        if not (Path(c) / "metrics.json").exists():
+            raise FileNotFoundError(f"{c}: no metrics.json (a finished `mer run` folder is needed for --compare)")
+    stage = stage_book(run, REPO_ROOT / "_build" / "stage", compare=[Path(c) for c in compare or []])
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(stage), "--path-output", str(REPO_ROOT),
            "--all"]

