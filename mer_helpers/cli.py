@@ -95,6 +95,9 @@ def cmd_paired_build(a: argparse.Namespace) -> int:
 
 
 def cmd_predict(a: argparse.Namespace) -> int:
+    from mer_helpers.progress import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # no TensorFlow start-up lines in the command's output
     from mer_helpers.predict import predict_cli
 
     return predict_cli(a.model_dir, a.clips, labels=a.labels, out=a.out, on_bad_input=a.on_bad_input)

@@ -165,10 +165,14 @@ def predict_clips(model_dir, paths: Sequence, n_jobs: int = 1,
     if not paths:
         raise ValueError("predict_clips: no clips given")
     bundle = ClassifierBundle.load(model_dir)
-    selected = _read_selection(model_dir)
-    if list(selected) != list(bundle.selected_columns):
-        raise ValueError(f"{model_dir / 'selection' / 'selection.json'}: selected columns differ from "
-                         f"{model_dir / 'bundle.json'}; the bundle is inconsistent")
+    # the classifiers read the zebra selection (the papers') or every fused column (strong preset)
+    columns = bundle.params.get("columns")
+    if columns != "all":
+        selected = _read_selection(model_dir)
+        every = columns is None and set(selected) < set(bundle.selected_columns)  # an "all" bundle of an older run
+        if list(selected) != list(bundle.selected_columns) and not every:
+            raise ValueError(f"{model_dir / 'selection' / 'selection.json'}: selected columns differ from "
+                             f"{model_dir / 'bundle.json'}; the bundle is inconsistent")
     for sub in ("audio", "visual"):
         if not (model_dir / sub).is_dir():
             raise FileNotFoundError(f"{model_dir / sub}: missing from the model bundle")
