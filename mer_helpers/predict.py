@@ -165,19 +165,17 @@ def predict_clips(model_dir, paths: Sequence, n_jobs: int = 1,
     if not paths:
         raise ValueError("predict_clips: no clips given")
     bundle = ClassifierBundle.load(model_dir)
-    # the classifiers read the zebra selection (the papers') or every fused column (strong preset)
-    columns = bundle.params.get("columns")
-    if columns != "all":
-        selected = _read_selection(model_dir)
-        every = columns is None and set(selected) < set(bundle.selected_columns)  # an "all" bundle of an older run
-        if list(selected) != list(bundle.selected_columns) and not every:
-            raise ValueError(f"{model_dir / 'selection' / 'selection.json'}: selected columns differ from "
-                             f"{model_dir / 'bundle.json'}; the bundle is inconsistent")
     for sub in ("audio", "visual"):
         if not (model_dir / sub).is_dir():
             raise FileNotFoundError(f"{model_dir / sub}: missing from the model bundle")
     audio = AudioFeaturizer.load(model_dir / "audio")
     visual = VisualFeaturizer.load(model_dir / "visual")
+    # the classifiers read the zebra selection (the papers') or every fused column (strong preset)
+    every = list(bundle.selected_columns) == list(getattr(audio, "columns_", [])) + list(getattr(visual, "columns", []))
+    if bundle.params.get("columns", "all" if every else "selected") != "all":
+        if list(_read_selection(model_dir)) != list(bundle.selected_columns):
+            raise ValueError(f"{model_dir / 'selection' / 'selection.json'}: selected columns differ from "
+                             f"{model_dir / 'bundle.json'}; the bundle is inconsistent")
     str_paths = [str(p) for p in paths]
     Xa, ca, seq_a, kept = _transform(audio, str_paths, n_jobs, failed)
     if kept:
