@@ -242,3 +242,29 @@ def test_inner_table_is_empty_with_too_few_speakers():
     vec = dict(zip(lab.clip_id, np.random.default_rng(0).normal(size=(len(lab), 2))))
     t = tuning.inner_logreg_table({"x": {"fold1": vec}}, lab, [split])
     assert t.empty and tuning.summarize_candidates(t).empty
+
+
+def test_egemaps_path_with_a_stand_in_for_opensmile(tiny_clip_factory, monkeypatch):
+    """The optional extra is not installed in CI (research licence): the code path around it is
+    exercised with a stand-in that returns 88 named functionals like openSMILE does."""
+    calls = []
+
+    class _Smile:
+        def process_signal(self, y, rate):
+            calls.append((len(y), rate))
+            return pd.DataFrame([np.arange(88, dtype=float) + len(y) / rate],
+                                columns=[f"F{i}_sma3nz_amean" for i in range(88)])
+
+    monkeypatch.setattr(audio, "egemaps_available", lambda: True)
+    monkeypatch.setattr(audio, "_smile", lambda: _Smile())
+    clip = tiny_clip_factory(seconds=1.0)
+    X, cols = audio.extract_egemaps([clip], n_jobs=1, progress=False)
+    assert X.shape == (1, 88) and cols[0] == "audio:egemaps:F0_sma3nz_amean" and calls[0][1] == 16000
+    X2, _ = audio.extract_egemaps([clip], n_jobs=1, progress=False)  # second time: from the cache
+    assert len(calls) == 1 and np.array_equal(X, X2)
+
+
+def test_egemaps_without_the_extra_says_how_to_install(monkeypatch, tiny_clip_factory):
+    monkeypatch.setattr(audio, "egemaps_available", lambda: False)
+    with pytest.raises(ImportError, match=r"mer-book\[egemaps\]"):
+        audio.clip_egemaps(tiny_clip_factory())
