@@ -246,18 +246,28 @@ def load_clean(path: str | os.PathLike, **params: Any) -> tuple[np.ndarray, np.n
 def clip_mfcc(path: str | os.PathLike, **params: Any) -> dict[str, Any]:
     """Extraction + pre-processing + MFCC of one clip, cached by its content and the parameters.
 
-    Returns ``{"mfcc": (T, d) float32, "duration_s": float, "sr": int, "cached": bool}``.
+    The MFCC entry is derived from the clip's WAV entry: its key includes the WAV entry's key
+    (``make_key(..., inputs=[wav_key])``) and, when it must be computed, the WAV is read only
+    once :func:`extract_wav` has verified it (a damaged WAV is rebuilt first).
+
+    Returns ``{"mfcc": (T, d) float32, "duration_s": float, "sr": int, "cached": bool,
+    "rebuilt": int}``: ``cached`` is true only for a verified cache hit; ``rebuilt``: how many
+    entries of this clip (WAV, MFCC) were found damaged and rebuilt by this call.
     """
     p = front_end_params(**params)
     path = Path(path)
     if not path.exists():
         raise media.MediaError(f"clip {path}: file not found")
-    key = cache.make_key("audio_mfcc", files=[path], version=MFCC_VERSION, **p)
-    cached = cache.entry_path("audio_mfcc", key, ".npz").exists()
+    # the key extract_wav gives the clip's WAV entry (it covers the clip's bytes and ``sr``)
+    wav_key = cache.make_key("audio_wav", files=[path], sr=p["sr"], version=WAV_VERSION)
+    key = cache.make_key("audio_mfcc", version=MFCC_VERSION, inputs=[wav_key], **p)
 
     def compute() -> dict[str, np.ndarray]:
         COUNTS["mfcc"] += 1
-        y, sr = read_wav(extract_wav(path, p["sr"]))
+        wav = extract_wav(path, p["sr"])  # verified (size + SHA-256), rebuilt when damaged
+        if not cache.verify_entry(wav):
+            raise media.MediaError(f"clip {path.name}: the cached WAV {wav} failed verification")
+        y, sr = read_wav(wav)
         if y.size == 0:
             raise media.MediaError(f"clip {path.name}: the audio track is empty")
         clean = preprocess(y, denoise=p["denoise"], n_fft=p["n_fft"], hop_length=p["hop_length"],
@@ -270,13 +280,16 @@ def clip_mfcc(path: str | os.PathLike, **params: Any) -> dict[str, Any]:
         return {"mfcc": m, "duration_s": np.float64(len(y) / sr), "sr": np.int64(sr)}
 
     try:
-        a = cache.cached_arrays("audio_mfcc", key, compute)
+        with cache.track() as events:
+            a = cache.cached_arrays("audio_mfcc", key, compute, derived_from=[wav_key])
     except media.MediaError:
         raise
     except Exception as e:  # name the clip in every failure
         raise media.MediaError(f"clip {path.name}: audio front end failed: {type(e).__name__}: {e}") from e
+    cached = ("audio_mfcc", key, "hit") in events
+    rebuilt = sum(ev == "rebuilt" for _, _, ev in events)
     return {"mfcc": np.asarray(a["mfcc"], dtype=np.float32), "duration_s": float(a["duration_s"]),
-            "sr": int(a["sr"]), "cached": cached}
+            "sr": int(a["sr"]), "cached": cached, "rebuilt": int(rebuilt)}
 
 
 def _in_worker(fn, cache_dir: str, item):

@@ -18,6 +18,15 @@ Reliability (:func:`cached_arrays`, :func:`cached_file`):
 * entries and sidecars are written to a temporary file and renamed (no torn writes).
 * :func:`stats` counts, per stage and per process, ``hits`` (a verified entry served),
   ``misses`` (absent, computed) and ``rebuilt`` (present but damaged or unsealed, recomputed).
+  :func:`track` collects the events of the current thread (what one call did, e.g. whether it
+  was a real, verified hit). With ``$MER_CACHE_LOG`` set to a file, every event of every
+  process is appended to it as one JSON line (``pid``, ``stage``, ``key``, ``event``: ``hit``,
+  ``miss`` or ``rebuilt``), so work done across processes can be counted.
+* entries written in batches (:func:`lookup` + :func:`store`, e.g. the backbone features),
+  JSON entries (:func:`cached_json`) and whole folders (:func:`check_tree` + :func:`seal_tree`)
+  are sealed and verified the same way.
+* a temporary file left by a writer that was killed is removed by the next writer of that
+  entry (under the entry's lock).
 """
 from __future__ import annotations
 
@@ -45,6 +54,10 @@ LOCK_SUFFIX = ".lock"
 
 _STATS: dict[str, dict[str, int]] = defaultdict(lambda: {"hits": 0, "misses": 0, "rebuilt": 0})
 _STATS_LOCK = threading.Lock()
+_TRACK = threading.local()
+#: event name (:func:`track`, ``$MER_CACHE_LOG``) -> counter name (:func:`stats`)
+EVENTS = {"hit": "hits", "miss": "misses", "rebuilt": "rebuilt"}
+_EVENT_OF = {v: k for k, v in EVENTS.items()}
 
 
 def cache_root() -> Path:
@@ -105,9 +118,56 @@ def sidecar_path(path: str | os.PathLike) -> Path:
 
 # --------------------------------------------------------------------------- counters
 
-def _count(stage: str, what: str) -> None:
+def _count(stage: str, what: str, key: str | None = None) -> None:
+    """Record one event (``what``: a counter name of :data:`EVENTS`): the per-process counters,
+    the current thread's :func:`track` lists and the ``$MER_CACHE_LOG`` file."""
     with _STATS_LOCK:
         _STATS[stage][what] += 1
+    event = _EVENT_OF[what]
+    for events in getattr(_TRACK, "stack", ()):
+        events.append((stage, key, event))
+    log = os.environ.get("MER_CACHE_LOG")
+    if log:
+        line = json.dumps({"pid": os.getpid(), "stage": stage, "key": key, "event": event}) + "\n"
+        try:  # one write() on an O_APPEND descriptor: lines of concurrent processes do not mix
+            fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+            try:
+                os.write(fd, line.encode())
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+
+
+@contextlib.contextmanager
+def track() -> Iterator[list[tuple[str, str | None, str]]]:
+    """Collect the cache events of the current thread inside the ``with`` block: a list of
+    ``(stage, key, event)``, event ``hit`` (verified entry served), ``miss`` or ``rebuilt``.
+    Blocks may be nested; work done in other processes is not seen (see ``$MER_CACHE_LOG``)."""
+    events: list[tuple[str, str | None, str]] = []
+    stack = getattr(_TRACK, "stack", None)
+    if stack is None:
+        stack = _TRACK.stack = []
+    stack.append(events)
+    try:
+        yield events
+    finally:
+        stack.remove(events)
+
+
+def read_log(path: str | os.PathLike) -> list[dict]:
+    """The events of a ``$MER_CACHE_LOG`` file (unreadable lines skipped)."""
+    out = []
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return out
+    for ln in lines:
+        try:
+            out.append(json.loads(ln))
+        except ValueError:
+            continue
+    return out
 
 
 def stats() -> dict[str, dict[str, int]]:
@@ -181,7 +241,12 @@ def entry_lock(path: str | os.PathLike) -> Iterator[None]:
         yield
         return
     lock = path.with_name(path.name + LOCK_SUFFIX)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    try:  # the first process writes one line, so that no zero-byte file is left in the cache
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+        os.write(fd, f"lock of {path.name}\n".encode())
+    except FileExistsError:
+        fd = os.open(lock, os.O_RDWR)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
@@ -192,13 +257,35 @@ def entry_lock(path: str | os.PathLike) -> Iterator[None]:
         os.close(fd)
 
 
+def remove_stale_temporaries(path: str | os.PathLike) -> int:
+    """Remove the temporary files of entry ``path`` and of its sidecar (``.<name>.*.tmp*``, see
+    :func:`mer_helpers.io._tmp_beside`) left by a writer that was killed. Call it holding the
+    entry's lock: only the lock holder writes them. Returns how many were removed."""
+    path = Path(path)
+    n = 0
+    for name in (path.name, sidecar_path(path).name):
+        for tmp in path.parent.glob(f".{_glob_escape(name)}.*.tmp*"):
+            try:
+                if tmp.is_dir():
+                    continue
+                tmp.unlink()
+                n += 1
+            except OSError:
+                pass
+    return n
+
+
+def _glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
 def _cached(stage: str, key: str, path: Path, read: Callable[[Path], Any], make: Callable[[], Any],
             derived_from: Iterable[str] | None) -> Any:
     """Serve a verified entry, or (under the entry's lock) discard a bad one and make it."""
     if verify_entry(path):
         try:
             value = read(path)
-            _count(stage, "hits")
+            _count(stage, "hits", key)
             return value
         except Exception:  # checksum fine but unreadable (e.g. written by a broken writer)
             pass
@@ -206,15 +293,16 @@ def _cached(stage: str, key: str, path: Path, read: Callable[[Path], Any], make:
         if verify_entry(path):  # made by another process while we waited
             try:
                 value = read(path)
-                _count(stage, "hits")
+                _count(stage, "hits", key)
                 return value
             except Exception:
                 pass
         damaged = path.exists() or sidecar_path(path).exists()
         discard(path)
+        remove_stale_temporaries(path)
         value = make()
         write_sidecar(path, stage, key, derived_from)
-        _count(stage, "rebuilt" if damaged else "misses")
+        _count(stage, "rebuilt" if damaged else "misses", key)
         return value
 
 
@@ -261,3 +349,122 @@ def cached_file(stage: str, key: str, suffix: str, produce: Callable[[Path], Non
         return path
 
     return _cached(stage, key, path, lambda p: p, make, derived_from)
+
+
+def cached_json(stage: str, key: str, compute: Callable[[], Any], *,
+                derived_from: Iterable[str] | None = None) -> Any:
+    """Like :func:`cached_arrays` for a JSON-able value (stored as ``<key>.json``)."""
+    path = entry_path(stage, key, ".json")
+
+    def make():
+        value = compute()
+        atomic_write_text(path, json.dumps(value))
+        return json.loads(path.read_text())  # what a later hit returns (tuples -> lists, ...)
+
+    return _cached(stage, key, path, lambda p: json.loads(p.read_text()), make, derived_from)
+
+
+# --------------------------------------------------------------------------- batch writers
+
+def lookup(stage: str, key: str, suffix: str, read: Callable[[Path], Any]) -> tuple[bool, Any]:
+    """For writers that compute many entries at once (:func:`store` afterwards): ``(True, value)``
+    for a verified entry (counted as a hit), else ``(False, None)``. A damaged or unsealed entry
+    is discarded and counted ``rebuilt``, an absent one ``misses``: the caller is expected to
+    compute and :func:`store` it."""
+    path = entry_path(stage, key, suffix)
+    if verify_entry(path):
+        try:
+            value = read(path)
+            _count(stage, "hits", key)
+            return True, value
+        except Exception:
+            pass
+    damaged = path.exists() or sidecar_path(path).exists()
+    if damaged:
+        with entry_lock(path):
+            if verify_entry(path):  # rewritten by another process meanwhile
+                try:
+                    value = read(path)
+                    _count(stage, "hits", key)
+                    return True, value
+                except Exception:
+                    pass
+            discard(path)
+    _count(stage, "rebuilt" if damaged else "misses", key)
+    return False, None
+
+
+def store(stage: str, key: str, suffix: str, write: Callable[[Path], None], *,
+          derived_from: Iterable[str] | None = None) -> Path:
+    """Write and seal entry ``(stage, key)``: ``write(tmp_path)`` writes the bytes, then they are
+    renamed into place and the sidecar written, under the entry's lock. An entry that another
+    process sealed meanwhile is kept (same key, same content)."""
+    path = entry_path(stage, key, suffix)
+    with entry_lock(path):
+        if verify_entry(path):
+            return path
+        remove_stale_temporaries(path)
+        tmp = _tmp_beside(path, suffix=suffix)
+        try:
+            write(tmp)
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        write_sidecar(path, stage, key, derived_from)
+    return path
+
+
+# --------------------------------------------------------------------------- folder entries
+
+def _tree_files(root: Path) -> dict[str, dict[str, Any]]:
+    files = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and not p.name.startswith("."):  # hidden: temporary files of writers
+            st = p.stat()
+            files[p.relative_to(root).as_posix()] = {
+                "sha256": _file_digest(str(p.resolve()), st.st_size, st.st_mtime_ns), "size": st.st_size}
+    return files
+
+
+def seal_tree(root: str | os.PathLike, stage: str | None = None, key: str | None = None) -> Path:
+    """Seal a folder entry: ``<root>.sha256`` lists the size and SHA-256 of every file under it
+    (hidden files left out); its own ``sha256``/``size`` are over that list and the total size."""
+    root = Path(root)
+    files = _tree_files(root)
+    listing = json.dumps(files, sort_keys=True).encode()
+    record = {"sha256": hashlib.sha256(listing).hexdigest(), "size": sum(f["size"] for f in files.values()),
+              "stage": stage, "key": key, "files": files}
+    return atomic_write_text(sidecar_path(root), json.dumps(record, sort_keys=True))
+
+
+def check_tree(root: str | os.PathLike, stage: str, key: str | None = None) -> str:
+    """Check a folder entry against its :func:`seal_tree` record, before the caller (re)builds
+    or reuses it, holding :func:`entry_lock` on ``root``. Returns and counts ``"hit"`` (every
+    sealed file is there with its checksum), ``"miss"`` (no folder) or ``"rebuilt"`` (no valid
+    seal, or damaged files: those are deleted so the caller's builder makes them again; files the
+    seal does not list are left to the builder)."""
+    root = Path(root)
+    rec = read_sidecar(root)
+    if not root.is_dir():
+        _count(stage, "misses", key)
+        return "miss"
+    files = rec.get("files") if rec else None
+    if not isinstance(files, dict):
+        _count(stage, "rebuilt", key)
+        return "rebuilt"
+    bad = 0
+    for rel, want in files.items():
+        p = root / rel
+        try:
+            st = p.stat()
+            ok = (st.st_size == want.get("size") and
+                  _file_digest(str(p.resolve()), st.st_size, st.st_mtime_ns) == want.get("sha256"))
+        except OSError:
+            ok = False
+        if not ok:
+            bad += 1
+            p.unlink(missing_ok=True)
+    what = "rebuilt" if bad else "hits"
+    _count(stage, what, key)
+    return "rebuilt" if bad else "hit"

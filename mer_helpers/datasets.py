@@ -377,6 +377,7 @@ def load_paired(root: str | os.PathLike | None, classes: Sequence[str] = DEFAULT
     (face corpus) by :func:`mer_helpers.paired.build_paired`, once, into
     ``$MER_CACHE_DIR/paired/<key>/`` (the key covers the corpus listings, classes, seed and
     options). ``speaker`` is the speech speaker."""
+    from mer_helpers import cache
     from mer_helpers.cache import cache_root, make_key
 
     root = Path(root).expanduser() if root is not None else _default_paired_root()
@@ -391,7 +392,12 @@ def load_paired(root: str | os.PathLike | None, classes: Sequence[str] = DEFAULT
     out = cache_root() / "paired" / key
     from mer_helpers.paired import build_paired  # lazy: heavy, and optional for other datasets
 
-    df = build_paired(speech_dir, faces_dir, out, classes=classes, seed=int(seed), n_jobs=n_jobs, **opts)
+    # one builder at a time per folder; files that fail the folder's seal (size + SHA-256) are
+    # deleted first so that build_paired makes them again; the folder is resealed afterwards
+    with cache.entry_lock(out):
+        cache.check_tree(out, "paired", key)
+        df = build_paired(speech_dir, faces_dir, out, classes=classes, seed=int(seed), n_jobs=n_jobs, **opts)
+        cache.seal_tree(out, "paired", key)
     df = pd.DataFrame(df).copy()
     df["path"] = [str(p if Path(p).is_absolute() else out / p) for p in df["path"].astype(str)]
     df["label"] = [normalize_label(v) for v in df["label"]]

@@ -92,6 +92,9 @@ def run_chain(dataset: str = "sample", out_dir: str | os.PathLike = "runs/sample
         target = out / "notebooks" / nb.name
         if nb.name in skip:
             log(f"[mer run] {nb.name} skipped (unchanged)")
+            wall = recorded[nb.name].get("wall_s")
+            if isinstance(wall, (int, float)):  # kept also when no metrics.json was written (killed run)
+                timings[nb.stem] = float(wall)
             continue
         log(f"[mer run] {nb.name} (preset {preset_name}) ...")
         # this notebook and every later one are no longer known to be up to date (also when

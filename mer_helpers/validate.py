@@ -13,7 +13,6 @@ hashes the files.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -73,18 +72,7 @@ def probe_clip(path: str | os.PathLike, decode: bool = True, use_cache: bool = T
         info = compute()
     else:
         key = cache.make_key("probe", files=[path], decode=bool(decode), version=PROBE_VERSION)
-        entry = cache.entry_path("probe", key, ".json")
-        info = None
-        if entry.exists():
-            try:
-                info = json.loads(entry.read_text())
-            except (OSError, ValueError):
-                info = None
-        if info is None:
-            info = compute()
-            from mer_helpers.io import atomic_write_text
-
-            atomic_write_text(entry, json.dumps(info))
+        info = dict(cache.cached_json("probe", key, compute))  # sealed; a damaged entry is re-probed
     info["path"] = str(path)
     return info
 

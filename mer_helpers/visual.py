@@ -430,13 +430,11 @@ def backbone_features(images: Sequence[np.ndarray] | np.ndarray, backbone: str =
     feats: dict[str, np.ndarray] = {}
     todo: list[str] = []
     for k in uniq:
-        path = cache.entry_path("backbone", k, ".npy") if use_cache else None
-        if path is not None and path.exists():
-            try:
-                feats[k] = np.load(path).astype(np.float32)
+        if use_cache:  # a verified (sealed) entry, else discarded and counted as a miss/rebuilt
+            hit, v = cache.lookup("backbone", k, ".npy", lambda p: np.load(p, allow_pickle=False))
+            if hit:
+                feats[k] = np.asarray(v, dtype=np.float32)
                 continue
-            except Exception:
-                path.unlink(missing_ok=True)
         todo.append(k)
     stats.n_cached = len(uniq) - len(todo)
     if todo:
@@ -450,10 +448,10 @@ def backbone_features(images: Sequence[np.ndarray] | np.ndarray, backbone: str =
             y = _raw_outputs(model, x, batch_size, backbone)
             for k, v in zip(part, y):
                 feats[k] = v
-                if use_cache:
+                if use_cache:  # written, renamed into place and sealed under the entry's lock
                     buf = _stdio.BytesIO()
                     np.save(buf, v)
-                    io.atomic_write_bytes(cache.entry_path("backbone", k, ".npy"), buf.getvalue())
+                    cache.store("backbone", k, ".npy", lambda tmp, b=buf.getvalue(): tmp.write_bytes(b))
             bar.update(len(part))
         bar.close()
         stats.seconds = time.perf_counter() - t0
