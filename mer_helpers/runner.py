@@ -24,6 +24,12 @@ STAGE_OF = {"00": "data", "01": "audio", "02": "audio", "03": "visual", "04": "v
             "05": "selection", "06": "classifiers", "07": "results"}
 
 
+#: kernel options for the chain: no "running over TCP without encryption" notices, and no
+#: capture of the kernel's file-descriptor output (ipykernel's fd watcher can raise "Event loop
+#: is closed" at shutdown, ipython/ipykernel#1155; C libraries' lines then reach the console)
+KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR", "--IPKernelApp.capture_fd_output=False"]
+
+
 class NotebookFailed(RuntimeError):
     """A notebook of the chain raised; the message names the notebook and the cell."""
 
@@ -105,7 +111,7 @@ def run_chain(dataset: str = "sample", out_dir: str | os.PathLike = "runs/sample
         t0 = time.perf_counter()
         try:
             pm.execute_notebook(str(nb), str(target), parameters=own[nb.name], cwd=str(notebook_dir),
-                                extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no TCP notices
+                                extra_arguments=KERNEL_ARGS,
                                 kernel_name="python3", progress_bar=False, log_output=False,
                                 report_mode=False)  # own: only declared names, no papermill warnings
         except PapermillExecutionError as e:

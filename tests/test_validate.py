@@ -6,6 +6,7 @@ import json
 import pandas as pd
 import pytest
 
+from mer_helpers import cache
 from mer_helpers import media
 from mer_helpers.validate import BadInputError, probe_clip, validate_clips
 
@@ -99,9 +100,11 @@ def test_stop_passes_clean_input_and_probe_results_are_cached(tmp_path, tiny_cli
     assert probe_clip(p3)["path"] == str(p3)
     assert len(sorted((isolated_cache / "probe").rglob("*.json"))) == 2
     # a cached verdict is what the next run uses: tamper with it to prove it is read back
+    # (resealed: an entry whose checksum no longer matches would be discarded and probed again)
     tampered = dict(info, has_audio=False)
     for e in entries:
         e.write_text(json.dumps(tampered))
+        cache.write_sidecar(e)
     _, skipped = validate_clips(df, CLASSES, on_bad_input="skip", n_jobs=1, progress=False)
     assert [s["reason"] for s in skipped] == ["no audio stream", "no audio stream"]
 
