@@ -97,20 +97,66 @@ def normalize_label(label: Any) -> str:
     return LABEL_MAP.get(key, text.lower())
 
 
-def resolve_classes(classes: str | Iterable[str] = DEFAULT_CLASSES) -> list[str]:
-    """Normalise a class set (``"happy,sad"`` or a list); keeps order, refuses duplicates."""
-    items = [c.strip() for c in classes.split(",")] if isinstance(classes, str) else [str(c) for c in classes]
+def _class_items(value: Any) -> list[str]:
+    """The raw names of a class list (see :func:`parse_classes`), not yet normalised."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text[:1] == "[" and text[-1:] == "]":  # "[angry, disgust]" passed as one text
+            text = text[1:-1]
+        items: list[str] = []
+        for part in (p.strip().strip("'\"").strip() for p in text.split(",")):
+            words = part.split()
+            # "happy sad" (no comma) is two classes; "pleasant surprise" is one
+            if len(words) > 1 and normalize_label(part) not in KNOWN_EMOTIONS \
+                    and all(normalize_label(w) in KNOWN_EMOTIONS for w in words):
+                items += words
+            elif part:
+                items.append(part)
+        return items
+    if isinstance(value, (list, tuple)):
+        bad = [v for v in value if not isinstance(v, str) or not v.strip()]
+        if bad:
+            raise ValueError(f"classes = {list(value)!r}: every item must be an emotion name (text), "
+                             f"got {bad[0]!r}")
+        return [v.strip() for v in value]
+    raise ValueError(f"classes = {value!r}: expected a list of emotion names or a text such as "
+                     "'happy,sad,surprise'")
+
+
+def parse_classes(value: Any = DEFAULT_CLASSES, min_classes: int = 2) -> list[str]:
+    """The one parser of class lists: the loaders, the paired builder and the parameter schema
+    all use it.
+
+    ``value``: a list of names, or a text joined by commas (``"happy, sad"``, ``"[happy, sad]"``;
+    without a comma, whitespace separates names: ``"happy sad"``). Each name is normalised with
+    :func:`normalize_label` (``joy`` → ``happy``, ``Sadness`` → ``sad``, ``surprised`` →
+    ``surprise``, ``anger`` → ``angry``, ``fearful`` → ``fear``, ``disgusted`` → ``disgust``)
+    and must then be one of :data:`KNOWN_EMOTIONS`. Order is kept. Raises ``ValueError`` (one
+    line) for an unknown name, a name listed twice (also as two spellings) or fewer than
+    ``min_classes`` names.
+    """
+    items = _class_items(value)
     out: list[str] = []
     for c in items:
-        if not c:
-            continue
         n = normalize_label(c)
+        if n not in KNOWN_EMOTIONS:
+            raise ValueError(f"unknown class {c!r}: use emotion names ({', '.join(sorted(KNOWN_EMOTIONS))}) "
+                             "or a corpus spelling of one (joy, sadness, surprised, anger, fearful, ...)")
         if n in out:
-            raise ValueError(f"class {c!r} is listed twice (as {n!r}) in classes={list(items)}")
+            raise ValueError(f"class {c!r} is listed twice (as {n!r}) in classes={items}")
         out.append(n)
     if not out:
         raise ValueError("classes is empty: give at least two emotions, e.g. [happy, sad, surprise]")
+    if len(out) < min_classes:
+        raise ValueError(f"classes = {out}: give at least {min_classes} distinct emotions, "
+                         "e.g. [happy, sad, surprise]")
     return out
+
+
+def resolve_classes(classes: str | Iterable[str] = DEFAULT_CLASSES) -> list[str]:
+    """Normalise a class set (``"happy,sad"`` or a list); keeps order, refuses duplicates and
+    unknown names (:func:`parse_classes`)."""
+    return parse_classes(classes)
 
 
 def _effective_classes(corpus: str, classes: list[str]) -> list[str]:
@@ -177,7 +223,9 @@ def load_labels(dataset: str, data_root: str | os.PathLike | None = None,
     ``data/raw/ravdess`` (ravdess), ``data/raw/crema-d`` (crema-d) and ``../shared/data`` or
     ``$MER_DATA_ROOT`` (paired); ``folder`` needs one. ``options``: ``verbose`` (default True);
     meld ``splits`` (default train, dev, test); ravdess ``include_song`` (default False);
-    paired ``speech``, ``faces``, ``seed``, ``n_jobs`` and any option of ``build_paired``.
+    paired ``speech``, ``faces``, ``seed``, ``n_jobs`` and any option of ``build_paired``, plus
+    ``test_speech`` / ``test_faces``: a second (test) corpus pair for protocol ``cross-corpus``
+    (see :func:`load_cross_corpus`; ``None`` for both: one pair, as usual).
     The effective class set (CREMA-D has no surprise) is in ``df.attrs["classes"]``, the labels
     dropped for being outside it in ``df.attrs["dropped"]``.
     """
@@ -185,6 +233,13 @@ def load_labels(dataset: str, data_root: str | os.PathLike | None = None,
     name = {"cremad": "crema-d", "crema": "crema-d"}.get(name, name)
     cls = resolve_classes(classes)
     root = Path(data_root).expanduser() if data_root not in (None, "") else None
+    test_pair = {k: options.pop(k) for k in ("test_speech", "test_faces") if k in options}
+    if any(v not in (None, "") for v in test_pair.values()):
+        if name != "paired":
+            raise ValueError(f"test_speech / test_faces (the test corpus pair of protocol cross-corpus) "
+                             f"are options of dataset 'paired' only, not of {dataset!r}; a folder whose "
+                             "labels.csv has a 'domain' column (train/test) works with cross-corpus as is")
+        return load_cross_corpus(root, cls, **test_pair, **options)
     if name == "sample":
         return load_folder(root or DATA_DIR / "sample", cls, corpus="sample", **options)
     if name == "folder":
@@ -404,6 +459,72 @@ def load_paired(root: str | os.PathLike | None, classes: Sequence[str] = DEFAULT
     if "corpus" not in df.columns:
         df["corpus"] = "paired"
     return _finish(df, "paired", classes, verbose=verbose)
+
+
+#: the column that tells the two corpus pairs of protocol ``cross-corpus`` apart
+DOMAIN_COLUMN = "domain"
+
+
+def load_cross_corpus(root: str | os.PathLike | None, classes: Sequence[str] = DEFAULT_CLASSES,
+                      speech: str = "ravdess_speech", faces: str = "kdef", test_speech: str | None = None,
+                      test_faces: str | None = None, verbose: bool = True, **opts: Any) -> pd.DataFrame:
+    """Two paired sets with the same classes for protocol ``cross-corpus``: the training pair
+    ``speech`` + ``faces`` and the test pair ``test_speech`` + ``test_faces`` (``test_faces``
+    defaults to ``faces``), each built by :func:`load_paired`, concatenated with a ``domain``
+    column (``train`` / ``test``). ``df.attrs["pairs"]`` names the pairs.
+
+    Raises ``ValueError`` (before building anything) when ``test_speech`` is missing or equals
+    ``speech``, and when a speaker is in both pairs: a cross-corpus test needs another speech
+    corpus. Face subjects shared by the pairs (same face corpus) are only warned about.
+    """
+    cls = resolve_classes(classes)
+    test_faces = test_faces or faces
+    if test_speech in (None, "", speech):
+        raise ValueError(f"cross-corpus: the test pair needs another speech corpus than the training pair's "
+                         f"{speech!r} (its speakers would be on both sides); pass e.g. "
+                         "-p test_speech savee -p test_faces oulu_casia")
+    parts = []
+    for domain, sp, fa in (("train", speech, faces), ("test", test_speech, test_faces)):
+        part = load_paired(root, cls, speech=sp, faces=fa, verbose=verbose, **opts)
+        part[DOMAIN_COLUMN] = domain
+        parts.append(part)
+    train, test = parts
+    shared = sorted(set(train["speaker"]) & set(test["speaker"]))
+    if shared:
+        raise ValueError(f"cross-corpus: {len(shared)} speaker(s) in both pairs (e.g. {shared[0]}): the "
+                         f"training pair ({speech}+{faces}) and the test pair ({test_speech}+{test_faces}) "
+                         "need different speech corpora")
+    subjects = (sorted(set(train["subject"]) & set(test["subject"]))
+                if "subject" in train.columns and "subject" in test.columns else [])
+    if subjects:
+        warnings.warn(f"cross-corpus: {len(subjects)} face subject(s) appear in both pairs (same face corpus "
+                      f"{faces}); speakers are apart, faces are not", UserWarning, stacklevel=2)
+    df = pd.concat(parts, ignore_index=True)
+    df.attrs["dataset"] = "paired"
+    df.attrs["classes"] = list(cls)
+    dropped: dict[str, int] = {}
+    for part in parts:
+        for k, v in part.attrs.get("dropped", {}).items():
+            dropped[k] = dropped.get(k, 0) + int(v)
+    df.attrs["dropped"] = dropped
+    df.attrs["pairs"] = {"train": f"{speech}+{faces}", "test": f"{test_speech}+{test_faces}"}
+    if verbose:
+        print(f"[cross-corpus] train {speech}+{faces}: {len(train)} clips, {train['speaker'].nunique()} speakers; "
+              f"test {test_speech}+{test_faces}: {len(test)} clips, {test['speaker'].nunique()} speakers")
+    return df
+
+
+def domain_summary(labels: pd.DataFrame) -> dict | None:
+    """Clips, speakers and corpus of each ``domain`` (train / test) of a cross-corpus table, for
+    the metrics fragment; ``None`` without a ``domain`` column."""
+    if DOMAIN_COLUMN not in labels.columns:
+        return None
+    out = {}
+    for dom, g in labels.groupby(DOMAIN_COLUMN, sort=True):
+        out[str(dom)] = {"corpus": sorted(g["corpus"].astype(str).unique()) if "corpus" in g else [],
+                         "n_clips": int(len(g)), "n_speakers": int(g["speaker"].nunique()),
+                         "class_counts": {str(k): int(v) for k, v in g["label"].value_counts().sort_index().items()}}
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -668,5 +789,6 @@ def where_to_put(name: str, dest: str | os.PathLike = RAW_DIR) -> str:
 
 
 __all__ = ["load_labels", "load_folder", "load_meld", "load_ravdess", "load_cremad", "load_paired",
-           "normalize_label", "resolve_classes", "download", "extract", "DownloadError",
+           "load_cross_corpus", "domain_summary", "DOMAIN_COLUMN", "normalize_label", "parse_classes",
+           "resolve_classes", "download", "extract", "DownloadError",
            "ChecksumError", "LABEL_MAP", "KNOWN_EMOTIONS", "DATASETS", "SOURCES"]

@@ -13,7 +13,11 @@ evaluation split: ``clip_id, split, y_true, y_pred, p_<class>...`` (class names 
 * :func:`mcnemar` — McNemar's test on the clips two models disagree on (exact binomial for
   fewer than 25 discordant clips, else χ² with continuity correction).
 * :func:`summarize_model` — the ``metrics.json`` entry of one model: accuracy and macro-F1 as
-  mean ± (population) std over the evaluation splits, the rest pooled over all test clips.
+  mean ± (population) std over the evaluation splits, the rest pooled over all test clips
+  (:func:`format_mean_std` prints them; one split, e.g. ``cross-corpus``, has no spread).
+
+Every function works for any number of classes (the class list is an argument; nothing
+assumes the papers' three emotions except the papers' own numbers at the end).
 * ``plot_*`` — confusion matrices, ROC curves, the grouped bar chart of paper 2 fig. 11,
   training curves.
 """
@@ -227,6 +231,21 @@ def mean_std(values) -> tuple[float, float]:
     return (float(v.mean()), float(v.std())) if len(v) else (float("nan"), float("nan"))
 
 
+def format_mean_std(mean: float, std: float | None = None, n_splits: int | None = None,
+                    digits: int = 3) -> str:
+    """``"0.812 ± 0.034"``; a single evaluation split (``n_splits == 1``, e.g. ``cross-corpus``,
+    ``speaker-split``) or a missing/NaN spread gives ``"0.812 (1 split)"`` / ``"0.812"``: one
+    split has no spread to report."""
+    if mean is None or (isinstance(mean, float) and mean != mean):
+        return "n/a"
+    head = f"{mean:.{digits}f}"
+    if n_splits == 1:
+        return f"{head} (1 split)"
+    if std is None or std != std:
+        return head
+    return f"{head} ± {std:.{digits}f}"
+
+
 # ----------------------------------------------------------------------------------------------
 # Per-model summaries
 # ----------------------------------------------------------------------------------------------
@@ -306,17 +325,21 @@ def plot_confusion(cm, classes: Sequence[str], title: str = "", normalize: bool 
     if normalize:
         rows = cm.sum(axis=1, keepdims=True)
         cm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
-    ax = _ax(ax)
+    n = len(classes)
+    if cm.shape != (n, n):
+        raise ValueError(f"plot_confusion: a {cm.shape} matrix for {n} classes {list(classes)}")
+    ax = _ax(ax, confusion_size(n))  # grows with the class count
     im = ax.imshow(cm, cmap="Blues", vmin=0, vmax=1 if normalize else max(cm.max(), 1))
-    ax.set_xticks(range(len(classes)), classes, rotation=30)
-    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xticks(range(n), classes, rotation=30 if n <= 4 else 45, ha="center" if n <= 4 else "right")
+    ax.set_yticks(range(n), classes)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
+    size = 9 if n <= 5 else 7
     for i in range(cm.shape[0]):
         for j in range(cm.shape[1]):
             txt = f"{cm[i, j]:.2f}" if normalize else f"{int(cm[i, j])}"
             ax.text(j, i, txt, ha="center", va="center",
-                    color="white" if cm[i, j] > (0.5 if normalize else cm.max() / 2) else "black", fontsize=9)
+                    color="white" if cm[i, j] > (0.5 if normalize else cm.max() / 2) else "black", fontsize=size)
     ax.set_title(title, fontsize=9)
     ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     return ax
@@ -331,7 +354,7 @@ def plot_roc(y_true, proba, classes: Sequence[str], title: str = "", ax=None):
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8 if len(classes) <= 5 else 6, loc="lower right")
     return ax
 
 
@@ -429,6 +452,29 @@ PAPER2_CONFUSION_BILSTM_SA = [[1284, 131, 34], [136, 1284, 13], [24, 5, 463]]
 #: MELD utterances per label, train / dev / test (the published distribution, Poria et al. 2019;
 #: github.com/declare-lab/MELD).
 MELD_COUNTS = {"happy": (1743, 163, 402), "sad": (683, 111, 208), "surprise": (1205, 150, 281)}
+
+
+#: the papers' class set (Table 1, the confusion matrix above)
+PAPER_CLASSES = ("happy", "sad", "surprise")
+
+
+def paper_comparison_note(classes: Sequence[str], protocol: str | None = None) -> str:
+    """Why a run's numbers cannot be set beside the papers' one to one ("" when nothing stands
+    out beyond the protocol and data differences discussed in 07_results): another class set
+    (chance level 1/k changes with k classes) or the ``cross-corpus`` protocol."""
+    notes = []
+    if sorted(classes) != sorted(PAPER_CLASSES):
+        notes.append(f"this run has {len(classes)} classes ({', '.join(classes)}; chance "
+                     f"{1 / max(len(classes), 1):.3f}), the papers 3 (happy, sad, surprise; chance 0.333)")
+    if protocol == "cross-corpus":
+        notes.append("cross-corpus: trained on one corpus pair and tested on another, a harder test "
+                     "than any within-corpus split")
+    return "; ".join(notes)
+
+
+def confusion_size(n_classes: int) -> tuple[float, float]:
+    """Width and height (inches) of one confusion-matrix panel for ``n_classes`` classes."""
+    return max(4.2, 0.55 * n_classes + 1.8), max(3.5, 0.5 * n_classes + 1.5)
 
 
 def papers_table() -> pd.DataFrame:

@@ -42,6 +42,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from mer_helpers.datasets import KNOWN_EMOTIONS, normalize_label, parse_classes
 from mer_helpers.io import atomic_write_text, read_json, write_json
 
 VERSION = "paired-1"
@@ -62,37 +63,20 @@ class LayoutError(ValueError):
 # Emotion names
 # --------------------------------------------------------------------------------------------
 
-_CANON = {
-    "happy": "happy", "happiness": "happy", "joy": "happy", "ha": "happy", "h": "happy",
-    "sad": "sad", "sadness": "sad", "sa": "sad",
-    "surprise": "surprise", "surprised": "surprise", "ps": "surprise", "su": "surprise",
-    "pleasant_surprise": "surprise", "pleasant_surprised": "surprise",
-    "angry": "angry", "anger": "angry", "an": "angry", "a": "angry",
-    "fear": "fear", "fearful": "fear", "afraid": "fear", "af": "fear", "f": "fear",
-    "disgust": "disgust", "disgusted": "disgust", "di": "disgust", "d": "disgust",
-    "neutral": "neutral", "ne": "neutral", "n": "neutral",
-    "calm": "calm", "contempt": "contempt",
-}
 _RAVDESS = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "angry", "06": "fear",
             "07": "disgust", "08": "surprise"}
 
 
 def canonical(label: str) -> str | None:
-    """Project emotion name for a corpus spelling (``None`` if it is not an emotion)."""
-    return _CANON.get(str(label).strip().lower())
+    """Project emotion name for a corpus spelling (``None`` if it is not an emotion); the
+    spellings are those of :data:`mer_helpers.datasets.LABEL_SYNONYMS`."""
+    name = normalize_label(label)
+    return name if name in KNOWN_EMOTIONS else None
 
 
 def _classes(classes: str | Iterable[str]) -> list[str]:
-    if isinstance(classes, str):
-        classes = [c for c in re.split(r"[,\s]+", classes) if c]
-    out = []
-    for c in classes:
-        k = canonical(c)
-        if k is None:
-            raise ValueError(f"unknown class {c!r}; use emotion names such as happy, sad, surprise")
-        if k not in out:
-            out.append(k)
-    return out
+    """The class list (:func:`mer_helpers.datasets.parse_classes`, the project's one parser)."""
+    return parse_classes(classes)
 
 
 # --------------------------------------------------------------------------------------------
@@ -407,6 +391,74 @@ def _interleave(utts: list[Utterance]) -> list[Utterance]:
     return out
 
 
+@dataclass
+class PairingPlan:
+    """What :func:`build_paired` would build, before any clip is made (see :func:`plan_paired`)."""
+    speech_corpus: str
+    face_corpus: str
+    classes: list[str]
+    utterances: list[Utterance]                    # the utterances that become clips, sorted
+    speakers: dict[str, tuple[str | None, set[str]]]
+    subjects: dict[str, FaceSubject]
+    mapping: dict[str, str]                        # speaker -> face subject
+    dropped: list[Utterance]                       # their subject has no image of the emotion
+
+    def counts(self) -> dict:
+        """``n_clips``, ``n_speakers``, ``n_subjects``, ``per_class`` and ``dropped``."""
+        per_class = {c: sum(u.label == c for u in self.utterances) for c in self.classes}
+        return {"speech_corpus": self.speech_corpus, "face_corpus": self.face_corpus,
+                "classes": list(self.classes), "n_clips": len(self.utterances),
+                "n_speakers": len({u.speaker for u in self.utterances}),
+                "n_subjects": len({self.mapping[u.speaker] for u in self.utterances}),
+                "per_class": per_class, "dropped": len(self.dropped)}
+
+
+def plan_paired(speech_dir: str | os.PathLike, faces_dir: str | os.PathLike,
+                classes: str | Sequence[str] = ("happy", "sad", "surprise"), seed: int = 0) -> PairingPlan:
+    """Scan both corpora, keep the utterances of ``classes`` and map speakers to face subjects,
+    exactly as :func:`build_paired` does, without writing anything (a dry count:
+    ``plan_paired(...).counts()``). Raises ``ValueError`` when the speech corpus has no
+    utterance, or the face corpus no image, of a requested class."""
+    cls = _classes(classes)
+    speech_corpus, utts = scan_speech(speech_dir)
+    face_corpus, subjects = scan_faces(faces_dir)
+    have = sorted({u.label for u in utts})
+    utts = [u for u in utts if u.label in cls]
+    missing = [c for c in cls if not any(c in s.images for s in subjects.values())]
+    if missing:
+        raise ValueError(f"face corpus {faces_dir} ({face_corpus}): no image of {missing}; "
+                         f"it has {sorted({l for s in subjects.values() for l in s.images})}")
+    no_speech = [c for c in cls if not any(u.label == c for u in utts)]
+    if no_speech:
+        raise ValueError(f"speech corpus {speech_dir} ({speech_corpus}): no utterance of {no_speech}; "
+                         f"it has {have}")
+
+    speakers: dict[str, tuple[str | None, set[str]]] = {}
+    for u in utts:
+        g, labs = speakers.get(u.speaker, (u.gender, set()))
+        labs.add(u.label)
+        speakers[u.speaker] = (g, labs)
+    mapping = map_speakers(speakers, subjects, seed)
+    n_faces = len(set(mapping.values()))
+    if n_faces < len(mapping):
+        full = sum(set(cls) <= set(s.images) for s in subjects.values())
+        warnings.warn(f"{len(mapping)} speakers share {n_faces} face subject(s) of {face_corpus} (only {full} "
+                      f"subject(s) have images of all of {cls}): the same face is paired with several "
+                      "speakers, so speaker-independent splits are not face-independent", UserWarning,
+                      stacklevel=2)
+
+    todo, dropped = [], []
+    for u in sorted(utts, key=lambda u: (u.speaker, u.stem)):
+        (todo if u.label in subjects[mapping[u.speaker]].images else dropped).append(u)
+    return PairingPlan(speech_corpus, face_corpus, cls, todo, speakers, subjects, mapping, dropped)
+
+
+def count_paired(speech_dir: str | os.PathLike, faces_dir: str | os.PathLike,
+                 classes: str | Sequence[str] = ("happy", "sad", "surprise"), seed: int = 0) -> dict:
+    """The dry count of a paired build: clips, speakers, face subjects, clips per class."""
+    return plan_paired(speech_dir, faces_dir, classes, seed).counts()
+
+
 def build_paired(speech_dir: str | os.PathLike, faces_dir: str | os.PathLike, out_dir: str | os.PathLike,
                  classes: str | Sequence[str] = ("happy", "sad", "surprise"), seed: int = 0, n_jobs: int = 2,
                  limit: int | None = None, fps: float = DEFAULT_FPS, size: int | tuple[int, int] = DEFAULT_SIZE,
@@ -440,30 +492,10 @@ def build_paired(speech_dir: str | os.PathLike, faces_dir: str | os.PathLike, ou
     for stale in clips_dir.glob(".*.tmp.mp4"):  # left by an interrupted build
         stale.unlink(missing_ok=True)
 
-    speech_corpus, utts = scan_speech(speech_dir)
-    face_corpus, subjects = scan_faces(faces_dir)
-    utts = [u for u in utts if u.label in cls]
-    if not utts:
-        raise ValueError(f"speech corpus {speech_dir}: no utterance of the classes {cls}")
-    missing = [c for c in cls if not any(c in s.images for s in subjects.values())]
-    if missing:
-        raise ValueError(f"face corpus {faces_dir} ({face_corpus}): no image of {missing}; "
-                         f"it has {sorted({l for s in subjects.values() for l in s.images})}")
-
-    speakers: dict[str, tuple[str | None, set[str]]] = {}
-    for u in utts:
-        g, labs = speakers.get(u.speaker, (u.gender, set()))
-        labs.add(u.label)
-        speakers[u.speaker] = (g, labs)
-    mapping = map_speakers(speakers, subjects, seed)
-
-    todo, dropped = [], []
-    for u in sorted(utts, key=lambda u: (u.speaker, u.stem)):
-        subj = subjects[mapping[u.speaker]]
-        if u.label not in subj.images:
-            dropped.append(u)
-            continue
-        todo.append(u)
+    plan = plan_paired(speech_dir, faces_dir, cls, seed=seed)
+    speech_corpus, face_corpus = plan.speech_corpus, plan.face_corpus
+    subjects, speakers, mapping = plan.subjects, plan.speakers, plan.mapping
+    todo, dropped = plan.utterances, plan.dropped
     if dropped:
         warnings.warn(f"{len(dropped)} utterance(s) dropped: their speaker's face subject has no "
                       f"image of that emotion (e.g. {dropped[0].path.name} -> {mapping[dropped[0].speaker]})")

@@ -144,18 +144,13 @@ def Subset(help: str, *choices: str, seps: str | None = None, min_items: int = 1
 
 
 def _classes_ok(v: Any) -> bool:
-    from mer_helpers.datasets import normalize_label
+    from mer_helpers.datasets import parse_classes  # the one parser of class lists
 
-    if isinstance(v, str):
-        items = [c.strip() for c in v.split(",") if c.strip()]
-    elif isinstance(v, (list, tuple)):
-        if not all(isinstance(c, str) and c.strip() for c in v):
-            return False
-        items = list(v)
-    else:
+    try:
+        parse_classes(v)
+    except ValueError:
         return False
-    norm = [normalize_label(c) for c in items]
-    return len(norm) >= 2 and len(set(norm)) == len(norm)
+    return True
 
 
 def _str_list_ok(v: Any) -> bool:
@@ -181,7 +176,8 @@ def _audio_stats_ok(v: Any) -> bool:
 
 DATASETS = ("sample", "paired", "meld", "ravdess", "crema-d", "folder")
 DATASET_ALIASES = {"cremad": "crema-d", "crema": "crema-d", "crema_d": "crema-d"}
-PROTOCOLS = ("speaker-cv", "speaker-split", "random-split", "official")
+#: equal to :data:`mer_helpers.splits.PROTOCOLS` (kept equal by a test; not imported: no sklearn here)
+PROTOCOLS = ("speaker-cv", "speaker-split", "random-split", "official", "cross-corpus")
 MODELS = ("bilstm_sa", "bilstm", "cnn")
 BACKBONES = ("resnet50", "mobilenet_v2", "efficientnet_b0", "fer_xception")
 AUDIO_FEATURES = ("ae", "mfcc_stats", "egemaps")
@@ -199,8 +195,10 @@ SCHEMA: dict[str, Rule] = {
                     "one of " + ", ".join(DATASETS), "the corpus", choices=DATASETS),
     "data_root": Path_("where the dataset lives (none: the dataset's default folder)"),
     "out_dir": Path_("the run folder", nullable=False),
-    "classes": Rule(_classes_ok, "a list of at least two distinct emotion names, or a text "
-                    "'happy,sad,surprise'", "the run's class set"),
+    "classes": Rule(_classes_ok, "a list of at least two distinct emotion names (angry, calm, "
+                    "contempt, disgust, fear, happy, neutral, sad, surprise, or a corpus spelling "
+                    "such as joy, sadness, surprised), or a text 'happy,sad,surprise'",
+                    "the run's class set"),
     "protocol": Choice("evaluation protocol", *PROTOCOLS),
     "n_folds": Int("folds of speaker-cv (grouped k-fold needs at least 2)", lo=2),
     "seed": Int("random seed", lo=0),
@@ -208,6 +206,10 @@ SCHEMA: dict[str, Rule] = {
     "on_bad_input": Choice("what to do with an unreadable clip", "stop", "skip"),
     "speech": Str("paired: speech corpus folder under data_root"),
     "faces": Str("paired: face corpus folder under data_root"),
+    "test_speech": Str("paired, protocol cross-corpus: speech corpus folder of the test pair, "
+                       "another than speech", nullable=True),
+    "test_faces": Str("paired, protocol cross-corpus: face corpus folder of the test pair "
+                      "(none: the training pair's)", nullable=True),
     # 01 audio front end
     "sr": Int("audio sample rate in Hz (none: the clip's own rate)", lo=1000, nullable=True),
     "denoise": Bool("spectral subtraction before the MFCC"),
@@ -355,6 +357,7 @@ def _cross_problems(p: Mapping[str, Any]) -> list[str]:
     n_mfcc, n_mels = p.get("n_mfcc"), p.get("n_mels")
     if _is_int(n_mfcc) and _is_int(n_mels) and n_mfcc > n_mels:
         out.append(f"n_mfcc = {n_mfcc!r}, n_mels = {n_mels!r}: allowed: n_mfcc <= n_mels")
+    out += _cross_corpus_problems(p)
     feats = p.get("audio_features")
     if SCHEMA["audio_features"].problem("audio_features", feats) is None and feats is not None:
         names = _split_words(feats, "+,") if isinstance(feats, str) else list(feats)
@@ -364,6 +367,35 @@ def _cross_problems(p: Mapping[str, Any]) -> list[str]:
             out.append(f"audio_features = {feats!r}: egemaps needs the optional opensmile package "
                        "(audEERING research licence): pip install 'mer-book[egemaps]', or leave egemaps out")
     return out
+
+
+def _cross_corpus_problems(p: Mapping[str, Any]) -> list[str]:
+    """Protocol ``cross-corpus`` and its test pair (``test_speech``, ``test_faces``)."""
+    protocol = p.get("protocol")
+    ts, tf = p.get("test_speech"), p.get("test_faces")
+    if any(v is not None and not (isinstance(v, str) and v.strip()) for v in (ts, tf)):
+        return []  # reported by their own rules
+    given = {k: v for k, v in (("test_speech", ts), ("test_faces", tf)) if v is not None}
+    name = _dataset_name(p.get("dataset", "sample"))
+    if protocol != "cross-corpus":
+        if given and protocol is not None:
+            k, v = next(iter(given.items()))
+            return [f"{k} = {v!r}: the test corpus pair is used only with --protocol cross-corpus "
+                    f"(protocol is {protocol!r})"]
+        return []
+    if name == "paired":
+        speech = p.get("speech", "ravdess_speech")
+        if given.get("test_speech", speech) == speech:
+            return [f"protocol = 'cross-corpus': dataset 'paired' needs a test pair with another speech corpus "
+                    f"than the training pair's {speech!r} (its speakers would be on both sides): "
+                    "-p test_speech SPEECH [-p test_faces FACES], e.g. savee and oulu_casia"]
+        return []
+    if given:
+        return [f"{next(iter(given))}: the test corpus pair is an option of dataset 'paired' only"]
+    if name != "folder":
+        return [f"protocol = 'cross-corpus': allowed for dataset 'paired' (with -p test_speech / "
+                f"-p test_faces) or 'folder' (a labels.csv with a domain column train/test), not {name!r}"]
+    return []
 
 
 def check(params: Mapping[str, Any], defaults: Mapping[str, Any] | None = None,
@@ -450,7 +482,9 @@ def _data_problems(p: Mapping[str, Any]) -> list[str]:
                     "it does not exist"]
         out = []
         for key, what in (("speech", "speech corpus (RAVDESS speech, SAVEE or TESS naming)"),
-                          ("faces", "face corpus (KDEF, Oulu-CASIA or CK+48 naming)")):
+                          ("faces", "face corpus (KDEF, Oulu-CASIA or CK+48 naming)"),
+                          ("test_speech", "test pair's speech corpus"),
+                          ("test_faces", "test pair's face corpus")):
             sub = p.get(key)
             if not isinstance(sub, str) or not sub.strip():
                 continue  # reported by its rule
@@ -513,7 +547,7 @@ def check_environment(params: Mapping[str, Any], needs: Iterable[str],
     parameters are already reported in ``bad`` are left out."""
     needs = set(needs)
     out: list[str] = []
-    if "data" in needs and not bad & {"dataset", "data_root", "speech", "faces"}:
+    if "data" in needs and not bad & {"dataset", "data_root", "speech", "faces", "test_speech", "test_faces"}:
         out += _data_problems(params)
     if "ffmpeg" in needs:
         out += _ffmpeg_problems()

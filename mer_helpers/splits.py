@@ -8,19 +8,67 @@ part and produces no reported number).
 * ``speaker-split``: one grouped 80/20 split.
 * ``random-split``: stratified 80/20 on clips (the papers' protocol); speakers leak.
 * ``official``: the dataset's own ``split`` column (MELD: train+dev → train, test → test).
+* ``cross-corpus``: the ``domain`` column (two corpus pairs, see
+  :func:`mer_helpers.datasets.load_cross_corpus`): one split ``cross`` that trains on every
+  clip of domain ``train`` and tests on every clip of domain ``test``; ``final`` trains on the
+  ``train`` domain only. No speaker may be in both domains.
+
+Any number of classes works: the folds are stratified on the label, and a class that ends up
+without a clip on one side of a split is reported (a warning) rather than hidden.
 """
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedShuffleSplit
 
-PROTOCOLS = ("speaker-cv", "speaker-split", "random-split", "official")
+PROTOCOLS = ("speaker-cv", "speaker-split", "random-split", "official", "cross-corpus")
+#: protocols that keep every speaker on one side of each split (checked by
+#: :func:`check_speaker_independent`)
+SPEAKER_INDEPENDENT = ("speaker-cv", "speaker-split", "cross-corpus")
+#: the column of protocol ``cross-corpus`` and its two values
+DOMAIN_COLUMN = "domain"
+DOMAINS = ("train", "test")
+
+
+def _cross_corpus(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices of the ``train`` and ``test`` domains; one-line ``ValueError`` when unusable."""
+    hint = ("with dataset paired pass a test corpus pair, e.g. -p test_speech savee -p test_faces "
+            "oulu_casia")
+    if DOMAIN_COLUMN not in df.columns:
+        raise ValueError(f"protocol 'cross-corpus' needs a '{DOMAIN_COLUMN}' column (train/test) in "
+                         f"labels.csv: {hint}")
+    dom = df[DOMAIN_COLUMN].astype(str).str.strip().str.lower()
+    other = sorted(set(dom) - set(DOMAINS))
+    if other:
+        raise ValueError(f"protocol 'cross-corpus': column '{DOMAIN_COLUMN}' holds {other}; "
+                         f"allowed values: train, test")
+    present = sorted(set(dom), key=DOMAINS.index)
+    if len(present) < 2:
+        only = present[0] if present else "none"
+        raise ValueError(f"protocol 'cross-corpus' needs clips of two corpus pairs (domains train and "
+                         f"test), found only domain {only!r} ({len(df)} clips): {hint}")
+    tr = np.flatnonzero((dom == "train").to_numpy())
+    te = np.flatnonzero((dom == "test").to_numpy())
+    spk = df["speaker"].astype(str).to_numpy()
+    shared = sorted(set(spk[tr]) & set(spk[te]))
+    if shared:
+        raise ValueError(f"protocol 'cross-corpus': {len(shared)} speaker(s) in both domains (e.g. "
+                         f"{shared[0]}); the test pair needs another speech corpus")
+    y = df["label"].astype(str).to_numpy()
+    untrained = sorted(set(y[te]) - set(y[tr]))
+    if untrained:
+        raise ValueError(f"protocol 'cross-corpus': class(es) {untrained} have test clips but no "
+                         "training clip; build both pairs with the same classes")
+    return tr, te
 
 
 def make_splits(labels: pd.DataFrame, protocol: str = "speaker-cv", n_folds: int = 5,
                 seed: int = 42, test_size: float = 0.2) -> dict:
-    """Build the ``splits.json`` dict for ``labels`` (columns clip_id, label, speaker[, split])."""
+    """Build the ``splits.json`` dict for ``labels`` (columns clip_id, label, speaker[, split,
+    domain])."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
     df = labels.reset_index(drop=True)
@@ -29,6 +77,7 @@ def make_splits(labels: pd.DataFrame, protocol: str = "speaker-cv", n_folds: int
     groups = df["speaker"].astype(str).to_numpy()
     n_speakers = len(np.unique(groups))
     splits: list[dict] = []
+    final_train = None
     if protocol == "speaker-cv":
         k = min(int(n_folds), n_speakers)
         if k < 2:
@@ -45,9 +94,17 @@ def make_splits(labels: pd.DataFrame, protocol: str = "speaker-cv", n_folds: int
         tr, te = next(cv.split(ids, y, groups))
         splits.append({"name": "split", "train": ids[tr].tolist(), "test": ids[te].tolist()})
     elif protocol == "random-split":
+        counts = pd.Series(y).value_counts()
+        if (counts < 2).any():
+            raise ValueError(f"random-split needs at least 2 clips of every class; "
+                             f"{', '.join(f'{c}: {n}' for c, n in counts[counts < 2].items())}")
         ss = StratifiedShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
         tr, te = next(ss.split(ids, y))
         splits.append({"name": "split", "train": ids[tr].tolist(), "test": ids[te].tolist()})
+    elif protocol == "cross-corpus":
+        tr, te = _cross_corpus(df)
+        splits.append({"name": "cross", "train": ids[tr].tolist(), "test": ids[te].tolist()})
+        final_train = sorted(ids[tr].tolist())  # the test pair never trains the bundle
     else:  # official
         if "split" not in df.columns or df["split"].isna().all():
             raise ValueError("protocol 'official' needs a 'split' column (train/dev/test) in labels.csv")
@@ -57,15 +114,61 @@ def make_splits(labels: pd.DataFrame, protocol: str = "speaker-cv", n_folds: int
         if len(te) == 0:
             raise ValueError("protocol 'official': no clip has split == 'test'")
         splits.append({"name": "official", "train": ids[tr].tolist(), "test": ids[te].tolist()})
-    final_train = sorted(set().union(*[set(s["train"]) | set(s["test"]) for s in splits]))
+    _warn_missing_classes(splits, dict(zip(ids, y)), sorted(set(y)))
+    if final_train is None:
+        final_train = sorted(set().union(*[set(s["train"]) | set(s["test"]) for s in splits]))
     splits.append({"name": "final", "train": final_train, "test": []})
-    return {"protocol": protocol, "classes": sorted(set(y)), "n_clips": len(ids),
-            "n_speakers": n_speakers, "seed": seed, "splits": splits}
+    out = {"protocol": protocol, "classes": sorted(set(y)), "n_clips": len(ids),
+           "n_speakers": n_speakers, "seed": seed, "splits": splits}
+    if protocol == "cross-corpus":
+        dom = df[DOMAIN_COLUMN].astype(str).str.strip().str.lower()
+        out["domains"] = {d: {"n_clips": int((dom == d).sum()),
+                              "n_speakers": int(df.loc[dom == d, "speaker"].nunique()),
+                              "corpus": (sorted(df.loc[dom == d, "corpus"].astype(str).unique())
+                                         if "corpus" in df.columns else [])} for d in DOMAINS}
+    return out
+
+
+def _warn_missing_classes(splits: list[dict], label_of: dict, classes: list[str]) -> None:
+    """Warn (once, listing each case) when a class has no clip on one side of a split."""
+    gaps = []
+    for s in splits:
+        for side in ("train", "test"):
+            have = {label_of[c] for c in s[side]}
+            gaps += [f"{s['name']} {side}: no {c}" for c in classes if c not in have]
+    if gaps:
+        warnings.warn(f"{len(gaps)} split side(s) lack a class ({'; '.join(gaps[:6])}"
+                      f"{'; ...' if len(gaps) > 6 else ''}): too few speakers or clips of that class "
+                      "for this protocol", UserWarning, stacklevel=3)
 
 
 def evaluation_splits(splits: dict) -> list[dict]:
     """The splits that produce reported numbers (all but ``final``)."""
     return [s for s in splits["splits"] if s["name"] != "final"]
+
+
+def describe_splits(splits: dict, labels: pd.DataFrame, classes=None) -> pd.DataFrame:
+    """One row per split (``final`` too): clips and speakers on each side, speakers shared,
+    test clips per class and, for ``cross-corpus``, the corpus of each side."""
+    classes = list(classes) if classes is not None else list(splits["classes"])
+    ids = labels["clip_id"].astype(str)
+    speaker_of = dict(zip(ids, labels["speaker"].astype(str)))
+    label_of = dict(zip(ids, labels["label"].astype(str)))
+    corpus_of = dict(zip(ids, labels["corpus"].astype(str))) if "corpus" in labels.columns else {}
+    rows = []
+    for s in splits["splits"]:
+        tr_spk = {speaker_of[c] for c in s["train"]}
+        te_spk = {speaker_of[c] for c in s["test"]}
+        row = {"split": s["name"], "train clips": len(s["train"]), "test clips": len(s["test"]),
+               "train speakers": len(tr_spk), "test speakers": len(te_spk),
+               "shared speakers": len(tr_spk & te_spk)}
+        if splits.get("protocol") == "cross-corpus" and corpus_of:
+            row["train corpus"] = ", ".join(sorted({corpus_of[c] for c in s["train"]}))
+            row["test corpus"] = ", ".join(sorted({corpus_of[c] for c in s["test"]}))
+        for c in classes:
+            row[f"test {c}"] = sum(label_of[i] == c for i in s["test"])
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("split")
 
 
 def check_speaker_independent(splits: dict, labels: pd.DataFrame) -> None:
@@ -74,7 +177,7 @@ def check_speaker_independent(splits: dict, labels: pd.DataFrame) -> None:
     Not checked for ``random-split`` (the papers' protocol lets speakers leak by design) nor for
     ``official`` (MELD's own split shares the main characters between train and test).
     """
-    if splits["protocol"] in ("random-split", "official"):
+    if splits["protocol"] not in SPEAKER_INDEPENDENT:
         return
     spk = dict(zip(labels["clip_id"].astype(str), labels["speaker"].astype(str)))
     for s in evaluation_splits(splits):
