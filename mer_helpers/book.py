@@ -137,10 +137,14 @@ def _cell(v, kind: str, std=None) -> str:
         return f"{100 * v:.1f}" + (f" ± {100 * std:.1f}" if std is not None else "")
     if kind == "min":
         return f"{v / 60:.1f}"
-    if kind == "feat":
-        used = v.get("total") if _dig(v, ("selected",)) is None else v.get("selected")
-        return f"{v.get('audio', '?')} + {v.get('visual', '?')} ({used})"
     return str(v)
+
+
+def _feat_cell(m: dict) -> str:
+    """``audio + visual (columns the classifiers read)``: the selection, or all of them."""
+    f = m.get("features") or {}
+    every = _dig(m, ("classifiers", "columns")) == "all" or f.get("selected") is None
+    return f"{f.get('audio', '?')} + {f.get('visual', '?')} ({f.get('total') if every else f.get('selected')})"
 
 
 def run_command(run_dir: Path) -> str:
@@ -172,7 +176,8 @@ def presets_markdown(run_dirs: list[Path]) -> str:
     lines = ["| | " + " | ".join(head) + " |", "|---|" + "---|" * len(runs)]
     for label, path, kind in _PRESET_ROWS:
         std_path = path[:-1] + (path[-1] + "_std",) if kind == "pct" and path[0] in ("models", "sanity") else None
-        vals = [_cell(_dig(m, path), kind, _dig(m, std_path) if std_path else None) for m in ms]
+        vals = [_cell(_dig(m, path), kind, _dig(m, std_path) if std_path else None) if kind != "feat"
+                else _feat_cell(m) for m in ms]
         lines.append(f"| {label} | " + " | ".join(vals) + " |")
     lines += ["", "Macro-F1 in %, mean ± standard deviation over the evaluation folds (speaker-independent "
               "under `speaker-cv`). The commands that made these runs (`DATA`: the folder of the corpora):", ""]

@@ -28,6 +28,8 @@ PROTOCOLS = {
     "random-split": "stratified 80/20 over clips, the papers' protocol: speakers leak between "
                     "training and test, so reported for comparison only",
     "official": "MELD's own train/dev/test splits",
+    "cross-corpus": "train on every clip of one corpus pair, test on every clip of another "
+                    "(dataset paired: -p test_speech NAME -p test_faces NAME)",
 }
 PRESETS = ("paper", "strong", "smoke")
 
