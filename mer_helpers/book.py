@@ -198,6 +198,51 @@ def presets_markdown(run_dirs: list[Path]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _per_class_f1(confusion) -> list[float]:
+    import numpy as np
+
+    cm = np.asarray(confusion, dtype=float)
+    tp = np.diag(cm)
+    prec = np.divide(tp, cm.sum(axis=0), out=np.zeros_like(tp), where=cm.sum(axis=0) > 0)
+    rec = np.divide(tp, cm.sum(axis=1), out=np.zeros_like(tp), where=cm.sum(axis=1) > 0)
+    return list(np.divide(2 * prec * rec, prec + rec, out=np.zeros_like(tp), where=(prec + rec) > 0))
+
+
+def generalise_markdown(run_dirs: list[Path]) -> str:
+    """The tables of ``book/generalise.md``: each run's task (classes, protocol, corpora), the
+    classifiers beside the yardsticks on the same split, and per-class F1 and the confusion
+    matrix of BiLSTM-SA for runs beyond three classes or across corpora."""
+    runs = [r for r in run_dirs if (r / "metrics.json").exists()]
+    if not runs:
+        return "*No run with a `metrics.json` was given to `mer book`.*\n"
+    lines = ["| run | preset | classes | protocol | clips | BiLSTM-SA | BiLSTM | CNN | logistic regression, "
+             "same columns | plain late fusion (MFCC + pixels) |", "|---" * 10 + "|"]
+    details = []
+    for r in runs:
+        m = io.read_json(r / "metrics.json")
+        preset = io.read_json(r / "run.json").get("preset", "?") if (r / "run.json").exists() else "?"
+        classes = list(m.get("classes") or [])
+        f1 = {k: _cell(_dig(m, ("models", k, "f1_macro")), "pct", _dig(m, ("models", k, "f1_macro_std")))
+              for k in ("bilstm_sa", "bilstm", "cnn")}
+        lines.append(f"| `{r.name}` | {preset} | {len(classes)} | {m.get('protocol')} | {m.get('n_clips')} | "
+                     f"{f1['bilstm_sa']} | {f1['bilstm']} | {f1['cnn']} | "
+                     f"{_cell(_dig(m, ('reference', 'logreg_f1_macro')), 'pct')} | "
+                     f"{_cell(_dig(m, ('plain_references', 'late_fusion', 'f1_macro')), 'pct')} |")
+        cm = _dig(m, ("models", "bilstm_sa", "confusion"))
+        if cm and (len(classes) > 3 or m.get("protocol") == "cross-corpus"):
+            pcf = _per_class_f1(cm)
+            details += ["", f"**`{r.name}`** ({preset}, {m.get('protocol')}): BiLSTM-SA, all test clips pooled; "
+                        f"audio columns only {_cell(_dig(m, ('ablation', 'audio_only')), 'pct')}, visual columns "
+                        f"only {_cell(_dig(m, ('ablation', 'visual_only')), 'pct')}.", "",
+                        "| true / predicted | " + " | ".join(classes) + " | F1 |",
+                        "|---" * (len(classes) + 2) + "|"]
+            details += [f"| {c} | " + " | ".join(str(int(v)) for v in row) + f" | {100 * f:.1f} |"
+                        for c, row, f in zip(classes, cm, pcf)]
+    lines += ["", "Macro-F1 in % (mean ± std over the evaluation splits; a cross-corpus run has one split). "
+              "Commands:", ""] + [f"- `{r.name}`: `{run_command(r)}`" for r in runs]
+    return "\n".join(lines + details) + "\n"
+
+
 def stage_book(run_dir: Path | None, stage: Path, compare: list[Path] | None = None) -> Path:
     if stage.exists():
         shutil.rmtree(stage)
@@ -212,15 +257,22 @@ def stage_book(run_dir: Path | None, stage: Path, compare: list[Path] | None = N
         shutil.copy2(src, stage / "notebooks" / nb.name)
     if run_dir and (run_dir / "metrics.json").exists():
         io.atomic_write_text(stage / "book" / "run_summary.md", run_summary_markdown(run_dir))
-    page = stage / "book" / "presets.md"
-    if page.exists():
-        runs = ([run_dir] if run_dir else []) + [Path(c).resolve() for c in (compare or [])]
-        io.atomic_write_text(page, page.read_text().replace(PRESETS_MARK, presets_markdown(runs)))
+    runs = ([run_dir] if run_dir else []) + [Path(c).resolve() for c in (compare or [])]
+    three = [r for r in runs if (r / "metrics.json").exists() and
+             len(io.read_json(r / "metrics.json").get("classes") or []) <= 3 and
+             io.read_json(r / "metrics.json").get("protocol") != "cross-corpus"]
+    for name, mark, make, which in (("presets.md", PRESETS_MARK, presets_markdown, three),
+                                    ("generalise.md", GENERALISE_MARK, generalise_markdown, runs)):
+        page = stage / "book" / name
+        if page.exists():
+            io.atomic_write_text(page, page.read_text().replace(mark, make(which)))
     return stage
 
 
 #: where ``stage_book`` puts the generated table in ``book/presets.md``
 PRESETS_MARK = "<!-- presets table: written by mer book -->"
+#: ... and in ``book/generalise.md``
+GENERALISE_MARK = "<!-- generalisation tables: written by mer book -->"
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

@@ -37,3 +37,20 @@ def test_presets_page_is_filled_when_staged(tmp_path):
     stage = book.stage_book(a, tmp_path / "stage", compare=[])
     page = (stage / "book" / "presets.md").read_text()
     assert book.PRESETS_MARK not in page and "| BiLSTM-SA macro-F1 | 50.0 ± 2.0 |" in page
+
+
+def test_generalise_tables_per_class_f1_and_confusion(tmp_path):
+    d = _run(tmp_path, "six", "strong", 0.8, {"classes": ["a", "b", "c", "d"], "protocol": "speaker-cv",
+                                               "models": {"bilstm_sa": {"f1_macro": 0.8, "f1_macro_std": 0.1,
+                                                                        "confusion": [[8, 2, 0, 0], [0, 10, 0, 0],
+                                                                                      [0, 0, 5, 5], [0, 0, 0, 10]]}},
+                                               "plain_references": {"late_fusion": {"f1_macro": 0.7}}})
+    three = _run(tmp_path, "three", "strong", 0.95)
+    md = book.generalise_markdown([three, d])
+    assert "| `six` | strong | 4 | speaker-cv | 480 | 80.0 ± 10.0 |" in md and "| 70.0 |" in md
+    # class a: precision 8/8, recall 8/10 -> F1 0.889; class c: precision 5/5, recall 0.5 -> 0.667
+    assert "| a | 8 | 2 | 0 | 0 | 88.9 |" in md and "| c | 0 | 0 | 5 | 5 | 66.7 |" in md
+    assert "**`three`**" not in md          # no matrix for a within-corpus three-class run
+    stage = book.stage_book(d, tmp_path / "stage", compare=[three])
+    assert book.GENERALISE_MARK not in (stage / "book" / "generalise.md").read_text()
+    assert "`six`" not in (stage / "book" / "presets.md").read_text()  # presets: three-class runs only
