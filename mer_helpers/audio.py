@@ -36,7 +36,6 @@ from __future__ import annotations
 import collections
 import functools
 import os
-import warnings
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -696,13 +695,7 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
         d.mkdir(parents=True, exist_ok=True)
         models = (("encoder.keras", self.encoder_), ("autoencoder.keras", self.autoencoder_))
         for name, model in (models if self.encoder_ is not None else ()):
-            tmp = io._tmp_beside(d / name, suffix=".keras")
-            try:
-                model.save(tmp)
-                os.replace(tmp, d / name)
-            finally:
-                if tmp.exists():
-                    tmp.unlink()
+            io.atomic_write(d / name, model.save, suffix=".keras")
         io.save_npz(d / "scaler.npz", data_min=self.scaler_.data_min_, data_max=self.scaler_.data_max_)
         io.write_json(d / "config.json", {
             "class": "AudioFeaturizer", "version": 1, "params": self.get_params(),

@@ -42,7 +42,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from mer_helpers.io import _tmp_beside, atomic_write_text
+from mer_helpers.io import atomic_write, atomic_write_text
 
 try:  # POSIX; elsewhere entries are still verified and written atomically, just not locked
     import fcntl
@@ -320,13 +320,7 @@ def cached_arrays(stage: str, key: str, compute: Callable[[], dict[str, np.ndarr
 
     def make():
         arrays = compute()
-        tmp = _tmp_beside(path, suffix=".npz")
-        try:
-            np.savez(tmp, **arrays)
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        atomic_write(path, lambda tmp: np.savez(tmp, **arrays), suffix=".npz")
         return arrays
 
     return _cached(stage, key, path, _read_npz, make, derived_from)
@@ -339,14 +333,7 @@ def cached_file(stage: str, key: str, suffix: str, produce: Callable[[Path], Non
     path = entry_path(stage, key, suffix)
 
     def make():
-        tmp = _tmp_beside(path, suffix=suffix)
-        try:
-            produce(tmp)
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        return path
+        return atomic_write(path, produce, suffix=suffix)
 
     return _cached(stage, key, path, lambda p: p, make, derived_from)
 
@@ -372,23 +359,26 @@ def lookup(stage: str, key: str, suffix: str, read: Callable[[Path], Any]) -> tu
     is discarded and counted ``rebuilt``, an absent one ``misses``: the caller is expected to
     compute and :func:`store` it."""
     path = entry_path(stage, key, suffix)
-    if verify_entry(path):
-        try:
-            value = read(path)
-            _count(stage, "hits", key)
-            return True, value
-        except Exception:
-            pass
+
+    def verified_read() -> tuple[bool, Any]:
+        if verify_entry(path):
+            try:
+                value = read(path)
+                _count(stage, "hits", key)
+                return True, value
+            except Exception:
+                pass
+        return False, None
+
+    found = verified_read()
+    if found[0]:
+        return found
     damaged = path.exists() or sidecar_path(path).exists()
     if damaged:
         with entry_lock(path):
-            if verify_entry(path):  # rewritten by another process meanwhile
-                try:
-                    value = read(path)
-                    _count(stage, "hits", key)
-                    return True, value
-                except Exception:
-                    pass
+            found = verified_read()  # rewritten by another process meanwhile?
+            if found[0]:
+                return found
             discard(path)
     _count(stage, "rebuilt" if damaged else "misses", key)
     return False, None
@@ -404,13 +394,7 @@ def store(stage: str, key: str, suffix: str, write: Callable[[Path], None], *,
         if verify_entry(path):
             return path
         remove_stale_temporaries(path)
-        tmp = _tmp_beside(path, suffix=suffix)
-        try:
-            write(tmp)
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        atomic_write(path, write, suffix=suffix)
         write_sidecar(path, stage, key, derived_from)
     return path
 

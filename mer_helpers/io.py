@@ -33,17 +33,25 @@ def _tmp_beside(path: Path, suffix: str = "") -> Path:
     return Path(tmp)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
+def atomic_write(path: str | os.PathLike, write, suffix: str = "") -> Path:
+    """The one write-to-a-temporary-then-rename of the package: ``write(tmp)`` fills a temporary
+    file beside ``path`` (named ``.<name>.<random>.tmp<suffix>``, so writers that look at the
+    suffix, such as ``np.savez`` or Keras, still work), which is then renamed onto ``path``.
+    A reader never sees a half-written file; a failed write leaves nothing behind."""
     path = Path(path)
-    tmp = _tmp_beside(path)
+    tmp = _tmp_beside(path, suffix=suffix)
     try:
-        tmp.write_bytes(data)
+        write(tmp)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -84,15 +92,7 @@ def read_saved(directory: str | os.PathLike, filename: str, what: str, written_b
 
 def save_npz(path: str | os.PathLike, **arrays: Any) -> Path:
     """``np.savez_compressed`` written atomically (the temporary name keeps the .npz suffix)."""
-    path = Path(path)
-    tmp = _tmp_beside(path, suffix=".npz")
-    try:
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return atomic_write(path, lambda tmp: np.savez_compressed(tmp, **arrays), suffix=".npz")
 
 
 def save_features(path: str | os.PathLike, clip_ids, X, columns) -> Path:

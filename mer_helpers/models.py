@@ -666,16 +666,14 @@ class ClassifierBundle:
     # -- persistence ----------------------------------------------------------------------------
     def save(self, model_dir, extra: dict | None = None) -> Path:
         """Write ``model_dir/classifiers/{<model>.keras, sequencer.npz}`` and ``model_dir/bundle.json``."""
-        from mer_helpers.io import write_json
+        from mer_helpers.io import atomic_write, write_json
 
         model_dir = Path(model_dir)
         cdir = model_dir / "classifiers"
         cdir.mkdir(parents=True, exist_ok=True)
         self.sequencer.save(cdir / "sequencer.npz")
         for name, m in self.models.items():
-            tmp = cdir / f".{name}.tmp.keras"
-            m.save(tmp)
-            os.replace(tmp, cdir / f"{name}.keras")
+            atomic_write(cdir / f"{name}.keras", m.save, suffix=".keras")
         meta = {"classes": list(self.classes), "models": list(self.models), "main_model": self.main_model,
                 "selected_columns": list(self.selected_columns), "sequence_layout": self.sequencer.layout(),
                 "parameters": dict(self.params), **(extra or {})}

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from mer_helpers.datasets import KNOWN_EMOTIONS, normalize_label, parse_classes
-from mer_helpers.io import atomic_write_text, read_json, write_json
+from mer_helpers.io import atomic_write, atomic_write_text, read_json, write_json
 
 VERSION = "paired-1"
 DEFAULT_FPS = 12.0
@@ -359,13 +359,7 @@ def build_clip(utt: Utterance, images: Sequence[Path], out_path: str | os.PathLi
     duration = len(audio) / sr
     n_frames = max(1, math.ceil(duration * fps))
     frames = slideshow([letterbox(read_image(p), size) for p in images], n_frames, fade)
-    tmp = out_path.with_name(f".{out_path.stem}.{os.getpid()}.tmp.mp4")
-    try:
-        write_clip(tmp, frames, fps, audio=audio, sr=sr, crf=crf)
-        os.replace(tmp, out_path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic_write(out_path, lambda tmp: write_clip(tmp, frames, fps, audio=audio, sr=sr, crf=crf), suffix=".mp4")
     return duration
 
 

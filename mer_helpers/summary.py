@@ -206,11 +206,7 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
 
     def save(self, path: str | os.PathLike) -> Path:
         """Weights only (``*.weights.h5``); the architecture is rebuilt from the parameters."""
-        path = Path(path)
-        tmp = path.with_name("." + path.name[: -len(".weights.h5")] + ".tmp.weights.h5")
-        self.autoencoder_.save_weights(str(tmp))
-        os.replace(tmp, path)
-        return path
+        return io.atomic_write(path, lambda tmp: self.autoencoder_.save_weights(str(tmp)), suffix=".weights.h5")
 
     def load_weights(self, path: str | os.PathLike) -> "ConvAutoencoder":
         self._build(compile=False)  # inference only: no optimiser state to restore
