@@ -825,21 +825,29 @@ def plot_denoising(raw: np.ndarray, clean: np.ndarray, sr: int, title: str = "",
 
 
 def plot_histories(histories: Mapping[str, Mapping[str, list]], title: str = "Autoencoder reconstruction loss"):
-    """Training (solid) and validation (dashed) MSE per epoch, one colour per split."""
+    """Training (solid) and validation (dashed) MSE per epoch, one colour per split; the legend
+    (one entry per split, plus the two line styles) sits outside the axes, to the right."""
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    handles, has_val = [], False
     for i, (name, h) in enumerate(histories.items()):
         c = f"C{i % 10}"
-        ax.plot(np.arange(1, len(h["loss"]) + 1), h["loss"], color=c, label=f"{name} train")
+        ax.plot(np.arange(1, len(h["loss"]) + 1), h["loss"], color=c)
         if h.get("val_loss"):
-            ax.plot(np.arange(1, len(h["val_loss"]) + 1), h["val_loss"], color=c, ls="--",
-                    label=f"{name} validation")
+            ax.plot(np.arange(1, len(h["val_loss"]) + 1), h["val_loss"], color=c, ls="--")
+            has_val = True
+        handles.append(Line2D([], [], color=c, lw=2.5, label=name))
+    handles.append(Line2D([], [], color="k", label="training frames"))
+    if has_val:
+        handles.append(Line2D([], [], color="k", ls="--", label="validation frames"))
     ax.set_xlabel("epoch")
     ax.set_ylabel("MSE (MinMax-scaled MFCC)")
     ax.set_yscale("log")
     ax.set_title(title)
-    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(handles=handles, fontsize=9, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
     fig.tight_layout()
     return fig
 
@@ -862,14 +870,15 @@ def plot_projection(X: np.ndarray, y: Sequence[str], title: str = "", method: st
         r = pca.explained_variance_ratio_
         axes_names = (f"PC1 ({r[0]:.0%})", f"PC2 ({r[1]:.0%})")
     y = np.asarray(y)
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for i, lab in enumerate(sorted(set(y))):
         sel = y == lab
-        ax.scatter(P[sel, 0], P[sel, 1], s=18, alpha=0.8, color=f"C{i}", label=lab)
+        ax.scatter(P[sel, 0], P[sel, 1], s=18, alpha=0.8, color=f"C{i}", label=f"{lab} ({int(sel.sum())})")
     ax.set_xlabel(axes_names[0])
     ax.set_ylabel(axes_names[1])
-    ax.set_title(title)
-    ax.legend()
+    ax.set_title(title, fontsize=10)
+    # outside the axes: inside, it hid points
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False, markerscale=1.5)
     fig.tight_layout()
     return fig
 

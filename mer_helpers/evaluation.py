@@ -370,11 +370,14 @@ def plot_metric_bars(summaries: Mapping[str, Mapping[str, float]], metrics: Sequ
     models = list(summaries)
     width = 0.8 / max(len(models), 1)
     x = np.arange(len(metrics))
+    top = 0.0  # the highest bar or error-bar end: the axis reaches above it
     for i, m in enumerate(models):
         vals = [summaries[m].get(k, np.nan) for k in metrics]
         err = [errors[m].get(k, np.nan) or np.nan for k in metrics] if errors and m in errors else None
         pos = x - 0.4 + width * (i + 0.5)
         bars = ax.bar(pos, vals, width, yerr=err, capsize=3, label=MODEL_LABELS.get(m, m))
+        ends = np.asarray(vals, dtype=float) + np.nan_to_num(np.asarray(err if err else 0.0, dtype=float))
+        top = max(top, *(e for e in ends if np.isfinite(e)), 0.0)
         for rect, v in zip(bars, vals):
             ax.text(rect.get_x() + rect.get_width() / 2, 0.02, f"{v:.3f}", ha="center", va="bottom",
                     fontsize=7, rotation=90, color="white")
@@ -383,10 +386,12 @@ def plot_metric_bars(summaries: Mapping[str, Mapping[str, float]], metrics: Sequ
             ax.scatter(pos, ref, marker="_", s=200, color="k", zorder=3,
                        label="papers' Table 1" if i == 0 else None)
     ax.set_xticks(x, [k.replace("_weighted", " (w)") for k in metrics])
-    ax.set_ylim(0, 1.12)
+    ax.set_ylim(0, max(1.05, top + 0.02))
     ax.set_ylabel("score")
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8, ncol=4, loc="upper center")
+    # below the axes: inside, it covered the tops of the bars and their error bars
+    ax.legend(fontsize=8, ncol=min(len(models) + bool(reference), 4), loc="upper center",
+              bbox_to_anchor=(0.5, -0.1), frameon=False)
     return ax
 
 
@@ -394,25 +399,34 @@ def plot_history(records: Mapping[str, Mapping], title: str = "", axes=None):
     """Training curves: loss and accuracy (solid: fit part, dashed: validation part) per model.
 
     ``records``: label → a training record of :func:`mer_helpers.models.fit_model` (or its
-    ``history`` dict).
+    ``history`` dict). One colour per model; one legend, outside the axes, to the right.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+        _, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    handles, has_val = [], False
     for i, (label, rec) in enumerate(records.items()):
         h = rec.get("history", rec)
         color = f"C{i}"
         for ax, key in zip(axes, ("loss", "accuracy")):
             ep = np.arange(1, len(h[key]) + 1)
-            ax.plot(ep, h[key], color=color, label=f"{label} fit")
+            ax.plot(ep, h[key], color=color, lw=1.8)
             if f"val_{key}" in h:
-                ax.plot(ep, h[f"val_{key}"], color=color, ls="--", label=f"{label} validation")
+                ax.plot(ep, h[f"val_{key}"], color=color, ls="--", lw=1.8)
+                has_val = True
+        handles.append(Line2D([], [], color=color, lw=2.5, label=label))
+    handles.append(Line2D([], [], color="k", lw=1.8, label="fit part"))
+    if has_val:
+        handles.append(Line2D([], [], color="k", lw=1.8, ls="--", label="validation part"))
     for ax, key in zip(axes, ("loss", "accuracy")):
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(key)
-    axes[0].legend(fontsize=7)
-    axes[0].figure.suptitle(title, fontsize=9)
+        ax.set_xlabel("epoch", fontsize=11)
+        ax.set_ylabel(key, fontsize=11)
+        ax.tick_params(labelsize=10)
+        ax.grid(alpha=0.3)
+    axes[-1].legend(handles=handles, fontsize=10, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+    axes[0].figure.suptitle(title, fontsize=11)
     return axes
 
 

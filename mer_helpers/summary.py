@@ -580,7 +580,9 @@ def plot_summary_grid(images: Mapping[str, np.ndarray], labels: Mapping[str, str
     if not rows:
         raise ValueError("no clip of the given classes has summary images")
     k = max(len(images[i]) for _, i in rows)
-    fig, axes = plt.subplots(len(rows), k, figsize=(1.6 * k + 0.6, 1.6 * len(rows) + 0.5), squeeze=False)
+    # constrained layout: the title keeps clear of the first row (tight_layout let them touch)
+    fig, axes = plt.subplots(len(rows), k, figsize=(1.6 * k + 0.6, 1.6 * len(rows) + 0.5), squeeze=False,
+                             layout="constrained")
     for (c, cid), row in zip(rows, axes):
         for j, ax in enumerate(row):
             ax.set_xticks([]), ax.set_yticks([])
@@ -591,5 +593,4 @@ def plot_summary_grid(images: Mapping[str, np.ndarray], labels: Mapping[str, str
             if j == 0:
                 ax.set_ylabel(f"{c}\n{cid[-14:]}", fontsize=7)
     fig.suptitle(title or "summary images per emotion", fontsize=10)
-    fig.tight_layout()
     return fig

@@ -654,7 +654,8 @@ def plot_projection(X: np.ndarray, y: Sequence[str], title: str = "", seed: int 
     ev = P.explained_variance_ratio_
     ax.set(xlabel=f"PC1 ({ev[0]:.0%})", ylabel=f"PC2 ({ev[1]:.0%})", title=title)
     ax.title.set_fontsize(9)
-    ax.legend(fontsize=7)
+    # outside the axes: inside, it hid points
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False, markerscale=1.5)
     return ax
 
 
