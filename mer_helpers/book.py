@@ -50,7 +50,7 @@ def run_summary_markdown(run_dir: Path) -> str:
         lines += [":::{warning}", "This run used a **randomly initialised** visual backbone "
                   "(`backbone_weights=none`): its visual features are not the ImageNet transfer-learning "
                   "features of the papers.", ":::", ""]
-    lines += ["| | |", "|---|---|"]
+    lines += ["| setting | value |", "|---|---|"]
     for key in ("dataset", "protocol", "folds", "n_clips", "n_speakers", "classes", "visual_backbone",
                 "backbone_weights"):
         if key in m:
@@ -78,16 +78,20 @@ def run_summary_markdown(run_dir: Path) -> str:
                 f1m += f" ± {100 * v['f1_macro_std']:.1f}"
             paper = PAPER1_TABLE1.get(name, {}).get("accuracy")
             lines.append(f"| {name} | {acc} | {f1m} | {_fmt(v.get('f1_weighted'), True)} | "
-                         f"{_fmt(v.get('auc_ovr'))} | {paper if paper is not None else 'n/a'} |")
+                         f"{_fmt(v.get('auc_ovr'))} | {f'{paper:.3f}' if paper is not None else 'n/a'} |")
         lines.append("")
-    for title, key in (("Feature selection (macro-F1)", "feature_selection"), ("Ablation (macro-F1)", "ablation"),
-                       ("Wall time per stage (s)", "timings_s")):
+    # one row per entry, with named columns (a reader printing the page sees what each number is)
+    for title, key, head, digits in (
+            ("Feature selection (macro-F1)", "feature_selection", ("selection method", "macro-F1"), 3),
+            ("Ablation (macro-F1)", "ablation", ("BiLSTM-SA input columns", "macro-F1"), 3),
+            ("Wall time per stage (s)", "timings_s", ("stage", "seconds"), 1)):
         block = m.get(key)
         if isinstance(block, dict) and block:
-            flat = {k: v for k, v in block.items() if isinstance(v, (int, float))}
+            flat = {k: v for k, v in block.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
             if flat:
-                lines += [f"## {title}", "", "| | " + " | ".join(flat) + " |",
-                          "|---|" + "---|" * len(flat), "| | " + " | ".join(_fmt(v) for v in flat.values()) + " |", ""]
+                lines += [f"## {title}", "", f"| {head[0]} | {head[1]} |", "|---|---:|"]
+                lines += [f"| {k.replace('_', ' ')} | {v:.{digits}f} |" for k, v in flat.items()]
+                lines.append("")
     skipped = m.get("skipped_clips") or []
     lines += ["## Skipped clips", ""]
     if skipped:
