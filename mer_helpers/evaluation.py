@@ -430,6 +430,26 @@ def plot_history(records: Mapping[str, Mapping], title: str = "", axes=None):
     return axes
 
 
+def rounded(obj, digits: int = 3):
+    """A copy of ``obj`` (dicts, lists, tuples, DataFrames nested as they come) with every float
+    rounded for display: ``digits`` decimals, or ``digits`` significant digits for values too
+    small for that (a loss of 4.8e-05 stays 4.8e-05, not 0.0). NaN and infinities stay as they
+    are. For what a notebook shows; what it writes keeps full precision."""
+    if isinstance(obj, dict):
+        return {k: rounded(v, digits) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(rounded(v, digits) for v in obj)
+    if isinstance(obj, pd.DataFrame):
+        return obj.apply(lambda col: col.map(lambda v: rounded(v, digits)) if col.dtype == object else
+                         (col.map(lambda v: rounded(v, digits)) if col.dtype.kind == "f" else col))
+    if isinstance(obj, (float, np.floating)) and not isinstance(obj, bool):
+        v = float(obj)
+        if not np.isfinite(v) or v == 0:
+            return v
+        return float(f"{v:.{digits}g}") if abs(v) < 10 ** -(digits - 1) else round(v, digits)
+    return obj
+
+
 # ----------------------------------------------------------------------------------------------
 # Writing prediction files
 # ----------------------------------------------------------------------------------------------
