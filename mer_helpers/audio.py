@@ -829,6 +829,7 @@ def plot_histories(histories: Mapping[str, Mapping[str, list]], title: str = "Au
     (one entry per split, plus the two line styles) sits outside the axes, to the right."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(9, 4.2))
     handles, has_val = [], False
@@ -843,6 +844,7 @@ def plot_histories(histories: Mapping[str, Mapping[str, list]], title: str = "Au
     if has_val:
         handles.append(Line2D([], [], color="k", ls="--", label="validation frames"))
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
     ax.set_ylabel("MSE (MinMax-scaled MFCC)")
     ax.set_yscale("log")
     ax.set_title(title)

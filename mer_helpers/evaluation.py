@@ -403,6 +403,7 @@ def plot_history(records: Mapping[str, Mapping], title: str = "", axes=None):
     """
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
 
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(12, 4.2))
@@ -424,6 +425,7 @@ def plot_history(records: Mapping[str, Mapping], title: str = "", axes=None):
         ax.set_xlabel("epoch", fontsize=11)
         ax.set_ylabel(key, fontsize=11)
         ax.tick_params(labelsize=10)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
         ax.grid(alpha=0.3)
     axes[-1].legend(handles=handles, fontsize=10, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
     axes[0].figure.suptitle(title, fontsize=11)
