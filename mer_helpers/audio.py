@@ -826,12 +826,12 @@ def plot_denoising(raw: np.ndarray, clean: np.ndarray, sr: int, title: str = "",
 
 def plot_histories(histories: Mapping[str, Mapping[str, list]], title: str = "Autoencoder reconstruction loss"):
     """Training (solid) and validation (dashed) MSE per epoch, one colour per split; the legend
-    (one entry per split, plus the two line styles) sits outside the axes, to the right."""
+    (one entry per split, plus the two line styles) sits below the axes."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
 
-    fig, ax = plt.subplots(figsize=(9, 4.2))
+    fig, ax = plt.subplots(figsize=(8.5, 4.2))
     handles, has_val = [], False
     for i, (name, h) in enumerate(histories.items()):
         c = f"C{i % 10}"
@@ -844,12 +844,13 @@ def plot_histories(histories: Mapping[str, Mapping[str, list]], title: str = "Au
     if has_val:
         handles.append(Line2D([], [], color="k", ls="--", label="validation frames"))
     ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))  # whole epochs
     ax.set_ylabel("MSE (MinMax-scaled MFCC)")
     ax.set_yscale("log")
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(handles=handles, fontsize=9, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+    ax.legend(handles=handles, fontsize=9.5, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+              ncol=min(len(handles), 4), frameon=False)
     fig.tight_layout()
     return fig
 

@@ -399,14 +399,15 @@ def plot_history(records: Mapping[str, Mapping], title: str = "", axes=None):
     """Training curves: loss and accuracy (solid: fit part, dashed: validation part) per model.
 
     ``records``: label → a training record of :func:`mer_helpers.models.fit_model` (or its
-    ``history`` dict). One colour per model; one legend, outside the axes, to the right.
+    ``history`` dict). One colour per model; one legend for both panels, below them (a figure
+    legend: the saved image, ``bbox_inches="tight"`` as in notebooks, includes it).
     """
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
 
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+        _, axes = plt.subplots(1, 2, figsize=(9, 4))  # the book shows ~9 inches at full size
     handles, has_val = [], False
     for i, (label, rec) in enumerate(records.items()):
         h = rec.get("history", rec)
@@ -422,13 +423,15 @@ def plot_history(records: Mapping[str, Mapping], title: str = "", axes=None):
     if has_val:
         handles.append(Line2D([], [], color="k", lw=1.8, ls="--", label="validation part"))
     for ax, key in zip(axes, ("loss", "accuracy")):
-        ax.set_xlabel("epoch", fontsize=11)
-        ax.set_ylabel(key, fontsize=11)
-        ax.tick_params(labelsize=10)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
+        ax.set_xlabel("epoch", fontsize=11.5)
+        ax.set_ylabel(key, fontsize=11.5)
+        ax.tick_params(labelsize=10.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))  # whole epochs
         ax.grid(alpha=0.3)
-    axes[-1].legend(handles=handles, fontsize=10, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
-    axes[0].figure.suptitle(title, fontsize=11)
+    fig = axes[0].figure
+    fig.legend(handles=handles, fontsize=10.5, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+               ncol=len(handles), frameon=False)
+    fig.suptitle(title, fontsize=11)
     return axes
 
 
