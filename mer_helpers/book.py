@@ -24,6 +24,10 @@ from pathlib import Path
 from mer_helpers import io
 from mer_helpers.runner import NOTEBOOK_DIR, REPO_ROOT
 
+#: named reference runs kept with the book (``scripts/save_reference_run.py``): their
+#: metrics.json and run.json only, shown beside the run that builds the book
+REFERENCE_RUNS = REPO_ROOT / "book" / "reference_runs"
+
 #: Paper 1, Table 1 (three MELD emotions, random 80/20 split), in percent, quoted as published.
 PAPER1_TABLE1 = {
     "bilstm_sa": {"accuracy": 89.834, "precision": 89.83, "recall": 89.8, "f1": 89.80},
@@ -126,6 +130,17 @@ _PRESET_ROWS = [
 ]
 
 
+def _run_name(r: Path) -> str:
+    """`name`, or `name` (reference run) for one kept in :data:`REFERENCE_RUNS`."""
+    ref = Path(r).resolve().parent == REFERENCE_RUNS.resolve()
+    return f"`{Path(r).name}`" + (" (reference run)" if ref else "")
+
+
+def reference_runs() -> list[Path]:
+    """The reference runs kept with the book, sorted by name."""
+    return sorted(p for p in REFERENCE_RUNS.glob("*") if (p / "metrics.json").exists()) if REFERENCE_RUNS.is_dir() else []
+
+
 def _dig(d, path):
     for k in path:
         if not isinstance(d, dict) or k not in d:
@@ -175,7 +190,7 @@ def presets_markdown(run_dirs: list[Path]) -> str:
         return "*No run with a `metrics.json` was given to `mer book`.*\n"
     ms = [io.read_json(r / "metrics.json") for r in runs]
     pre = [(io.read_json(r / "run.json").get("preset", r.name) if (r / "run.json").exists() else r.name) for r in runs]
-    head = [f"{p} (`{r.name}`: {m.get('dataset')}, {m.get('protocol')}, {m.get('n_clips')} clips)"
+    head = [f"{p} ({_run_name(r)}: {m.get('dataset')}, {m.get('protocol')}, {m.get('n_clips')} clips)"
             for p, r, m in zip(pre, runs, ms)]
     lines = ["| | " + " | ".join(head) + " |", "|---|" + "---|" * len(runs)]
     for label, path, kind in _PRESET_ROWS:
@@ -185,7 +200,7 @@ def presets_markdown(run_dirs: list[Path]) -> str:
         lines.append(f"| {label} | " + " | ".join(vals) + " |")
     lines += ["", "Macro-F1 in %, mean ± standard deviation over the evaluation folds (speaker-independent "
               "under `speaker-cv`). The commands that made these runs (`DATA`: the folder of the corpora):", ""]
-    lines += [f"- {p}: `{run_command(r)}`" for p, r in zip(pre, runs)]
+    lines += [f"- {p}, {_run_name(r)}: `{run_command(r)}`" for p, r in zip(pre, runs)]
     inner = []
     for p, m in zip(pre, ms):
         tun = m.get("tuning", {}) or {}
@@ -219,31 +234,33 @@ def generalise_markdown(run_dirs: list[Path]) -> str:
     runs = [r for r in run_dirs if (r / "metrics.json").exists()]
     if not runs:
         return "*No run with a `metrics.json` was given to `mer book`.*\n"
-    lines = ["| run | preset | classes | protocol | clips | BiLSTM-SA | BiLSTM | CNN | logistic regression, "
-             "same columns | plain late fusion (MFCC + pixels) |", "|---" * 10 + "|"]
+    lines = ["| run | preset | classes | protocol | clips | BiLSTM-SA | BiLSTM | CNN | LR, same columns | "
+             "LR late fusion, MFCC + pixels |", "|---" * 10 + "|"]
     details = []
     for r in runs:
         m = io.read_json(r / "metrics.json")
         preset = io.read_json(r / "run.json").get("preset", "?") if (r / "run.json").exists() else "?"
         classes = list(m.get("classes") or [])
-        f1 = {k: _cell(_dig(m, ("models", k, "f1_macro")), "pct", _dig(m, ("models", k, "f1_macro_std")))
+        several = (_dig(m, ("models", "bilstm_sa", "n_splits")) or 2) > 1  # one split: no std
+        f1 = {k: _cell(_dig(m, ("models", k, "f1_macro")), "pct",
+                       _dig(m, ("models", k, "f1_macro_std")) if several else None)
               for k in ("bilstm_sa", "bilstm", "cnn")}
-        lines.append(f"| `{r.name}` | {preset} | {len(classes)} | {m.get('protocol')} | {m.get('n_clips')} | "
+        lines.append(f"| {_run_name(r)} | {preset} | {len(classes)} | {m.get('protocol')} | {m.get('n_clips')} | "
                      f"{f1['bilstm_sa']} | {f1['bilstm']} | {f1['cnn']} | "
                      f"{_cell(_dig(m, ('reference', 'logreg_f1_macro')), 'pct')} | "
                      f"{_cell(_dig(m, ('plain_references', 'late_fusion', 'f1_macro')), 'pct')} |")
         cm = _dig(m, ("models", "bilstm_sa", "confusion"))
         if cm and (len(classes) > 3 or m.get("protocol") == "cross-corpus"):
             pcf = _per_class_f1(cm)
-            details += ["", f"**`{r.name}`** ({preset}, {m.get('protocol')}): BiLSTM-SA, all test clips pooled; "
+            details += ["", f"**{_run_name(r)}** ({preset}, {m.get('protocol')}): BiLSTM-SA, all test clips pooled; "
                         f"audio columns only {_cell(_dig(m, ('ablation', 'audio_only')), 'pct')}, visual columns "
                         f"only {_cell(_dig(m, ('ablation', 'visual_only')), 'pct')}.", "",
                         "| true / predicted | " + " | ".join(classes) + " | F1 |",
                         "|---" * (len(classes) + 2) + "|"]
             details += [f"| {c} | " + " | ".join(str(int(v)) for v in row) + f" | {100 * f:.1f} |"
                         for c, row, f in zip(classes, cm, pcf)]
-    lines += ["", "Macro-F1 in % (mean ± std over the evaluation splits; a cross-corpus run has one split). "
-              "Commands:", ""] + [f"- `{r.name}`: `{run_command(r)}`" for r in runs]
+    lines += ["", "Macro-F1 in % (mean ± std over the evaluation splits; a cross-corpus run has one split, "
+              "its clips count both corpus pairs). LR: standardised logistic regression. Commands:", ""] + [f"- {_run_name(r)}: `{run_command(r)}`" for r in runs]
     return "\n".join(lines + details) + "\n"
 
 
@@ -261,7 +278,8 @@ def stage_book(run_dir: Path | None, stage: Path, compare: list[Path] | None = N
         shutil.copy2(src, stage / "notebooks" / nb.name)
     if run_dir and (run_dir / "metrics.json").exists():
         io.atomic_write_text(stage / "book" / "run_summary.md", run_summary_markdown(run_dir))
-    runs = ([run_dir] if run_dir else []) + [Path(c).resolve() for c in (compare or [])]
+    runs = ([run_dir] if run_dir else []) + [Path(c).resolve() for c in (compare or [])
+                                              if not run_dir or Path(c).name != run_dir.name]
     three = [r for r in runs if (r / "metrics.json").exists() and
              len(io.read_json(r / "metrics.json").get("classes") or []) <= 3 and
              io.read_json(r / "metrics.json").get("protocol") != "cross-corpus"]
@@ -306,7 +324,8 @@ def build_book(run_dir: str | Path | None = None, strict: bool | None = None, lo
     """Build the HTML book; returns the path of ``_build/html/index.html``.
 
     ``compare``: other run folders (e.g. the other preset on the same data) whose metrics join
-    this run's in the table of ``book/presets.md``.
+    this run's in the tables of ``book/presets.md`` and ``book/generalise.md``; ``None``: the
+    reference runs kept in ``book/reference_runs`` (:func:`reference_runs`).
 
     ``strict``: Sphinx warnings are errors (default: ``MER_BOOK_STRICT``). ``log``: where the
     warning lines go (default: print to stderr).
@@ -322,7 +341,9 @@ def build_book(run_dir: str | Path | None = None, strict: bool | None = None, lo
     run = Path(run_dir).resolve() if run_dir else None
     if run is not None and not (run / "notebooks").exists():
         raise FileNotFoundError(f"{run} has no notebooks/ folder: run `mer run --out {run}` first")
-    for c in compare or []:
+    if compare is None:
+        compare = reference_runs()
+    for c in compare:
         if not (Path(c) / "metrics.json").exists():
             raise FileNotFoundError(f"{c}: no metrics.json (a finished `mer run` folder is needed for --compare)")
     stage = stage_book(run, REPO_ROOT / "_build" / "stage", compare=[Path(c) for c in compare or []])

@@ -54,3 +54,35 @@ def test_generalise_tables_per_class_f1_and_confusion(tmp_path):
     stage = book.stage_book(d, tmp_path / "stage", compare=[three])
     assert book.GENERALISE_MARK not in (stage / "book" / "generalise.md").read_text()
     assert "`six`" not in (stage / "book" / "presets.md").read_text()  # presets: three-class runs only
+
+
+def test_reference_runs_are_shown_by_default_and_labelled(tmp_path, monkeypatch):
+    ref = tmp_path / "reference_runs"
+    _run(ref, "paired-paper", "paper", 0.47)
+    _run(ref, "paired-strong", "strong", 0.95)
+    monkeypatch.setattr(book, "REFERENCE_RUNS", ref)
+    assert [p.name for p in book.reference_runs()] == ["paired-paper", "paired-strong"]
+    mine = _run(tmp_path, "paired-strong", "strong", 0.96)      # same name as a reference: shown once
+    (mine / "notebooks").mkdir()
+    stage = book.stage_book(mine, tmp_path / "stage", compare=book.reference_runs())
+    page = (stage / "book" / "presets.md").read_text()
+    assert "`paired-paper` (reference run)" in page and page.count("`paired-strong`") == 2  # header + command
+    assert "96.0 ± 2.0" in page and "95.0 ± 2.0" not in page
+
+
+def test_save_reference_run_hides_machine_paths(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    run = _run(tmp_path, "r1", "strong", 0.9)
+    out = subprocess.run([sys.executable, str(book.REPO_ROOT / "scripts" / "save_reference_run.py"), str(run),
+                          "--name", "unit-test-ref"], capture_output=True, text=True)
+    dest = book.REFERENCE_RUNS / "unit-test-ref"
+    try:
+        assert out.returncode == 0, out.stderr
+        meta = io.read_json(dest / "run.json")
+        assert meta["parameters"]["data_root"] == "DATA" and meta["parameters"]["out_dir"] == "runs/unit-test-ref"
+    finally:
+        import shutil
+
+        shutil.rmtree(dest, ignore_errors=True)
