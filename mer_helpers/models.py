@@ -606,6 +606,24 @@ def fit_late_fusion(model_name: str, X_train: Sequence[np.ndarray], y_train, **k
     return model, rec
 
 
+def features_sequencer(columns: Sequence[str], steps: int, fusion: str = "early"):
+    """The (unfitted) sequencer of selected feature vectors: one :class:`FeatureSequencer` for
+    early fusion, a :class:`LateFusionSequencer` for late fusion (early when ``columns`` hold
+    one modality only)."""
+    if fusion not in FUSIONS:
+        raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
+    if fusion == "late" and len({str(c).split(":")[0] for c in columns}) == 2:
+        return LateFusionSequencer.from_columns(steps, columns)
+    return FeatureSequencer(steps)
+
+
+def fit_sequence_model(model_name: str, X_seq, y_train, **kwargs) -> tuple[keras.Model, dict]:
+    """:func:`fit_model`, or :func:`fit_late_fusion` when ``X_seq`` is the ``[audio, visual]``
+    pair a :class:`LateFusionSequencer` returns."""
+    fit = fit_late_fusion if isinstance(X_seq, list) else fit_model
+    return fit(model_name, X_seq, y_train, **kwargs)
+
+
 # ----------------------------------------------------------------------------------------------
 # The classifier part of the model bundle
 # ----------------------------------------------------------------------------------------------
@@ -806,15 +824,14 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
     y_all = np.array([cls_index[str(lab.at[c, "label"])] for c in ids])
     groups = lab.loc[list(ids[tr]), "speaker"].astype(str).to_numpy() if "speaker" in lab.columns else None
 
-    if fusion not in FUSIONS:
-        raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
-    late = fusion == "late" and len({str(c).split(":")[0] for c in use}) == 2
     if sequence_mode == "features":
         col_pos = {c: i for i, c in enumerate(cols)}
         Xs = X[:, [col_pos[c] for c in use]]
-        seq = (LateFusionSequencer.from_columns(steps, use) if late else FeatureSequencer(steps)).fit(Xs[tr])
+        seq = features_sequencer(use, steps, fusion).fit(Xs[tr])
         X_tr, X_te = seq.transform(Xs[tr]), (seq.transform(Xs[te]) if len(te) else None)
     elif sequence_mode == "temporal":
+        if isinstance(features_sequencer(use, steps, fusion), LateFusionSequencer):
+            raise ValueError("fusion='late' needs sequence_mode='features'")
         sa = load_sequences(artifacts / "audio" / name / "sequences.npz")
         sv = load_sequences(artifacts / "visual" / name / "sequences.npz")
         a_dims = sequence_dims(use, "audio") if columns != "visual" else []
@@ -825,18 +842,13 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
         X_tr, X_te = seq.transform(*get(tr)), (seq.transform(*get(te)) if len(te) else None)
     else:
         raise ValueError(f"unknown sequence_mode {sequence_mode!r} (features or temporal)")
-    if late and sequence_mode != "features":
-        raise ValueError("fusion='late' needs sequence_mode='features'")
 
     preds, records, models = {}, {}, {}
     fit_kw = dict(groups=groups, validation_split=validation_split, epochs=epochs, batch_size=batch_size,
                   seed=seed, patience=patience, n_classes=len(classes), units=units, heads=heads,
                   dropout=dropout, learning_rate=learning_rate, monitor=monitor)
     for m in model_names:
-        if late:
-            model, rec = fit_late_fusion(m, X_tr, y_all[tr], **fit_kw)
-        else:
-            model, rec = fit_model(m, X_tr, y_all[tr], **fit_kw)
+        model, rec = fit_sequence_model(m, X_tr, y_all[tr], **fit_kw)
         rec.update(split=name, columns=columns, sequence_layout=seq.layout())
         records[m] = rec
         if len(te):

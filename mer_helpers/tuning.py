@@ -26,19 +26,17 @@ def inner_split(split: Mapping, labels: pd.DataFrame, seed: int = 42,
     (:func:`mer_helpers.models.validation_carve_out`), so "inner speakers" mean the same thing
     everywhere. Never looks at ``split["test"]``.
     """
-    from sklearn.model_selection import StratifiedGroupKFold
+    from mer_helpers.models import validation_carve_out
 
     train = [str(c) for c in split["train"]]
     lab = labels.set_index(labels["clip_id"].astype(str))
     y = lab.loc[train, "label"].astype(str).to_numpy()
     g = lab.loc[train, "speaker"].astype(str).to_numpy()
-    k = max(2, int(round(1.0 / fraction)))
-    if len(np.unique(g)) < k:
+    fit_idx, val_idx, how = validation_carve_out(y, g, fraction, seed)
+    if not how.startswith("grouped"):
         raise ValueError(f"split {split.get('name')}: {len(np.unique(g))} training speakers, too few to hold "
-                         f"out whole speakers for {k} inner folds")
-    fit_idx, val_idx = next(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(train, y, g))
-    return ([train[i] for i in fit_idx], [train[i] for i in val_idx],
-            f"whole speakers, 1 of {k} inner folds of the training part")
+                         f"out whole speakers for {max(2, int(round(1.0 / fraction)))} inner folds")
+    return [train[i] for i in fit_idx], [train[i] for i in val_idx], how
 
 
 def logreg_f1(X_fit: np.ndarray, y_fit, X_val: np.ndarray, y_val, C: float = 1.0, seed: int = 42) -> float:
@@ -76,6 +74,14 @@ def inner_logreg_table(feature_sets: Mapping[str, Mapping[str, Mapping[str, np.n
             rows.append({"split": sp["name"], "candidate": name, "f1_macro": f1,
                          "n_fit": len(fit_ids), "n_val": len(val_ids)})
     return pd.DataFrame(rows)
+
+
+def mean_by_candidate(table: pd.DataFrame | None) -> dict | None:
+    """Mean inner macro-F1 per candidate (4 decimals), for a metrics fragment; ``None`` when no
+    table could be made (too few training speakers)."""
+    if table is None or table.empty:
+        return None
+    return table.groupby("candidate")["f1_macro"].mean().round(4).to_dict()
 
 
 def summarize_candidates(table: pd.DataFrame, chosen: str | None = None) -> pd.DataFrame:
@@ -140,16 +146,13 @@ def inner_classifier_table(artifacts, splits: Sequence[Mapping], labels: pd.Data
                 rows.append({"split": sp["name"], "candidate": f"logistic regression ({st['columns']} columns)",
                              "f1_macro": logreg_f1(Xs[fi], y[fi], Xs[vi], y[vi], seed=seed),
                              "n_fit": len(fi), "n_val": len(vi), "seconds": None})
-            late = st["fusion"] == "late" and len({c.split(":")[0] for c in use}) == 2
-            seq = (M.LateFusionSequencer.from_columns(st["seq_steps"], use) if late
-                   else M.FeatureSequencer(st["seq_steps"])).fit(Xs[fi])
+            seq = M.features_sequencer(use, st["seq_steps"], st["fusion"]).fit(Xs[fi])
             t0 = time.perf_counter()
-            fit = M.fit_late_fusion if late else M.fit_model
-            net, _ = fit(model, seq.transform(Xs[fi]), y[fi], groups=g[fi], epochs=st["epochs"],
-                         batch_size=st["batch_size"], seed=seed, patience=st["patience"], n_classes=len(classes),
-                         units=st["units"], heads=st["heads"], dropout=st["dropout"],
-                         learning_rate=st["learning_rate"], monitor=st["monitor"],
-                         validation_split=st["validation_split"])
+            net, _ = M.fit_sequence_model(
+                model, seq.transform(Xs[fi]), y[fi], groups=g[fi], epochs=st["epochs"], batch_size=st["batch_size"],
+                seed=seed, patience=st["patience"], n_classes=len(classes), units=st["units"], heads=st["heads"],
+                dropout=st["dropout"], learning_rate=st["learning_rate"], monitor=st["monitor"],
+                validation_split=st["validation_split"])
             pred = M.predict_proba(net, seq.transform(Xs[vi])).argmax(axis=1)
             rows.append({"split": sp["name"], "candidate": name, "f1_macro": float(f1_score(y[vi], pred, average="macro")),
                          "n_fit": len(fi), "n_val": len(vi), "seconds": round(time.perf_counter() - t0, 1)})
@@ -160,5 +163,5 @@ def inner_classifier_table(artifacts, splits: Sequence[Mapping], labels: pd.Data
     return pd.DataFrame(rows)
 
 
-__all__ = ["inner_split", "logreg_f1", "inner_logreg_table", "summarize_candidates", "inner_classifier_table",
-           "CLASSIFIER_SETTINGS"]
+__all__ = ["inner_split", "logreg_f1", "inner_logreg_table", "mean_by_candidate", "summarize_candidates",
+           "inner_classifier_table", "CLASSIFIER_SETTINGS"]

@@ -659,12 +659,6 @@ def plot_projection(X: np.ndarray, y: Sequence[str], title: str = "", seed: int 
     return ax
 
 
-#: our class names -> FER2013's (``FER2013_CLASSES``)
-_FER_NAMES = {"angry": "angry", "anger": "angry", "disgust": "disgust", "fear": "fear", "fearful": "fear",
-              "happy": "happy", "happiness": "happy", "sad": "sad", "sadness": "sad",
-              "surprise": "surprise", "surprised": "surprise", "neutral": "neutral"}
-
-
 def zero_shot_scores(logits_by_clip: dict, label_of: dict) -> dict | None:
     """Zero-shot use of ``fer_xception``: each clip's predicted class is the run class whose
     FER2013 score (``backbone_layer="logits"``, averaged over the clip's images) is highest.
@@ -674,14 +668,17 @@ def zero_shot_scores(logits_by_clip: dict, label_of: dict) -> dict | None:
     """
     from sklearn.metrics import accuracy_score, f1_score
 
+    from mer_helpers.datasets import normalize_label
+
     classes = sorted({str(v) for v in label_of.values()})
-    if any(c not in _FER_NAMES for c in classes):
+    fer = {c: normalize_label(c) for c in classes}  # the project's names are FER2013's
+    if any(f not in FER2013_CLASSES for f in fer.values()):
         return None
-    cols = [FER2013_CLASSES.index(_FER_NAMES[c]) for c in classes]
+    cols = [FER2013_CLASSES.index(fer[c]) for c in classes]
     ids = [c for c in logits_by_clip if c in label_of]
     S = np.stack([np.asarray(logits_by_clip[c])[cols] for c in ids])
     y_true = [label_of[c] for c in ids]
     y_pred = [classes[i] for i in S.argmax(axis=1)]
     return {"accuracy": float(accuracy_score(y_true, y_pred)),
             "f1_macro": float(f1_score(y_true, y_pred, average="macro")),
-            "n_clips": len(ids), "mapping": {c: _FER_NAMES[c] for c in classes}}
+            "n_clips": len(ids), "mapping": fer}
