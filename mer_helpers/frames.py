@@ -112,22 +112,38 @@ def _cascade():
 
 def detect_face(frame_rgb: np.ndarray) -> tuple[int, int, int, int] | None:
     """Largest frontal face in an RGB uint8 frame as ``(x, y, w, h)`` in pixels, or ``None``."""
-    import cv2
-
     h, w = frame_rgb.shape[:2]
     scale = min(1.0, _DETECT_MAX_SIDE / max(h, w))
-    grey = cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY)
+    grey = _grey(frame_rgb, scale)
+    min_side = max(20, int(0.15 * min(grey.shape[:2])))
+    return _largest_face(grey, scale, (0, 0), min_side)
+
+
+def _grey(rgb: np.ndarray, scale: float) -> np.ndarray:
+    """Grey copy of ``rgb`` shrunk by ``scale`` (<= 1), as the cascade reads it."""
+    import cv2
+
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     if scale < 1.0:
+        h, w = grey.shape
         grey = cv2.resize(grey, (max(1, int(round(w * scale))), max(1, int(round(h * scale)))),
                           interpolation=cv2.INTER_AREA)
-    grey = cv2.equalizeHist(grey)
-    min_side = max(20, int(0.15 * min(grey.shape[:2])))
-    faces = _cascade().detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5,
-                                        minSize=(min_side, min_side))
+    return grey
+
+
+def _largest_face(grey: np.ndarray, scale: float, origin: tuple[int, int], min_side: int,
+                  max_side: int | None = None) -> tuple[int, int, int, int] | None:
+    """The cascade's largest face in ``grey`` (a region at ``origin`` of the frame, shrunk by
+    ``scale``), as ``(x, y, w, h)`` in frame pixels; ``None`` when there is none."""
+    import cv2
+
+    kw = {"maxSize": (max_side, max_side)} if max_side else {}
+    faces = _cascade().detectMultiScale(cv2.equalizeHist(grey), scaleFactor=1.1, minNeighbors=5,
+                                        minSize=(min_side, min_side), **kw)
     if len(faces) == 0:
         return None
     x, y, fw, fh = max(faces, key=lambda f: f[2] * f[3])
-    return (int(x / scale), int(y / scale), int(fw / scale), int(fh / scale))
+    return (int(origin[0] + x / scale), int(origin[1] + y / scale), int(fw / scale), int(fh / scale))
 
 
 def detect_face_near(frame_rgb: np.ndarray, box: tuple[int, int, int, int],
@@ -137,8 +153,6 @@ def detect_face_near(frame_rgb: np.ndarray, box: tuple[int, int, int, int],
     size on each side and scaled so the face is about 48 pixels wide: a handful of cascade
     scales over a small image instead of the whole frame (about 5-10x cheaper). ``None``
     when the face is not there (the caller then searches the whole frame)."""
-    import cv2
-
     H, W = frame_rgb.shape[:2]
     x, y, bw, bh = box
     side = max(bw, bh)
@@ -147,17 +161,9 @@ def detect_face_near(frame_rgb: np.ndarray, box: tuple[int, int, int, int],
     if x1 - x0 < 24 or y1 - y0 < 24:
         return None
     scale = min(1.0, _TRACK_FACE_PX / float(side))
-    roi = cv2.cvtColor(frame_rgb[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)
-    if scale < 1.0:
-        roi = cv2.resize(roi, (max(1, int(round((x1 - x0) * scale))), max(1, int(round((y1 - y0) * scale)))),
-                         interpolation=cv2.INTER_AREA)
-    roi = cv2.equalizeHist(roi)
+    roi = _grey(frame_rgb[y0:y1, x0:x1], scale)
     lo, hi = max(20, int(0.7 * side * scale)), max(21, int(1.4 * side * scale))
-    faces = _cascade().detectMultiScale(roi, scaleFactor=1.1, minNeighbors=5, minSize=(lo, lo), maxSize=(hi, hi))
-    if len(faces) == 0:
-        return None
-    fx, fy, fw, fh = max(faces, key=lambda f: f[2] * f[3])
-    return (int(x0 + fx / scale), int(y0 + fy / scale), int(fw / scale), int(fh / scale))
+    return _largest_face(roi, scale, (x0, y0), lo, hi)
 
 
 def square_box(box: tuple[int, int, int, int] | None, height: int, width: int,
