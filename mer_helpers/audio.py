@@ -587,6 +587,16 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
         self.fit_seconds_ = round(time.perf_counter() - t0, 3)
         return self
 
+    def describe_fit(self, seconds: float) -> str:
+        """One line on the autoencoder's training (clips, frames, epochs, final losses); ``""``
+        when the feature sets train nothing."""
+        h = getattr(self, "history_", {}) or {}
+        if not h.get("loss"):
+            return ""
+        val = (h.get("val_loss") or [float("nan")])[-1]
+        return (f"{self.n_train_clips_} train clips ({self.n_train_frames_} frames), {len(h['loss'])} epochs in "
+                f"{seconds:.1f} s; loss {h['loss'][-1]:.4f}, val_loss {val:.4f}")
+
     @property
     def uses_ae(self) -> bool:
         return "ae" in parse_audio_features(self.features)

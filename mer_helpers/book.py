@@ -280,15 +280,21 @@ def stage_book(run_dir: Path | None, stage: Path, compare: list[Path] | None = N
         io.atomic_write_text(stage / "book" / "run_summary.md", run_summary_markdown(run_dir))
     runs = ([run_dir] if run_dir else []) + [Path(c).resolve() for c in (compare or [])
                                               if not run_dir or Path(c).name != run_dir.name]
-    three = [r for r in runs if (r / "metrics.json").exists() and
-             len(io.read_json(r / "metrics.json").get("classes") or []) <= 3 and
-             io.read_json(r / "metrics.json").get("protocol") != "cross-corpus"]
+    three = [r for r in runs if _is_three_class_within_corpus(r)]
     for name, mark, make, which in (("presets.md", PRESETS_MARK, presets_markdown, three),
                                     ("generalise.md", GENERALISE_MARK, generalise_markdown, runs)):
         page = stage / "book" / name
         if page.exists():
             io.atomic_write_text(page, page.read_text().replace(mark, make(which)))
     return stage
+
+
+def _is_three_class_within_corpus(run: Path) -> bool:
+    """Does ``run`` belong on the presets page (at most three classes, not cross-corpus)?"""
+    if not (run / "metrics.json").exists():
+        return False
+    m = io.read_json(run / "metrics.json")
+    return len(m.get("classes") or []) <= 3 and m.get("protocol") != "cross-corpus"
 
 
 #: where ``stage_book`` puts the generated table in ``book/presets.md``

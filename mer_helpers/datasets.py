@@ -788,7 +788,20 @@ def where_to_put(name: str, dest: str | os.PathLike = RAW_DIR) -> str:
     return _offline_message(name, url, OSError("offline"), Path(dest))
 
 
+def display_paths(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy for display only: each ``path`` relative to the folder above the clips' folder (no
+    machine-specific prefix); ``labels.csv`` and every file written keep the full paths."""
+    if "path" not in df.columns or df.empty:
+        return df
+    paths = [str(p) for p in df["path"]]
+    try:
+        base = os.path.dirname(os.path.commonpath([os.path.dirname(p) for p in paths]))
+        return df.assign(path=[os.path.relpath(p, base) if base else p for p in paths])
+    except ValueError:  # mixed absolute and relative paths, or other drives
+        return df.assign(path=[os.path.basename(p) for p in paths])
+
+
 __all__ = ["load_labels", "load_folder", "load_meld", "load_ravdess", "load_cremad", "load_paired",
            "load_cross_corpus", "domain_summary", "DOMAIN_COLUMN", "normalize_label", "parse_classes",
            "resolve_classes", "download", "extract", "DownloadError",
-           "ChecksumError", "LABEL_MAP", "KNOWN_EMOTIONS", "DATASETS", "SOURCES"]
+           "ChecksumError", "LABEL_MAP", "KNOWN_EMOTIONS", "DATASETS", "SOURCES", "display_paths"]

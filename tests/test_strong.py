@@ -171,7 +171,7 @@ def test_mfcc_stats_needs_no_training_and_matches_plain_statistics():
     np.testing.assert_allclose(X[2, :120], mf[2].mean(0), rtol=1e-5)
     np.testing.assert_allclose(X[2, 120:], mf[2].std(0), rtol=1e-4)
     assert seqs[1] is not None and len(seqs[1]) == 41
-    assert np.isnan(f.reconstruction_r2(mf))
+    assert np.isnan(f.reconstruction_r2(mf)) and f.describe_fit(1.0) == ""
 
 
 def test_combined_sets_and_save_load(tmp_path):
@@ -181,6 +181,7 @@ def test_combined_sets_and_save_load(tmp_path):
     f = audio.AudioFeaturizer(features="ae+mfcc_stats+egemaps", epochs=2, progress=False).fit(mf)
     X, cols, _ = f.transform(mf, egemaps=ege)
     assert X.shape == (4, 64 + 26 + 88) and len(cols) == X.shape[1]
+    assert "4 train clips (80 frames), 2 epochs in 1.5 s" in f.describe_fit(1.5)
     np.testing.assert_array_equal(X[:, -88:], ege)
     with pytest.raises(ValueError, match="egemaps"):
         f.transform(mf)
