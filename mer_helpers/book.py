@@ -264,6 +264,59 @@ def generalise_markdown(run_dirs: list[Path]) -> str:
     return "\n".join(lines + details) + "\n"
 
 
+#: the scale benchmark kept with the book (``scripts/bench_scale.py --book``)
+BENCH_SCALE = REFERENCE_RUNS / "bench_scale" / "bench.json"
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+def scale_markdown(bench_json: Path = BENCH_SCALE) -> str:
+    """The tables of ``book/scale.md`` from ``scripts/bench_scale.py``'s ``bench.json``: per preset
+    and stage, wall time at each size, clips/s, peak memory, growth exponent, per-clip cost
+    ratio (largest vs smallest size) and the MELD projection; then the speed-up from 1 to 2
+    Dask workers."""
+    if not Path(bench_json).exists():
+        return ("*No benchmark is kept with the book: run `python scripts/bench_scale.py --book` "
+                "to measure one.*")
+    b = io.read_json(bench_json)
+    out = []
+    for preset, stages in b["table"].items():
+        sizes = sorted({n for r in stages.values() for n in r["sizes"]})
+        head = ["stage", *[f"N = {n:,} (s)" for n in sizes], "clips/s (largest N)", "peak MB",
+                "growth b", "cost/clip ratio (wall, CPU)", "MELD 13,708"]
+        rows = []
+        for stage, r in stages.items():
+            by_n = dict(zip(r["sizes"], r["seconds"]))
+            ratio = "" if r.get("cost_ratio") is None else f"{r['cost_ratio']:.2f}"
+            if r.get("cpu_ratio") is not None:
+                ratio += f", {r['cpu_ratio']:.2f}"
+            rows.append([f"{stage}" + ("" if r["per_clip"] else " (fit)"),
+                         *[f"{by_n[n]:.1f}" if n in by_n else "not run" for n in sizes],
+                         f"{r['clips_per_s'][-1]:.1f}", f"{max(r['peak_mb']):.0f}", f"{r['growth']:.2f}",
+                         ratio, _hours(r["meld_s"])])
+        total = sum(r["meld_s"] for r in stages.values())
+        chain = b.get("chain", {}).get(preset, {})
+        out.append(f"**`{preset}` preset.** MELD's 13,708 clips, projected on 2 cores: every stage once "
+                   f"{_hours(total)}; the whole `mer run` with `--protocol official` **{_hours(chain.get('official', 0))}**, "
+                   f"with 5-fold `speaker-cv` {_hours(chain.get('speaker-cv', 0))}.\n")
+        out.append("| " + " | ".join(head) + " |")
+        out.append("|" + "---|" * len(head))
+        out += ["| " + " | ".join(r) + " |" for r in rows]
+        out.append("")
+    sp = b.get("speedup")
+    if sp:
+        out.append(f"Per-clip stages of the `strong` preset on {min(b['sizes']):,} clips: "
+                   f"{sum(v for k, v in sp['1'].items() if k != 'summary'):.0f} s on one Dask worker, "
+                   f"{sum(v for k, v in sp['2'].items() if k != 'summary'):.0f} s on two: "
+                   f"a speed-up of **{sp['ratio']:.2f}x**.")
+    out.append(f"\nSynthetic clips: {b['mean_clip_s']:.2f} s long on average, 128x128 video; frame decoding "
+               f"at 1280x720 cost {b.get('hd_factor', 1.0):.2f}x as much per clip "
+               f"(measured), which the projection applies to the probe and frames stages.")
+    return "\n".join(out)
+
+
 def stage_book(run_dir: Path | None, stage: Path, compare: list[Path] | None = None) -> Path:
     if stage.exists():
         shutil.rmtree(stage)
@@ -286,6 +339,9 @@ def stage_book(run_dir: Path | None, stage: Path, compare: list[Path] | None = N
         page = stage / "book" / name
         if page.exists():
             io.atomic_write_text(page, page.read_text().replace(mark, make(which)))
+    page = stage / "book" / "scale.md"
+    if page.exists():
+        io.atomic_write_text(page, page.read_text().replace(SCALE_MARK, scale_markdown()))
     return stage
 
 
@@ -299,6 +355,8 @@ def _is_three_class_within_corpus(run: Path) -> bool:
 
 #: where ``stage_book`` puts the generated table in ``book/presets.md``
 PRESETS_MARK = "<!-- presets table: written by mer book -->"
+#: ... in ``book/scale.md``
+SCALE_MARK = "<!-- scale tables: written by mer book -->"
 #: ... and in ``book/generalise.md``
 GENERALISE_MARK = "<!-- generalisation tables: written by mer book -->"
 

@@ -309,6 +309,35 @@ class _Fitness:
 # The estimator
 # --------------------------------------------------------------------------------------------
 
+def fitness_rows(y: np.ndarray, cap: int | None, seed: int) -> np.ndarray | None:
+    """Row indices (sorted) of a class-stratified random subset of at most ``cap`` rows of
+    ``y``, or ``None`` when ``cap`` is ``None`` or ``len(y) <= cap``.
+
+    Parameters
+    ----------
+    y : array of shape (n,)
+        Integer class labels.
+    cap : int or None
+        Largest number of rows to keep.
+    seed : int
+        Seed of the draw (the same seed gives the same rows).
+
+    Returns
+    -------
+    numpy.ndarray or None
+        Each class keeps its share of the rows (rounded down, at least one row a class).
+    """
+    n = len(y)
+    if cap is None or n <= int(cap):
+        return None
+    rng = np.random.default_rng([seed, 7])
+    classes, counts = np.unique(y, return_counts=True)
+    quota = np.maximum(1, np.floor(counts * int(cap) / n).astype(int))
+    keep = [rng.choice(np.flatnonzero(y == c), size=min(q, m), replace=False)
+            for c, q, m in zip(classes, quota, counts)]
+    return np.sort(np.concatenate(keep))
+
+
 class ZebraFeatureSelector(SelectorMixin, BaseEstimator):
     r"""Wrapper feature selection with the Zebra Optimization Algorithm (ZOA) or paper 2's IZOA.
 
@@ -397,6 +426,12 @@ class ZebraFeatureSelector(SelectorMixin, BaseEstimator):
     fitness_classifier : "knn" (5-NN, fast NumPy path), "logreg", "lda" or an estimator.
     inner_cv : int (folds) or a CV splitter with ``split(X, y, groups)``.
     max_evaluations : int or None — cap on distinct masks evaluated.
+    max_fitness_rows : int or None — the fitness sees at most this many training rows (a
+        class-stratified random subset, drawn from ``random_state``; ``None`` = all). A 5-NN
+        fitness costs O(n²) per evaluation, so without a cap the search grows with the square
+        of the training clips; with it, its cost stops growing once ``n`` passes the cap.
+        The default (2,000) is far above the paired runs' 384 training clips, which are
+        therefore unaffected; for MELD-sized corpora see the book's "Scale" page.
     bound : half-width of the search box.
     ps, escape_radius : ZOA's strategy probability ``Ps`` and S1 radius ``R``.
     levy_lambda, levy_scale : IZOA's Lévy index λ and step scale s.
@@ -415,7 +450,8 @@ class ZebraFeatureSelector(SelectorMixin, BaseEstimator):
     history_evaluations_ : distinct evaluations used at each entry of ``history_``.
     n_evaluations_ : distinct masks evaluated; n_fitness_calls_ : requests incl. memo hits.
     n_iterations_ : iterations completed (fewer than ``iterations`` if the budget ran out).
-    n_inner_splits_ : folds of the inner CV; n_samples_fit_ : rows seen by :meth:`fit`.
+    n_inner_splits_ : folds of the inner CV; n_samples_fit_ : rows seen by :meth:`fit`;
+    n_fitness_rows_ : rows the fitness saw (``max_fitness_rows``).
     fit_time_ : seconds in :meth:`fit`; time_per_evaluation_ : classifier time per distinct
         mask (seconds).
     """
@@ -423,7 +459,8 @@ class ZebraFeatureSelector(SelectorMixin, BaseEstimator):
     def __init__(self, variant: str = "izoa", population: int = 20, iterations: int = 30,
                  n_features_to_select: int | None = None, alpha: float = 0.99,
                  fitness_classifier: Any = "knn", inner_cv: Any = 5,
-                 max_evaluations: int | None = None, bound: float = 4.0, ps: float = 0.5,
+                 max_evaluations: int | None = None, max_fitness_rows: int | None = 2000,
+                 bound: float = 4.0, ps: float = 0.5,
                  escape_radius: float = 0.01, levy_lambda: float = 1.5, levy_scale: float = 0.01,
                  crossover_rate: float = 0.5, mutation_rate: float | None = None,
                  random_state: Any = None, n_jobs: int | None = None, progress: bool = False):
@@ -435,6 +472,7 @@ class ZebraFeatureSelector(SelectorMixin, BaseEstimator):
         self.fitness_classifier = fitness_classifier
         self.inner_cv = inner_cv
         self.max_evaluations = max_evaluations
+        self.max_fitness_rows = max_fitness_rows
         self.bound = bound
         self.ps = ps
         self.escape_radius = escape_radius
@@ -524,6 +562,11 @@ class ZebraFeatureSelector(SelectorMixin, BaseEstimator):
 
         rng = np.random.default_rng(self.random_state)
         seed = int(rng.integers(2**31 - 1))
+        rows = fitness_rows(yi, self.max_fitness_rows, seed)
+        if rows is not None:
+            X, yi = X[rows], yi[rows]
+            groups = None if groups is None else groups[rows]
+        self.n_fitness_rows_ = len(yi)
         splits = self._inner_splits(X, yi, groups, seed)
         self.n_inner_splits_ = len(splits)
         dtype = np.float32
