@@ -427,10 +427,32 @@ def frames_at(path: str | os.PathLike, fractions: Sequence[float] = (0.1, 0.5, 0
     -------
     list
         One ``(H, W, 3)`` uint8 RGB array per fraction, or None each when no frame decodes.
+
+    Notes
+    -----
+    Two passes with OpenCV: the first counts the frames (``grab`` only; the container's frame
+    count can be wrong), the second converts only the frames wanted, so a long clip is never
+    held in memory.
     """
-    decoded, _ = _read_opencv(str(path), 1)
-    n = len(decoded)
-    return [decoded[min(n - 1, int(f * n))] if n else None for f in fractions]
+    import cv2
+
+    def frames_of(want=None):
+        cap = cv2.VideoCapture(str(path))
+        got, count = {}, 0
+        try:
+            while cap.isOpened() and cap.grab():
+                if want is not None and count in want:
+                    ok, bgr = cap.retrieve()
+                    got[count] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if ok and bgr is not None else None
+                count += 1
+        finally:
+            cap.release()
+        return got, count
+
+    _, n = frames_of()
+    index = [min(n - 1, int(f * n)) for f in fractions]
+    got = frames_of(set(index))[0] if n else {}
+    return [got.get(i) for i in index]
 
 
 def plot_clip_examples(examples, fractions: Sequence[float] = (0.1, 0.5, 0.9), sr: int = 16000):
