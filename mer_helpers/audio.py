@@ -903,3 +903,315 @@ __all__ = [
     "AudioFeaturizer", "fit_transform_split", "featurizer_params", "logreg_f1_per_split",
     "plot_denoising", "plot_histories", "plot_projection",
 ]
+
+
+# ----------------------------------------------------------------------------- notebook 02: one split, the fragment
+
+from dataclasses import dataclass, field  # noqa: E402
+
+
+@dataclass
+class AudioSplitResult:
+    """What :func:`run_split` returns for one split of ``splits.json``."""
+
+    split: str
+    featurizer: Any  # the fitted AudioFeaturizer
+    clip_ids: list
+    X: np.ndarray  # (n_clips, width) summary features, rows in ``clip_ids`` order
+    columns: list
+    info: dict  # the row of notebook 02's per-split table (also in history.json)
+    alt_features: dict = field(default_factory=dict)  # stats preset -> (clip_ids, X), autoencoder only
+    seconds: float = 0.0
+
+    @property
+    def history(self) -> dict:
+        return self.featurizer.history_
+
+
+def run_split(artifacts, split: Mapping[str, Any], mfcc: Mapping[str, np.ndarray],
+              egemaps: Mapping[str, np.ndarray] | None = None, **params: Any) -> AudioSplitResult:
+    """Fit the audio featurizer on one split's training clips, encode every clip, write the split's artifacts.
+
+    Shaped like :func:`mer_helpers.models.run_split`: notebook 02 calls it once per split.
+
+    Parameters
+    ----------
+    artifacts : path
+        ``OUT/artifacts``; writes ``audio/<split>/features.npz``, ``sequences.npz`` and
+        ``history.json`` (the training curve and ``info``).
+    split : mapping
+        One entry of ``splits.json`` (``name``, ``train``, ``test``).
+    mfcc : mapping
+        Clip id -> (T, n_mfcc) MFCC matrix (``audio/mfcc.npz``), in ``labels.csv`` order.
+    egemaps : mapping, optional
+        Clip id -> eGeMAPS functionals, when ``features`` includes ``egemaps``.
+    **params
+        :class:`AudioFeaturizer` arguments (:func:`featurizer_params` plus the front end).
+
+    Returns
+    -------
+    AudioSplitResult
+        The fitted featurizer, the features of every clip, ``info`` (training clips and frames,
+        validation frames, dead bottleneck units on training frames, reconstruction R² on the
+        test clips, or on the training clips for a split without test clips, and timings) and,
+        with the autoencoder, the summary of every :data:`STAT_PRESETS` entry.
+    """
+    import time
+
+    name = str(split["name"])
+    uses_ae = "ae" in parse_audio_features(params.get("features", "ae"))
+    t0 = time.perf_counter()
+    feat, clip_ids, X, columns, seqs = fit_transform_split(mfcc, split, egemaps=egemaps, **params)
+    t_total = time.perf_counter() - t0
+    out = Path(artifacts) / "audio" / name
+    out.mkdir(parents=True, exist_ok=True)
+    io.save_features(out / "features.npz", clip_ids, X, columns)
+    io.save_sequences(out / "sequences.npz", dict(zip(clip_ids, seqs)))
+    train = set(split["train"])
+    codes = np.concatenate([s for cid, s in zip(clip_ids, seqs) if cid in train])
+    r2 = feat.reconstruction_r2([mfcc[c] for c in (split["test"] or split["train"])])
+    info = {"n_train_clips": feat.n_train_clips_, "n_train_frames": feat.n_train_frames_,
+            "n_val_frames": feat.n_val_frames_, "validation": "whole training clips",
+            "dead_units": int((codes.max(axis=0) <= 0).sum()) if uses_ae else None, "seconds": round(t_total, 2),
+            "reconstruction_r2": round(r2, 4), "fit_seconds": feat.fit_seconds_,
+            "encode_seconds": round(t_total - feat.fit_seconds_, 2)}
+    io.write_json(out / "history.json", {**feat.history_, **info})
+    alt = {st: (clip_ids, summarize(seqs, st)[0]) for st in STAT_PRESETS} if uses_ae else {}
+    return AudioSplitResult(name, feat, clip_ids, X, list(columns), info, alt, t_total)
+
+
+def final_losses(histories: Mapping[str, Mapping[str, list]]) -> dict[str, dict[str, float | None]]:
+    """Last training and validation loss of each split's history (splits without a history left out).
+
+    Parameters
+    ----------
+    histories : mapping
+        Split name -> Keras-style history (``loss``, optionally ``val_loss``).
+
+    Returns
+    -------
+    dict
+        Split name -> ``{"loss": float, "val_loss": float or None}``.
+    """
+    return {n: {"loss": h["loss"][-1], "val_loss": (h.get("val_loss") or [None])[-1]}
+            for n, h in histories.items() if h}
+
+
+@dataclass
+class AudioSanity:
+    """The logistic-regression check of notebook 02 (see :func:`sanity_check`)."""
+
+    per_fold: Any  # DataFrame: evaluation split x candidate, macro-F1
+    widths: dict  # candidate -> number of values
+    used: str  # the candidate this run uses
+
+    @property
+    def f1(self) -> float:
+        return float(self.per_fold[self.used].mean())
+
+    @property
+    def f1_std(self) -> float:
+        return float(self.per_fold[self.used].std(ddof=0))
+
+    @property
+    def baseline_f1(self) -> float:
+        return float(self.per_fold[BASELINE].mean())
+
+    def summary(self):
+        """Mean and std of macro-F1 over the folds, and the width, per candidate (a DataFrame)."""
+        import pandas as pd
+
+        return pd.DataFrame({"f1_macro_mean": self.per_fold.mean(), "f1_macro_std": self.per_fold.std(ddof=0),
+                             "n_values": pd.Series(self.widths)})
+
+    def verdict(self, audio_stats: str) -> str:
+        """Two lines: this run's summary against the MFCC mean + std baseline."""
+        wins = int((self.per_fold[self.used] > self.per_fold[BASELINE]).sum())
+        return (f"audio summary ({audio_stats}): macro-F1 {self.f1:.3f} ± {self.f1_std:.3f}; "
+                f"MFCC mean+std baseline: {self.baseline_f1:.3f}\n"
+                f"the autoencoder summary {'beats' if self.f1 > self.baseline_f1 else 'does not beat'} the baseline "
+                f"on average ({self.f1 - self.baseline_f1:+.3f}); better on {wins} of {len(self.per_fold)} folds")
+
+
+#: the name of the plain MFCC mean + std row of :func:`sanity_check`
+BASELINE = "MFCC mean+std (baseline)"
+
+
+def sanity_check(mfcc: Mapping[str, np.ndarray], results: Mapping[str, AudioSplitResult],
+                 labels: Mapping[str, str], eval_splits: Sequence[Mapping[str, Any]],
+                 audio_features: str = "ae", audio_stats: str = "mean_std", seed: int = 0) -> AudioSanity:
+    """Speaker-independent logistic regression (:func:`logreg_f1_per_split`) on candidate audio summaries.
+
+    Candidates: the MFCC mean + std baseline, the MFCC ``full`` statistics, with the autoencoder
+    every :data:`STAT_PRESETS` summary of the same bottleneck sequences and, when the run uses
+    something else, the run's own features. The one the run uses is marked ``(used)``.
+
+    Parameters
+    ----------
+    mfcc : mapping
+        Clip id -> (T, n_mfcc) MFCC matrix.
+    results : mapping
+        Split name -> :class:`AudioSplitResult` of :func:`run_split` (``final`` is skipped).
+    labels : mapping
+        Clip id -> label.
+    eval_splits : sequence
+        The evaluation splits (not ``final``).
+    audio_features, audio_stats : str
+        Notebook 02's parameters of the same names.
+    seed : int
+        ``random_state`` of the logistic regressions.
+
+    Returns
+    -------
+    AudioSanity
+        Per-fold macro-F1 of each candidate, their widths and the name of the one used.
+    """
+    import pandas as pd
+
+    sets = parse_audio_features(audio_features)
+    rows, widths = {}, {}
+
+    def score(name, feats):
+        rows[name] = logreg_f1_per_split(feats, labels, eval_splits, seed=seed)
+        widths[name] = (feats if isinstance(feats, tuple) else next(iter(feats.values())))[1].shape[1]
+
+    ids_all = list(mfcc)
+    score(BASELINE, (ids_all, mfcc_summary([mfcc[c] for c in ids_all])[0]))
+    score("MFCC full stats", (ids_all, summarize([mfcc[c] for c in ids_all], "full", prefix="audio:mfcc")[0]))
+    for st in (STAT_PRESETS if "ae" in sets else ()):
+        score(f"AE {st}" + (" (used)" if st == audio_stats and sets == ("ae",) else ""),
+              {n: r.alt_features[st] for n, r in results.items() if n != "final"})
+    if sets != ("ae",) or audio_stats not in STAT_PRESETS:
+        score(f"{' + '.join(sets)} (used)", {n: (r.clip_ids, r.X) for n, r in results.items() if n != "final"})
+    per_fold = pd.DataFrame({k: v.set_index("split")["f1_macro"] for k, v in rows.items()})
+    return AudioSanity(per_fold, widths, [k for k in rows if k.endswith("(used)")][0])
+
+
+def metrics_fragment(results: Mapping[str, AudioSplitResult], extraction: Mapping[str, Any],
+                     sanity: AudioSanity | None, inner_table=None, n_mfcc: int = 13,
+                     audio_features: str = "ae", audio_stats: str = "mean_std", ae_epochs: int = 100) -> dict:
+    """The ``02_audio`` metrics fragment of notebook 02.
+
+    Parameters
+    ----------
+    results : mapping
+        Split name -> :class:`AudioSplitResult` (every split, ``final`` included).
+    extraction : mapping
+        ``audio/extraction.json`` of notebook 01 (its ``timings_s`` are carried over).
+    sanity : AudioSanity or None
+        :func:`sanity_check`, None without evaluation splits.
+    inner_table : DataFrame, optional
+        :func:`mer_helpers.tuning.inner_logreg_table` of the audio candidates.
+    n_mfcc : int
+        Columns of the MFCC matrices (with deltas, when notebook 01 added them).
+    audio_features, audio_stats, ae_epochs
+        Notebook 02's parameters of the same names.
+
+    Returns
+    -------
+    dict
+        ``features.audio`` (width), ``audio`` (settings, losses, dead units, R², timings),
+        ``sanity`` (macro-F1 of the run's summary and of the MFCC baseline) and ``tuning``.
+    """
+    from mer_helpers import tuning
+
+    sets = parse_audio_features(audio_features)
+    uses_ae = "ae" in sets
+    info = {n: r.info for n, r in results.items()}
+    losses = final_losses({n: r.history for n, r in results.items()})
+    last = list(results.values())[-1]
+    timings = dict(extraction.get("timings_s", {}))
+    timings["ae_fit"] = round(sum(i["fit_seconds"] for i in info.values()), 2)
+    timings["ae_encode"] = round(sum(i["encode_seconds"] for i in info.values()), 2)
+    return {
+        "features": {"audio": int(last.X.shape[1])},
+        "audio": {"features": "+".join(sets), "stats": audio_stats, "n_mfcc": int(n_mfcc),
+                  "bottleneck": 32 if uses_ae else None, "ae_epochs": int(ae_epochs) if uses_ae else None,
+                  "final_loss": {n: v["loss"] for n, v in losses.items()},
+                  "final_val_loss": {n: v["val_loss"] for n, v in losses.items()},
+                  "dead_units": {n: i["dead_units"] for n, i in info.items()},
+                  "reconstruction_r2": {n: i["reconstruction_r2"] for n, i in info.items()},
+                  "timings_s": timings},
+        "sanity": {"audio_logreg_f1_macro": sanity.f1 if sanity else None,
+                   "audio_logreg_f1_macro_std": sanity.f1_std if sanity else None,
+                   "mfcc_baseline_logreg_f1_macro": sanity.baseline_f1 if sanity else None},
+        "tuning": {"audio_inner_f1_macro": tuning.mean_by_candidate(inner_table)},
+    }
+
+
+__all__ += ["AudioSplitResult", "run_split", "final_losses", "AudioSanity", "sanity_check", "metrics_fragment"]
+
+
+# ----------------------------------------------------------------------------- notebook 01: figure, record
+
+def plot_mfcc_examples(examples, clips: Mapping[str, Mapping[str, Any]], hop_length: int = 160):
+    """MFCC matrices of a few clips side by side, on one colour scale (notebook 01).
+
+    The scale is the 99th percentile of ``|value|`` of coefficients 1.. of the clips shown
+    (coefficient 0, the log energy, is far larger and would wash the others out; its values
+    beyond the scale show at the ends of the colour map).
+
+    Parameters
+    ----------
+    examples : DataFrame
+        Rows of ``labels.csv`` (``clip_id``, ``label``).
+    clips : mapping
+        Clip id -> :func:`clip_mfcc` result (``mfcc``, ``sr``).
+    hop_length : int
+        Hop of the MFCC frames in samples (the time axis).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    # constrained layout and two-line titles (label, then clip id): long clip ids overlapped side by side
+    fig, axes = plt.subplots(1, len(examples), figsize=(3.2 * len(examples) + 1, 3.6), squeeze=False,
+                             layout="constrained")  # ~10 inches for three: the book shrinks wider images
+    mats = [clips[r.clip_id]["mfcc"] for r in examples.itertuples()]
+    lim = max(float(np.percentile(np.abs(m[:, 1:] if m.shape[1] > 1 else m), 99)) for m in mats) or 1.0
+    for ax, row, m in zip(axes[0], examples.itertuples(), mats):
+        im = ax.imshow(m.T, aspect="auto", origin="lower", cmap="coolwarm", vmin=-lim, vmax=lim,
+                       extent=[0, m.shape[0] * hop_length / clips[row.clip_id]["sr"], 0, m.shape[1]])
+        ax.set_title(f"{row.label}\n{row.clip_id}", fontsize=9)
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("MFCC index")
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, extend="both", label="MFCC value")
+    return fig
+
+
+def extraction_record(front: Mapping[str, Any], clips: Sequence[Mapping[str, Any]], table,
+                      extract_seconds: float, mfcc_seconds: float) -> dict:
+    """``audio/extraction.json`` of notebook 01: the front end, counts, cache use and timings.
+
+    Cache entries found damaged and rebuilt are the WAVs checked by :func:`extract_wavs`
+    (threads of this process) plus those of :func:`extract_clips`, which its worker processes
+    report per clip (when it ran in this process, ``n_jobs=1``, this process' counters hold them all).
+
+    Parameters
+    ----------
+    front : mapping
+        :func:`front_end_params` of the run.
+    clips : sequence of mapping
+        :func:`extract_clips` results (``cached``, ``rebuilt``).
+    table : DataFrame
+        ``audio/clips.csv`` (``n_frames``, ``duration_s``).
+    extract_seconds, mfcc_seconds : float
+        Wall times of the WAV extraction and of pre-processing + MFCC.
+
+    Returns
+    -------
+    dict
+    """
+    here = cache.stats()
+    in_kernel = any(here.get("audio_mfcc", {}).values())
+    n_rebuilt = here.get("audio_wav", {}).get("rebuilt", 0) + (
+        here.get("audio_mfcc", {}).get("rebuilt", 0) if in_kernel else sum(c["rebuilt"] for c in clips))
+    return {"parameters": front, "n_clips": len(clips), "n_from_cache": sum(c["cached"] for c in clips),
+            "n_rebuilt": int(n_rebuilt), "n_frames_total": int(table["n_frames"].sum()),
+            "duration_s_total": float(table["duration_s"].sum()),
+            "timings_s": {"extraction": round(extract_seconds, 3), "preprocess_mfcc": round(mfcc_seconds, 3)}}
+
+
+__all__ += ["plot_mfcc_examples", "extraction_record"]

@@ -409,3 +409,207 @@ def sample_clips(paths: Sequence[str | os.PathLike], frame_interval: int = 5, fr
     if ids is not None:
         report.insert(0, "clip_id", [str(c) for c in ids])
     return frames, report
+
+
+# --------------------------------------------------------------------------- notebooks 00 and 03
+
+def frames_at(path: str | os.PathLike, fractions: Sequence[float] = (0.1, 0.5, 0.9)) -> list[np.ndarray | None]:
+    """Full-size RGB frames of ``path`` at the given fractions of its length (for figures).
+
+    Parameters
+    ----------
+    path : path
+        A video clip.
+    fractions : sequence of float
+        Positions in [0, 1]; frame ``min(n - 1, int(f * n))`` of the ``n`` decoded frames.
+
+    Returns
+    -------
+    list
+        One ``(H, W, 3)`` uint8 RGB array per fraction, or None each when no frame decodes.
+
+    Notes
+    -----
+    Two passes with OpenCV: the first counts the frames (``grab`` only; the container's frame
+    count can be wrong), the second converts only the frames wanted, so a long clip is never
+    held in memory.
+    """
+    import cv2
+
+    def frames_of(want=None):
+        cap = cv2.VideoCapture(str(path))
+        got, count = {}, 0
+        try:
+            while cap.isOpened() and cap.grab():
+                if want is not None and count in want:
+                    ok, bgr = cap.retrieve()
+                    got[count] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if ok and bgr is not None else None
+                count += 1
+        finally:
+            cap.release()
+        return got, count
+
+    _, n = frames_of()
+    index = [min(n - 1, int(f * n)) for f in fractions]
+    got = frames_of(set(index))[0] if n else {}
+    return [got.get(i) for i in index]
+
+
+def plot_clip_examples(examples, fractions: Sequence[float] = (0.1, 0.5, 0.9), sr: int = 16000):
+    """One row per clip: frames at ``fractions`` of its length (:func:`frames_at`) and its waveform.
+
+    Parameters
+    ----------
+    examples : sequence of mapping
+        Rows of ``labels.csv`` (``path``, ``label``, ``clip_id``, ``speaker``).
+    fractions : sequence of float
+        Where to take the frames.
+    sr : int
+        Sampling rate the audio track is decoded at (FFmpeg).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    from mer_helpers.media import load_audio
+
+    k = len(fractions)
+    fig, axes = plt.subplots(len(examples), k + 1, figsize=(11, 2.3 * len(examples)), squeeze=False,
+                             gridspec_kw={"width_ratios": [1] * k + [2.5]})
+    for row, ex in zip(axes, examples):
+        for ax, img, frac in zip(row[:k], frames_at(ex["path"], fractions), fractions):
+            if img is not None:
+                ax.imshow(img)
+            ax.set_title(f"{ex['label']} @ {int(frac * 100)} %", fontsize=9)
+            ax.axis("off")
+        y, sr_ = load_audio(ex["path"], sr=sr)
+        peak = float(np.abs(y).max()) if len(y) else 1.0
+        row[k].plot(np.arange(len(y)) / sr_, y, lw=0.5, color="tab:gray")
+        row[k].set(title=f"{ex['clip_id']} (speaker {ex['speaker']})", xlabel="time (s)",
+                   ylabel=f"amplitude (peak {peak:.2f})", ylim=(-1.1 * peak - 1e-6, 1.1 * peak + 1e-6))
+        row[k].title.set_fontsize(9)
+    fig.tight_layout()
+    return fig
+
+
+def describe_sampling(report, seconds: float, face_detect: bool, face_only: bool) -> str:
+    """What :func:`sample_clips` did, in a few lines (notebook 03).
+
+    Parameters
+    ----------
+    report : DataFrame
+        The report of :func:`sample_clips` (``n_frames``, ``n_face``, ``n_carried``, ``n_centre``, ``n_kept``).
+    seconds : float
+        Wall time of the sampling.
+    face_detect, face_only : bool
+        The settings it ran with.
+
+    Returns
+    -------
+    str
+    """
+    n, n_sampled = len(report), int(report["n_frames"].sum())
+    lines = [f"{n_sampled} frames from {n} clips in {seconds:.1f} s "
+             f"({100 * seconds / max(1, n):.1f} s per 100 clips); "
+             f"frames per clip: min {report['n_frames'].min()}, median {report['n_frames'].median():.0f}, "
+             f"max {report['n_frames'].max()}"]
+    if face_detect:
+        tot = report[["n_face", "n_carried", "n_centre"]].sum()
+        lines.append(f"face crops: {tot['n_face']} frames with a detected face, {tot['n_carried']} carried from the "
+                     f"nearest detected frame, {tot['n_centre']} centre-cropped")
+    if face_only:
+        lines.append(f"face_only: {int(report['n_kept'].sum())} of {n_sampled} frames passed on to the summary step")
+    return "\n".join(lines)
+
+
+#: ``OUT/artifacts/<this>``: each clip's face-only frames as mean grey thumbnails (notebook 03),
+#: the pixel features of :func:`mer_helpers.evaluation.plain_feature_references`
+GREY_PIXELS = "summary/grey_pixels.npz"
+
+
+def grey_means(clips: Sequence[np.ndarray], size: int = 32) -> np.ndarray:
+    """Each clip's frames as ``size`` x ``size`` grey pixels in [0, 1], averaged over the clip.
+
+    Parameters
+    ----------
+    clips : sequence of arrays
+        One ``(n_i, S, S, 3)`` uint8 RGB array per clip (as :func:`sample_clips` returns them).
+    size : int
+        Side of the thumbnail (``cv2.INTER_AREA`` resize).
+
+    Returns
+    -------
+    ndarray
+        ``(n_clips, size * size)`` float64.
+    """
+    import cv2
+
+    return np.array([np.mean([cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (size, size),
+                                         interpolation=cv2.INTER_AREA).ravel() / 255.0 for f in clip], axis=0)
+                     for clip in clips])
+
+
+def save_grey_pixels(artifacts: str | os.PathLike, clip_ids: Sequence[str], clips: Sequence[np.ndarray],
+                     size: int = 32) -> Path:
+    """Write :data:`GREY_PIXELS` (:func:`grey_means` of ``clips``) under ``artifacts``.
+
+    Parameters
+    ----------
+    artifacts : path
+        ``OUT/artifacts``.
+    clip_ids : sequence of str
+        One id per clip, in the order of ``clips``.
+    clips : sequence of arrays
+        Face-only uint8 frames of each clip (``sample_clips(..., face_only=True, dtype="uint8")``).
+    size : int
+        Thumbnail side.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    from mer_helpers import io
+
+    return io.save_npz(Path(artifacts) / GREY_PIXELS, clip_ids=np.asarray([str(c) for c in clip_ids]),
+                       X=grey_means(clips, size), size=np.int64(size))
+
+
+def load_grey_pixels(artifacts: str | os.PathLike, clip_ids: Sequence[str], size: int = 32) -> np.ndarray:
+    """Read :data:`GREY_PIXELS`: the rows of ``clip_ids``, in that order.
+
+    Parameters
+    ----------
+    artifacts : path
+        ``OUT/artifacts``.
+    clip_ids : sequence of str
+        The clips wanted.
+    size : int
+        The thumbnail side expected.
+
+    Returns
+    -------
+    ndarray
+        ``(len(clip_ids), size * size)`` float64.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file is missing (written by notebook 03).
+    ValueError
+        Another thumbnail size, or a clip without a row.
+    """
+    path = Path(artifacts) / GREY_PIXELS
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: not found; it is written by notebook 03 (rerun 03 onwards)")
+    with np.load(path, allow_pickle=False) as z:
+        ids, X, stored = z["clip_ids"].astype(str), z["X"], int(z["size"])
+    if stored != size:
+        raise ValueError(f"{path}: {stored} x {stored} thumbnails, not {size} x {size}")
+    row = {c: i for i, c in enumerate(ids)}
+    missing = [c for c in clip_ids if str(c) not in row]
+    if missing:
+        raise ValueError(f"{path}: no row for {len(missing)} clip(s), e.g. {missing[:3]}; rerun notebook 03")
+    return X[[row[str(c)] for c in clip_ids]]

@@ -72,6 +72,8 @@ def run_chain(dataset: str = "sample", out_dir: str | os.PathLike = "runs/sample
     run_params = {"dataset": dataset, "out_dir": str(out), "protocol": protocol, **extra}
     if data_root is not None:
         run_params["data_root"] = str(Path(data_root).expanduser().resolve())
+    if isinstance(run_params.get("compare_runs"), list):  # the kernels run in notebooks/, not here
+        run_params["compare_runs"] = [str(Path(str(r)).expanduser().resolve()) for r in run_params["compare_runs"]]
     notebook_dir = Path(notebook_dir or NOTEBOOK_DIR)
     notebooks = chain_notebooks(notebook_dir, only=only)
     if not notebooks:

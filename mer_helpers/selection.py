@@ -840,3 +840,209 @@ def make_synthetic_artifacts(out_dir: str | os.PathLike, n_speakers: int = 6, cl
         io.save_features(art / "visual" / sp["name"] / "features.npz", ids, V,
                          [f"visual:resnet50_mean:{i}" for i in range(n_visual)])
     return art
+
+
+# --------------------------------------------------------------------------- notebook 05: splits, comparison, fragment
+
+from typing import Mapping  # noqa: E402
+
+
+def run_split(X, clip_ids, labels: pd.DataFrame, split: dict, variants: Sequence[str],
+              random_state: int = 42, **params) -> dict[str, ZebraFeatureSelector]:
+    """Fit each selector variant on one split's training clips (:func:`fit_selector_on_split`).
+
+    Parameters
+    ----------
+    X : ndarray
+        Fused features of every clip, rows in ``clip_ids`` order.
+    clip_ids : sequence of str
+    labels : DataFrame
+        ``labels.csv`` (``clip_id``, ``label``, ``speaker``).
+    split : dict
+        One entry of ``splits.json``.
+    variants : sequence of str
+        ``izoa``, ``zoa``; fitted in this order.
+    random_state : int
+        Seed of every variant.
+    **params
+        Further :class:`ZebraFeatureSelector` arguments.
+
+    Returns
+    -------
+    dict
+        Variant -> fitted selector.
+
+    Raises
+    ------
+    AssertionError
+        A selector saw another number of rows than the split's training clips.
+    """
+    out = {}
+    for v in variants:
+        s = fit_selector_on_split(X, clip_ids, labels, split, variant=v, random_state=random_state, **params)
+        assert s.n_samples_fit_ == len(split["train"]), "the selector saw rows outside the training part"
+        out[v] = s
+    return out
+
+
+def fit_table(fitted: Mapping[tuple, ZebraFeatureSelector], fused: Mapping[str, tuple]) -> pd.DataFrame:
+    """One row per (split, variant): columns kept (by modality), fitness, inner-CV accuracy, effort.
+
+    Parameters
+    ----------
+    fitted : mapping
+        ``(split, variant)`` -> fitted selector.
+    fused : mapping
+        Split -> ``(clip_ids, X, columns)``.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``split`` and ``variant``.
+    """
+    return pd.DataFrame([{"split": name, "variant": v, "kept": int(s.support_.sum()),
+                          **{m: c for m, c in modality_counts(fused[name][2], s.support_).items() if m != "total"},
+                          "fitness": round(s.best_fitness_, 4), "inner-CV accuracy": round(s.best_score_, 3),
+                          "iterations": s.n_iterations_, "evaluations": s.n_evaluations_,
+                          "time (s)": round(s.fit_time_, 1)}
+                         for (name, v), s in fitted.items()]).set_index(["split", "variant"])
+
+
+#: the column sets :func:`compare_methods` scores
+METHODS = ("none", "kbest", "random", "zoa", "izoa")
+
+
+def compare_methods(fused: Mapping[str, tuple], eval_splits: Sequence[dict], fitted: Mapping[tuple, Any],
+                    label_of: pd.Series, classifier: str = "knn", random_state: int = 42,
+                    methods: Sequence[str] = METHODS) -> pd.DataFrame:
+    """Score each column set with the fast classifier on every evaluation split's test clips.
+
+    ``none``: every column; ``kbest``: the ANOVA F best as many columns as IZOA kept; ``random``:
+    as many columns at random (seed ``random_state + i`` on split ``i``); ``zoa``, ``izoa``: the
+    fitted selectors' columns.
+
+    Parameters
+    ----------
+    fused : mapping
+        Split -> ``(clip_ids, X, columns)``.
+    eval_splits : sequence of dict
+        The evaluation splits.
+    fitted : mapping
+        ``(split, variant)`` -> fitted selector (``zoa`` and ``izoa`` of every evaluation split).
+    label_of : Series
+        Label by clip id.
+    classifier : str
+        The fitness classifier (:func:`evaluate_support`).
+    random_state : int
+        Seed of ``kbest`` and of ``random``.
+    methods : sequence of str
+        Which of :data:`METHODS`.
+
+    Returns
+    -------
+    DataFrame
+        One row per split and method: the scores of :func:`evaluate_support`, ``audio`` and ``visual`` counts.
+    """
+    rows = []
+    for i, sp in enumerate(eval_splits):
+        ids, X, columns = fused[sp["name"]]
+        tr, te = split_rows(ids, sp)
+        y = label_of.loc[list(ids)].to_numpy()
+        k = int(fitted[sp["name"], "izoa"].support_.sum())
+        supports = {"none": None,
+                    "kbest": kbest_support(X[tr], y[tr], k, random_state=random_state),
+                    "random": random_support(X.shape[1], k, random_state=random_state + i),
+                    "zoa": fitted[sp["name"], "zoa"].support_,
+                    "izoa": fitted[sp["name"], "izoa"].support_}
+        for m in methods:
+            r = evaluate_support(X, y, tr, te, supports[m], classifier=classifier)
+            c = modality_counts(columns, supports[m])
+            rows.append({"split": sp["name"], "method": m, **r, "audio": c["audio"], "visual": c["visual"]})
+    return pd.DataFrame(rows)
+
+
+def plot_convergence(runs: Mapping[str, Sequence[ZebraFeatureSelector]], grid, title: str = ""):
+    """Best fitness against distinct evaluations: mean over seeds, band from min to max.
+
+    Parameters
+    ----------
+    runs : mapping
+        ``zoa`` / ``izoa`` -> selectors fitted with different seeds on the same clips.
+    grid : array
+        Evaluation counts to draw at (:func:`best_fitness_curve`).
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for v, color in (("zoa", "tab:orange"), ("izoa", "tab:red")):
+        c = np.array([best_fitness_curve(r.history_, r.history_evaluations_, grid) for r in runs[v]])
+        ax.plot(grid, np.nanmean(c, 0), color=color, label=f"{v.upper()} (mean of {len(c)} seeds)")
+        ax.fill_between(grid, np.nanmin(c, 0), np.nanmax(c, 0), color=color, alpha=0.2)
+    ax.set(xlabel="distinct fitness evaluations", ylabel="best fitness (lower is better)", title=title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9, frameon=False)  # outside: it hid the bands
+    return fig
+
+
+def metrics_fragment(fitted: Mapping[tuple, ZebraFeatureSelector], fused: Mapping[str, tuple], summary: pd.DataFrame,
+                     settings: Mapping[str, Any], final_fitness: Mapping[str, list], ms_per_evaluation: Mapping[str, float],
+                     folds: int, total_seconds: float, methods: Sequence[str] = METHODS) -> dict:
+    """The ``05_selection`` metrics fragment of notebook 05.
+
+    Parameters
+    ----------
+    fitted : mapping
+        ``(split, variant)`` -> fitted selector (``("final", settings["selector"])`` included).
+    fused : mapping
+        Split -> ``(clip_ids, X, columns)``.
+    summary : DataFrame
+        Mean and std over folds of :func:`compare_methods` per method (columns ``(metric, "mean"|"std")``).
+    settings : mapping
+        ``selector``, ``fitness_classifier``, ``population``, ``iterations``, ``alpha``, ``budget``.
+    final_fitness : mapping
+        Variant -> best fitness of each seed of the convergence runs.
+    ms_per_evaluation : mapping
+        Variant -> milliseconds per fitness evaluation.
+    folds : int
+        Number of evaluation splits.
+    total_seconds : float
+        Wall time of the notebook so far.
+    methods : sequence of str
+        The methods of ``summary``.
+
+    Returns
+    -------
+    dict
+        ``features``, ``feature_selection`` (mean macro-F1 per method), ``feature_selection_detail``, ``timings``.
+    """
+    n_all = modality_counts(fused["final"][2])
+    final_sel = fitted["final", settings["selector"]]
+    return {
+        "features": {"audio": n_all["audio"], "visual": n_all["visual"], "total": n_all["total"],
+                     "selected": int(final_sel.support_.sum())},
+        "feature_selection": {m: round(float(summary.loc[m, ("f1_macro", "mean")]), 4) for m in methods},
+        "feature_selection_detail": {
+            "metric": "f1_macro",
+            "scored_by": f"fast fitness classifier ({settings['fitness_classifier']}), not the BiLSTM-SA",
+            "selector": settings["selector"], "budget_evaluations": settings["budget"],
+            "population": settings["population"], "iterations": settings["iterations"], "alpha": settings["alpha"],
+            "folds": folds,
+            "f1_macro_std": {m: round(float(summary.loc[m, ("f1_macro", "std")]), 4) for m in methods},
+            "n_features_mean": {m: round(float(summary.loc[m, ("n_features", "mean")]), 1) for m in methods},
+            "final_counts": modality_counts(fused["final"][2], final_sel.support_),
+            "convergence_final_fitness": dict(final_fitness),
+        },
+        "timings": {"selection": {
+            "total_s": round(total_seconds, 2),
+            "fit_s": {f"{n}/{v}": round(s.fit_time_, 2) for (n, v), s in fitted.items()},
+            "ms_per_evaluation": {v: round(ms, 2) for v, ms in ms_per_evaluation.items()},
+            "n_evaluations": {f"{n}/{v}": s.n_evaluations_ for (n, v), s in fitted.items()},
+        }},
+    }
+
+
+__all__ += ["run_split", "fit_table", "METHODS", "compare_methods", "plot_convergence", "metrics_fragment"]

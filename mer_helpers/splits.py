@@ -147,9 +147,26 @@ def evaluation_splits(splits: dict) -> list[dict]:
     return [s for s in splits["splits"] if s["name"] != "final"]
 
 
-def describe_splits(splits: dict, labels: pd.DataFrame, classes=None) -> pd.DataFrame:
+def describe_splits(splits: dict, labels: pd.DataFrame, classes=None, frames=None) -> pd.DataFrame:
     """One row per split (``final`` too): clips and speakers on each side, speakers shared,
-    test clips per class and, for ``cross-corpus``, the corpus of each side."""
+    test clips per class and, for ``cross-corpus``, the corpus of each side.
+
+    Parameters
+    ----------
+    splits : dict
+        ``splits.json``.
+    labels : DataFrame
+        ``labels.csv`` (``clip_id``, ``speaker``, ``label``; ``corpus`` for cross-corpus runs).
+    classes : sequence of str, optional
+        Columns ``test <class>``; default ``splits["classes"]``.
+    frames : mapping, optional
+        Clip id -> number of frames (e.g. MFCC frames): adds the column ``train frames``.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by split name.
+    """
     classes = list(classes) if classes is not None else list(splits["classes"])
     ids = labels["clip_id"].astype(str)
     speaker_of = dict(zip(ids, labels["speaker"].astype(str)))
@@ -162,6 +179,8 @@ def describe_splits(splits: dict, labels: pd.DataFrame, classes=None) -> pd.Data
         row = {"split": s["name"], "train clips": len(s["train"]), "test clips": len(s["test"]),
                "train speakers": len(tr_spk), "test speakers": len(te_spk),
                "shared speakers": len(tr_spk & te_spk)}
+        if frames is not None:
+            row["train frames"] = sum(frames[c] for c in s["train"])
         if splits.get("protocol") == "cross-corpus" and corpus_of:
             row["train corpus"] = ", ".join(sorted({corpus_of[c] for c in s["train"]}))
             row["test corpus"] = ", ".join(sorted({corpus_of[c] for c in s["test"]}))

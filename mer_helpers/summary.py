@@ -594,3 +594,95 @@ def plot_summary_grid(images: Mapping[str, np.ndarray], labels: Mapping[str, str
                 ax.set_ylabel(f"{c}\n{cid[-14:]}", fontsize=7)
     fig.suptitle(title or "summary images per emotion", fontsize=10)
     return fig
+
+
+# --------------------------------------------------------------------------- notebook 03: one split, the report
+
+@dataclass
+class SummarySplitResult:
+    """What :func:`run_split` returns for one split."""
+
+    split: str
+    model: SummaryImages
+    results: dict  # clip id -> SummaryResult
+    info: dict  # the row of notebook 03's per-split table
+
+
+def run_split(artifacts: str | os.PathLike, split: Mapping, frames_by_id: Mapping[str, np.ndarray],
+              reuse: SummarySplitResult | None = None, **params) -> SummarySplitResult:
+    """Fit the summary-image model on one split's training clips, summarise every clip, write the images.
+
+    Shaped like :func:`mer_helpers.models.run_split`: notebook 03 calls it once per split.
+
+    Parameters
+    ----------
+    artifacts : path
+        ``OUT/artifacts``; writes ``summary/<split>/`` (:func:`write_summary`).
+    split : mapping
+        One entry of ``splits.json``.
+    frames_by_id : mapping
+        Clip id -> sampled frames (every clip of the run).
+    reuse : SummarySplitResult, optional
+        The result of an earlier split to write again instead of fitting: modes that fit
+        nothing per split (``per_clip``, ``average``) compute once and reuse.
+    **params
+        :class:`SummaryImages` arguments.
+
+    Returns
+    -------
+    SummarySplitResult
+        The model, the per-clip results and ``info`` (training clips, CAE training frames, its
+        final loss, images written, seconds).
+    """
+    import time
+
+    name = str(split["name"])
+    t0 = time.perf_counter()
+    if reuse is None:
+        model, results = fit_select_split(frames_by_id, split["train"], list(frames_by_id), **params)
+    else:
+        model, results = reuse.model, reuse.results
+    index = write_summary(artifacts, name, results)
+    seconds = time.perf_counter() - t0
+    cae = getattr(model, "cae_", None)
+    info = {"train_clips": len(split["train"]), "cae_train_frames": int(model.n_train_frames_),
+            "final_loss": round(cae.history_[-1], 4) if cae is not None else None,
+            "images": len(index), "seconds": round(seconds, 1)}
+    return SummarySplitResult(name, model, results, info)
+
+
+def stage_report(settings: Mapping, frame_report, split_info: Mapping[str, Mapping], frame_seconds: float,
+                 face_detect: bool = True) -> dict:
+    """``summary/summary.json`` of notebook 03: its settings, frame counts and fallbacks, splits, timings.
+
+    Parameters
+    ----------
+    settings : mapping
+        The notebook's parameters that made the images (``frame_interval`` ... ``seed``) and
+        ``images_per_clip``; written first, in the order given.
+    frame_report : DataFrame
+        The report of :func:`mer_helpers.frames.sample_clips`, merged with the ``padded`` column
+        of :func:`results_table` (``clip_id``, ``n_frames``, ``n_face``, ``n_carried``, ``n_centre``).
+    split_info : mapping
+        Split name -> ``info`` of :func:`run_split`.
+    frame_seconds : float
+        Wall time of the frame sampling.
+    face_detect : bool
+        Whether faces were detected (else ``clips_without_face`` is None).
+
+    Returns
+    -------
+    dict
+    """
+    r = frame_report
+    return {
+        **settings,
+        "n_clips": int(len(r)), "n_frames": int(r["n_frames"].sum()),
+        "clips_too_few_frames": r.loc[r["padded"].fillna(False).astype(bool), "clip_id"].tolist(),
+        "face_fallback": {"clips": int(((r["n_carried"] + r["n_centre"]) > 0).sum()),
+                          "frames_carried": int(r["n_carried"].sum()), "frames_centre": int(r["n_centre"].sum()),
+                          "clips_without_face": int((r["n_face"] == 0).sum()) if face_detect else None},
+        "splits": dict(split_info),
+        "timings_s": {"frames": round(frame_seconds, 2),
+                      "summary": round(sum(v["seconds"] for v in split_info.values()), 2)},
+    }

@@ -682,3 +682,144 @@ def zero_shot_scores(logits_by_clip: dict, label_of: dict) -> dict | None:
     return {"accuracy": float(accuracy_score(y_true, y_pred)),
             "f1_macro": float(f1_score(y_true, y_pred, average="macro")),
             "n_clips": len(ids), "mapping": fer}
+
+
+# --------------------------------------------------------------------------- notebook 04: splits, check, fragment
+
+from typing import Mapping  # noqa: E402
+
+def write_split_features(artifacts, split: str, images: Mapping[str, Sequence[np.ndarray]], F: np.ndarray,
+                         pos: Mapping[tuple, int], columns: Sequence[str], clip_order: Sequence[str]):
+    """Write one split's clip features from the features of all summary images (notebook 04).
+
+    Parameters
+    ----------
+    artifacts : path
+        ``OUT/artifacts``; writes ``visual/<split>/features.npz`` (mean over each clip's images)
+        and ``sequences.npz`` (one row per image, in time order).
+    split : str
+        Split name.
+    images : mapping
+        Clip id -> its summary images in this split (:func:`mer_helpers.summary.read_summary`).
+    F : ndarray
+        Features of all images of all splits, one row per image.
+    pos : mapping
+        ``(split, clip id, j)`` -> row of ``F``.
+    columns : sequence of str
+        Column names (:func:`feature_columns`).
+    clip_order : sequence of str
+        Every clip id of ``labels.csv``, in its order.
+
+    Returns
+    -------
+    (list of str, ndarray)
+        Clip ids and the (n_clips, dim) float32 mean features.
+
+    Raises
+    ------
+    KeyError
+        A clip of ``clip_order`` without summary images in this split.
+    """
+    artifacts = Path(artifacts)
+    clip_ids = [c for c in clip_order if c in images]
+    missing = sorted(set(clip_order) - set(images))
+    if missing:
+        raise KeyError(f"{artifacts / 'summary' / split / 'index.csv'}: no summary images for {len(missing)} clip(s), "
+                       f"e.g. {missing[:3]}; rerun notebook 03")
+    seqs = {c: F[[pos[(split, c, j)] for j in range(len(images[c]))]] for c in clip_ids}
+    X = np.stack([seqs[c].mean(axis=0) for c in clip_ids]).astype(np.float32)
+    out = artifacts / "visual" / split
+    out.mkdir(parents=True, exist_ok=True)
+    io.save_features(out / "features.npz", clip_ids, X, columns)
+    io.save_sequences(out / "sequences.npz", seqs)
+    return clip_ids, X
+
+
+def sanity_check(features: Mapping[str, tuple], summaries: Mapping[str, tuple], labels: Mapping[str, str],
+                 eval_splits: Sequence[dict], name: str, seed: int = 42):
+    """Logistic regression per evaluation split on the visual features and on 24 x 24 grey pixels.
+
+    Parameters
+    ----------
+    features : mapping
+        Split -> ``(clip_ids, X)`` of :func:`write_split_features`.
+    summaries : mapping
+        Split -> ``(index, images)`` of :func:`mer_helpers.summary.read_summary`.
+    labels : mapping
+        Clip id -> label.
+    eval_splits : sequence of dict
+        The evaluation splits.
+    name : str
+        Column label of the features (e.g. ``"resnet50 (random-init)"``).
+    seed : int
+        ``random_state`` of the regressions.
+
+    Returns
+    -------
+    (DataFrame, dict)
+        Macro-F1 per split (columns ``name`` and ``"grey pixels 24x24"``) and the pixel features
+        (split -> ``(clip_ids, X)``).
+    """
+    import pandas as pd
+
+    pixels = {}
+    for split, (index, images) in summaries.items():
+        ids = features[split][0]
+        pixels[split] = (ids, pixel_baseline([images[c] for c in ids]))
+    per_fold = pd.DataFrame({
+        name: logreg_f1_per_split(features, labels, eval_splits, seed=seed).set_index("split")["f1_macro"],
+        "grey pixels 24x24": logreg_f1_per_split(pixels, labels, eval_splits, seed=seed).set_index("split")["f1_macro"],
+    })
+    return per_fold, pixels
+
+
+def metrics_fragment(made: Mapping, stats: FeatureStats, backbone: str, backbone_weights, layer: str, dim: int,
+                     sanity: Mapping[str, float], zero_shot: Mapping | None, bare_images_per_s: float,
+                     backbone_seconds: float, layer_table=None) -> dict:
+    """The ``04_visual`` metrics fragment of notebook 04.
+
+    Parameters
+    ----------
+    made : mapping
+        ``summary/summary.json`` of notebook 03.
+    stats : FeatureStats
+        Of :func:`backbone_features`.
+    backbone, backbone_weights, layer : str
+        The backbone, its weights (as given) and the layer the features come from.
+    dim : int
+        Width of the clip features.
+    sanity : mapping
+        ``visual_logreg_f1_macro``, ``visual_logreg_f1_macro_std``, ``pixels_logreg_f1_macro``.
+    zero_shot : mapping or None
+        :func:`zero_shot_scores`.
+    bare_images_per_s : float
+        :func:`benchmark_predict` (NaN when skipped).
+    backbone_seconds : float
+        Wall time of the feature pass.
+    layer_table : DataFrame, optional
+        :func:`mer_helpers.tuning.inner_logreg_table` of the layer candidates.
+
+    Returns
+    -------
+    dict
+    """
+    from mer_helpers import tuning
+
+    bare = bare_images_per_s
+    return {
+        "visual_backbone": backbone,
+        "backbone_weights": _normalise_weights(backbone_weights),
+        "features": {"visual": int(dim)},
+        "sanity": dict(sanity),
+        "visual": {"summary_mode": made["summary_mode"], "images_per_clip": made["images_per_clip"],
+                   "frame_interval": made["frame_interval"], "frame_size": made["frame_size"],
+                   "face_detect": made["face_detect"], "face_only": made.get("face_only", False),
+                   "weights_label": weights_label(backbone_weights), "backbone_layer": layer, "zero_shot": zero_shot,
+                   "clips_too_few_frames": len(made["clips_too_few_frames"]), "face_fallback": made["face_fallback"],
+                   "images": {"total": stats.n_images, "distinct": stats.n_unique, "cached": stats.n_cached,
+                              "computed": stats.n_computed},
+                   "images_per_s": round(stats.images_per_s, 2) if stats.n_computed else None,
+                   "bare_predict_images_per_s": round(bare, 2) if bare == bare else None,
+                   "timings_s": {**made.get("timings_s", {}), "backbone": round(backbone_seconds, 2)}},
+        "tuning": {"visual_inner_f1_macro": tuning.mean_by_candidate(layer_table)},
+    }

@@ -5,8 +5,9 @@ every scaler and model is fitted on a split's training clips only) this scores a
 logistic regression on
 
 * ``mfcc``: each clip's MFCC mean + std (``audio/mfcc.npz`` of notebook 01),
-* ``pixels``: the mean of the clip's face-only frames as 32 x 32 grey pixels (the frames of
-  notebook 03, read back from the cache),
+* ``pixels``: the mean of the clip's face-only frames as 32 x 32 grey pixels
+  (``summary/grey_pixels.npz`` of notebook 03; another ``--size`` reads the frames of notebook 03
+  back from the cache),
 * ``early fusion``: both vectors concatenated,
 * ``late fusion``: the two models' class probabilities averaged,
 
@@ -29,11 +30,12 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
 
     from mer_helpers import io
-    from mer_helpers.evaluation import plain_feature_references
+    from mer_helpers.evaluation import grey_pixels_from_clips, plain_feature_references
 
     out = Path(a.run_dir)
     art = out / "artifacts"
-    result = plain_feature_references(out, size=a.size, progress=True)
+    pixels = None if a.size == 32 else grey_pixels_from_clips(out, size=a.size, progress=True)
+    result = plain_feature_references(out, size=a.size, pixels=pixels)
     for k, v in result.items():
         print(f"{k:13s} macro-F1 {v['f1_macro']:.3f} ± {v['f1_macro_std']:.3f}")
     metrics = io.read_json(out / "metrics.json") if (out / "metrics.json").exists() else {}
