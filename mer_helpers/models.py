@@ -870,7 +870,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
     model_names : sequence of str, default=MODEL_NAMES
         The models to train (``bilstm_sa``, ``bilstm``, ``cnn``).
     main_model : str, default="bilstm_sa"
-        The model behind :meth:`predict_proba` / :meth:`predict`.
+        The model behind :meth:`predict_proba` / :meth:`predict` (the first of ``model_names``
+        when it is not one of them).
     classes : sequence of str or None, default=None
         The class order of the models' outputs (the run's class list); ``None``: the sorted
         labels of ``y``.
@@ -958,7 +959,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         self._set_bundle(ClassifierBundle([str(c) for c in classes], columns, seq, models,
                                           params={k: v for k, v in self.get_params().items()
                                                   if k not in ("classes", "columns", "model_names")},
-                                          main_model=self.main_model))
+                                          main_model=self.main_model if self.main_model in models else
+                                          next(iter(models))))
         self.classes_ = classes
         return self
 

@@ -339,7 +339,7 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         return self._assemble(features, selector, classifier, columns)
 
     @classmethod
-    def from_dir(cls, model_dir, classifier=None, n_jobs: int = 1) -> "EmotionModel":
+    def from_dir(cls, model_dir, classifier=None, select: str | None = None, n_jobs: int = 1) -> "EmotionModel":
         """Assemble the model from a model folder: the featurizers (``audio/``, ``visual/``), the
         selection (``selection/selection.json``) and the classifier (``classifiers/`` +
         ``bundle.json``, or ``classifier`` when given, e.g. the one notebook 06 just fitted).
@@ -348,6 +348,10 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         ----------
         model_dir : path-like
         classifier : SequenceClassifier or None
+        select : {"zebra", "passthrough"} or None
+            Whether the classifier reads the Zebra selection or every fused column (``None``:
+            as ``model.json`` says; for folders without one, as the classifier's ``columns``
+            parameter says).
         n_jobs : int
 
         Returns
@@ -378,7 +382,11 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         selected = [str(c) for c in clf.bundle_.selected_columns]
         every = list(getattr(audio, "columns_", None) or []) + list(getattr(visual, "columns", None) or [])
         meta_path = model_dir / "model.json"
-        if meta_path.exists():
+        if select is not None:
+            if select not in ("zebra", "passthrough"):
+                raise ValueError(f"select must be 'zebra' or 'passthrough', got {select!r}")
+            select_kind = select
+        elif meta_path.exists():
             select_kind = read_json(meta_path).get("select", "zebra")
         else:  # bundles written before model.json: the classifier's parameters say
             select_kind = "passthrough" if clf.bundle_.params.get(
