@@ -67,7 +67,7 @@ import logging  # noqa: E402
 
 import keras  # noqa: E402
 from keras import layers, ops  # noqa: E402
-from sklearn.utils.validation import check_is_fitted  # noqa: E402
+from sklearn.utils.validation import check_is_fitted, validate_data  # noqa: E402
 
 logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices on tiny folds
 
@@ -268,9 +268,10 @@ class FeatureSequencer(TransformerMixin, BaseEstimator):
 
     Notes
     -----
-    scikit-learn's ``check_estimator``: the output is 3-D (a sequence per row), so the checks
-    that compare a transformer's output with a 2-D array fail; they are listed in
-    ``tests/test_estimators.py`` (``FEATURE_SEQUENCER_FAILS``) and checked to fail exactly.
+    scikit-learn's ``check_estimator`` passes except two checks (``tests/test_estimators.py``,
+    ``FEATURE_SEQUENCER_FAILS``, asserts exactly these): ``check_estimators_nan_inf`` (NaN and
+    inf are passed through, as :func:`run_split` always did) and
+    ``check_transformer_preserve_dtypes`` (the output is always float32, the Keras input).
     """
 
     mode = "features"
@@ -291,9 +292,7 @@ class FeatureSequencer(TransformerMixin, BaseEstimator):
         -------
         self : FeatureSequencer
         """
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
-            raise ValueError(f"FeatureSequencer.fit: X must be (n, d) with n, d >= 1, got {X.shape}")
+        X = validate_data(self, X, dtype=np.float64, ensure_all_finite=False)
         self.mean_ = X.mean(axis=0)
         sd = X.std(axis=0)
         self.scale_ = np.where(sd > 1e-12, sd, 1.0)
@@ -318,9 +317,7 @@ class FeatureSequencer(TransformerMixin, BaseEstimator):
         ndarray of shape (n_samples, steps_, step_dim_), float32
         """
         check_is_fitted(self, "mean_")
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
-            raise ValueError(f"FeatureSequencer: expected (n, {self.n_features_in_}) features, got {X.shape}")
+        X = validate_data(self, X, dtype=np.float64, ensure_all_finite=False, reset=False)
         Z = (X - self.mean_) / self.scale_
         pad = self.steps_ * self.step_dim_ - self.n_features_in_
         if pad:
@@ -886,10 +883,10 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
     -----
     ``sequence_mode="temporal"`` has no place here: its input is per-clip sequences, not a
     2-D array; a temporal bundle is made by :func:`run_split` and wrapped with
-    :meth:`from_bundle`. In scikit-learn's ``check_estimator`` the checks listed in
-    ``tests/test_estimators.py`` (``SEQUENCE_CLASSIFIER_FAILS``) fail, each for the reason
-    given there (tiny networks trained for one epoch do not separate the checks' toy data, and
-    Keras models are not picklable the way the checks expect); the test asserts exactly those.
+    :meth:`from_bundle`. scikit-learn's ``check_estimator`` passes except
+    ``check_estimators_nan_inf``: NaN and inf are passed through to the Keras models, as
+    :class:`FeatureSequencer` does (``tests/test_estimators.py``, ``SEQUENCE_CLASSIFIER_FAILS``,
+    asserts exactly this).
     """
 
     def __init__(self, model_names: Sequence[str] = MODEL_NAMES, main_model: str = MAIN_MODEL,
@@ -933,9 +930,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         self : SequenceClassifier
         """
         from sklearn.utils.multiclass import check_classification_targets
-        from sklearn.utils.validation import check_X_y
 
-        X, y = check_X_y(X, y, dtype=np.float64)
+        X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite=False)
         check_classification_targets(y)
         classes = np.asarray(list(self.classes) if self.classes is not None else np.unique(y))
         pos = {c: i for i, c in enumerate(classes.tolist())}
@@ -967,7 +963,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
     def _set_bundle(self, bundle: "ClassifierBundle") -> "SequenceClassifier":
         self.bundle_ = bundle
         self.classes_ = np.asarray(bundle.classes)
-        self.n_features_in_ = len(bundle.selected_columns)
+        if not hasattr(self, "n_features_in_"):
+            self.n_features_in_ = len(bundle.selected_columns)
         return self
 
     @classmethod
@@ -1001,9 +998,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "bundle_")
         if self.sequence_mode == "temporal":
             raise ValueError("this classifier reads temporal sequences: use predict_proba_sequences")
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
-            raise ValueError(f"SequenceClassifier: expected (n, {self.n_features_in_}) features, got {X.shape}")
+        X = validate_data(self, X, dtype=np.float64, ensure_all_finite=False, reset=False)
         return self.bundle_.sequencer.transform(X)
 
     def predict_proba_all(self, X) -> dict[str, np.ndarray]:
@@ -1060,7 +1055,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,)
         """
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        p = self.predict_proba(X)
+        return self.classes_[p.argmax(axis=1)]
 
     def save(self, model_dir, extra: dict | None = None) -> Path:
         """Write ``model_dir/classifiers/`` and ``model_dir/bundle.json`` (see :meth:`ClassifierBundle.save`).
