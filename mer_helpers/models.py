@@ -137,9 +137,21 @@ def _compile(model: keras.Model, learning_rate: float = 1e-3) -> keras.Model:
 
 
 def predict_proba(model: keras.Model, X, batch_size: int = 512) -> np.ndarray:
-    """Softmax outputs ``(n, n_classes)`` by calling the model in inference mode, batch by batch
-    (cheaper than ``model.predict`` for the few hundred clips of a fold: nothing to trace).
-    ``X``: one ``(n, T, d)`` array, or a list of them for a model with several inputs (late fusion)."""
+    """Softmax outputs of a Keras model, by calling it in inference mode batch by batch.
+
+    Cheaper than ``model.predict`` for the few hundred clips of a fold: nothing to trace.
+
+    Parameters
+    ----------
+    model : keras.Model
+    X : ndarray of shape (n, T, d), or a list of them
+        The model input; a list for a model with several inputs (late fusion).
+    batch_size : int, default=512
+
+    Returns
+    -------
+    ndarray of shape (n, n_classes), float32
+    """
     parts = [np.asarray(x, dtype=np.float32) for x in X] if isinstance(X, (list, tuple)) else None
     n = len(parts[0]) if parts is not None else len(X)
     if parts is None:
@@ -151,8 +163,22 @@ def predict_proba(model: keras.Model, X, batch_size: int = 512) -> np.ndarray:
 
 
 def compose_late_fusion(audio_model: keras.Model, visual_model: keras.Model, name: str) -> keras.Model:
-    """One model with two inputs (audio sequence, visual sequence) whose output is the mean of
-    the two trained models' softmax outputs. Nothing new is trained."""
+    """One model with two inputs whose output is the mean of two trained models' softmax outputs.
+
+    Nothing new is trained.
+
+    Parameters
+    ----------
+    audio_model, visual_model : keras.Model
+        The trained models of each modality (renamed ``<name>_audio`` / ``<name>_visual``).
+    name : str
+        The model name (``bilstm_sa`` ...).
+
+    Returns
+    -------
+    keras.Model
+        Inputs ``[audio_sequence, visual_sequence]``, output the mean softmax.
+    """
     a_in = keras.Input(shape=audio_model.input_shape[1:], name="audio_sequence")
     v_in = keras.Input(shape=visual_model.input_shape[1:], name="visual_sequence")
     audio_model.name, visual_model.name = f"{name}_audio", f"{name}_visual"
@@ -171,8 +197,26 @@ def build_bilstm_sa(input_shape: Sequence[int], n_classes: int, units: int = 64,
                     dropout: float = 0.3, learning_rate: float = 1e-3) -> keras.Model:
     """BiLSTM + multi-head self-attention (paper 1 eq. 4-9) + mean pooling + softmax; compiled.
 
-    ``input_shape`` = (T, d_in). The BiLSTM returns ``X ∈ R^{T×d}`` with d = 2·units; the
-    attention has ``heads`` heads of ``d_k = d / heads`` (64 units, 4 heads → d = 128, d_k = 32).
+    The BiLSTM returns ``X ∈ R^{T×d}`` with d = 2·units; the attention has ``heads`` heads of
+    ``d_k = d / heads`` (64 units, 4 heads → d = 128, d_k = 32).
+
+    Parameters
+    ----------
+    input_shape : (int, int)
+        ``(T, d_in)``.
+    n_classes : int
+    units : int, default=64
+        LSTM units per direction.
+    heads : int, default=4
+        Attention heads (``2 * units`` must be divisible by it).
+    dropout : float, default=0.3
+    learning_rate : float, default=1e-3
+        Adam's learning rate.
+
+    Returns
+    -------
+    keras.Model
+        Compiled (Adam, sparse categorical cross-entropy).
     """
     t, d_in = _check_shape(input_shape)
     d = 2 * int(units)
@@ -196,7 +240,24 @@ def build_bilstm_sa(input_shape: Sequence[int], n_classes: int, units: int = 64,
 
 def build_bilstm(input_shape: Sequence[int], n_classes: int, units: int = 64, dropout: float = 0.3,
                  learning_rate: float = 1e-3, **_ignored) -> keras.Model:
-    """BiLSTM baseline: the same BiLSTM, pooling and classifier as :func:`build_bilstm_sa`, no attention."""
+    """BiLSTM baseline: the same BiLSTM, pooling and classifier as :func:`build_bilstm_sa`, no attention.
+
+    Parameters
+    ----------
+    input_shape : (int, int)
+        ``(T, d_in)``.
+    n_classes : int
+    units : int, default=64
+    dropout : float, default=0.3
+    learning_rate : float, default=1e-3
+    **_ignored
+        Other builders' arguments (``heads``), ignored.
+
+    Returns
+    -------
+    keras.Model
+        Compiled.
+    """
     t, d_in = _check_shape(input_shape)
     x_in = keras.Input(shape=(t, d_in), name="input_sequence")
     x = layers.Bidirectional(layers.LSTM(units, return_sequences=True), name="X_bilstm")(x_in)
@@ -208,7 +269,25 @@ def build_bilstm(input_shape: Sequence[int], n_classes: int, units: int = 64, dr
 
 def build_cnn(input_shape: Sequence[int], n_classes: int, filters: int = 64, kernel_size: int = 3,
               dropout: float = 0.3, learning_rate: float = 1e-3, **_ignored) -> keras.Model:
-    """CNN baseline: Conv1D(filters)-MaxPool → Conv1D(2·filters) → global mean → dropout → softmax."""
+    """CNN baseline: Conv1D(filters)-MaxPool → Conv1D(2·filters) → global mean → dropout → softmax.
+
+    Parameters
+    ----------
+    input_shape : (int, int)
+        ``(T, d_in)``.
+    n_classes : int
+    filters : int, default=64
+    kernel_size : int, default=3
+    dropout : float, default=0.3
+    learning_rate : float, default=1e-3
+    **_ignored
+        Other builders' arguments, ignored.
+
+    Returns
+    -------
+    keras.Model
+        Compiled.
+    """
     t, d_in = _check_shape(input_shape)
     x_in = keras.Input(shape=(t, d_in), name="input_sequence")
     x = layers.Conv1D(filters, kernel_size, padding="same", activation="relu", name="conv1")(x_in)
@@ -225,7 +304,22 @@ BUILDERS: dict[str, Callable[..., keras.Model]] = {
 
 
 def build_model(model_name: str, input_shape: Sequence[int], n_classes: int, **kwargs) -> keras.Model:
-    """Build one of :data:`MODEL_NAMES` by name (extra keyword arguments go to its builder)."""
+    """Build one of :data:`MODEL_NAMES` by name.
+
+    Parameters
+    ----------
+    model_name : str
+        ``bilstm_sa``, ``bilstm`` or ``cnn``.
+    input_shape : (int, int)
+    n_classes : int
+    **kwargs
+        Passed to the builder (``heads`` / ``units`` are dropped where the model has none).
+
+    Returns
+    -------
+    keras.Model
+        Compiled.
+    """
     if model_name not in BUILDERS:
         raise ValueError(f"unknown model {model_name!r}; choose one of {list(BUILDERS)}")
     if model_name != "bilstm_sa":
@@ -236,7 +330,19 @@ def build_model(model_name: str, input_shape: Sequence[int], n_classes: int, **k
 
 
 def attention_weights(model: keras.Model, X: np.ndarray) -> np.ndarray:
-    """The attention map of a :func:`build_bilstm_sa` model: ``(n, heads, T, T)``, rows sum to 1."""
+    """The attention map of a :func:`build_bilstm_sa` model.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Built by :func:`build_bilstm_sa`.
+    X : ndarray of shape (n, T, d_in)
+
+    Returns
+    -------
+    ndarray of shape (n, heads, T, T)
+        Rows sum to 1.
+    """
     att = next(l for l in model.layers if isinstance(l, ScaledDotProductAttention))
     probe = keras.Model(model.input, [model.get_layer("Q_eq4_XWq").output, model.get_layer("K_eq5_XWk").output])
     q, k = probe(np.asarray(X, dtype=np.float32), training=False)
@@ -339,6 +445,16 @@ class FeatureSequencer(TransformerMixin, BaseEstimator):
                        "`steps` consecutive blocks of `step_dim` columns, zero-padded"}
 
     def save(self, path) -> Path:
+        """Write the fitted sequencer to an ``.npz`` file.
+
+        Parameters
+        ----------
+        path : path-like
+
+        Returns
+        -------
+        Path
+        """
         from mer_helpers.io import save_npz
 
         return save_npz(path, mode=np.array(self.mode), steps=np.array(int(self.steps)), mean_=self.mean_,
@@ -354,7 +470,18 @@ class FeatureSequencer(TransformerMixin, BaseEstimator):
 
 
 def resample_sequence(seq: np.ndarray, length: int) -> np.ndarray:
-    """Linear interpolation of a ``(T, d)`` sequence onto ``length`` evenly spaced steps."""
+    """Linear interpolation of a sequence onto evenly spaced steps.
+
+    Parameters
+    ----------
+    seq : ndarray of shape (T, d) or (T,)
+    length : int
+        Number of output steps.
+
+    Returns
+    -------
+    ndarray of shape (length, d), float64
+    """
     seq = np.asarray(seq, dtype=np.float64)
     if seq.ndim == 1:
         seq = seq[:, None]
@@ -368,7 +495,19 @@ def resample_sequence(seq: np.ndarray, length: int) -> np.ndarray:
 
 
 def sequence_dims(selected_columns: Sequence[str], modality: str) -> list[int]:
-    """Sequence dimensions named by selected columns ``"<modality>:<stage>:<index>"`` (sorted, unique)."""
+    """Sequence dimensions named by selected columns ``"<modality>:<stage>:<index>"``.
+
+    Parameters
+    ----------
+    selected_columns : sequence of str
+    modality : str
+        ``audio`` or ``visual``.
+
+    Returns
+    -------
+    list of int
+        Sorted, unique.
+    """
     dims = set()
     for c in selected_columns:
         parts = str(c).split(":")
@@ -485,6 +624,16 @@ class TemporalSequencer(BaseEstimator):
                        "standardised per dimension"}
 
     def save(self, path) -> Path:
+        """Write the fitted sequencer to an ``.npz`` file.
+
+        Parameters
+        ----------
+        path : path-like
+
+        Returns
+        -------
+        Path
+        """
         from mer_helpers.io import save_npz
 
         return save_npz(path, mode=np.array(self.mode), steps=np.array(int(self.steps)), mean_=self.mean_,
@@ -587,6 +736,16 @@ class LateFusionSequencer(TransformerMixin, BaseEstimator):
                        "one model per modality, softmax outputs averaged"}
 
     def save(self, path) -> Path:
+        """Write the fitted sequencer (both modalities') to an ``.npz`` file.
+
+        Parameters
+        ----------
+        path : path-like
+
+        Returns
+        -------
+        Path
+        """
         from mer_helpers.io import save_npz
 
         a, v = self._idx()
@@ -611,7 +770,17 @@ class LateFusionSequencer(TransformerMixin, BaseEstimator):
 
 
 def load_sequencer(path) -> FeatureSequencer | TemporalSequencer | LateFusionSequencer:
-    """Load a sequencer written by ``.save(path)``."""
+    """Load a sequencer written by its ``save(path)``.
+
+    Parameters
+    ----------
+    path : path-like
+        A ``sequencer.npz``.
+
+    Returns
+    -------
+    FeatureSequencer or TemporalSequencer or LateFusionSequencer
+    """
     with np.load(path, allow_pickle=False) as z:
         mode = str(z["mode"])
         if mode == "late":
@@ -634,8 +803,23 @@ def validation_carve_out(y, groups=None, validation_split: float = 0.2,
     k-fold with k = round(1 / validation_split), first fold), so early stopping is judged on
     unseen speakers as the test is. With fewer than k training speakers (one speaker would be
     far more than ``validation_split`` of the data) or without groups: a stratified random part.
-    Either way only training clips of the split are involved. Returns ``(fit_idx, val_idx, how)``;
-    ``validation_split <= 0`` gives an empty validation part.
+    Either way only training clips of the split are involved.
+
+    Parameters
+    ----------
+    y : array-like of shape (n,)
+        Labels of the training rows.
+    groups : array-like of shape (n,) or None
+        Their speakers.
+    validation_split : float, default=0.2
+        Share held out; ``<= 0`` gives an empty validation part.
+    seed : int, default=42
+
+    Returns
+    -------
+    fit_idx, val_idx : ndarray of int
+    how : str
+        How the part was drawn (for the record).
     """
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedShuffleSplit, ShuffleSplit
 
@@ -679,9 +863,34 @@ def fit_model(model_name: str, X_train: np.ndarray, y_train, groups=None, valida
     When the whole run is at most ``eager_updates`` gradient updates (tiny folds, as on the
     committed sample) the model runs eagerly: tracing the training graph would cost more than
     the updates themselves; the arithmetic is the same.
-    Returns ``(model, record)``; ``record`` holds the Keras ``history`` (loss, accuracy,
-    val_loss, val_accuracy per epoch), ``best_epoch`` (1-based), ``epochs_run``, the sizes of
-    the two parts, the validation speakers and how the part was drawn.
+
+    Parameters
+    ----------
+    model_name : str
+        ``bilstm_sa``, ``bilstm`` or ``cnn``.
+    X_train : ndarray of shape (n, T, d)
+    y_train : array-like of shape (n,)
+        Class indices.
+    groups : array-like of shape (n,) or None
+        Speakers, for the validation carve-out (:func:`validation_carve_out`).
+    validation_split, epochs, batch_size, seed, patience : training settings.
+    verbose : int, default=0
+        Keras verbosity.
+    eager_updates : int, default=16
+        Run eagerly up to this many gradient updates.
+    monitor : {"none", "val_loss", "val_accuracy"}
+        What early stopping watches.
+    **build_kwargs
+        Passed to :func:`build_model` (``n_classes``, ``units``, ``heads``, ``dropout``,
+        ``learning_rate``).
+
+    Returns
+    -------
+    model : keras.Model
+    record : dict
+        The Keras ``history`` (loss, accuracy, val_loss, val_accuracy per epoch), ``best_epoch``
+        (1-based), ``epochs_run``, the sizes of the two parts, the validation speakers and how the
+        part was drawn.
     """
     X_train = np.asarray(X_train, dtype=np.float32)
     y_train = np.asarray(y_train).astype(int)
@@ -723,9 +932,24 @@ def fit_model(model_name: str, X_train: np.ndarray, y_train, groups=None, valida
 
 
 def fit_late_fusion(model_name: str, X_train: Sequence[np.ndarray], y_train, **kwargs) -> tuple[keras.Model, dict]:
-    """Late fusion: :func:`fit_model` once per modality (``X_train`` = ``[audio, visual]`` inputs
-    of :class:`LateFusionSequencer`), then :func:`compose_late_fusion`. The record's ``history``
-    is the mean of the two models' curves; each model's own record is under ``late_fusion``."""
+    """Late fusion: :func:`fit_model` once per modality, then :func:`compose_late_fusion`.
+
+    Parameters
+    ----------
+    model_name : str
+    X_train : list of two ndarrays
+        ``[audio, visual]`` inputs of :class:`LateFusionSequencer`.
+    y_train : array-like of shape (n,)
+    **kwargs
+        Passed to :func:`fit_model`.
+
+    Returns
+    -------
+    model : keras.Model
+    record : dict
+        ``history`` is the mean of the two models' curves; each model's own record is under
+        ``late_fusion``.
+    """
     (ma, ra), (mv, rv) = (fit_model(model_name, x, y_train, **kwargs) for x in X_train)
     model = compose_late_fusion(ma, mv, model_name)
     hist = {k: [float((a + b) / 2) for a, b in zip(ra["history"][k], rv["history"][k])]
@@ -737,9 +961,21 @@ def fit_late_fusion(model_name: str, X_train: Sequence[np.ndarray], y_train, **k
 
 
 def features_sequencer(columns: Sequence[str], steps: int, fusion: str = "early"):
-    """The (unfitted) sequencer of selected feature vectors: one :class:`FeatureSequencer` for
-    early fusion, a :class:`LateFusionSequencer` for late fusion (early when ``columns`` hold
-    one modality only)."""
+    """The (unfitted) sequencer of selected feature vectors.
+
+    Parameters
+    ----------
+    columns : sequence of str
+        The selected column names (the modality is their prefix).
+    steps : int
+    fusion : {"early", "late"}, default="early"
+
+    Returns
+    -------
+    FeatureSequencer or LateFusionSequencer
+        A :class:`FeatureSequencer` for early fusion, a :class:`LateFusionSequencer` for late
+        fusion (early when ``columns`` hold one modality only).
+    """
     if fusion not in FUSIONS:
         raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
     if fusion == "late" and len({str(c).split(":")[0] for c in columns}) == 2:
@@ -748,8 +984,22 @@ def features_sequencer(columns: Sequence[str], steps: int, fusion: str = "early"
 
 
 def fit_sequence_model(model_name: str, X_seq, y_train, **kwargs) -> tuple[keras.Model, dict]:
-    """:func:`fit_model`, or :func:`fit_late_fusion` when ``X_seq`` is the ``[audio, visual]``
-    pair a :class:`LateFusionSequencer` returns."""
+    """:func:`fit_model`, or :func:`fit_late_fusion` for the ``[audio, visual]`` pair of a
+    :class:`LateFusionSequencer`.
+
+    Parameters
+    ----------
+    model_name : str
+    X_seq : ndarray of shape (n, T, d), or a list of two
+    y_train : array-like of shape (n,)
+    **kwargs
+        Passed on.
+
+    Returns
+    -------
+    model : keras.Model
+    record : dict
+    """
     fit = fit_late_fusion if isinstance(X_seq, list) else fit_model
     return fit(model_name, X_seq, y_train, **kwargs)
 
@@ -775,7 +1025,20 @@ class ClassifierBundle:
 
     # -- inputs -------------------------------------------------------------------------------
     def inputs(self, X_fused=None, columns=None, audio_sequences=None, visual_sequences=None):
-        """Model input ``(n, T, d)`` from fused features (``features`` mode) or sequences (``temporal``)."""
+        """Model input from fused features (``features`` mode) or sequences (``temporal``).
+
+        Parameters
+        ----------
+        X_fused : array-like of shape (n, n_columns) or None
+        columns : sequence of str or None
+            Names of ``X_fused``'s columns; the selected ones are taken by name.
+        audio_sequences, visual_sequences : list of ndarray or None
+            Needed in temporal mode.
+
+        Returns
+        -------
+        ndarray of shape (n, T, d), or a list of two (late fusion)
+        """
         if self.sequencer.mode == "temporal":
             if audio_sequences is None or visual_sequences is None:
                 raise ValueError("this bundle uses sequence_mode='temporal': audio and visual sequences are needed")
@@ -790,11 +1053,34 @@ class ClassifierBundle:
         return self.sequencer.transform(X)
 
     def predict_proba(self, X_seq: np.ndarray) -> dict[str, np.ndarray]:
-        """Class probabilities ``(n, n_classes)`` of every model for model inputs ``X_seq``."""
+        """Class probabilities of every model.
+
+        Parameters
+        ----------
+        X_seq : ndarray of shape (n, T, d), or a list of two
+            Model inputs (:meth:`inputs`).
+
+        Returns
+        -------
+        dict
+            Model name → ndarray of shape (n, n_classes).
+        """
         return {name: predict_proba(m, X_seq) for name, m in self.models.items()}
 
     def predict_frame(self, clip_ids, X_seq: np.ndarray):
-        """DataFrame ``clip_id, y_pred, p_<class>...`` (main model) then ``<model>:y_pred, <model>:p_<class>``."""
+        """Every model's predictions as a table.
+
+        Parameters
+        ----------
+        clip_ids : sequence of str
+        X_seq : ndarray or list of ndarrays
+            Model inputs (:meth:`inputs`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``clip_id, y_pred, p_<class>...`` (main model) then ``<model>:y_pred, <model>:p_<class>``.
+        """
         import pandas as pd
 
         probs = self.predict_proba(X_seq)
@@ -813,7 +1099,19 @@ class ClassifierBundle:
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, model_dir, extra: dict | None = None) -> Path:
-        """Write ``model_dir/classifiers/{<model>.keras, sequencer.npz}`` and ``model_dir/bundle.json``."""
+        """Write ``model_dir/classifiers/{<model>.keras, sequencer.npz}`` and ``model_dir/bundle.json``.
+
+        Parameters
+        ----------
+        model_dir : path-like
+        extra : dict or None
+            More entries for ``bundle.json``.
+
+        Returns
+        -------
+        Path
+            The ``bundle.json`` written.
+        """
         from mer_helpers.io import atomic_write, write_json
 
         model_dir = Path(model_dir)
@@ -829,6 +1127,21 @@ class ClassifierBundle:
 
     @classmethod
     def load(cls, model_dir) -> "ClassifierBundle":
+        """Read what :meth:`save` wrote.
+
+        Parameters
+        ----------
+        model_dir : path-like
+
+        Returns
+        -------
+        ClassifierBundle
+
+        Raises
+        ------
+        FileNotFoundError
+            ``bundle.json``, the sequencer or a listed model is missing.
+        """
         from mer_helpers.io import read_json
 
         model_dir = Path(model_dir)
@@ -1097,7 +1410,22 @@ COLUMN_SETS = ("selected", "all", "audio", "visual")
 
 
 def read_selected(path) -> list[str]:
-    """The selected column names of a ``selection.json`` (``selected``, or ``columns`` + ``support``)."""
+    """The selected column names of a ``selection.json``.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    list of str
+        From ``selected``, or ``columns`` + ``support``.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        Missing file; neither layout; nothing selected.
+    """
     from mer_helpers.io import read_json
 
     path = Path(path)
@@ -1116,8 +1444,22 @@ def read_selected(path) -> list[str]:
 
 
 def choose_columns(columns: Sequence[str], selected: Sequence[str], which: str = "selected") -> list[str]:
-    """Column names for a column set: ``selected`` (the split's selection), ``all`` (no
-    selection), ``audio`` / ``visual`` (every column of that modality, no selection)."""
+    """Column names for a column set.
+
+    Parameters
+    ----------
+    columns : sequence of str
+        The fused columns.
+    selected : sequence of str
+        The split's selection.
+    which : {"selected", "all", "audio", "visual"}, default="selected"
+        ``selected`` (the split's selection), ``all`` (no selection), ``audio`` / ``visual``
+        (every column of that modality, no selection).
+
+    Returns
+    -------
+    list of str
+    """
     columns = [str(c) for c in columns]
     if which == "selected":
         missing = sorted(set(selected) - set(columns))
@@ -1179,9 +1521,35 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
     Reads ``fused/<split>/features.npz`` and ``selection/<split>/selection.json`` (and in
     ``temporal`` mode ``audio/<split>/sequences.npz``, ``visual/<split>/sequences.npz``) from
     ``artifacts``. ``fusion="late"`` (features mode): one model per modality, probabilities
-    averaged (see the module docstring); a column set with one modality only falls back to early. The scaler (inside the sequencer) and every model see the split's training
-    rows only; the validation part for early stopping is carved out of them, grouped by the
-    ``speaker`` column of ``labels``.
+    averaged (see the module docstring); a column set with one modality only falls back to early.
+    The scaler (inside the sequencer) and every model see the split's training rows only; the
+    validation part for early stopping is carved out of them, grouped by the ``speaker`` column
+    of ``labels``.
+
+    Parameters
+    ----------
+    artifacts : path-like
+        ``OUT/artifacts``.
+    split : mapping
+        One entry of ``splits.json`` (``name``, ``train``, ``test``).
+    labels : pandas.DataFrame
+        ``labels.csv`` (``clip_id``, ``label``, ``speaker``).
+    classes : sequence of str
+        The class order of the outputs.
+    model_names : sequence of str, default=MODEL_NAMES
+    columns : {"selected", "all", "audio", "visual"}, default="selected"
+        See :func:`choose_columns`.
+    sequence_mode : {"features", "temporal"}, default="features"
+    steps, epochs, batch_size, validation_split, seed, units, heads, dropout, patience, learning_rate, monitor, fusion :
+        See :func:`fit_model` and :func:`features_sequencer`.
+    keep_models : bool, default=False
+        Keep the trained models in the result (else they are freed).
+    progress : progress bar or None
+        Updated once per model.
+
+    Returns
+    -------
+    SplitResult
     """
     from mer_helpers.io import load_sequences
 
@@ -1241,7 +1609,16 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
 
 
 def set_threads(n_jobs: int = 2) -> None:
-    """Limit TensorFlow to ``n_jobs`` threads (no effect once TensorFlow has started running ops)."""
+    """Limit TensorFlow to ``n_jobs`` threads (no effect once TensorFlow has started running ops).
+
+    Parameters
+    ----------
+    n_jobs : int, default=2
+
+    Returns
+    -------
+    None
+    """
     try:
         import tensorflow as tf
 
@@ -1258,7 +1635,18 @@ def linear_reference_split(artifacts, split: Mapping, labels, classes: Sequence[
 
     It tells apart "the features carry little signal" (the reference is low too) from "the
     network does not extract the signal with this little data" (the reference is higher).
-    Returns the prediction frame ``clip_id, split, y_true, y_pred, p_<class>``.
+
+    Parameters
+    ----------
+    artifacts, split, labels, classes, columns :
+        As :func:`run_split`.
+    C : float, default=1.0
+    seed : int, default=42
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``clip_id, split, y_true, y_pred, p_<class>``.
     """
     import pandas as pd
     from sklearn.linear_model import LogisticRegression
