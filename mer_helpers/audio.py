@@ -551,7 +551,13 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
         return out
 
     def front_end(self) -> dict[str, Any]:
-        """The extraction / MFCC parameters this featurizer expects (see :func:`clip_mfcc`)."""
+        """The extraction / MFCC parameters this featurizer expects.
+
+        Returns
+        -------
+        dict
+            The keyword arguments of :func:`clip_mfcc`.
+        """
         return front_end_params(**{k: getattr(self, k) for k in FRONT_END_DEFAULTS})
 
     def _validation_mask(self, lengths: np.ndarray) -> np.ndarray:
@@ -630,8 +636,18 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
         return self
 
     def describe_fit(self, seconds: float) -> str:
-        """One line on the autoencoder's training (clips, frames, epochs, final losses); ``""``
-        when the feature sets train nothing."""
+        """One line on the autoencoder's training (clips, frames, epochs, final losses).
+
+        Parameters
+        ----------
+        seconds : float
+            The training time to report.
+
+        Returns
+        -------
+        str
+            ``""`` when the feature sets train nothing.
+        """
         h = getattr(self, "history_", {}) or {}
         if not h.get("loss"):
             return ""
@@ -655,7 +671,16 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
         return self.scaler_.transform(frames).astype(np.float32), np.array([len(m) for m in mfcc_list])
 
     def encode(self, mfcc_list) -> list[np.ndarray]:
-        """The bottleneck sequence ``(T, bottleneck_units)`` float32 of each clip."""
+        """The bottleneck sequence of each clip.
+
+        Parameters
+        ----------
+        mfcc_list : list of ndarray of shape (T_i, n_mfcc)
+
+        Returns
+        -------
+        list of ndarray of shape (T_i, bottleneck_units), float32
+        """
         self._check_fitted()
         if self.encoder_ is None:
             raise RuntimeError(f"AudioFeaturizer(features={self.features!r}) has no autoencoder to encode with")
@@ -742,7 +767,16 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
         return cols
 
     def reconstruction_error(self, X) -> np.ndarray:
-        """Per-clip mean squared reconstruction error in the scaled [0, 1] space."""
+        """Per-clip mean squared reconstruction error in the scaled [0, 1] space.
+
+        Parameters
+        ----------
+        X : list of ndarray of shape (T_i, n_mfcc)
+
+        Returns
+        -------
+        ndarray of shape (n_clips,)
+        """
         self._check_fitted()
         Z, lengths = self._scaled(X)
         R = _apply(self.autoencoder_, Z)
@@ -751,8 +785,17 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
 
     def reconstruction_r2(self, X) -> float:
         """Share of the variance of the scaled frames of ``X`` that the autoencoder reproduces:
-        ``1 - sum((x - x_hat)^2) / sum((x - mean)^2)`` over all frames and coefficients
-        (NaN without an autoencoder)."""
+        ``1 - sum((x - x_hat)^2) / sum((x - mean)^2)`` over all frames and coefficients.
+
+        Parameters
+        ----------
+        X : list of ndarray of shape (T_i, n_mfcc)
+
+        Returns
+        -------
+        float
+            NaN without an autoencoder.
+        """
         self._check_fitted()
         if self.autoencoder_ is None:
             return float("nan")
@@ -788,7 +831,17 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
 
     # -- persistence
     def save(self, directory: str | os.PathLike) -> Path:
-        """Write ``config.json``, ``scaler.npz``, ``encoder.keras`` and ``autoencoder.keras``."""
+        """Write ``config.json``, ``scaler.npz``, ``encoder.keras`` and ``autoencoder.keras``.
+
+        Parameters
+        ----------
+        directory : path-like
+
+        Returns
+        -------
+        Path
+            ``directory``.
+        """
         self._check_fitted()
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
@@ -805,7 +858,17 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "AudioFeaturizer":
-        """Rebuild a featurizer written by :meth:`save`."""
+        """Rebuild a featurizer written by :meth:`save`.
+
+        Parameters
+        ----------
+        directory : path-like
+
+        Returns
+        -------
+        AudioFeaturizer
+            Fitted.
+        """
         import keras
 
         d = Path(directory)
@@ -833,10 +896,29 @@ def fit_transform_split(mfcc: Mapping[str, np.ndarray], split: Mapping[str, Any]
                         egemaps: Mapping[str, np.ndarray] | None = None, **params: Any):
     """Fit an :class:`AudioFeaturizer` on the ``train`` clips of ``split`` only, encode every clip.
 
-    ``mfcc``: clip id → (T, n_mfcc) (the content of ``audio/mfcc.npz``); ``split``: one entry of
-    ``splits.json``; ``egemaps``: clip id → (88,) functionals (``audio/egemaps.npz``), needed
-    when ``features`` includes ``egemaps``. Returns ``(featurizer, clip_ids, X, columns, sequences)`` with clip ids in
-    the order of ``mfcc``. Raises ``KeyError`` naming any split clip missing from ``mfcc``.
+    Parameters
+    ----------
+    mfcc : mapping
+        Clip id → (T, n_mfcc) (the content of ``audio/mfcc.npz``).
+    split : mapping
+        One entry of ``splits.json``.
+    egemaps : mapping or None
+        Clip id → (88,) functionals (``audio/egemaps.npz``), needed when ``features`` includes
+        ``egemaps``.
+    **params
+        :class:`AudioFeaturizer` parameters (:func:`featurizer_params` maps the notebooks' names).
+
+    Returns
+    -------
+    tuple
+        ``(featurizer, clip_ids, X, columns, sequences)``, clip ids in the order of ``mfcc``.
+
+    Raises
+    ------
+    KeyError
+        A split clip is missing from ``mfcc`` (named).
+    TypeError
+        A parameter is not an :class:`AudioFeaturizer` parameter (named).
     """
     missing = [c for c in list(split["train"]) + list(split.get("test", [])) if c not in mfcc]
     if missing:
@@ -857,7 +939,18 @@ def fit_transform_split(mfcc: Mapping[str, np.ndarray], split: Mapping[str, Any]
 
 def featurizer_params(**notebook_params: Any) -> dict[str, Any]:
     """Map the notebooks' parameter names (``ae_epochs``, ``audio_stats``, ``seed`` ...) to
-    :class:`AudioFeaturizer` arguments; unknown names are ignored."""
+    :class:`AudioFeaturizer` arguments; unknown names are ignored.
+
+    Parameters
+    ----------
+    **notebook_params
+        The notebook's parameters.
+
+    Returns
+    -------
+    dict
+        :class:`AudioFeaturizer` keyword arguments.
+    """
     rename = {"ae_epochs": "epochs", "ae_batch_size": "batch_size", "ae_validation_split": "validation_split",
               "ae_l2": "l2", "ae_sparsity": "sparsity", "audio_stats": "stats", "seed": "random_state",
               "audio_features": "features"}

@@ -30,7 +30,22 @@ _FFMPEG_PREFIX = re.compile(r"\[[^\]]*@ 0x[0-9a-f]+\]\s*")
 
 
 def expand_clips(clips: Iterable[str]) -> list[Path]:
-    """Files as given; folders expanded (recursively, sorted) to their video files."""
+    """Files as given; folders expanded (recursively, sorted) to their video files.
+
+    Parameters
+    ----------
+    clips : iterable of str
+        Clip files and folders.
+
+    Returns
+    -------
+    list of Path
+
+    Raises
+    ------
+    FileNotFoundError
+        A path does not exist, or a folder holds no clip.
+    """
     out: list[Path] = []
     for c in clips:
         p = Path(c)
@@ -62,9 +77,19 @@ def _reason(error, path) -> str:
 
 
 def check_clip(path) -> str | None:
-    """Why ``path`` cannot be predicted, from a quick FFmpeg header probe (nothing is decoded),
-    or ``None`` when it is a media file with a video and an audio stream. Damage further into
-    the file shows up during feature extraction instead."""
+    """Why ``path`` cannot be predicted, from a quick FFmpeg header probe (nothing is decoded).
+
+    Damage further into the file shows up during feature extraction instead.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    str or None
+        The one-line reason, or ``None`` when it is a media file with a video and an audio stream.
+    """
     from mer_helpers.media import MediaError, probe
 
     try:
@@ -86,8 +111,18 @@ def check_clip(path) -> str | None:
 
 
 def check_clips(paths: Sequence, n_jobs: int = 4) -> dict[str, str]:
-    """:func:`check_clip` over ``paths`` (``n_jobs`` probes at a time): ``{str(path): reason}``
-    for the bad clips, in the order of ``paths``."""
+    """:func:`check_clip` over ``paths``, ``n_jobs`` probes at a time.
+
+    Parameters
+    ----------
+    paths : sequence of path-like
+    n_jobs : int, default=4
+
+    Returns
+    -------
+    dict
+        ``{str(path): reason}`` for the bad clips, in the order of ``paths``.
+    """
     with ThreadPoolExecutor(max_workers=max(1, min(int(n_jobs), len(paths)))) as pool:
         reasons = list(pool.map(check_clip, paths))
     return {str(p): r for p, r in zip(paths, reasons) if r is not None}
@@ -134,8 +169,26 @@ def predict_clips(model, paths: Sequence, n_jobs: int = 1,
 def score_against_labels(pred: pd.DataFrame, labels_path, classes: Sequence[str]) -> tuple[float, float, int]:
     """Accuracy and macro-F1 of ``pred`` (main model) against a ``labels.csv``.
 
-    Clips are matched by resolved path first, then by ``clip_id`` = file stem. Returns
-    ``(accuracy, f1_macro, n_matched)``; raises if no clip matches.
+    Clips are matched by resolved path first, then by ``clip_id`` = file stem.
+
+    Parameters
+    ----------
+    pred : pandas.DataFrame
+        :func:`predict_clips`'s table.
+    labels_path : path-like
+        A ``labels.csv`` (``clip_id``, ``label``, optional ``path``).
+    classes : sequence of str
+        The model's classes.
+
+    Returns
+    -------
+    accuracy, f1_macro : float
+    n_matched : int
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        No such file; missing columns; no clip matches; labels outside ``classes``.
     """
     from mer_helpers.evaluation import classification_metrics
 
@@ -189,12 +242,32 @@ def _with_failures(pred: pd.DataFrame, paths: list[Path], failed: dict[str, str]
 def predict_cli(model_dir, clips: Sequence[str], labels=None, out=None, n_jobs: int = 1,
                 on_bad_input: str = "stop") -> int:
     """The ``mer predict`` command: predict, write the CSV (``out``) or print it, and with
-    ``labels`` end with the line ``accuracy=A f1_macro=F``. Returns the exit status.
+    ``labels`` end with the line ``accuracy=A f1_macro=F``.
 
     Every clip is probed first; each bad one gets one stderr line ``mer predict: CLIP: REASON``.
     ``on_bad_input="stop"``: any bad clip → status 2, nothing written. ``"skip"``: the other
     clips are predicted, the bad ones are rows with an empty ``y_pred`` and the reason in the
     ``error`` column, the score covers the predicted clips, and the status is 3.
+
+    Parameters
+    ----------
+    model_dir : path-like
+        The model folder (``OUT/model/``), loaded with
+        :meth:`mer_helpers.pipeline.EmotionModel.load`.
+    clips : sequence of str
+        Clip files and folders.
+    labels : path-like or None
+        A ``labels.csv`` to score against.
+    out : path-like or None
+        Where to write the CSV (``None``: standard output).
+    n_jobs : int, default=1
+    on_bad_input : {"stop", "skip"}, default="stop"
+
+    Returns
+    -------
+    int
+        The exit status: 0, 2 (error, or a bad clip in stop mode) or 3 (skip mode, some clips
+        unreadable).
     """
     from mer_helpers.io import atomic_write_text
     from mer_helpers.pipeline import EmotionModel
