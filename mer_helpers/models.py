@@ -1355,7 +1355,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples, n_classes)
         """
-        return predict_proba(self.bundle_.models[self.bundle_.main_model], self._inputs(X))
+        X_seq = self._inputs(X)  # checks that the classifier is fitted
+        return predict_proba(self.bundle_.models[self.bundle_.main_model], X_seq)
 
     def predict(self, X) -> np.ndarray:
         """The main model's predicted classes.
