@@ -2,7 +2,7 @@
 
 :class:`EmotionModel` holds a fitted :class:`sklearn.pipeline.Pipeline` of three steps::
 
-    clip paths ──features──▶ [audio | visual] (n, d_a + d_v) ──select──▶ (n, k) ──classify──▶ p (n, C)
+    clip paths ─features─▶ [audio | visual] (n, d_a+d_v) ─select─▶ (n, k) ─classify─▶ p (n, C)
 
 * ``features`` — a :class:`~sklearn.pipeline.FeatureUnion` of :class:`ClipAudioFeatures`
   (:class:`mer_helpers.audio.AudioFeaturizer`: extraction, denoising, MFCC, autoencoder) and
@@ -533,9 +533,9 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
 
         F, columns = fuse(Xa, ca, Xv, cv)
         if list(columns) != self.columns_:
+            first = next((c for c, e in zip(columns, self.columns_) if c != e), "-")
             raise ValueError(f"the featurizers give {len(columns)} columns, the model expects {len(self.columns_)} "
-                             f"(first difference near {next((c for c, e in zip(columns, self.columns_) if c != e), '-')}); "
-                             "the featurizers do not match this model")
+                             f"(first difference near {first}); the featurizers do not match this model")
         return kept, clf.predict_proba_all(self.pipeline_[1:-1].transform(F))
 
     def predict_proba(self, X) -> np.ndarray:
