@@ -467,12 +467,42 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
     of whole clips, so frames of one utterance are never on both sides of the early-look at the
     loss; with fewer than two clips it falls back to a random frame split.
 
-    ``transform(mfcc_list)`` → ``(X, columns, sequences)``: the bottleneck sequence of each clip
-    ``(T, bottleneck_units)`` and its summary ``X (n, len(stats) * bottleneck_units)`` float32.
-    Frames of unseen clips are scaled with the training min/max and clipped to [0, 1].
+    ``transform(mfcc_list)`` → ``X (n, len(stats) * bottleneck_units)`` float32, the summary of
+    each clip's bottleneck sequence; :meth:`featurize` → ``(X, columns, sequences)`` also gives the
+    column names and the sequences ``(T, bottleneck_units)``. Frames of unseen clips are scaled
+    with the training min/max and clipped to [0, 1].
 
     The front-end parameters (``sr`` ... ``n_mels``) are stored so that
     :meth:`transform_paths` treats new clips exactly like the training clips.
+
+    Parameters
+    ----------
+    hidden_units, bottleneck_units : int
+        Widths of the autoencoder's hidden and bottleneck layers.
+    epochs, batch_size, validation_split, l2, sparsity : training of the autoencoder.
+    stats : str
+        Statistics of each sequence (``mean_std`` ...; see :func:`parse_stats`).
+    random_state : int
+        Seed of the validation clips and of Keras.
+    progress : bool
+        Show a progress bar while training.
+    sr, denoise, over_subtraction, spectral_floor, noise_percentile, n_mfcc, mfcc_deltas, n_fft, hop_length, n_mels :
+        The front end (see :func:`clip_mfcc`).
+    features : str
+        Feature sets: ``ae``, ``mfcc_stats``, ``egemaps`` or a ``+`` combination.
+
+    Attributes
+    ----------
+    columns_ : list of str
+        The names of the output columns (learned in :meth:`fit`).
+
+    Notes
+    -----
+    Not run through scikit-learn's ``check_estimator``: ``X`` is a list of variable-length
+    ``(T_i, n_mfcc)`` MFCC matrices (one per clip; a single 2-D array is read as *one* clip),
+    so every check that feeds a 2-D ``(n_samples, n_features)`` array gets one output row and
+    fails on the sample count. ``tests/test_estimators.py`` checks ``get_params`` / ``clone``,
+    ``fit`` returning ``self``, ``transform`` returning an array and the not-fitted error.
     """
 
     def __init__(self, hidden_units: int = 64, bottleneck_units: int = 32, epochs: int = 100,
@@ -521,7 +551,13 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
         return out
 
     def front_end(self) -> dict[str, Any]:
-        """The extraction / MFCC parameters this featurizer expects (see :func:`clip_mfcc`)."""
+        """The extraction / MFCC parameters this featurizer expects.
+
+        Returns
+        -------
+        dict
+            The keyword arguments of :func:`clip_mfcc`.
+        """
         return front_end_params(**{k: getattr(self, k) for k in FRONT_END_DEFAULTS})
 
     def _validation_mask(self, lengths: np.ndarray) -> np.ndarray:
@@ -550,7 +586,18 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
 
     # -- estimator API
     def fit(self, X, y=None, groups=None):
-        """Fit the scaler and the autoencoder on the frames of ``X`` (list of (T, n_mfcc))."""
+        """Fit the scaler and the autoencoder on the frames of the training clips.
+
+        Parameters
+        ----------
+        X : list of ndarray of shape (T_i, n_mfcc)
+            MFCC matrices of the training clips.
+        y, groups : ignored
+
+        Returns
+        -------
+        self : AudioFeaturizer
+        """
         import time
 
         import keras
@@ -566,6 +613,7 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
         self.n_train_frames_ = len(frames)
         self.feature_sets_ = parse_audio_features(self.features)
         self.scaler_ = MinMaxScaler(feature_range=(0, 1), clip=True).fit(frames)
+        self.columns_ = self._columns()
         if "ae" not in self.feature_sets_:  # plain statistics: nothing to train
             self.history_, self.n_val_frames_, self.validation_clips_ = {}, 0, []
             self.encoder_ = self.autoencoder_ = None
@@ -588,8 +636,18 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
         return self
 
     def describe_fit(self, seconds: float) -> str:
-        """One line on the autoencoder's training (clips, frames, epochs, final losses); ``""``
-        when the feature sets train nothing."""
+        """One line on the autoencoder's training (clips, frames, epochs, final losses).
+
+        Parameters
+        ----------
+        seconds : float
+            The training time to report.
+
+        Returns
+        -------
+        str
+            ``""`` when the feature sets train nothing.
+        """
         h = getattr(self, "history_", {}) or {}
         if not h.get("loss"):
             return ""
@@ -613,7 +671,16 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
         return self.scaler_.transform(frames).astype(np.float32), np.array([len(m) for m in mfcc_list])
 
     def encode(self, mfcc_list) -> list[np.ndarray]:
-        """The bottleneck sequence ``(T, bottleneck_units)`` float32 of each clip."""
+        """The bottleneck sequence of each clip.
+
+        Parameters
+        ----------
+        mfcc_list : list of ndarray of shape (T_i, n_mfcc)
+
+        Returns
+        -------
+        list of ndarray of shape (T_i, bottleneck_units), float32
+        """
         self._check_fitted()
         if self.encoder_ is None:
             raise RuntimeError(f"AudioFeaturizer(features={self.features!r}) has no autoencoder to encode with")
@@ -623,12 +690,39 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
         codes = _apply(self.encoder_, Z)
         return np.split(codes, np.cumsum(lengths)[:-1])
 
-    def transform(self, X, egemaps: np.ndarray | None = None) -> tuple[np.ndarray, list[str], list[np.ndarray]]:
-        """``(X (n, d) float32, columns, sequences)`` for a list of (T, n_mfcc) matrices.
+    def transform(self, X, egemaps: np.ndarray | None = None) -> np.ndarray:
+        """The clips' feature vectors.
 
-        ``egemaps``: the clips' eGeMAPS functionals ``(n, 88)`` (needed when ``features``
-        includes ``egemaps``; :meth:`transform_paths` computes them). Sequences: the bottleneck
-        codes with ``ae``, else the MFCC frames.
+        Parameters
+        ----------
+        X : list of ndarray of shape (T_i, n_mfcc)
+            MFCC matrices, one per clip.
+        egemaps : ndarray of shape (n_clips, 88) or None
+            The clips' eGeMAPS functionals (needed when ``features`` includes ``egemaps``).
+
+        Returns
+        -------
+        ndarray of shape (n_clips, len(columns_)), float32
+        """
+        return self.featurize(X, egemaps=egemaps)[0]
+
+    def featurize(self, X, egemaps: np.ndarray | None = None) -> tuple[np.ndarray, list[str], list[np.ndarray]]:
+        """Feature vectors, their column names and the clips' sequences.
+
+        Parameters
+        ----------
+        X : list of ndarray of shape (T_i, n_mfcc)
+            MFCC matrices, one per clip.
+        egemaps : ndarray of shape (n_clips, 88) or None
+            The clips' eGeMAPS functionals (needed when ``features`` includes ``egemaps``;
+            :meth:`transform_paths` computes them).
+
+        Returns
+        -------
+        X : ndarray of shape (n_clips, d), float32
+        columns : list of str
+        sequences : list of ndarray
+            The bottleneck codes ``(T_i, bottleneck_units)`` with ``ae``, else the MFCC frames.
         """
         self._check_fitted()
         sets = parse_audio_features(self.features)
@@ -652,10 +746,15 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
         return np.concatenate(parts, axis=1).astype(np.float32), columns, sequences
 
     def fit_transform(self, X, y=None, **fit_params):
+        """:meth:`fit` then :meth:`transform` (an array; ``featurize`` gives the sequences too)."""
         return self.fit(X, y, **fit_params).transform(X)
 
-    @property
-    def columns_(self) -> list[str]:
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """The output column names (``columns_``) as an array, as scikit-learn expects."""
+        self._check_fitted()
+        return np.asarray(self.columns_, dtype=object)
+
+    def _columns(self) -> list[str]:
         sets = parse_audio_features(self.features)
         cols = []
         if "ae" in sets:
@@ -668,7 +767,16 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
         return cols
 
     def reconstruction_error(self, X) -> np.ndarray:
-        """Per-clip mean squared reconstruction error in the scaled [0, 1] space."""
+        """Per-clip mean squared reconstruction error in the scaled [0, 1] space.
+
+        Parameters
+        ----------
+        X : list of ndarray of shape (T_i, n_mfcc)
+
+        Returns
+        -------
+        ndarray of shape (n_clips,)
+        """
         self._check_fitted()
         Z, lengths = self._scaled(X)
         R = _apply(self.autoencoder_, Z)
@@ -677,8 +785,17 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
 
     def reconstruction_r2(self, X) -> float:
         """Share of the variance of the scaled frames of ``X`` that the autoencoder reproduces:
-        ``1 - sum((x - x_hat)^2) / sum((x - mean)^2)`` over all frames and coefficients
-        (NaN without an autoencoder)."""
+        ``1 - sum((x - x_hat)^2) / sum((x - mean)^2)`` over all frames and coefficients.
+
+        Parameters
+        ----------
+        X : list of ndarray of shape (T_i, n_mfcc)
+
+        Returns
+        -------
+        float
+            NaN without an autoencoder.
+        """
         self._check_fitted()
         if self.autoencoder_ is None:
             return float("nan")
@@ -687,7 +804,22 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
         return float(1.0 - ((R - Z) ** 2).sum() / ((Z - Z.mean(axis=0)) ** 2).sum())
 
     def transform_paths(self, paths, n_jobs: int = 1, progress: bool | None = None):
-        """Extraction + pre-processing + MFCC (cached) + :meth:`transform` for clip files."""
+        """Extraction + pre-processing + MFCC (cached) + :meth:`featurize` for clip files.
+
+        Parameters
+        ----------
+        paths : sequence of path-like
+            Clip files.
+        n_jobs : int
+            Clips extracted at a time.
+        progress : bool or None
+            Progress bars (``None``: the ``progress`` parameter).
+
+        Returns
+        -------
+        tuple
+            ``(X (n, d) float32, columns, sequences)`` as :meth:`featurize`.
+        """
         self._check_fitted()
         prog = self.progress if progress is None else progress
         paths = list(paths)
@@ -695,11 +827,21 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
         ege = None
         if "egemaps" in parse_audio_features(self.features):
             ege = extract_egemaps(paths, sr=self.front_end()["sr"], n_jobs=n_jobs, progress=prog)[0]
-        return self.transform(mfcc, egemaps=ege)
+        return self.featurize(mfcc, egemaps=ege)
 
     # -- persistence
     def save(self, directory: str | os.PathLike) -> Path:
-        """Write ``config.json``, ``scaler.npz``, ``encoder.keras`` and ``autoencoder.keras``."""
+        """Write ``config.json``, ``scaler.npz``, ``encoder.keras`` and ``autoencoder.keras``.
+
+        Parameters
+        ----------
+        directory : path-like
+
+        Returns
+        -------
+        Path
+            ``directory``.
+        """
         self._check_fitted()
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
@@ -716,7 +858,17 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "AudioFeaturizer":
-        """Rebuild a featurizer written by :meth:`save`."""
+        """Rebuild a featurizer written by :meth:`save`.
+
+        Parameters
+        ----------
+        directory : path-like
+
+        Returns
+        -------
+        AudioFeaturizer
+            Fitted.
+        """
         import keras
 
         d = Path(directory)
@@ -734,6 +886,8 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
         self.n_train_clips_ = int(cfg.get("n_train_clips", 0))
         self.n_train_frames_ = int(cfg.get("n_train_frames", 0))
         self.history_ = cfg.get("history", {})
+        self.feature_sets_ = parse_audio_features(self.features)
+        self.columns_ = [str(c) for c in cfg["columns"]] if "columns" in cfg else self._columns()
         return self
 
 
@@ -742,27 +896,61 @@ def fit_transform_split(mfcc: Mapping[str, np.ndarray], split: Mapping[str, Any]
                         egemaps: Mapping[str, np.ndarray] | None = None, **params: Any):
     """Fit an :class:`AudioFeaturizer` on the ``train`` clips of ``split`` only, encode every clip.
 
-    ``mfcc``: clip id → (T, n_mfcc) (the content of ``audio/mfcc.npz``); ``split``: one entry of
-    ``splits.json``; ``egemaps``: clip id → (88,) functionals (``audio/egemaps.npz``), needed
-    when ``features`` includes ``egemaps``. Returns ``(featurizer, clip_ids, X, columns, sequences)`` with clip ids in
-    the order of ``mfcc``. Raises ``KeyError`` naming any split clip missing from ``mfcc``.
+    Parameters
+    ----------
+    mfcc : mapping
+        Clip id → (T, n_mfcc) (the content of ``audio/mfcc.npz``).
+    split : mapping
+        One entry of ``splits.json``.
+    egemaps : mapping or None
+        Clip id → (88,) functionals (``audio/egemaps.npz``), needed when ``features`` includes
+        ``egemaps``.
+    **params
+        :class:`AudioFeaturizer` parameters (:func:`featurizer_params` maps the notebooks' names).
+
+    Returns
+    -------
+    tuple
+        ``(featurizer, clip_ids, X, columns, sequences)``, clip ids in the order of ``mfcc``.
+
+    Raises
+    ------
+    KeyError
+        A split clip is missing from ``mfcc`` (named).
+    TypeError
+        A parameter is not an :class:`AudioFeaturizer` parameter (named).
     """
     missing = [c for c in list(split["train"]) + list(split.get("test", [])) if c not in mfcc]
     if missing:
         raise KeyError(f"split {split.get('name')}: {len(missing)} clip(s) have no MFCC in "
                        f"audio/mfcc.npz (rerun notebook 01): {missing[:5]}")
     known = set(AudioFeaturizer().get_params())
-    feat = AudioFeaturizer(**{k: v for k, v in params.items() if k in known})
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise TypeError(f"fit_transform_split: unknown AudioFeaturizer parameter(s) {unknown} "
+                        "(see audio.featurizer_params for the notebooks' names)")
+    feat = AudioFeaturizer(**params)
     feat.fit([mfcc[c] for c in split["train"]])
     clip_ids = list(mfcc)
     ege = np.stack([egemaps[c] for c in clip_ids]) if egemaps is not None else None
-    X, columns, sequences = feat.transform([mfcc[c] for c in clip_ids], egemaps=ege)
+    X, columns, sequences = feat.featurize([mfcc[c] for c in clip_ids], egemaps=ege)
     return feat, clip_ids, X, columns, sequences
 
 
 def featurizer_params(**notebook_params: Any) -> dict[str, Any]:
     """Map the notebooks' parameter names (``ae_epochs``, ``audio_stats``, ``seed`` ...) to
-    :class:`AudioFeaturizer` arguments; unknown names are ignored."""
+    :class:`AudioFeaturizer` arguments; unknown names are ignored.
+
+    Parameters
+    ----------
+    **notebook_params
+        The notebook's parameters.
+
+    Returns
+    -------
+    dict
+        :class:`AudioFeaturizer` keyword arguments.
+    """
     rename = {"ae_epochs": "epochs", "ae_batch_size": "batch_size", "ae_validation_split": "validation_split",
               "ae_l2": "l2", "ae_sparsity": "sparsity", "audio_stats": "stats", "seed": "random_state",
               "audio_features": "features"}

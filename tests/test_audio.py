@@ -154,7 +154,7 @@ def test_autoencoder_architecture_and_loss_falls(fitted):
     assert feat.history_["val_loss"][-1] < feat.history_["val_loss"][0]
     # validation is made of whole clips holding about 20 % of the frames
     assert feat.validation_clips_ and 0.15 < feat.n_val_frames_ / feat.n_train_frames_ < 0.45
-    X, columns, seqs = feat.transform(train[:3])
+    X, columns, seqs = feat.featurize(train[:3])
     assert X.shape == (3, 64) and X.dtype == np.float32
     assert columns[:2] == ["audio:ae_mean:0", "audio:ae_mean:1"] and columns[32] == "audio:ae_std:0"
     assert [s.shape for s in seqs] == [(len(m), 32) for m in train[:3]]
@@ -166,8 +166,8 @@ def test_featurizer_save_load_roundtrip(fitted, tmp_path):
     feat, train = fitted
     feat.save(tmp_path / "audio")
     back = audio.AudioFeaturizer.load(tmp_path / "audio")
-    X1, c1, s1 = feat.transform(train[:2])
-    X2, c2, s2 = back.transform(train[:2])
+    X1, c1, s1 = feat.featurize(train[:2])
+    X2, c2, s2 = back.featurize(train[:2])
     assert c1 == c2
     np.testing.assert_allclose(X1, X2, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(back.scaler_.data_max_, feat.scaler_.data_max_)

@@ -232,7 +232,7 @@ def test_late_fusion_trains_one_model_per_modality_and_round_trips(tmp_path):
     again = M.ClassifierBundle.load(tmp_path / "model")
     np.testing.assert_allclose(again.predict_proba(again.inputs(X, cols))["bilstm_sa"], p, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="both modalities"):
-        M.LateFusionSequencer.from_columns(2, cols[:6])
+        M.LateFusionSequencer.from_columns(2, cols[:6]).fit(X[:, :6])  # checked at fit (scikit-learn: __init__ only stores)
 
 
 def test_inner_classifier_table_never_reads_test_clips(tmp_path):

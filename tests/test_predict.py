@@ -83,9 +83,11 @@ def _fake_check_clip(path):
 @pytest.fixture
 def fake_chain(monkeypatch):
     monkeypatch.setattr(P, "check_clip", _fake_check_clip)
+    from mer_helpers.selection import ZebraFeatureSelector
+
     for name, attrs in (("mer_helpers.audio", {"AudioFeaturizer": _FakeAudio}),
                         ("mer_helpers.visual", {"VisualFeaturizer": _FakeVisual}),
-                        ("mer_helpers.selection", {"fuse": _fake_fuse})):
+                        ("mer_helpers.selection", {"fuse": _fake_fuse, "ZebraFeatureSelector": ZebraFeatureSelector})):
         mod = types.ModuleType(name)
         mod.__dict__.update(attrs)
         monkeypatch.setitem(sys.modules, name, mod)

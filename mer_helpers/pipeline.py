@@ -1,0 +1,666 @@
+"""The trained model as one scikit-learn object: clip files in, class probabilities out.
+
+:class:`EmotionModel` holds a fitted :class:`sklearn.pipeline.Pipeline` of three steps::
+
+    clip paths ─features─▶ [audio | visual] (n, d_a+d_v) ─select─▶ (n, k) ─classify─▶ p (n, C)
+
+* ``features`` — a :class:`~sklearn.pipeline.FeatureUnion` of :class:`ClipAudioFeatures`
+  (:class:`mer_helpers.audio.AudioFeaturizer`: extraction, denoising, MFCC, autoencoder) and
+  :class:`ClipVisualFeatures` (:class:`mer_helpers.visual.VisualFeaturizer`: frames, summary
+  images, backbone), each a transformer from clip paths to a float32 array;
+* ``select`` — the Zebra selector (:class:`mer_helpers.selection.ZebraFeatureSelector`), or
+  ``"passthrough"`` when the classifiers read every fused column (the ``strong`` preset);
+* ``classify`` — :class:`mer_helpers.models.SequenceClassifier` (sequencer + the Keras models).
+
+``fit(paths, y, groups)`` fits the steps in that order, each on the output of the previous one;
+``predict_proba`` / ``predict`` run the pipeline; :meth:`EmotionModel.save` writes the folder
+``OUT/model/`` (``audio/``, ``visual/``, ``selection/selection.json``, ``classifiers/``,
+``bundle.json``, ``model.json``) and :meth:`EmotionModel.load` reads it back as one object.
+In a run the steps are fitted by different notebooks (02, 03-04, 05, 06); notebook 06 assembles
+them with :meth:`EmotionModel.from_dir` and saves the whole model.
+
+``sequence_mode="temporal"`` classifiers read per-clip sequences, which an array pipeline cannot
+carry: for them :meth:`EmotionModel.predict_proba_all` takes the sequences from the featurizers
+directly (``predict_proba`` works the same way; ``fit`` supports the ``features`` mode only).
+
+`mer predict` (:mod:`mer_helpers.predict`) is a thin call on this object:
+:meth:`EmotionModel.load`, then :meth:`EmotionModel.predict_frame`, which can leave out clips that
+fail during feature extraction (a failed batch is retried clip by clip).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.utils.validation import check_is_fitted
+
+MODEL_FORMAT = "mer-emotion-model"
+MODEL_VERSION = 1
+
+
+def _paths(X) -> list[str]:
+    if isinstance(X, (str, Path)):
+        X = [X]
+    return [str(p) for p in X]
+
+
+class _ClipFeatures(TransformerMixin, BaseEstimator):
+    """Clip paths → one modality's feature vectors (see the two subclasses)."""
+
+    def __init__(self, featurizer=None, n_jobs: int = 1):
+        self.featurizer = featurizer
+        self.n_jobs = n_jobs
+
+    @classmethod
+    def fitted(cls, featurizer, n_jobs: int = 1):
+        """The step around an already fitted (e.g. loaded) featurizer.
+
+        Parameters
+        ----------
+        featurizer : AudioFeaturizer or VisualFeaturizer
+            Fitted.
+        n_jobs : int
+
+        Returns
+        -------
+        the step, fitted
+        """
+        self = cls(featurizer, n_jobs)
+        self.featurizer_ = featurizer
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """Feature vectors of clip files.
+
+        Parameters
+        ----------
+        X : sequence of path-like
+            Clip files.
+
+        Returns
+        -------
+        ndarray of shape (n_clips, d), float32
+        """
+        return self.featurize_paths(X)[0]
+
+    def featurize_paths(self, X, n_jobs: int | None = None, **kwargs):
+        """Feature vectors, column names and sequences of clip files.
+
+        Parameters
+        ----------
+        X : sequence of path-like
+        n_jobs : int or None
+            Clips at a time (``None``: the ``n_jobs`` parameter).
+        **kwargs
+            Passed to the featurizer's ``transform_paths`` (``progress``).
+
+        Returns
+        -------
+        tuple
+            ``(X (n, d) float32, columns, sequences)``.
+        """
+        check_is_fitted(self, "featurizer_")
+        return self.featurizer_.transform_paths(_paths(X), n_jobs=self.n_jobs if n_jobs is None else n_jobs,
+                                                **kwargs)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Output column names ``"<modality>:<stage>:<index>"``."""
+        check_is_fitted(self, "featurizer_")
+        f = self.featurizer_
+        cols = getattr(f, "columns_", None)
+        if cols is None:
+            cols = f.columns
+        return np.asarray(list(cols), dtype=object)
+
+
+class ClipAudioFeatures(_ClipFeatures):
+    """Clip paths → audio feature vectors: MFCC front end + :class:`mer_helpers.audio.AudioFeaturizer`.
+
+    Parameters
+    ----------
+    featurizer : AudioFeaturizer
+        The (unfitted) featurizer; :meth:`fit` fits a clone on the clips' MFCCs.
+    n_jobs : int, default=1
+        Clips extracted at a time.
+
+    Notes
+    -----
+    Not run through scikit-learn's ``check_estimator``: ``X`` is a list of clip files.
+    """
+
+    def fit(self, X, y=None):
+        """Extract the MFCCs of the training clips and fit the featurizer on them.
+
+        Parameters
+        ----------
+        X : sequence of path-like
+            Training clip files.
+        y : ignored
+
+        Returns
+        -------
+        self : ClipAudioFeatures
+        """
+        from mer_helpers.audio import AudioFeaturizer, extract_mfcc
+
+        feat = clone(self.featurizer) if self.featurizer is not None else AudioFeaturizer(progress=False)
+        mfcc = extract_mfcc(_paths(X), n_jobs=int(self.n_jobs), progress=False, **feat.front_end())
+        self.featurizer_ = feat.fit(mfcc)
+        return self
+
+
+class ClipVisualFeatures(_ClipFeatures):
+    """Clip paths → visual feature vectors: frame sampling + :class:`mer_helpers.visual.VisualFeaturizer`.
+
+    Parameters
+    ----------
+    featurizer : VisualFeaturizer
+        The featurizer (its summary model unfitted or fitted); :meth:`fit` fits a clone's summary
+        model on the clips' frames.
+    n_jobs : int, default=1
+        Clips decoded at a time.
+
+    Notes
+    -----
+    Not run through scikit-learn's ``check_estimator``: ``X`` is a list of clip files.
+    """
+
+    def fit(self, X, y=None):
+        """Sample the training clips' frames and fit the featurizer's summary model on them.
+
+        Parameters
+        ----------
+        X : sequence of path-like
+            Training clip files.
+        y : ignored
+
+        Returns
+        -------
+        self : ClipVisualFeatures
+        """
+        if self.featurizer is None:
+            raise ValueError("ClipVisualFeatures needs featurizer=VisualFeaturizer(...)")
+        feat = clone(self.featurizer)
+        self.featurizer_ = feat.fit(feat.sample_frames(_paths(X), n_jobs=int(self.n_jobs), progress=False))
+        return self
+
+
+def _featurize(step: _ClipFeatures, paths: list[str], n_jobs: int, errors: dict | None):
+    """``step.featurize_paths(paths)`` plus the indices of the clips it covers.
+
+    With ``errors`` (a dict) a batch that raises is retried clip by clip: the clips that fail go
+    to ``errors[path] = exception`` and the others' features are returned. When every clip fails
+    and not all with a :class:`~mer_helpers.media.MediaError` (a clip problem), the batch's error
+    is raised: it is probably not about the clips (e.g. missing weights).
+    """
+    from mer_helpers.media import MediaError
+
+    try:
+        X, columns, seqs = step.featurize_paths(paths, n_jobs=n_jobs)
+        return X, columns, seqs, list(range(len(paths)))
+    except Exception as batch_error:
+        if errors is None:
+            raise
+        kept, rows, seqs, failed, columns = [], [], [], {}, None
+        for i, p in enumerate(paths):
+            try:
+                Xi, columns, si = step.featurize_paths([p], n_jobs=1, progress=False)
+            except Exception as e:
+                failed[p] = e
+                continue
+            kept.append(i)
+            rows.append(np.asarray(Xi)[0])
+            seqs.extend(si)
+        if not kept and not all(isinstance(e, MediaError) for e in failed.values()):
+            raise batch_error
+        errors.update(failed)
+        X = np.stack(rows) if rows else None
+        return X, columns, seqs, kept
+
+
+class EmotionModel(ClassifierMixin, BaseEstimator):
+    """Clip files → emotion probabilities: featurizers, Zebra selector and Keras classifier in one
+    fitted :class:`~sklearn.pipeline.Pipeline` (see the module docstring).
+
+    Parameters
+    ----------
+    audio : AudioFeaturizer
+        The audio featurizer to fit (a clone is fitted).
+    visual : VisualFeaturizer
+        The visual featurizer to fit (its summary model is fitted on a clone).
+    selector : ZebraFeatureSelector or "passthrough" or None, default=None
+        The feature selector (``None`` / ``"passthrough"``: every fused column).
+    classifier : SequenceClassifier or None, default=None
+        The classifier (``None``: ``SequenceClassifier()``).
+    n_jobs : int, default=1
+        Clips decoded at a time.
+
+    Attributes
+    ----------
+    pipeline_ : sklearn.pipeline.Pipeline
+        ``features`` → ``select`` → ``classify``, fitted.
+    columns_ : list of str
+        The fused column names the featurizers produce (audio first, then visual).
+    classes_ : ndarray of str
+        The classes, in the order of the probability columns.
+
+    Notes
+    -----
+    Not run through scikit-learn's ``check_estimator``: ``X`` is a list of clip files, which the
+    checks' generated arrays are not.
+    """
+
+    def __init__(self, audio=None, visual=None, selector=None, classifier=None, n_jobs: int = 1):
+        self.audio = audio
+        self.visual = visual
+        self.selector = selector
+        self.classifier = classifier
+        self.n_jobs = n_jobs
+
+    # -- building -------------------------------------------------------------------------------
+    def _assemble(self, features: FeatureUnion, select, classify, columns: Sequence[str]) -> "EmotionModel":
+        self.pipeline_ = Pipeline([("features", features), ("select", select), ("classify", classify)])
+        self.columns_ = [str(c) for c in columns]
+        self.classes_ = np.asarray(classify.classes_)
+        return self
+
+    def fit(self, X, y, groups=None):
+        """Fit the featurizers, the selector and the classifier, in that order.
+
+        Parameters
+        ----------
+        X : sequence of path-like
+            Training clip files.
+        y : array-like of shape (n_clips,)
+            Their labels.
+        groups : array-like of shape (n_clips,) or None
+            Their speakers (the selector's inner folds and the classifier's validation part
+            hold whole speakers).
+
+        Returns
+        -------
+        self : EmotionModel
+        """
+        from mer_helpers.models import SequenceClassifier
+
+        paths = _paths(X)
+        y = np.asarray(y)
+        features = FeatureUnion([("audio", ClipAudioFeatures(self.audio, self.n_jobs)),
+                                 ("visual", ClipVisualFeatures(self.visual, self.n_jobs))],
+                                verbose_feature_names_out=False)
+        F = features.fit_transform(paths)
+        columns = [str(c) for c in features.get_feature_names_out()]
+        if self.selector is None or (isinstance(self.selector, str) and self.selector == "passthrough"):
+            select, Z, kept = "passthrough", F, columns
+        else:
+            select = clone(self.selector)
+            Z = select.fit_transform(F, y, groups=groups)
+            kept = [c for c, s in zip(columns, select.get_support()) if s]
+        clf = clone(self.classifier) if self.classifier is not None else SequenceClassifier()
+        clf.set_params(columns=kept).fit(Z, y, groups=groups)
+        return self._assemble(features, select, clf, columns)
+
+    @classmethod
+    def from_parts(cls, audio, visual, classifier, selector="passthrough", columns: Sequence[str] | None = None,
+                   selection_record: dict | None = None, n_jobs: int = 1) -> "EmotionModel":
+        """The model from already fitted parts (each notebook of a run fits one).
+
+        Parameters
+        ----------
+        audio : AudioFeaturizer
+            Fitted.
+        visual : VisualFeaturizer
+            Fitted (or with a fitted summary model).
+        classifier : SequenceClassifier
+            Fitted.
+        selector : ZebraFeatureSelector or "passthrough"
+            Fitted selector over ``columns``, or ``"passthrough"``.
+        columns : sequence of str or None
+            The fused column names (``None``: the featurizers' ``columns_`` / ``columns``).
+        selection_record : dict or None
+            The ``selection.json`` the selector came from (written back by :meth:`save`).
+        n_jobs : int
+
+        Returns
+        -------
+        EmotionModel
+        """
+        features = FeatureUnion([("audio", ClipAudioFeatures.fitted(audio, n_jobs)),
+                                 ("visual", ClipVisualFeatures.fitted(visual, n_jobs))],
+                                verbose_feature_names_out=False)
+        if columns is None:
+            columns = [str(c) for c in features.get_feature_names_out()]
+        self = cls(audio, visual, selector, classifier, n_jobs)
+        self.selection_record_ = selection_record
+        return self._assemble(features, selector, classifier, columns)
+
+    @classmethod
+    def from_dir(cls, model_dir, classifier=None, select: str | None = None, n_jobs: int = 1) -> "EmotionModel":
+        """Assemble the model from a model folder: the featurizers (``audio/``, ``visual/``), the
+        selection (``selection/selection.json``) and the classifier (``classifiers/`` +
+        ``bundle.json``, or ``classifier`` when given, e.g. the one notebook 06 just fitted).
+
+        Parameters
+        ----------
+        model_dir : path-like
+        classifier : SequenceClassifier or None
+        select : {"zebra", "passthrough"} or None
+            Whether the classifier reads the Zebra selection or every fused column (``None``:
+            as ``model.json`` says; for folders without one, as the classifier's ``columns``
+            parameter says).
+        n_jobs : int
+
+        Returns
+        -------
+        EmotionModel
+
+        Raises
+        ------
+        FileNotFoundError
+            A part is missing.
+        ValueError
+            The selection and the classifier disagree on the columns.
+        """
+        from mer_helpers.audio import AudioFeaturizer
+        from mer_helpers.io import read_json
+        from mer_helpers.models import SequenceClassifier
+        from mer_helpers.visual import VisualFeaturizer
+
+        model_dir = Path(model_dir)
+        if not model_dir.is_dir():
+            raise FileNotFoundError(f"{model_dir}: model folder not found")
+        clf = classifier if classifier is not None else SequenceClassifier.load(model_dir)
+        for sub in ("audio", "visual"):
+            if not (model_dir / sub).is_dir():
+                raise FileNotFoundError(f"{model_dir / sub}: missing from the model bundle")
+        audio = AudioFeaturizer.load(model_dir / "audio")
+        visual = VisualFeaturizer.load(model_dir / "visual")
+        selected = [str(c) for c in clf.bundle_.selected_columns]
+        every = list(getattr(audio, "columns_", None) or []) + list(getattr(visual, "columns", None) or [])
+        meta_path = model_dir / "model.json"
+        if select is not None:
+            if select not in ("zebra", "passthrough"):
+                raise ValueError(f"select must be 'zebra' or 'passthrough', got {select!r}")
+            select_kind = select
+        elif meta_path.exists():
+            select_kind = read_json(meta_path).get("select", "zebra")
+        else:  # bundles written before model.json: the classifier's parameters say
+            select_kind = "passthrough" if clf.bundle_.params.get(
+                "columns", "all" if selected == every else "selected") == "all" else "zebra"
+        sel_path = model_dir / "selection" / "selection.json"
+        record = read_json(sel_path) if sel_path.exists() else None
+        if select_kind == "passthrough":
+            return cls.from_parts(audio, visual, clf, "passthrough", columns=every or selected,
+                                  selection_record=record, n_jobs=n_jobs)
+        if record is None:
+            raise FileNotFoundError(f"{sel_path}: missing; the model bundle has no feature selection")
+        columns = [str(c) for c in record["columns"]] if "columns" in record else every
+        if "selected" in record:
+            chosen = [str(c) for c in record["selected"]]
+        elif "support" in record:
+            chosen = [c for c, s in zip(columns, record["support"]) if s]
+        else:
+            raise ValueError(f"{sel_path}: needs 'selected' or 'columns' + 'support'")
+        if chosen != selected:
+            raise ValueError(f"{sel_path}: selected columns differ from {model_dir / 'bundle.json'}; "
+                             "the bundle is inconsistent")
+        missing = sorted(set(chosen) - set(columns))
+        if missing:
+            raise ValueError(f"{sel_path}: {len(missing)} selected columns are not among the featurizers' "
+                             f"columns (first: {missing[:3]}); the bundle is inconsistent")
+        return cls.from_parts(audio, visual, clf, _fitted_selector(columns, chosen, record), columns=columns,
+                              selection_record=record, n_jobs=n_jobs)
+
+    # -- persistence ----------------------------------------------------------------------------
+    def save(self, model_dir, extra: dict | None = None) -> Path:
+        """Write the whole model to ``model_dir`` (see the module docstring for the layout).
+
+        Parameters
+        ----------
+        model_dir : path-like
+        extra : dict or None
+            More entries for ``bundle.json`` (e.g. ``n_train_clips``).
+
+        Returns
+        -------
+        Path
+            ``model_dir``.
+        """
+        from mer_helpers.io import write_json
+
+        check_is_fitted(self, "pipeline_")
+        model_dir = Path(model_dir)
+        audio, visual = (step.featurizer_ for _, step in self.pipeline_["features"].transformer_list)
+        audio.save(model_dir / "audio")
+        visual.save(model_dir / "visual")
+        select = self.pipeline_["select"]
+        record = getattr(self, "selection_record_", None)
+        if record is None and not isinstance(select, str):
+            from mer_helpers.selection import selection_record
+
+            record = selection_record(select, self.columns_, split="final") if hasattr(select, "best_fitness_") \
+                else {"columns": self.columns_, "support": [bool(s) for s in select.get_support()],
+                      "selected": [c for c, s in zip(self.columns_, select.get_support()) if s]}
+        if record is not None:
+            write_json(model_dir / "selection" / "selection.json", record)
+        clf = self.pipeline_["classify"]
+        clf.save(model_dir, extra=extra)
+        write_json(model_dir / "model.json", {
+            "format": MODEL_FORMAT, "version": MODEL_VERSION, "classes": [str(c) for c in self.classes_],
+            "select": "passthrough" if isinstance(select, str) else "zebra",
+            "sequence_mode": clf.sequence_mode, "n_columns": len(self.columns_),
+            "steps": {"features": "audio/ (AudioFeaturizer) + visual/ (VisualFeaturizer), fused audio first",
+                      "select": "selection/selection.json" if not isinstance(select, str) else "every fused column",
+                      "classify": "classifiers/ + bundle.json (SequenceClassifier)"}})
+        return model_dir
+
+    @classmethod
+    def load(cls, model_dir, n_jobs: int = 1) -> "EmotionModel":
+        """Read a model written by :meth:`save` (or by a run: ``OUT/model/``).
+
+        Parameters
+        ----------
+        model_dir : path-like
+        n_jobs : int
+            Clips decoded at a time when predicting.
+
+        Returns
+        -------
+        EmotionModel
+        """
+        from mer_helpers.io import read_json
+
+        meta_path = Path(model_dir) / "model.json"
+        if meta_path.exists():
+            meta = read_json(meta_path)
+            if meta.get("format") != MODEL_FORMAT or int(meta.get("version", 0)) > MODEL_VERSION:
+                raise ValueError(f"{meta_path}: not a {MODEL_FORMAT} v{MODEL_VERSION} model; "
+                                 "re-run `mer run` to rebuild it")
+        return cls.from_dir(model_dir, n_jobs=n_jobs)
+
+    # -- prediction -----------------------------------------------------------------------------
+    @property
+    def sequence_mode(self) -> str:
+        """The classifier's sequencer mode (``features``, ``late`` or ``temporal``)."""
+        check_is_fitted(self, "pipeline_")
+        return self.pipeline_["classify"].sequence_mode
+
+    @property
+    def model_names(self) -> list[str]:
+        """The classifier's models, the main one first."""
+        bundle = self.pipeline_["classify"].bundle_
+        return [bundle.main_model] + [m for m in bundle.models if m != bundle.main_model]
+
+    def predict_proba_all(self, X, n_jobs: int | None = None, errors: dict | None = None):
+        """Every model's class probabilities for clip files.
+
+        Parameters
+        ----------
+        X : sequence of path-like
+            Clip files.
+        n_jobs : int or None
+            Clips decoded at a time (``None``: the ``n_jobs`` parameter).
+        errors : dict or None
+            ``None``: a clip that fails raises. A dict: failing clips are left out and
+            ``errors[path] = exception`` (a failed batch is retried clip by clip).
+
+        Returns
+        -------
+        kept : list of int
+            Positions (in ``X``) of the clips predicted.
+        probabilities : dict
+            Model name → ndarray of shape (len(kept), n_classes).
+        """
+        check_is_fitted(self, "pipeline_")
+        paths = _paths(X)
+        n_jobs = int(self.n_jobs if n_jobs is None else n_jobs)
+        audio, visual = (step for _, step in self.pipeline_["features"].transformer_list)
+        Xa, ca, seq_a, kept = _featurize(audio, paths, n_jobs, errors)
+        if kept:
+            Xv, cv, seq_v, kept_v = _featurize(visual, [paths[i] for i in kept], n_jobs, errors)
+            if len(kept_v) < len(kept):  # some clips failed in the visual branch only
+                Xa, seq_a, kept = Xa[kept_v], [seq_a[j] for j in kept_v], [kept[j] for j in kept_v]
+        if not kept:
+            return [], {}
+        clf = self.pipeline_["classify"]
+        if clf.sequence_mode == "temporal":
+            return kept, clf.predict_proba_sequences(seq_a, seq_v)
+        from mer_helpers.selection import fuse
+
+        F, columns = fuse(Xa, ca, Xv, cv)
+        if list(columns) != self.columns_:
+            first = next((c for c, e in zip(columns, self.columns_) if c != e), "-")
+            raise ValueError(f"the featurizers give {len(columns)} columns, the model expects {len(self.columns_)} "
+                             f"(first difference near {first}); the featurizers do not match this model")
+        return kept, clf.predict_proba_all(self.pipeline_[1:-1].transform(F))
+
+    def predict_proba(self, X) -> np.ndarray:
+        """The main model's class probabilities.
+
+        Parameters
+        ----------
+        X : sequence of path-like
+            Clip files.
+
+        Returns
+        -------
+        ndarray of shape (n_clips, n_classes)
+        """
+        check_is_fitted(self, "pipeline_")
+        if self.sequence_mode == "temporal":
+            return self.predict_proba_all(X)[1][self.model_names[0]]
+        return self.pipeline_.predict_proba(_paths(X))
+
+    def predict(self, X) -> np.ndarray:
+        """The main model's classes.
+
+        Parameters
+        ----------
+        X : sequence of path-like
+            Clip files.
+
+        Returns
+        -------
+        ndarray of shape (n_clips,)
+        """
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def prediction_frame(self, clip_ids: Sequence[str], probabilities: dict) -> pd.DataFrame:
+        """The table ``mer predict`` writes, from :meth:`predict_proba_all`'s probabilities.
+
+        Parameters
+        ----------
+        clip_ids : sequence of str
+        probabilities : dict
+            Model name → ndarray of shape (n, n_classes).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``clip_id, y_pred, p_<class>...`` (main model), then ``<model>:y_pred,
+            <model>:p_<class>...`` for every model (the main one first).
+        """
+        classes = [str(c) for c in self.classes_]
+        df = pd.DataFrame({"clip_id": [str(c) for c in clip_ids]})
+        if not len(df):
+            return pd.DataFrame(columns=["clip_id", "y_pred", *(f"p_{c}" for c in classes)])
+        main = probabilities[self.model_names[0]]
+        df["y_pred"] = [classes[i] for i in main.argmax(axis=1)]
+        for j, c in enumerate(classes):
+            df[f"p_{c}"] = main[:, j]
+        for name in self.model_names:
+            p = probabilities[name]
+            df[f"{name}:y_pred"] = [classes[i] for i in p.argmax(axis=1)]
+            for j, c in enumerate(classes):
+                df[f"{name}:p_{c}"] = p[:, j]
+        return df
+
+    def predict_frame(self, X, n_jobs: int | None = None, errors: dict | None = None) -> tuple[list[int], pd.DataFrame]:
+        """:meth:`predict_proba_all` as the ``mer predict`` table (``clip_id`` = file stem).
+
+        Parameters
+        ----------
+        X : sequence of path-like
+        n_jobs : int or None
+        errors : dict or None
+            See :meth:`predict_proba_all`.
+
+        Returns
+        -------
+        kept : list of int
+            Positions (in ``X``) of the rows.
+        table : pandas.DataFrame
+            See :meth:`prediction_frame`.
+        """
+        paths = _paths(X)
+        kept, probs = self.predict_proba_all(paths, n_jobs=n_jobs, errors=errors)
+        return kept, self.prediction_frame([Path(paths[i]).stem for i in kept], probs)
+
+    def predict_features(self, X_fused, columns: Sequence[str] | None = None, audio_sequences=None,
+                         visual_sequences=None) -> dict:
+        """Every model's probabilities from features already extracted (``fused/<split>/features.npz``
+        of a run, or the sequences in temporal mode): the ``select`` and ``classify`` steps only.
+
+        Parameters
+        ----------
+        X_fused : array-like of shape (n_clips, n_columns)
+        columns : sequence of str or None
+            Names of ``X_fused``'s columns (checked against ``columns_``).
+        audio_sequences, visual_sequences : list of ndarray or None
+            Needed in temporal mode.
+
+        Returns
+        -------
+        dict
+            Model name → ndarray of shape (n_clips, n_classes).
+        """
+        check_is_fitted(self, "pipeline_")
+        clf = self.pipeline_["classify"]
+        if clf.sequence_mode == "temporal":
+            return clf.predict_proba_sequences(audio_sequences, visual_sequences)
+        if columns is not None and [str(c) for c in columns] != self.columns_:
+            raise ValueError("predict_features: the columns differ from the model's fused columns")
+        return clf.predict_proba_all(self.pipeline_[1:-1].transform(np.asarray(X_fused)))
+
+
+def _fitted_selector(columns: Sequence[str], selected: Sequence[str], record: dict | None = None):
+    """A :class:`~mer_helpers.selection.ZebraFeatureSelector` whose support is ``selected``
+    (in the order of ``columns``), as notebook 05 chose it."""
+    from mer_helpers.selection import ZebraFeatureSelector
+
+    chosen = set(selected)
+    if [c for c in columns if c in chosen] != list(selected):
+        raise ValueError("the selected columns are not in the order of the fused columns")
+    sel = ZebraFeatureSelector()
+    if record and record.get("variant"):
+        sel.set_params(variant=record["variant"])
+    sel.support_ = np.array([c in chosen for c in columns], dtype=bool)
+    sel.n_features_in_ = len(columns)
+    return sel
+
+
+__all__ = ["EmotionModel", "ClipAudioFeatures", "ClipVisualFeatures", "MODEL_FORMAT", "MODEL_VERSION"]
