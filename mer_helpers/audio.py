@@ -43,6 +43,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import MinMaxScaler
 
+from mer_helpers.progress import epoch_bar  # noqa: E402
 from mer_helpers.progress import progress as _progress  # noqa: E402
 
 from mer_helpers import cache, io, media
@@ -423,25 +424,7 @@ def build_autoencoder(n_inputs: int, hidden_units: int = 64, bottleneck_units: i
     return autoencoder, encoder
 
 
-def _epoch_bar(total: int, desc: str, enabled: bool):
-    import keras
-
-    class EpochBar(keras.callbacks.Callback):
-        """One compact progress line per fit: epochs done, loss and val_loss."""
-
-        def on_train_begin(self, logs=None):
-            self.bar = _progress(total=total, desc=desc, disable=not enabled, leave=False, unit="epoch",
-                                 mininterval=10.0)
-
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            self.bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if "loss" in k}, refresh=False)
-            self.bar.update()
-
-        def on_train_end(self, logs=None):
-            self.bar.close()
-
-    return EpochBar()
+_epoch_bar = epoch_bar  # the name AudioFeaturizer.fit calls
 
 
 def _apply(model, Z: np.ndarray, chunk: int = 65536) -> np.ndarray:
@@ -775,40 +758,6 @@ def featurizer_params(**notebook_params: Any) -> dict[str, Any]:
     return out
 
 
-def logreg_f1_per_split(features: Mapping[str, tuple] | tuple, labels: Mapping[str, str],
-                        splits: Sequence[Mapping[str, Any]], C: float = 1.0, seed: int = 0):
-    """Sanity check: standardise + logistic regression trained on each split's train clips and
-    scored (macro-F1, accuracy) on its test clips.
-
-    ``features``: split name → ``(clip_ids, X)`` (features fitted per split), or one
-    ``(clip_ids, X)`` used for every split (features that fit nothing, e.g. MFCC mean+std).
-    ``labels``: clip id → label. Returns a DataFrame (split, n_train, n_test, f1_macro, accuracy).
-    """
-    import pandas as pd
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import accuracy_score, f1_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    rows = []
-    for s in splits:
-        if not s.get("test"):
-            continue
-        ids, X = features if isinstance(features, tuple) else features[s["name"]]
-        index = {c: i for i, c in enumerate(ids)}
-        tr = [index[c] for c in s["train"]]
-        te = [index[c] for c in s["test"]]
-        ytr = np.array([labels[c] for c in s["train"]])
-        yte = np.array([labels[c] for c in s["test"]])
-        clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000, random_state=seed))
-        clf.fit(np.asarray(X)[tr], ytr)
-        pred = clf.predict(np.asarray(X)[te])
-        rows.append({"split": s["name"], "n_train": len(tr), "n_test": len(te),
-                     "f1_macro": float(f1_score(yte, pred, average="macro")),
-                     "accuracy": float(accuracy_score(yte, pred))})
-    return pd.DataFrame(rows)
-
-
 # ----------------------------------------------------------------------------- figures
 def plot_denoising(raw: np.ndarray, clean: np.ndarray, sr: int, title: str = "", n_fft: int = 512,
                    hop_length: int = 160):
@@ -865,41 +814,10 @@ def plot_histories(histories: Mapping[str, Mapping[str, list]], title: str = "Au
     return fig
 
 
-def plot_projection(X: np.ndarray, y: Sequence[str], title: str = "", method: str = "pca", seed: int = 0):
-    """2-D PCA (or t-SNE) of standardised clip vectors, coloured by label."""
-    import matplotlib.pyplot as plt
-    from sklearn.decomposition import PCA
-    from sklearn.preprocessing import StandardScaler
-
-    Xs = StandardScaler().fit_transform(np.asarray(X, dtype=np.float64))
-    if method == "tsne":
-        from sklearn.manifold import TSNE
-
-        P = TSNE(n_components=2, random_state=seed, perplexity=min(30, max(2, len(Xs) // 4))).fit_transform(Xs)
-        axes_names = ("t-SNE 1", "t-SNE 2")
-    else:
-        pca = PCA(n_components=2, random_state=seed).fit(Xs)
-        P = pca.transform(Xs)
-        r = pca.explained_variance_ratio_
-        axes_names = (f"PC1 ({r[0]:.0%})", f"PC2 ({r[1]:.0%})")
-    y = np.asarray(y)
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    for i, lab in enumerate(sorted(set(y))):
-        sel = y == lab
-        ax.scatter(P[sel, 0], P[sel, 1], s=18, alpha=0.8, color=f"C{i}", label=f"{lab} ({int(sel.sum())})")
-    ax.set_xlabel(axes_names[0])
-    ax.set_ylabel(axes_names[1])
-    ax.set_title(title, fontsize=10)
-    # outside the axes: inside, it hid points
-    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False, markerscale=1.5)
-    fig.tight_layout()
-    return fig
-
-
 __all__ = [
     "FRONT_END_DEFAULTS", "STAT_PRESETS", "COUNTS", "extract_wav", "read_wav", "spectral_subtraction",
     "preprocess", "compute_mfcc", "front_end_params", "load_clean", "clip_mfcc", "extract_wavs",
     "extract_clips", "extract_mfcc", "parse_stats", "summarize", "mfcc_summary", "build_autoencoder",
-    "AudioFeaturizer", "fit_transform_split", "featurizer_params", "logreg_f1_per_split",
-    "plot_denoising", "plot_histories", "plot_projection",
+    "AudioFeaturizer", "fit_transform_split", "featurizer_params",
+    "plot_denoising", "plot_histories",
 ]

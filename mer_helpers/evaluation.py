@@ -64,10 +64,6 @@ def proba_matrix(df: pd.DataFrame, classes: Sequence[str]) -> np.ndarray:
     return df[[f"p_{c}" for c in classes]].to_numpy(dtype=float)
 
 
-def classes_from_columns(df: pd.DataFrame) -> list[str]:
-    return [c[2:] for c in df.columns if c.startswith("p_")]
-
-
 # ----------------------------------------------------------------------------------------------
 # Point metrics
 # ----------------------------------------------------------------------------------------------
@@ -564,24 +560,125 @@ def run_context(out_dir) -> dict:
     return ctx
 
 
-def plain_feature_references(out_dir, size: int = 32, progress: bool = False) -> dict:
-    """Plain-feature references on the run's own evaluation splits (not the papers' method).
+# ----------------------------------------------------------------------------------------------
+# A linear yardstick per split
+# ----------------------------------------------------------------------------------------------
+def logreg_per_split(features, labels: Mapping, splits: Sequence[Mapping], *, classes: Sequence[str] | None = None,
+                     seed: int | None = 42, C: float = 1.0, max_iter: int = 3000, predictions: bool = False):
+    """A standardised logistic regression fitted on each split's training clips and scored on
+    its test clips: the one linear yardstick of the chain (notebooks 02, 04, 06, 07, tuning).
 
-    A standardised logistic regression, fitted on each split's training clips only, on
-    ``mfcc`` (each clip's MFCC mean + std, ``audio/mfcc.npz``), ``pixels`` (the mean of the
-    clip's face-only frames as ``size`` x ``size`` grey pixels, frames as notebook 03 sampled
-    them, from the cache), ``early_fusion`` (both concatenated) and ``late_fusion`` (the two
-    models' probabilities averaged). Returns ``{name: {f1_macro, f1_macro_std, per_split}}``:
-    how far simple features get on the same clips and folds, to set beside the chain's numbers.
+    The scaler and the model see the split's training clips only. A split without test clips
+    is skipped. Features are used in the dtype given (cast to float64 before calling where a
+    caller wants that).
+
+    Parameters
+    ----------
+    features : tuple or Mapping
+        One ``(clip_ids, X)`` used for every split (features that fit nothing, e.g. MFCC
+        mean + std), or split name → ``(clip_ids, X)`` (features fitted per split).
+    labels : Mapping
+        Clip id → class name.
+    splits : sequence of Mapping
+        Splits with ``name``, ``train`` and ``test`` (clip ids).
+    classes : sequence of str, optional
+        The class order. Given: the model is fitted on class indices, ``y_pred`` is the arg-max
+        of the probabilities, macro-F1 averages over *all* classes (a class absent from a test
+        part counts 0) and ``predictions`` has ``p_<class>`` columns. ``None``: the model is
+        fitted on the names, ``y_pred`` is ``predict`` and macro-F1 averages over the classes
+        present in ``y_true`` or ``y_pred``.
+    seed : int or None
+        ``random_state`` of the model (the lbfgs solver does not use it).
+    C : float
+        Inverse regularisation strength.
+    max_iter : int
+        Most lbfgs iterations (the callers keep their own: 5000 in notebook 02, 2000 for the
+        classifiers' reference, 3000 elsewhere).
+    predictions : bool
+        Also return the predictions of every test clip.
+
+    Returns
+    -------
+    pandas.DataFrame or tuple of two DataFrames
+        One row per scored split: ``split, n_train, n_test, f1_macro, accuracy``. With
+        ``predictions``: ``(scores, preds)``, ``preds`` with ``clip_id, split, y_true, y_pred``
+        (and ``p_<class>`` when ``classes`` is given), the test clips of each split in order.
     """
-    import cv2
     from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import f1_score
+    from sklearn.metrics import accuracy_score, f1_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    classes = None if classes is None else [str(c) for c in classes]
+    encode = (lambda c: c) if classes is None else {c: i for i, c in enumerate(classes)}.__getitem__
+    rows, frames = [], []
+    for s in splits:
+        if not len(s.get("test", ())):
+            continue
+        ids, X = features if isinstance(features, tuple) else features[s["name"]]
+        X = np.asarray(X)
+        pos = {str(c): i for i, c in enumerate(ids)}
+        tr = [pos[str(c)] for c in s["train"]]
+        te = [pos[str(c)] for c in s["test"]]
+        y_tr = np.array([encode(labels[c]) for c in s["train"]])
+        y_te = np.array([encode(labels[c]) for c in s["test"]])
+        clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter, random_state=seed))
+        clf.fit(X[tr], y_tr)
+        if classes is None:
+            pred, f1_labels, p = clf.predict(X[te]), None, None
+        else:
+            p = np.zeros((len(te), len(classes)))
+            p[:, clf.classes_] = clf.predict_proba(X[te])
+            pred, f1_labels = p.argmax(axis=1), range(len(classes))
+        rows.append({"split": s["name"], "n_train": len(tr), "n_test": len(te),
+                     "f1_macro": float(f1_score(y_te, pred, average="macro", labels=f1_labels)),
+                     "accuracy": float(accuracy_score(y_te, pred))})
+        if predictions:
+            name = (lambda v: v) if classes is None else classes.__getitem__
+            df = pd.DataFrame({"clip_id": [str(c) for c in s["test"]], "split": str(s["name"]),
+                               "y_true": [name(v) for v in y_te], "y_pred": [name(v) for v in pred]})
+            for j, c in enumerate(classes or ()):
+                df[f"p_{c}"] = p[:, j]
+            frames.append(df)
+    scores = pd.DataFrame(rows, columns=["split", "n_train", "n_test", "f1_macro", "accuracy"])
+    if not predictions:
+        return scores
+    cols = ["clip_id", "split", "y_true", "y_pred"] + [f"p_{c}" for c in classes or ()]
+    return scores, (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols))
+
+
+def plain_feature_references(out_dir, size: int = 32, progress: bool = False) -> dict:
+    """Plain-feature references on the run's own evaluation splits (not the papers' method).
+
+    A standardised logistic regression (:func:`logreg_per_split`), fitted on each split's
+    training clips only, on ``mfcc`` (each clip's MFCC mean + std, ``audio/mfcc.npz``,
+    :func:`mer_helpers.audio.mfcc_summary`), ``pixels`` (the clip's face-only frames as
+    ``size`` x ``size`` grey pixels, averaged, :func:`mer_helpers.visual.pixel_baseline`;
+    frames as notebook 03 sampled them, from the cache), ``early_fusion`` (both concatenated)
+    and ``late_fusion`` (the two models' probabilities averaged).
+
+    Parameters
+    ----------
+    out_dir : path
+        A run folder with ``artifacts/`` written by notebooks 00-03.
+    size : int
+        Side of the grey-pixel image.
+    progress : bool
+        Show a progress bar while frames are read.
+
+    Returns
+    -------
+    dict
+        ``{name: {f1_macro, f1_macro_std, per_split}}`` for ``mfcc``, ``pixels``,
+        ``early_fusion`` and ``late_fusion``: how far simple features get on the same clips
+        and folds, to set beside the chain's numbers.
+    """
+    from sklearn.metrics import f1_score
+
     from mer_helpers import frames, io
+    from mer_helpers.audio import mfcc_summary
     from mer_helpers.splits import evaluation_splits
+    from mer_helpers.visual import pixel_baseline
 
     art = Path(out_dir) / "artifacts"
     labels = pd.read_csv(art / "labels.csv", dtype={"clip_id": str, "speaker": str})
@@ -589,27 +686,22 @@ def plain_feature_references(out_dir, size: int = 32, progress: bool = False) ->
     made = io.read_json(art / "summary" / "summary.json")
     classes = list(splits["classes"])
     ids = labels["clip_id"].tolist()
-    y = np.array([classes.index(v) for v in labels["label"]])
+    label_of = dict(zip(ids, labels["label"].astype(str)))
     mf = np.load(art / "audio" / "mfcc.npz", allow_pickle=True)
-    A = np.array([np.r_[mf[c].mean(0), mf[c].std(0)] for c in ids])
+    A = mfcc_summary([mf[c] for c in ids])[0]
     fr, _ = frames.sample_clips(labels["path"].tolist(), made["frame_interval"], made["frame_size"],
                                 made["face_detect"], dtype="uint8", face_only=True, progress=progress)
-    V = np.array([np.mean([cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (size, size),
-                                      interpolation=cv2.INTER_AREA).ravel() / 255.0 for f in clip], axis=0)
-                  for clip in fr])
-    row = {c: i for i, c in enumerate(ids)}
-    scores: dict[str, list[float]] = {"mfcc": [], "pixels": [], "early_fusion": [], "late_fusion": []}
-    for s in evaluation_splits(splits):
-        tr = np.array([row[c] for c in s["train"]])
-        te = np.array([row[c] for c in s["test"]])
-        probs = {}
-        for name, X in (("mfcc", A), ("pixels", V), ("early_fusion", np.c_[A, V])):
-            m = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000)).fit(X[tr], y[tr])
-            p = np.zeros((len(te), len(classes)))
-            p[:, m.classes_] = m.predict_proba(X[te])
-            probs[name] = p
-            scores[name].append(float(f1_score(y[te], p.argmax(1), average="macro", labels=range(len(classes)))))
-        late = (probs["mfcc"] + probs["pixels"]) / 2
-        scores["late_fusion"].append(float(f1_score(y[te], late.argmax(1), average="macro", labels=range(len(classes)))))
+    V = pixel_baseline(fr, size=size)
+    ev = [s for s in evaluation_splits(splits) if len(s.get("test", ()))]
+    scores, probs = {}, {}
+    for name, X in (("mfcc", A), ("pixels", V), ("early_fusion", np.c_[A, V])):
+        table, preds = logreg_per_split((ids, X), label_of, ev, classes=classes, seed=None, predictions=True)
+        scores[name] = table["f1_macro"].tolist()
+        probs[name] = proba_matrix(preds, classes)
+    y = np.array([classes.index(label_of[c]) for s in ev for c in s["test"]])
+    late = (probs["mfcc"] + probs["pixels"]) / 2
+    cuts = np.cumsum([len(s["test"]) for s in ev])[:-1]
+    scores["late_fusion"] = [float(f1_score(yt, lt.argmax(1), average="macro", labels=range(len(classes))))
+                             for yt, lt in zip(np.split(y, cuts), np.split(late, cuts))]
     return {k: {"f1_macro": float(np.mean(v)), "f1_macro_std": float(np.std(v)), "per_split": v}
             for k, v in scores.items()}

@@ -40,6 +40,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from mer_helpers import cache, io
+from mer_helpers.progress import epoch_bar
 
 SUMMARY_MODES = ("shared", "per_clip", "average", "all")
 #: bump when the autoencoder or the selection changes (invalidates cached per-clip selections)
@@ -119,25 +120,6 @@ def _compile(autoencoder) -> None:
     autoencoder.compile(optimizer=keras.optimizers.Adam(), loss="binary_crossentropy")
 
 
-def _epoch_bar(epochs: int, desc: str):
-    import keras
-
-    from mer_helpers.progress import progress
-
-    class _Bar(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            self.bar = progress(total=epochs, desc=desc, unit="epoch", leave=False)
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.bar.set_postfix(loss=f"{(logs or {}).get('loss', float('nan')):.4f}")
-            self.bar.update()
-
-        def on_train_end(self, logs=None):
-            self.bar.close()
-
-    return _Bar()
-
-
 class ConvAutoencoder(TransformerMixin, BaseEstimator):
     """The autoencoder of Algorithm 2 as a scikit-learn transformer.
 
@@ -165,7 +147,7 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         X = _to_float(_check_frames(X, self.frame_size, "autoencoder training set"))
         self._build()
         keras.utils.set_random_seed(int(self.random_state))
-        cb = [_epoch_bar(self.epochs, "autoencoder")] if self.progress else []
+        cb = [epoch_bar(int(self.epochs), "autoencoder")] if self.progress else []
         h = self.autoencoder_.fit(X, X, epochs=int(self.epochs), batch_size=int(self.batch_size),
                                   shuffle=True, verbose=0, callbacks=cb)
         self.history_ = [float(v) for v in h.history.get("loss", [])]

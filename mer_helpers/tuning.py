@@ -40,15 +40,33 @@ def inner_split(split: Mapping, labels: pd.DataFrame, seed: int = 42,
 
 
 def logreg_f1(X_fit: np.ndarray, y_fit, X_val: np.ndarray, y_val, C: float = 1.0, seed: int = 42) -> float:
-    """Macro-F1 of a standardised multinomial logistic regression fitted on ``X_fit`` only."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import f1_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    """Macro-F1 of a standardised multinomial logistic regression fitted on ``X_fit`` only
+    (:func:`mer_helpers.evaluation.logreg_per_split` on one fit/validation split, features as
+    float64, at most 3000 iterations).
 
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=3000, random_state=seed))
-    clf.fit(np.asarray(X_fit, np.float64), np.asarray(y_fit))
-    return float(f1_score(np.asarray(y_val), clf.predict(np.asarray(X_val, np.float64)), average="macro"))
+    Parameters
+    ----------
+    X_fit, X_val : numpy.ndarray
+        Fitting and validation rows.
+    y_fit, y_val : sequence
+        Their labels.
+    C, seed : float, int
+        Passed to :func:`~mer_helpers.evaluation.logreg_per_split`.
+
+    Returns
+    -------
+    float
+        Macro-F1 on the validation rows (over the classes present in them or predicted).
+    """
+    from mer_helpers.evaluation import logreg_per_split
+
+    X = np.concatenate([np.asarray(X_fit, np.float64), np.asarray(X_val, np.float64)])
+    ids = [str(i) for i in range(len(X))]
+    n = len(X_fit)
+    label_of = dict(zip(ids, list(np.asarray(y_fit)) + list(np.asarray(y_val))))
+    table = logreg_per_split((ids, X), label_of, [{"name": "inner", "train": ids[:n], "test": ids[n:]}],
+                             C=C, seed=seed, max_iter=3000)
+    return float(table["f1_macro"].iloc[0]) if len(table) else float("nan")
 
 
 def inner_logreg_table(feature_sets: Mapping[str, Mapping[str, Mapping[str, np.ndarray]]],

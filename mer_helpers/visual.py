@@ -592,39 +592,25 @@ class VisualFeaturizer:
 
 # --------------------------------------------------------------------------- checks and figures
 
-def logreg_f1_per_split(features: dict, labels: dict, splits: Sequence[dict], seed: int = 42, C: float = 1.0):
-    """Macro-F1 of a standardised logistic regression per evaluation split.
+def pixel_baseline(images_per_clip: Sequence[np.ndarray], size: int = 24, dtype=np.float32) -> np.ndarray:
+    """A plain comparator: each clip's images as ``size`` x ``size`` grey pixels, averaged over
+    its images and scaled to [0, 1]; the one grey-pixel feature (notebook 04 on summary images,
+    :func:`mer_helpers.evaluation.plain_feature_references` on sampled frames).
 
-    ``features``: split name → ``(clip_ids, X)`` (or one ``(clip_ids, X)`` for all splits);
-    ``labels``: clip id → class; ``splits``: the evaluation splits (train/test ids). The scaler
-    and the model see the split's training clips only. Returns a DataFrame ``split, n_train,
-    n_test, f1_macro, accuracy``.
+    Parameters
+    ----------
+    images_per_clip : sequence of arrays
+        Per clip, its RGB images (``(n, H, W, 3)`` or a list of ``(H, W, 3)``), uint8 values.
+    size : int
+        Side of the grey image.
+    dtype : numpy dtype
+        Of the result.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_clips, size * size)``.
     """
-    import pandas as pd
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import accuracy_score, f1_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    rows = []
-    for s in splits:
-        ids, X = features[s["name"]] if isinstance(features, dict) else features
-        pos = {str(c): i for i, c in enumerate(ids)}
-        tr = [pos[c] for c in s["train"]]
-        te = [pos[c] for c in s["test"]]
-        y_tr = [labels[c] for c in s["train"]]
-        y_te = [labels[c] for c in s["test"]]
-        clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=3000, random_state=seed))
-        clf.fit(np.asarray(X)[tr], y_tr)
-        pred = clf.predict(np.asarray(X)[te])
-        rows.append({"split": s["name"], "n_train": len(tr), "n_test": len(te),
-                     "f1_macro": f1_score(y_te, pred, average="macro"), "accuracy": accuracy_score(y_te, pred)})
-    return pd.DataFrame(rows)
-
-
-def pixel_baseline(images_per_clip: Sequence[np.ndarray], size: int = 24) -> np.ndarray:
-    """A plain comparator: each clip's summary images as ``size`` x ``size`` grey pixels,
-    averaged over its images → (n_clips, size * size) float32."""
     import cv2
 
     out = []
@@ -632,31 +618,7 @@ def pixel_baseline(images_per_clip: Sequence[np.ndarray], size: int = 24) -> np.
         g = [cv2.resize(cv2.cvtColor(np.asarray(im, np.uint8), cv2.COLOR_RGB2GRAY), (size, size),
                         interpolation=cv2.INTER_AREA) for im in ims]
         out.append(np.mean(g, axis=0).ravel() / 255.0)
-    return np.asarray(out, dtype=np.float32)
-
-
-def plot_projection(X: np.ndarray, y: Sequence[str], title: str = "", seed: int = 0, ax=None):
-    """2-D PCA of standardised features, one colour per class."""
-    import matplotlib.pyplot as plt
-    from sklearn.decomposition import PCA
-    from sklearn.preprocessing import StandardScaler
-
-    X = np.asarray(X, dtype=np.float64)
-    Z = StandardScaler().fit_transform(X)
-    P = PCA(n_components=2, random_state=seed).fit(Z)
-    xy = P.transform(Z)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5, 4))
-    y = np.asarray([str(v) for v in y])
-    for c in sorted(set(y)):
-        m = y == c
-        ax.scatter(xy[m, 0], xy[m, 1], s=12, alpha=0.7, label=f"{c} ({int(m.sum())})")
-    ev = P.explained_variance_ratio_
-    ax.set(xlabel=f"PC1 ({ev[0]:.0%})", ylabel=f"PC2 ({ev[1]:.0%})", title=title)
-    ax.title.set_fontsize(9)
-    # outside the axes: inside, it hid points
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False, markerscale=1.5)
-    return ax
+    return np.asarray(out, dtype=dtype)
 
 
 def zero_shot_scores(logits_by_clip: dict, label_of: dict) -> dict | None:
