@@ -781,13 +781,6 @@ def download(name: str, dest: str | os.PathLike = RAW_DIR, *, actors: Iterable[i
     return folder
 
 
-def where_to_put(name: str, dest: str | os.PathLike = RAW_DIR) -> str:
-    """The manual-download instructions that :func:`download` prints when offline."""
-    src = SOURCES[name]
-    url = next(iter(src["files"].values())) if "files" in src else src["homepage"]
-    return _offline_message(name, url, OSError("offline"), Path(dest))
-
-
 def display_paths(df: pd.DataFrame) -> pd.DataFrame:
     """A copy for display only: each ``path`` relative to the folder above the clips' folder (no
     machine-specific prefix); ``labels.csv`` and every file written keep the full paths."""
