@@ -47,8 +47,7 @@ __all__ = [
     "fuse", "load_fused", "column_modality", "modality_counts", "mantegna_sigma", "levy_flight",
     "ZebraFeatureSelector", "make_fitness_classifier", "fit_selector_on_split",
     "selection_record", "save_selection", "load_selection", "evaluate_support",
-    "kbest_support", "random_support", "hill_tail_index", "split_rows", "best_fitness_curve",
-    "make_synthetic_artifacts",
+    "kbest_support", "random_support", "hill_tail_index", "split_rows", "best_fitness_curve", "escape_move",
 ]
 
 MODALITIES = ("audio", "visual")
@@ -190,6 +189,28 @@ def hill_tail_index(x, k: int = 1000) -> float:
 # --------------------------------------------------------------------------------------------
 # Fitness evaluation
 # --------------------------------------------------------------------------------------------
+
+def escape_move(P: np.ndarray, r: np.ndarray, t: int, T: int, radius: float = 0.01) -> np.ndarray:
+    """ZOA's strategy S1 (escape from lions, paper 1 Eq. 5): ``P + R (2r - 1)(1 - t/T) P``.
+
+    Parameters
+    ----------
+    P : numpy.ndarray
+        Positions ``(N, d)``.
+    r : numpy.ndarray
+        Uniform random numbers in [0, 1), the shape of ``P``.
+    t, T : int
+        The iteration (1-based) and the number of iterations.
+    radius : float
+        ``R``: each coordinate moves by at most ``radius`` times itself.
+
+    Returns
+    -------
+    numpy.ndarray
+        The moved positions (a new array).
+    """
+    return P + radius * (2 * r - 1) * (1 - t / T) * P
+
 
 def make_fitness_classifier(name: str | BaseEstimator):
     """``"knn"`` (5-NN, Euclidean, evaluated by a fast NumPy path), ``"logreg"``, ``"lda"``, or an estimator.
@@ -576,7 +597,7 @@ class ZebraFeatureSelector(SelectorMixin, BaseEstimator):
             use_s1 = rng.random(N) <= self.ps
             r = rng.random((N, d))
             I = rng.integers(1, 3, size=(N, 1)).astype(float)
-            s1 = P + self.escape_radius * (2 * r - 1) * (1 - t / T) * P
+            s1 = escape_move(P, r, t, T, self.escape_radius)
             if self.variant == "zoa":
                 s2 = P + r * (AZ - I * P)
             else:
@@ -748,52 +769,3 @@ def best_fitness_curve(history: Sequence[float], history_evaluations: Sequence[i
     idx = np.searchsorted(e, np.asarray(grid, float), side="right") - 1
     out = np.where(idx >= 0, h[np.clip(idx, 0, len(h) - 1)], np.nan)
     return out
-
-
-def make_synthetic_artifacts(out_dir: str | os.PathLike, n_speakers: int = 6, clips_per_class: int = 4,
-                             classes: Sequence[str] = ("happy", "sad", "surprise"), n_audio: int = 64,
-                             n_visual: int = 256, n_informative: tuple[int, int] = (4, 8),
-                             protocol: str = "speaker-cv", n_folds: int = 3, seed: int = 0) -> Path:
-    """Write a synthetic ``OUT/artifacts`` for developing and testing notebook 05.
-
-    ``labels.csv``, ``splits.json`` (via :func:`mer_helpers.splits.make_splits`) and, for every
-    split, ``audio/<split>/features.npz`` (``audio:ae_mean:i``) and
-    ``visual/<split>/features.npz`` (``visual:resnet50_mean:i``). The first
-    ``n_informative[0]`` audio and ``n_informative[1]`` visual columns carry the class (a
-    class-dependent mean shift); every column also has a speaker offset; the rest is noise.
-    Returns the artifacts folder. Not real data: for development and tests only.
-    """
-    from mer_helpers.splits import make_splits
-
-    rng = np.random.default_rng(seed)
-    art = io.artifacts_dir(out_dir)
-    rows = []
-    for s in range(n_speakers):
-        for c in classes:
-            for u in range(clips_per_class):
-                cid = f"syn_spk{s:02d}_{c}_{u}"
-                rows.append({"clip_id": cid, "path": str(art / "clips" / f"{cid}.mp4"), "label": c,
-                             "speaker": f"spk{s:02d}"})
-    labels = pd.DataFrame(rows)
-    io.atomic_write_text(art / "labels.csv", labels.to_csv(index=False))
-    splits = make_splits(labels, protocol=protocol, n_folds=n_folds, seed=seed)
-    io.write_json(art / "splits.json", splits)
-    n = len(labels)
-    yi = pd.Categorical(labels["label"], categories=list(classes)).codes
-    spk = pd.Categorical(labels["speaker"]).codes
-
-    def block(d, k):
-        centres = rng.normal(0, 1.5, (len(classes), k))
-        offsets = rng.normal(0, 0.5, (n_speakers, d))
-        X = rng.normal(0, 1, (n, d)) + offsets[spk]
-        X[:, :k] += centres[yi]
-        return X.astype(np.float32)
-
-    A, V = block(n_audio, n_informative[0]), block(n_visual, n_informative[1])
-    ids = labels["clip_id"].to_numpy()
-    for sp in splits["splits"]:
-        io.save_features(art / "audio" / sp["name"] / "features.npz", ids, A,
-                         [f"audio:ae_mean:{i}" for i in range(n_audio)])
-        io.save_features(art / "visual" / sp["name"] / "features.npz", ids, V,
-                         [f"visual:resnet50_mean:{i}" for i in range(n_visual)])
-    return art
