@@ -638,21 +638,24 @@ def _verify(path: Path, expected_md5: str | None) -> str:
 
 
 def _fetch(url: str, path: Path, timeout: float, progress: bool) -> None:
-    """Stream ``url`` into ``path`` (through ``path.part``) with a progress bar."""
+    """Stream ``url`` into ``path`` (through :func:`mer_helpers.io.atomic_write`: a dropped
+    connection leaves no file) with a progress bar."""
+    from mer_helpers.io import atomic_write
     from mer_helpers.progress import progress as progress_bar
 
-    part = Path(str(path) + ".part")
-    with _open_url(url, timeout) as resp:
-        total = int(resp.headers.get("Content-Length") or 0) or None
-        with open(part, "wb") as f, progress_bar(total=total, unit="B", unit_scale=True, unit_divisor=1024,
-                                                 desc=path.name, disable=not progress) as bar:
-            for block in iter(lambda: resp.read(1 << 20), b""):
-                f.write(block)
-                bar.update(len(block))
-    if total is not None and part.stat().st_size != total:
-        raise DownloadError(f"{path.name}: got {part.stat().st_size} of {total} bytes from {url}; "
-                            "the connection dropped: run the download again")
-    os.replace(part, path)
+    def stream(part: Path) -> None:
+        with _open_url(url, timeout) as resp:
+            total = int(resp.headers.get("Content-Length") or 0) or None
+            with open(part, "wb") as f, progress_bar(total=total, unit="B", unit_scale=True, unit_divisor=1024,
+                                                     desc=path.name, disable=not progress) as bar:
+                for block in iter(lambda: resp.read(1 << 20), b""):
+                    f.write(block)
+                    bar.update(len(block))
+        if total is not None and part.stat().st_size != total:
+            raise DownloadError(f"{path.name}: got {part.stat().st_size} of {total} bytes from {url}; "
+                                "the connection dropped: run the download again")
+
+    atomic_write(path, stream)
 
 
 def _safe_members(names: Iterable[str], dest: Path, archive: Path) -> None:
