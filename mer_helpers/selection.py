@@ -103,9 +103,22 @@ def load_fused(artifacts: str | os.PathLike, split: str, how: str = "strict"
                ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Load ``audio/<split>/features.npz`` and ``visual/<split>/features.npz``, align by clip id, fuse.
 
-    ``how="strict"`` (default) raises if the two files do not hold the same clips;
-    ``how="inner"`` keeps the clips present in both (with a warning). Rows follow the audio
-    file's order. Returns ``(clip_ids, X, columns)``.
+    Rows follow the audio file's order.
+
+    Parameters
+    ----------
+    artifacts : path-like
+        The run's ``artifacts/``.
+    split : str
+        The split's name (its folder under ``audio/`` and ``visual/``).
+    how : {"strict", "inner"}
+        ``strict`` raises if the two files do not hold the same clips; ``inner`` keeps the
+        clips present in both (with a warning).
+
+    Returns
+    -------
+    tuple
+        ``(clip_ids, X, columns)``: the audio columns, then the visual ones.
     """
     artifacts = Path(artifacts)
     pa = artifacts / "audio" / split / "features.npz"
@@ -135,12 +148,36 @@ def load_fused(artifacts: str | os.PathLike, split: str, how: str = "strict"
 
 
 def column_modality(columns: Iterable[str]) -> np.ndarray:
-    """The modality (text before the first ``:``) of every column name."""
+    """The modality (text before the first ``:``) of every column name.
+
+    Parameters
+    ----------
+    columns : iterable of str
+        Names such as ``audio:ae_mean:3``.
+
+    Returns
+    -------
+    numpy.ndarray
+        One modality name per column.
+    """
     return np.asarray([str(c).split(":", 1)[0] for c in columns])
 
 
 def modality_counts(columns: Sequence[str], support=None) -> dict[str, int]:
-    """Number of (selected, when ``support`` is given) columns per modality, plus ``total``."""
+    """Number of (selected, when ``support`` is given) columns per modality, plus ``total``.
+
+    Parameters
+    ----------
+    columns : sequence of str
+        The fused column names.
+    support : array-like of bool, optional
+        The selection mask; ``None`` counts every column.
+
+    Returns
+    -------
+    dict
+        ``audio``, ``visual`` (always present), any other modality, and ``total``.
+    """
     mod = column_modality(columns)
     sup = np.ones(len(mod), bool) if support is None else np.asarray(support, bool)
     out = {m: int(np.sum(sup & (mod == m))) for m in dict.fromkeys(list(MODALITIES) + sorted(set(mod)))}
@@ -153,9 +190,18 @@ def modality_counts(columns: Sequence[str], support=None) -> dict[str, int]:
 # --------------------------------------------------------------------------------------------
 
 def mantegna_sigma(lam: float = 1.5) -> float:
-    """σ_u of Mantegna's algorithm (paper 2, Eq. 15) for stability index ``lam`` in (0, 2]::
+    """σ_u of Mantegna's algorithm (paper 2, Eq. 15)::
 
         σ_u = [Γ(1+λ) sin(πλ/2) / (Γ((1+λ)/2) λ 2^((λ-1)/2))]^(1/λ)
+
+    Parameters
+    ----------
+    lam : float
+        The stability index λ in (0, 2].
+
+    Returns
+    -------
+    float
     """
     if not 0 < lam <= 2:
         raise ValueError(f"Lévy index must be in (0, 2], got {lam}")
@@ -171,6 +217,22 @@ def levy_flight(size, lam: float = 1.5, scale: float = 0.01, rng=None) -> np.nda
     ``u`` and ``v`` "random numbers in [0, 1]"; Mantegna's method, which the cited σ formula
     belongs to, draws them from normal distributions, as done here.) The steps are symmetric
     with a power-law tail ``P(|step| > x) ~ x^(-λ)``: infinite variance for λ < 2.
+
+    Parameters
+    ----------
+    size : int or tuple of int
+        Shape of the steps.
+    lam : float
+        λ, the tail index.
+    scale : float
+        Step scale (paper 2's 0.01).
+    rng : numpy.random.Generator or int, optional
+        Random source or seed.
+
+    Returns
+    -------
+    numpy.ndarray
+        Steps of shape ``size``.
     """
     rng = np.random.default_rng(rng)
     u = rng.normal(0.0, mantegna_sigma(lam), size)
@@ -179,7 +241,20 @@ def levy_flight(size, lam: float = 1.5, scale: float = 0.01, rng=None) -> np.nda
 
 
 def hill_tail_index(x, k: int = 1000) -> float:
-    """Hill estimator of the tail index from the ``k`` largest values of ``|x|``."""
+    """Hill estimator of the tail index from the ``k`` largest values of ``|x|``.
+
+    Parameters
+    ----------
+    x : array-like
+        Samples (e.g. Lévy steps).
+    k : int
+        Order statistics used (at most ``len(x) - 1``).
+
+    Returns
+    -------
+    float
+        The estimated λ.
+    """
     a = np.sort(np.abs(np.asarray(x, float)))[::-1]
     k = int(min(k, len(a) - 1))
     logs = np.log(a[:k]) - np.log(a[k])
@@ -213,11 +288,27 @@ def escape_move(P: np.ndarray, r: np.ndarray, t: int, T: int, radius: float = 0.
 
 
 def make_fitness_classifier(name: str | BaseEstimator):
-    """``"knn"`` (5-NN, Euclidean, evaluated by a fast NumPy path), ``"logreg"``, ``"lda"``, or an estimator.
+    """The classifier inside the selector's fitness.
 
     Every classifier is applied to standardised columns (the scaler is fitted on the inner
-    training rows of each fold). Returns ``None`` for ``"knn"`` (the fast path) or a
-    scikit-learn estimator to clone per evaluation.
+    training rows of each fold).
+
+    Parameters
+    ----------
+    name : str or estimator
+        ``"knn"`` (5-NN, Euclidean, evaluated by a fast NumPy path), ``"logreg"``
+        (``LogisticRegression(max_iter=1000)``), ``"lda"`` (SVD solver), or an estimator
+        returned as it is.
+
+    Returns
+    -------
+    estimator or None
+        ``None`` for ``"knn"`` (the fast path), else a scikit-learn estimator to clone per evaluation.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
     """
     if not isinstance(name, str):
         return name
@@ -649,7 +740,20 @@ def _rows(clip_ids: Sequence[str], wanted: Sequence[str], what: str) -> np.ndarr
 
 
 def split_rows(clip_ids, split: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices (into ``clip_ids``) of the split's ``train`` and ``test`` clips."""
+    """Row indices (into ``clip_ids``) of the split's ``train`` and ``test`` clips.
+
+    Parameters
+    ----------
+    clip_ids : sequence
+        The row order of a feature matrix.
+    split : dict
+        ``name``, ``train`` [, ``test``].
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(train_rows, test_rows)``; a clip missing from ``clip_ids`` raises ``ValueError``.
+    """
     clip_ids = [str(c) for c in clip_ids]
     return (_rows(clip_ids, split["train"], f"split {split['name']} train"),
             _rows(clip_ids, split.get("test", []), f"split {split['name']} test"))
@@ -660,7 +764,27 @@ def fit_selector_on_split(X, clip_ids, labels: pd.DataFrame, split: dict,
     """Fit a (clone of) ``selector`` — or ``ZebraFeatureSelector(**params)`` — on the split's
     training rows only, with ``groups`` = the ``speaker`` column of ``labels``.
 
-    ``X`` holds every clip (rows in ``clip_ids`` order); test rows are never passed to ``fit``.
+    Test rows are never passed to ``fit``.
+
+    Parameters
+    ----------
+    X : array-like
+        Every clip's fused features, rows in ``clip_ids`` order.
+    clip_ids : sequence
+        Row ids of ``X``.
+    labels : pandas.DataFrame
+        ``labels.csv`` (``clip_id``, ``label``, ``speaker``).
+    split : dict
+        The evaluation split.
+    selector : ZebraFeatureSelector, optional
+        Cloned before fitting; ``None``: built from ``params``.
+    **params
+        Parameters of a new :class:`ZebraFeatureSelector`.
+
+    Returns
+    -------
+    ZebraFeatureSelector
+        The fitted selector.
     """
     sel = clone(selector).set_params(**params) if selector is not None else ZebraFeatureSelector(**params)
     tr, _ = split_rows(clip_ids, split)
@@ -676,7 +800,24 @@ def fit_selector_on_split(X, clip_ids, labels: pd.DataFrame, split: dict,
 
 def selection_record(selector: ZebraFeatureSelector, columns: Sequence[str], split: str | None = None,
                      **extra) -> dict:
-    """The ``selection.json`` dict: columns, support, selected names, counts by modality, fitness, history."""
+    """The ``selection.json`` dict: columns, support, selected names, counts by modality, fitness, history.
+
+    Parameters
+    ----------
+    selector : ZebraFeatureSelector
+        A fitted selector.
+    columns : sequence of str
+        The names of the columns it selected from.
+    split : str, optional
+        Recorded as ``split``.
+    **extra
+        Further entries, added last.
+
+    Returns
+    -------
+    dict
+        JSON-ready (parameters that are not plain values are stored as their ``repr``).
+    """
     sup = np.asarray(selector.get_support(), bool)
     columns = [str(c) for c in columns]
     rec = {
@@ -703,11 +844,41 @@ def selection_record(selector: ZebraFeatureSelector, columns: Sequence[str], spl
 
 
 def save_selection(path: str | os.PathLike, record: dict) -> Path:
+    """Write a :func:`selection_record` dict as ``selection.json`` (atomically).
+
+    Parameters
+    ----------
+    path : path-like
+        Usually ``artifacts/selection/<split>/selection.json``.
+    record : dict
+        From :func:`selection_record`.
+
+    Returns
+    -------
+    pathlib.Path
+    """
     return io.write_json(path, record)
 
 
 def load_selection(path: str | os.PathLike) -> dict:
-    """Read a ``selection.json``; ``support`` comes back as a bool array. Errors name the file."""
+    """Read a ``selection.json``; ``support`` comes back as a bool array. Errors name the file.
+
+    Parameters
+    ----------
+    path : path-like
+        A file written by :func:`save_selection`.
+
+    Returns
+    -------
+    dict
+        The record, ``support`` as a numpy bool array.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        Missing file (notebook 05 has not run), missing entries, or support and columns of
+        different lengths.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: missing; run notebook 05_feature_selection first")
@@ -722,8 +893,27 @@ def load_selection(path: str | os.PathLike) -> dict:
 
 
 def evaluate_support(X, y, train_idx, test_idx, support=None, classifier="knn") -> dict:
-    """Train the fast classifier on ``X[train_idx][:, support]`` (standardised on the training
-    rows) and score it on ``X[test_idx]``: ``{"f1_macro", "accuracy", "n_features"}``."""
+    """Train a classifier on ``X[train_idx][:, support]`` (standardised on the training rows)
+    and score it on ``X[test_idx]``.
+
+    Parameters
+    ----------
+    X : array-like
+        ``(n, d)`` features.
+    y : array-like
+        Labels.
+    train_idx, test_idx : array-like of int
+        Rows to fit on and to score.
+    support : array-like of bool, optional
+        Columns used; ``None``: all.
+    classifier : str or estimator
+        As for :func:`make_fitness_classifier` (``knn``: scikit-learn's 5-NN).
+
+    Returns
+    -------
+    dict
+        ``{"f1_macro", "accuracy", "n_features"}``.
+    """
     from sklearn.metrics import accuracy_score, f1_score
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.pipeline import make_pipeline
@@ -740,7 +930,22 @@ def evaluate_support(X, y, train_idx, test_idx, support=None, classifier="knn") 
 
 
 def kbest_support(X_train, y_train, k: int, random_state=0) -> np.ndarray:
-    """Mask of the ``k`` columns with the highest mutual information with the label (training rows only)."""
+    """Mask of the ``k`` columns with the highest mutual information with the label (training rows only).
+
+    Parameters
+    ----------
+    X_train, y_train : array-like
+        The training rows and their labels.
+    k : int
+        Columns kept.
+    random_state : int
+        Seed of the mutual-information estimate.
+
+    Returns
+    -------
+    numpy.ndarray
+        Bool mask over the columns.
+    """
     from sklearn.feature_selection import SelectKBest, mutual_info_classif
     from functools import partial
 
@@ -749,7 +954,21 @@ def kbest_support(X_train, y_train, k: int, random_state=0) -> np.ndarray:
 
 
 def random_support(n_features: int, k: int, random_state=0) -> np.ndarray:
-    """A uniformly random mask with exactly ``k`` columns."""
+    """A uniformly random mask with exactly ``k`` columns.
+
+    Parameters
+    ----------
+    n_features : int
+        Length of the mask.
+    k : int
+        ``True`` entries.
+    random_state : int or None
+        Seed of ``numpy.random.default_rng``.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
     rng = np.random.default_rng(random_state)
     m = np.zeros(int(n_features), bool)
     m[rng.choice(int(n_features), size=int(k), replace=False)] = True
@@ -759,10 +978,23 @@ def random_support(n_features: int, k: int, random_state=0) -> np.ndarray:
 def best_fitness_curve(history: Sequence[float], history_evaluations: Sequence[int], grid) -> np.ndarray:
     """Best fitness reached after ``e`` distinct evaluations, for every ``e`` in ``grid``.
 
-    ``history`` / ``history_evaluations`` are a fitted selector's ``history_`` and
-    ``history_evaluations_`` (values at the end of each iteration); between two iteration
-    ends the curve holds the earlier value; before the first entry it is NaN. Curves of runs
-    with different evaluations per iteration (ZOA: 2 steps, IZOA: 3) become comparable.
+    Between two iteration ends the curve holds the earlier value; before the first entry it is
+    NaN. Curves of runs with different evaluations per iteration (ZOA: 2 steps, IZOA: 3) become
+    comparable.
+
+    Parameters
+    ----------
+    history : sequence of float
+        A fitted selector's ``history_`` (best fitness at the end of each iteration).
+    history_evaluations : sequence of int
+        Its ``history_evaluations_`` (distinct evaluations done by then).
+    grid : array-like
+        Evaluation counts to read the curve at.
+
+    Returns
+    -------
+    numpy.ndarray
+        One value per grid point.
     """
     h = np.asarray(history, float)
     e = np.asarray(history_evaluations, float)
