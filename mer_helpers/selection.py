@@ -752,7 +752,7 @@ def split_rows(clip_ids, split: dict) -> tuple[np.ndarray, np.ndarray]:
     Returns
     -------
     tuple of numpy.ndarray
-        ``(train_rows, test_rows)``; a clip missing from ``clip_ids`` raises ``ValueError``.
+        ``(train_rows, test_rows)``; a clip missing from ``clip_ids`` raises ``KeyError``.
     """
     clip_ids = [str(c) for c in clip_ids]
     return (_rows(clip_ids, split["train"], f"split {split['name']} train"),
