@@ -41,7 +41,26 @@ MODEL_LABELS = {"bilstm_sa": "BiLSTM-SA", "bilstm": "BiLSTM", "cnn": "CNN"}
 # Reading prediction files
 # ----------------------------------------------------------------------------------------------
 def load_predictions(path, classes: Sequence[str] | None = None) -> pd.DataFrame:
-    """Read a ``predictions/<model>.csv``; checks the columns (errors name the file)."""
+    """Read a ``predictions/<model>.csv``; checks the columns (errors name the file).
+
+    Parameters
+    ----------
+    path : path-like
+        The prediction file.
+    classes : sequence of str, optional
+        When given, every ``p_<class>`` column must be there and ``y_true`` must stay inside
+        the class set.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``clip_id, split, y_true, y_pred`` as text, plus the probability columns.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        Missing file (notebook 06 has not run) or missing columns / unknown labels.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: prediction file not found (has 06_classifiers run?)")
@@ -60,7 +79,20 @@ def load_predictions(path, classes: Sequence[str] | None = None) -> pd.DataFrame
 
 
 def proba_matrix(df: pd.DataFrame, classes: Sequence[str]) -> np.ndarray:
-    """The ``p_<class>`` columns as an ``(n, n_classes)`` array in ``classes`` order."""
+    """The ``p_<class>`` columns as an ``(n, n_classes)`` array in ``classes`` order.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A prediction frame.
+    classes : sequence of str
+        Column order of the result.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 probabilities.
+    """
     return df[[f"p_{c}" for c in classes]].to_numpy(dtype=float)
 
 
@@ -76,7 +108,22 @@ def _encode(y, classes: Sequence[str]) -> np.ndarray:
 
 
 def confusion(y_true, y_pred, classes: Sequence[str], normalize: bool = False) -> np.ndarray:
-    """Confusion matrix, rows = true class, columns = predicted (``normalize``: rows sum to 1)."""
+    """Confusion matrix, rows = true class, columns = predicted.
+
+    Parameters
+    ----------
+    y_true, y_pred : sequence
+        Class names (each in ``classes``).
+    classes : sequence of str
+        Row and column order.
+    normalize : bool
+        Divide each row by its count (rows sum to 1; an empty row stays 0).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(k, k)`` counts (int) or shares (float).
+    """
     c = len(classes)
     t, p = _encode(y_true, classes), _encode(y_pred, classes)
     cm = np.bincount(t * c + p, minlength=c * c).reshape(c, c)
@@ -92,6 +139,16 @@ def metrics_from_confusion(cm: np.ndarray) -> dict[str, float]:
     Precision of a class never predicted (and F1 where precision + recall = 0) count as 0,
     like scikit-learn with ``zero_division=0``; macro averages run over the classes present in
     ``y_true`` or ``y_pred`` (scikit-learn's behaviour when ``labels`` is not given).
+
+    Parameters
+    ----------
+    cm : numpy.ndarray
+        ``(k, k)`` counts, rows = true class.
+
+    Returns
+    -------
+    dict
+        One float per name of :data:`METRIC_NAMES`.
     """
     cm = np.asarray(cm, dtype=float)
     tp = np.diag(cm)
@@ -116,12 +173,38 @@ def metrics_from_confusion(cm: np.ndarray) -> dict[str, float]:
 
 
 def classification_metrics(y_true, y_pred, classes: Sequence[str]) -> dict[str, float]:
-    """:data:`METRIC_NAMES` for label vectors (class names or anything in ``classes``)."""
+    """:data:`METRIC_NAMES` for label vectors (class names or anything in ``classes``).
+
+    Parameters
+    ----------
+    y_true, y_pred : sequence
+        True and predicted labels of the same clips.
+    classes : sequence of str
+        The class set.
+
+    Returns
+    -------
+    dict
+        As :func:`metrics_from_confusion`.
+    """
     return metrics_from_confusion(confusion(y_true, y_pred, classes))
 
 
 def per_class_report(y_true, y_pred, classes: Sequence[str]) -> pd.DataFrame:
-    """Precision, recall, F1 and support per class (index = class)."""
+    """Precision, recall, F1 and support per class.
+
+    Parameters
+    ----------
+    y_true, y_pred : sequence
+        Labels of the test clips.
+    classes : sequence of str
+        Rows of the report, in this order.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``class``; columns ``precision, recall, f1, support``.
+    """
     cm = confusion(y_true, y_pred, classes).astype(float)
     tp, support, predicted = np.diag(cm), cm.sum(axis=1), cm.sum(axis=0)
     prec = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
@@ -132,8 +215,22 @@ def per_class_report(y_true, y_pred, classes: Sequence[str]) -> pd.DataFrame:
 
 
 def roc_curves(y_true, proba: np.ndarray, classes: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
-    """One-vs-rest ROC per class: ``{class: (fpr, tpr, auc)}`` (classes with no positive or no
-    negative clip are left out)."""
+    """One-vs-rest ROC per class.
+
+    Parameters
+    ----------
+    y_true : sequence
+        True class names.
+    proba : numpy.ndarray
+        ``(n, k)`` probabilities in ``classes`` order.
+    classes : sequence of str
+        The class order of ``proba``.
+
+    Returns
+    -------
+    dict
+        ``{class: (fpr, tpr, auc)}``; classes with no positive or no negative clip are left out.
+    """
     from sklearn.metrics import auc, roc_curve
 
     t = _encode(y_true, classes)
@@ -149,7 +246,22 @@ def roc_curves(y_true, proba: np.ndarray, classes: Sequence[str]) -> dict[str, t
 
 
 def auc_ovr(y_true, proba: np.ndarray, classes: Sequence[str]) -> float:
-    """Macro-average one-vs-rest ROC AUC over the classes that have positives and negatives."""
+    """Macro-average one-vs-rest ROC AUC over the classes that have positives and negatives.
+
+    Parameters
+    ----------
+    y_true : sequence
+        Class names of the clips.
+    proba : numpy.ndarray
+        Their ``(n, k)`` probabilities.
+    classes : sequence of str
+        Column order of ``proba``.
+
+    Returns
+    -------
+    float
+        NaN when no class has both positives and negatives.
+    """
     curves = roc_curves(y_true, proba, classes)
     return float(np.mean([a for _, _, a in curves.values()])) if curves else float("nan")
 
@@ -164,8 +276,30 @@ def bootstrap_ci(y_true, y_pred, classes: Sequence[str], metric: str | Callable 
 
     Each of ``n_boot`` resamples draws clips with replacement (same number as the test set);
     with ``groups`` (e.g. speakers) whole groups are drawn instead, which respects that clips of
-    one speaker are not independent. ``metric``: a key of :data:`METRIC_NAMES` or a callable
-    ``f(y_true_idx, y_pred_idx) -> float`` on integer-coded labels. Returns ``(low, high)``.
+    one speaker are not independent.
+
+    Parameters
+    ----------
+    y_true, y_pred : sequence
+        Labels of the pooled test clips.
+    classes : sequence of str
+        The class set.
+    metric : str or callable
+        A key of :data:`METRIC_NAMES` or ``f(y_true_idx, y_pred_idx) -> float`` on
+        integer-coded labels.
+    n_boot : int
+        Resamples.
+    seed : int
+        Seed of the draws.
+    level : float
+        Coverage of the interval.
+    groups : sequence, optional
+        Group of each clip; whole groups are resampled.
+
+    Returns
+    -------
+    tuple of float
+        ``(low, high)``.
     """
     t, p = _encode(y_true, classes), _encode(y_pred, classes)
     n, c = len(t), len(classes)
@@ -194,10 +328,23 @@ def bootstrap_ci(y_true, y_pred, classes: Sequence[str], metric: str | Callable 
 def mcnemar(y_true, pred_a, pred_b, method: str = "auto") -> dict:
     """McNemar's test of two models' predictions on the same clips.
 
-    ``b`` = clips A gets right and B wrong, ``c`` = the reverse. ``method``: ``"exact"``
-    (two-sided binomial test of b against Binomial(b + c, 1/2)), ``"chi2"`` (χ² with continuity
-    correction, (|b - c| - 1)² / (b + c), 1 degree of freedom) or ``"auto"`` (exact when
-    b + c < 25). Returns ``{"b", "c", "statistic", "p_value", "method"}``.
+    ``b`` = clips A gets right and B wrong, ``c`` = the reverse.
+
+    Parameters
+    ----------
+    y_true : sequence
+        The clips' classes.
+    pred_a, pred_b : sequence
+        The two models' predictions, same order.
+    method : {"auto", "exact", "chi2"}
+        ``exact``: two-sided binomial test of b against Binomial(b + c, 1/2); ``chi2``: χ²
+        with continuity correction, (|b - c| - 1)² / (b + c), 1 degree of freedom; ``auto``:
+        exact when b + c < 25.
+
+    Returns
+    -------
+    dict
+        ``{"b", "c", "statistic", "p_value", "method"}``.
     """
     from scipy import stats
 
@@ -222,16 +369,41 @@ def mcnemar(y_true, pred_a, pred_b, method: str = "auto") -> dict:
 
 
 def mean_std(values) -> tuple[float, float]:
-    """Mean and population standard deviation (ddof=0; 0 for a single split)."""
+    """Mean and population standard deviation (ddof=0; 0 for a single split).
+
+    Parameters
+    ----------
+    values : sequence of float
+        One value per split.
+
+    Returns
+    -------
+    tuple of float
+        ``(mean, std)``.
+    """
     v = np.asarray(list(values), dtype=float)
     return (float(v.mean()), float(v.std())) if len(v) else (float("nan"), float("nan"))
 
 
 def format_mean_std(mean: float, std: float | None = None, n_splits: int | None = None,
                     digits: int = 3) -> str:
-    """``"0.812 ± 0.034"``; a single evaluation split (``n_splits == 1``, e.g. ``cross-corpus``,
-    ``speaker-split``) or a missing/NaN spread gives ``"0.812 (1 split)"`` / ``"0.812"``: one
-    split has no spread to report."""
+    """``"0.812 ± 0.034"``; one split has no spread to report.
+
+    Parameters
+    ----------
+    mean : float
+        The value.
+    std : float, optional
+        Its spread; missing or NaN: not shown.
+    n_splits : int, optional
+        ``1`` (e.g. ``cross-corpus``, ``speaker-split``) gives ``"0.812 (1 split)"``.
+    digits : int
+        Decimals.
+
+    Returns
+    -------
+    str
+    """
     if mean is None or (isinstance(mean, float) and mean != mean):
         return "n/a"
     head = f"{mean:.{digits}f}"
@@ -246,7 +418,20 @@ def format_mean_std(mean: float, std: float | None = None, n_splits: int | None 
 # Per-model summaries
 # ----------------------------------------------------------------------------------------------
 def fold_metrics(df: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
-    """One row of :data:`METRIC_NAMES` per evaluation split (index = split name)."""
+    """One row of :data:`METRIC_NAMES` per evaluation split.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A prediction frame (``split, y_true, y_pred``).
+    classes : sequence of str
+        The class set.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index = split name (in the frame's order).
+    """
     rows = {s: classification_metrics(g["y_true"], g["y_pred"], classes) for s, g in df.groupby("split", sort=False)}
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = "split"
@@ -259,8 +444,26 @@ def summarize_model(df: pd.DataFrame, classes: Sequence[str], bootstrap: int = 1
 
     ``accuracy`` / ``f1_macro`` are means over the evaluation splits with ``*_std`` their
     population std; precision/recall/F1 weighted, AUC and the confusion matrix are pooled over
-    all test clips; ``ci95`` holds bootstrap intervals of pooled accuracy and macro-F1 over
-    clips (``ci95_speakers`` resampling whole speakers when ``groups`` is given).
+    all test clips.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The model's prediction frame.
+    classes : sequence of str
+        The class order.
+    bootstrap : int
+        Resamples of the intervals (0: none).
+    seed : int
+        Seed of the resamples.
+    groups : sequence, optional
+        Speaker of each row: adds ``ci95_speakers`` (whole speakers resampled).
+
+    Returns
+    -------
+    dict
+        Metrics, ``confusion`` and ``ci95`` (bootstrap intervals of pooled accuracy and
+        macro-F1 over clips).
     """
     folds = fold_metrics(df, classes)
     acc_m, acc_s = mean_std(folds["accuracy"])
@@ -293,7 +496,20 @@ def summarize_model(df: pd.DataFrame, classes: Sequence[str], bootstrap: int = 1
 
 
 def pairwise_mcnemar(preds: Mapping[str, pd.DataFrame], method: str = "auto") -> pd.DataFrame:
-    """McNemar's test for every pair of models, on the clips both predicted (joined on clip_id + split)."""
+    """McNemar's test for every pair of models, on the clips both predicted (joined on clip_id + split).
+
+    Parameters
+    ----------
+    preds : Mapping
+        Model name → prediction frame.
+    method : str
+        As for :func:`mcnemar`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per pair: ``model_a, model_b, n`` and :func:`mcnemar`'s entries.
+    """
     names = list(preds)
     rows = []
     for i, a in enumerate(names):
@@ -316,7 +532,25 @@ def _ax(ax, figsize=(4, 3.5)):
 
 
 def plot_confusion(cm, classes: Sequence[str], title: str = "", normalize: bool = False, ax=None):
-    """Heat map of a confusion matrix (counts, or row-normalised when ``normalize``)."""
+    """Heat map of a confusion matrix (counts, or row-normalised when ``normalize``).
+
+    Parameters
+    ----------
+    cm : array-like
+        ``(k, k)`` counts.
+    classes : sequence of str
+        Tick labels.
+    title : str
+        Axes title.
+    normalize : bool
+        Show row shares (the counts stay in the cells' text).
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure when ``None``.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
     cm = np.asarray(cm, dtype=float)
     if normalize:
         rows = cm.sum(axis=1, keepdims=True)
@@ -342,7 +576,25 @@ def plot_confusion(cm, classes: Sequence[str], title: str = "", normalize: bool 
 
 
 def plot_roc(y_true, proba, classes: Sequence[str], title: str = "", ax=None):
-    """One-vs-rest ROC curves of one model, AUC per class in the legend."""
+    """One-vs-rest ROC curves of one model, AUC per class in the legend.
+
+    Parameters
+    ----------
+    y_true : sequence
+        Test labels.
+    proba : numpy.ndarray
+        ``(n, k)`` probabilities.
+    classes : sequence of str
+        Column order of ``proba``.
+    title : str
+        Axes title.
+    ax : matplotlib Axes, optional
+        Drawn into when given.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
     ax = _ax(ax, (4, 4))
     for c, (fpr, tpr, a) in roc_curves(y_true, proba, classes).items():
         ax.plot(fpr, tpr, label=f"{c} (AUC {a:.3f})")
@@ -359,8 +611,24 @@ def plot_metric_bars(summaries: Mapping[str, Mapping[str, float]], metrics: Sequ
                      errors: Mapping[str, Mapping[str, float]] | None = None):
     """Grouped bars: one group per metric, one bar per model (paper 2 fig. 11).
 
-    ``reference``: papers' values per model (drawn as black ticks on the bars);
-    ``errors``: half-widths per model and metric (error bars).
+    Parameters
+    ----------
+    summaries : Mapping
+        Model → {metric → value}.
+    metrics : sequence of str
+        The groups, in order.
+    title : str
+        Axes title.
+    ax : matplotlib Axes, optional
+        Target axes (new figure otherwise).
+    reference : Mapping, optional
+        Papers' values per model (drawn as black ticks on the bars).
+    errors : Mapping, optional
+        Half-widths per model and metric (error bars).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
     """
     ax = _ax(ax, (7, 3.8))
     models = list(summaries)
@@ -394,9 +662,22 @@ def plot_metric_bars(summaries: Mapping[str, Mapping[str, float]], metrics: Sequ
 def plot_history(records: Mapping[str, Mapping], title: str = "", axes=None):
     """Training curves: loss and accuracy (solid: fit part, dashed: validation part) per model.
 
-    ``records``: label → a training record of :func:`mer_helpers.models.fit_model` (or its
-    ``history`` dict). One colour per model; one legend for both panels, below them (a figure
-    legend: the saved image, ``bbox_inches="tight"`` as in notebooks, includes it).
+    One colour per model; one legend for both panels, below them (a figure legend: the saved
+    image, ``bbox_inches="tight"`` as in notebooks, includes it).
+
+    Parameters
+    ----------
+    records : Mapping
+        Label → a training record of :func:`mer_helpers.models.fit_model` (or its ``history`` dict).
+    title : str
+        Figure title.
+    axes : pair of matplotlib Axes, optional
+        Loss and accuracy panels; a new 1 x 2 figure when ``None``.
+
+    Returns
+    -------
+    array of matplotlib Axes
+        The two panels.
     """
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
@@ -432,10 +713,24 @@ def plot_history(records: Mapping[str, Mapping], title: str = "", axes=None):
 
 
 def rounded(obj, digits: int = 3):
-    """A copy of ``obj`` (dicts, lists, tuples, DataFrames nested as they come) with every float
-    rounded for display: ``digits`` decimals, or ``digits`` significant digits for values too
-    small for that (a loss of 4.8e-05 stays 4.8e-05, not 0.0). NaN and infinities stay as they
-    are. For what a notebook shows; what it writes keeps full precision."""
+    """A copy of ``obj`` with every float rounded for display.
+
+    NaN and infinities stay as they are. For what a notebook shows; what it writes keeps full
+    precision.
+
+    Parameters
+    ----------
+    obj : object
+        Dicts, lists, tuples, DataFrames nested as they come, or a number.
+    digits : int
+        Decimals, or significant digits for values too small for that (a loss of 4.8e-05 stays
+        4.8e-05, not 0.0).
+
+    Returns
+    -------
+    object
+        Same structure as ``obj``.
+    """
     if isinstance(obj, dict):
         return {k: rounded(v, digits) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -455,7 +750,19 @@ def rounded(obj, digits: int = 3):
 # Writing prediction files
 # ----------------------------------------------------------------------------------------------
 def save_predictions(path, frames) -> Path:
-    """Concatenate prediction frames (one per split) and write the CSV atomically."""
+    """Concatenate prediction frames (one per split) and write the CSV atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        ``artifacts/predictions/<model>.csv``.
+    frames : sequence of pandas.DataFrame
+        The per-split prediction frames.
+
+    Returns
+    -------
+    pathlib.Path
+    """
     from mer_helpers.io import atomic_write_text
 
     df = pd.concat(list(frames), ignore_index=True) if not isinstance(frames, pd.DataFrame) else frames
@@ -466,7 +773,21 @@ def save_predictions(path, frames) -> Path:
 
 
 def mean_over_splits(df: pd.DataFrame, classes: Sequence[str], metric: str = "f1_macro") -> float:
-    """Mean of ``metric`` over the evaluation splits of a prediction frame."""
+    """Mean of ``metric`` over the evaluation splits of a prediction frame.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Rows of every split.
+    classes : sequence of str
+        The class set.
+    metric : str
+        A name of :data:`METRIC_NAMES`.
+
+    Returns
+    -------
+    float
+    """
     return float(fold_metrics(df, classes)[metric].mean())
 
 
@@ -494,9 +815,21 @@ PAPER_CLASSES = ("happy", "sad", "surprise")
 
 
 def paper_comparison_note(classes: Sequence[str], protocol: str | None = None) -> str:
-    """Why a run's numbers cannot be set beside the papers' one to one ("" when nothing stands
-    out beyond the protocol and data differences discussed in 07_results): another class set
-    (chance level 1/k changes with k classes) or the ``cross-corpus`` protocol."""
+    """Why a run's numbers cannot be set beside the papers' one to one.
+
+    Parameters
+    ----------
+    classes : sequence of str
+        The run's classes (another class set changes chance level 1/k).
+    protocol : str, optional
+        The run's protocol (``cross-corpus`` is named).
+
+    Returns
+    -------
+    str
+        The note; ``""`` when nothing stands out beyond the protocol and data differences
+        discussed in 07_results.
+    """
     notes = []
     if sorted(classes) != sorted(PAPER_CLASSES):
         notes.append(f"this run has {len(classes)} classes ({', '.join(classes)}; chance "
@@ -508,12 +841,27 @@ def paper_comparison_note(classes: Sequence[str], protocol: str | None = None) -
 
 
 def confusion_size(n_classes: int) -> tuple[float, float]:
-    """Width and height (inches) of one confusion-matrix panel for ``n_classes`` classes."""
+    """Width and height (inches) of one confusion-matrix panel for ``n_classes`` classes.
+
+    Parameters
+    ----------
+    n_classes : int
+        Rows of the matrix.
+
+    Returns
+    -------
+    tuple of float
+    """
     return max(4.2, 0.55 * n_classes + 1.8), max(3.5, 0.5 * n_classes + 1.5)
 
 
 def papers_table() -> pd.DataFrame:
-    """The papers' Table 1 (rows = models, columns = the four metrics) plus paper 2's AUC."""
+    """The papers' Table 1 (rows = models, columns = the four metrics) plus paper 2's AUC.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     df = pd.DataFrame(PAPER_TABLE1).T
     df["auc_ovr"] = pd.Series(PAPER2_AUC)
     df.index = [MODEL_LABELS[m] for m in df.index]
@@ -522,7 +870,18 @@ def papers_table() -> pd.DataFrame:
 
 def run_context(out_dir) -> dict:
     """Facts of a run folder that explain its numbers: dataset, protocol, clips, speakers,
-    speakers shared between training and test parts, backbone weights, epochs, preset."""
+    speakers shared between training and test parts, backbone weights, epochs, preset.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        A finished (or partly finished) run.
+
+    Returns
+    -------
+    dict
+        Only the facts found in the run's files.
+    """
     from mer_helpers.io import merge_fragments, read_json
 
     out = Path(out_dir)
