@@ -387,7 +387,7 @@ def mean_std(values) -> tuple[float, float]:
 
 def format_mean_std(mean: float, std: float | None = None, n_splits: int | None = None,
                     digits: int = 3) -> str:
-    """``"0.812 ± 0.034"``; one split has no spread to report.
+    """``"0.812 ± 0.034"``; one split has no spread to report (a missing mean gives ``"n/a"``).
 
     Parameters
     ----------
@@ -462,8 +462,8 @@ def summarize_model(df: pd.DataFrame, classes: Sequence[str], bootstrap: int = 1
     Returns
     -------
     dict
-        Metrics, ``confusion`` and ``ci95`` (bootstrap intervals of pooled accuracy and
-        macro-F1 over clips).
+        Metrics, ``auc_ovr`` (NaN without probability columns), ``confusion``, ``pooled``,
+        ``per_split`` and, with ``bootstrap``, ``ci95`` (intervals of accuracy and macro-F1 over clips).
     """
     folds = fold_metrics(df, classes)
     acc_m, acc_s = mean_std(folds["accuracy"])
@@ -543,7 +543,7 @@ def plot_confusion(cm, classes: Sequence[str], title: str = "", normalize: bool 
     title : str
         Axes title.
     normalize : bool
-        Show row shares (the counts stay in the cells' text).
+        Show (and print in the cells) row shares instead of counts.
     ax : matplotlib Axes, optional
         Where to draw; a new figure when ``None``.
 
