@@ -67,8 +67,23 @@ EGEMAPS_VERSION = "egemaps-1"
 
 
 def parse_audio_features(value: str | Sequence[str]) -> tuple[str, ...]:
-    """``"ae"``, ``"mfcc_stats+egemaps"``, ``"ae,mfcc_stats"`` or a list → tuple of set names
-    (in :data:`AUDIO_FEATURE_SETS` order). Unknown or empty → ``ValueError`` naming them."""
+    """The audio feature sets named by a notebook parameter.
+
+    Parameters
+    ----------
+    value : str or sequence of str
+        ``"ae"``, ``"mfcc_stats+egemaps"``, ``"ae,mfcc_stats"`` or a list.
+
+    Returns
+    -------
+    tuple of str
+        Set names in :data:`AUDIO_FEATURE_SETS` order.
+
+    Raises
+    ------
+    ValueError
+        Naming unknown names, or for an empty value.
+    """
     if isinstance(value, str):
         names = [v.strip() for v in value.replace(",", "+").split("+") if v.strip()]
     else:
@@ -81,7 +96,12 @@ def parse_audio_features(value: str | Sequence[str]) -> tuple[str, ...]:
 
 
 def egemaps_available() -> bool:
-    """Is the optional ``opensmile`` package installed?"""
+    """Is the optional ``opensmile`` package installed?
+
+    Returns
+    -------
+    bool
+    """
     import importlib.util
 
     return importlib.util.find_spec("opensmile") is not None
@@ -97,7 +117,20 @@ def _smile():
 
 def clip_egemaps(path: str | os.PathLike, sr: int | None = 16000) -> tuple[np.ndarray, list[str]]:
     """The 88 eGeMAPSv02 functionals of one clip's audio track (openSMILE), cached by the
-    clip's content. Needs the optional ``opensmile`` package (audEERING's research licence)."""
+    clip's content. Needs the optional ``opensmile`` package (audEERING's research licence).
+
+    Parameters
+    ----------
+    path : path-like
+        A clip with an audio track.
+    sr : int or None
+        Rate the track is decoded at.
+
+    Returns
+    -------
+    tuple
+        ``(x, names)``: float32 ``(88,)`` and the functionals' names.
+    """
     if not egemaps_available():
         raise ImportError("audio_features egemaps needs the optional opensmile package "
                           "(audEERING research licence): pip install 'mer-book[egemaps]'")
@@ -146,7 +179,18 @@ def extract_wav(path: str | os.PathLike, sr: int | None = 16000) -> Path:
 
 
 def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """Read a WAV file as a float32 mono signal in [-1, 1] and its sample rate."""
+    """Read a WAV file as a float32 mono signal in [-1, 1] and its sample rate.
+
+    Parameters
+    ----------
+    path : path-like
+        The WAV (several channels are averaged).
+
+    Returns
+    -------
+    tuple
+        ``(y, sr)``.
+    """
     import soundfile as sf
 
     y, sr = sf.read(str(path), dtype="float32", always_2d=True)
@@ -165,6 +209,24 @@ def spectral_subtraction(y: np.ndarray, n_fft: int = 512, hop_length: int = 160,
     clean magnitude is ``max(|S| - over_subtraction * N, spectral_floor * N)``; the noisy phase is
     kept and the signal rebuilt by inverse STFT with the input's length. A stationary component
     present in every frame (hum, a constant tone) counts as noise and is removed too.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Mono signal.
+    n_fft, hop_length : int
+        STFT window and hop, in samples.
+    over_subtraction : float
+        Multiple of the noise spectrum taken off.
+    spectral_floor : float
+        Least magnitude kept, as a fraction of the noise spectrum.
+    noise_percentile : float
+        Frames at or below this energy percentile estimate the noise.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, the length of ``y`` (an empty signal is returned as it is).
     """
     import librosa
 
@@ -184,7 +246,22 @@ def spectral_subtraction(y: np.ndarray, n_fft: int = 512, hop_length: int = 160,
 def preprocess(y: np.ndarray, denoise: bool = True, n_fft: int = 512, hop_length: int = 160,
                over_subtraction: float = 2.0, spectral_floor: float = 0.02,
                noise_percentile: float = 10.0) -> np.ndarray:
-    """Spectral subtraction (unless ``denoise=False``) then peak normalisation to max |y| = 1."""
+    """Spectral subtraction (unless ``denoise=False``) then peak normalisation to max |y| = 1.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Mono signal.
+    denoise : bool
+        Apply :func:`spectral_subtraction` first.
+    n_fft, hop_length, over_subtraction, spectral_floor, noise_percentile
+        Passed to :func:`spectral_subtraction`.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 signal (a silent one stays zeros).
+    """
     import librosa
 
     y = np.asarray(y, dtype=np.float32)
@@ -198,10 +275,30 @@ def preprocess(y: np.ndarray, denoise: bool = True, n_fft: int = 512, hop_length
 
 def compute_mfcc(y: np.ndarray, sr: int, n_mfcc: int = 13, n_fft: int = 512, hop_length: int = 160,
                  n_mels: int = 40, deltas: bool = False) -> np.ndarray:
-    """Frame-level MFCC, shape ``(T, n_mfcc)`` float32 (``(T, 3 n_mfcc)`` with Δ and ΔΔ).
+    """Frame-level MFCC.
 
     ``T = 1 + len(y) // hop_length`` (centred frames). ``n_mels=40`` rather than librosa's 128:
     with a 512-point FFT at 16 kHz, 128 mel bands leave empty filters at low frequencies.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Mono signal.
+    sr : int
+        Its rate.
+    n_mfcc : int
+        Coefficients per frame.
+    n_fft, hop_length : int
+        Analysis window and hop, in samples.
+    n_mels : int
+        Mel bands.
+    deltas : bool
+        Append Δ and ΔΔ.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(T, n_mfcc)`` float32 (``(T, 3 n_mfcc)`` with deltas).
     """
     import librosa
 
@@ -220,7 +317,17 @@ def compute_mfcc(y: np.ndarray, sr: int, n_mfcc: int = 13, n_fft: int = 512, hop
 
 def front_end_params(**params: Any) -> dict[str, Any]:
     """The front-end parameters: :data:`FRONT_END_DEFAULTS` updated with the known keys of
-    ``params`` (unknown keys, e.g. every other notebook parameter, are ignored)."""
+    ``params`` (unknown keys, e.g. every other notebook parameter, are ignored).
+
+    Parameters
+    ----------
+    **params
+        Notebook parameters.
+
+    Returns
+    -------
+    dict
+    """
     out = dict(FRONT_END_DEFAULTS)
     out.update({k: v for k, v in params.items() if k in FRONT_END_DEFAULTS})
     if out["sr"] is not None:
@@ -234,7 +341,20 @@ def front_end_params(**params: Any) -> dict[str, Any]:
 
 
 def load_clean(path: str | os.PathLike, **params: Any) -> tuple[np.ndarray, np.ndarray, int]:
-    """``(raw, preprocessed, sr)`` signals of one clip (for figures; not cached)."""
+    """The raw and pre-processed signals of one clip (for figures; not cached).
+
+    Parameters
+    ----------
+    path : path-like
+        The clip.
+    **params
+        Front-end parameters (see :func:`front_end_params`).
+
+    Returns
+    -------
+    tuple
+        ``(raw, preprocessed, sr)``.
+    """
     p = front_end_params(**params)
     y, sr = read_wav(extract_wav(path, p["sr"]))
     clean = preprocess(y, denoise=p["denoise"], n_fft=p["n_fft"], hop_length=p["hop_length"],
@@ -250,9 +370,19 @@ def clip_mfcc(path: str | os.PathLike, **params: Any) -> dict[str, Any]:
     (``make_key(..., inputs=[wav_key])``) and, when it must be computed, the WAV is read only
     once :func:`extract_wav` has verified it (a damaged WAV is rebuilt first).
 
-    Returns ``{"mfcc": (T, d) float32, "duration_s": float, "sr": int, "cached": bool,
-    "rebuilt": int}``: ``cached`` is true only for a verified cache hit; ``rebuilt``: how many
-    entries of this clip (WAV, MFCC) were found damaged and rebuilt by this call.
+    Parameters
+    ----------
+    path : path-like
+        A video or audio clip (its bytes make the cache key).
+    **params
+        Notebook parameters; the front-end ones (:func:`front_end_params`) are used.
+
+    Returns
+    -------
+    dict
+        ``{"mfcc": (T, d) float32, "duration_s": float, "sr": int, "cached": bool,
+        "rebuilt": int}``: ``cached`` is true only for a verified cache hit; ``rebuilt``: how many
+        entries of this clip (WAV, MFCC) were found damaged and rebuilt by this call.
     """
     p = front_end_params(**params)
     path = Path(path)
@@ -348,10 +478,24 @@ STAT_PRESETS: dict[str, tuple[str, ...]] = {
 
 
 def parse_stats(stats: str | Sequence[str]) -> tuple[str, ...]:
-    """``"mean_std"`` / ``"full"`` / ``"mean,std,max"`` / a list → tuple of statistic names.
+    """The statistics named by ``audio_stats``.
 
     Statistics over time of each unit: ``mean``, ``std``, ``min``, ``max``, ``dmean`` (mean
     absolute frame-to-frame change), ``dstd`` (std of the frame-to-frame change).
+
+    Parameters
+    ----------
+    stats : str or sequence of str
+        ``"mean_std"`` / ``"full"`` (presets of :data:`STAT_PRESETS`), ``"mean,std,max"`` or a list.
+
+    Returns
+    -------
+    tuple of str
+
+    Raises
+    ------
+    ValueError
+        For an unknown or empty statistic list.
     """
     if isinstance(stats, str):
         names = STAT_PRESETS.get(stats) or tuple(s.strip() for s in stats.split(",") if s.strip())
@@ -379,9 +523,30 @@ _STAT_FUNCS = {
 
 
 def summarize(sequences: Sequence[np.ndarray], stats: str | Sequence[str] = "mean_std",
-              prefix: str = "audio:ae") -> tuple[np.ndarray, list[str]]:
-    """Fixed-length clip vectors from ``(T, d)`` sequences: ``X (n, len(stats) * d)`` float32
-    and column names ``f"{prefix}_{stat}:{i}"`` (grouped by statistic)."""
+              prefix: str = "audio:ae", precision=np.float64) -> tuple[np.ndarray, list[str]]:
+    """Fixed-length clip vectors from ``(T, d)`` sequences (the one home of the MFCC and
+    bottleneck statistics: notebook 02, :class:`AudioFeaturizer`,
+    :func:`mer_helpers.evaluation.plain_feature_references`).
+
+    Parameters
+    ----------
+    sequences : sequence of numpy.ndarray
+        One ``(T, d)`` array per clip (the same ``d`` for all).
+    stats : str or sequence of str
+        A preset of :data:`STAT_PRESETS` or statistic names (see :func:`parse_stats`).
+    prefix : str
+        Start of the column names.
+    precision : numpy dtype
+        What the statistics are computed in (float64; the plain-feature references of
+        notebook 07 have always used the sequences' own float32, and keep it so that their
+        numbers stay put).
+
+    Returns
+    -------
+    tuple
+        ``(X, columns)``: ``X (n, len(stats) * d)`` float32 and the names
+        ``f"{prefix}_{stat}:{i}"`` (grouped by statistic).
+    """
     names = parse_stats(stats)
     if not len(sequences):
         return np.zeros((0, 0), np.float32), []
@@ -389,23 +554,49 @@ def summarize(sequences: Sequence[np.ndarray], stats: str | Sequence[str] = "mea
     columns = [f"{prefix}_{s}:{i}" for s in names for i in range(d)]
     X = np.zeros((len(sequences), len(columns)), dtype=np.float32)
     for j, seq in enumerate(sequences):
-        seq = np.asarray(seq, dtype=np.float64)
+        seq = np.asarray(seq, dtype=precision)
         X[j] = np.concatenate([_STAT_FUNCS[s](seq) for s in names])
     return X, columns
 
 
-def mfcc_summary(mfcc_list: Sequence[np.ndarray]) -> tuple[np.ndarray, list[str]]:
-    """The plain baseline: mean and std of each MFCC over time (``audio:mfcc_mean:i`` ...)."""
-    return summarize(mfcc_list, "mean_std", prefix="audio:mfcc")
+def mfcc_summary(mfcc_list: Sequence[np.ndarray], precision=np.float64) -> tuple[np.ndarray, list[str]]:
+    """The plain baseline: mean and std of each MFCC over time.
+
+    Parameters
+    ----------
+    mfcc_list : sequence of numpy.ndarray
+        One ``(T, n_mfcc)`` MFCC matrix per clip.
+    precision : numpy dtype
+        As for :func:`summarize`.
+
+    Returns
+    -------
+    tuple
+        ``(X, columns)`` with columns ``audio:mfcc_mean:i`` then ``audio:mfcc_std:i``.
+    """
+    return summarize(mfcc_list, "mean_std", prefix="audio:mfcc", precision=precision)
 
 
 # ----------------------------------------------------------------------------- autoencoder
 def build_autoencoder(n_inputs: int, hidden_units: int = 64, bottleneck_units: int = 32,
                       l2: float = 0.0, sparsity: float = 0.0):
-    """Algorithm 1's dense autoencoder; returns ``(autoencoder, encoder)`` (compiled: Adam, MSE).
+    """Algorithm 1's dense autoencoder (compiled: Adam, MSE).
 
-    ``l2`` adds ``l2 * sum(W**2)`` of every kernel to the loss (weight decay) and ``sparsity``
-    adds ``sparsity * sum(|z|)`` of the bottleneck activations (λ L_reg in Algorithm 1).
+    Parameters
+    ----------
+    n_inputs : int
+        Values per MFCC frame.
+    hidden_units, bottleneck_units : int
+        Widths of the hidden and bottleneck layers (ReLU).
+    l2 : float
+        Adds ``l2 * sum(W**2)`` of every kernel to the loss (weight decay).
+    sparsity : float
+        Adds ``sparsity * sum(|z|)`` of the bottleneck activations (λ L_reg in Algorithm 1).
+
+    Returns
+    -------
+    tuple of keras.Model
+        ``(autoencoder, encoder)``.
     """
     import keras
     from keras import layers, regularizers
@@ -725,10 +916,27 @@ def fit_transform_split(mfcc: Mapping[str, np.ndarray], split: Mapping[str, Any]
                         egemaps: Mapping[str, np.ndarray] | None = None, **params: Any):
     """Fit an :class:`AudioFeaturizer` on the ``train`` clips of ``split`` only, encode every clip.
 
-    ``mfcc``: clip id → (T, n_mfcc) (the content of ``audio/mfcc.npz``); ``split``: one entry of
-    ``splits.json``; ``egemaps``: clip id → (88,) functionals (``audio/egemaps.npz``), needed
-    when ``features`` includes ``egemaps``. Returns ``(featurizer, clip_ids, X, columns, sequences)`` with clip ids in
-    the order of ``mfcc``. Raises ``KeyError`` naming any split clip missing from ``mfcc``.
+    Parameters
+    ----------
+    mfcc : Mapping
+        Clip id → (T, n_mfcc) (the content of ``audio/mfcc.npz``).
+    split : Mapping
+        One entry of ``splits.json``.
+    egemaps : Mapping, optional
+        Clip id → (88,) functionals (``audio/egemaps.npz``), needed when ``features`` includes
+        ``egemaps``.
+    **params
+        :class:`AudioFeaturizer` arguments.
+
+    Returns
+    -------
+    tuple
+        ``(featurizer, clip_ids, X, columns, sequences)`` with clip ids in the order of ``mfcc``.
+
+    Raises
+    ------
+    KeyError
+        Naming any split clip missing from ``mfcc``.
     """
     missing = [c for c in list(split["train"]) + list(split.get("test", [])) if c not in mfcc]
     if missing:
@@ -745,7 +953,17 @@ def fit_transform_split(mfcc: Mapping[str, np.ndarray], split: Mapping[str, Any]
 
 def featurizer_params(**notebook_params: Any) -> dict[str, Any]:
     """Map the notebooks' parameter names (``ae_epochs``, ``audio_stats``, ``seed`` ...) to
-    :class:`AudioFeaturizer` arguments; unknown names are ignored."""
+    :class:`AudioFeaturizer` arguments.
+
+    Parameters
+    ----------
+    **notebook_params
+        Notebook parameters; unknown names are ignored.
+
+    Returns
+    -------
+    dict
+    """
     rename = {"ae_epochs": "epochs", "ae_batch_size": "batch_size", "ae_validation_split": "validation_split",
               "ae_l2": "l2", "ae_sparsity": "sparsity", "audio_stats": "stats", "seed": "random_state",
               "audio_features": "features"}
@@ -762,7 +980,23 @@ def featurizer_params(**notebook_params: Any) -> dict[str, Any]:
 def plot_denoising(raw: np.ndarray, clean: np.ndarray, sr: int, title: str = "", n_fft: int = 512,
                    hop_length: int = 160):
     """2 x 2 figure: waveform and log-magnitude spectrogram before (left) and after (right)
-    pre-processing (spectral subtraction + peak normalisation)."""
+    pre-processing (spectral subtraction + peak normalisation).
+
+    Parameters
+    ----------
+    raw, clean : numpy.ndarray
+        The signals of :func:`load_clean`.
+    sr : int
+        Their rate.
+    title : str
+        Figure title.
+    n_fft, hop_length : int
+        Of the spectrograms.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     import librosa
     import librosa.display
     import matplotlib.pyplot as plt
@@ -785,7 +1019,19 @@ def plot_denoising(raw: np.ndarray, clean: np.ndarray, sr: int, title: str = "",
 
 def plot_histories(histories: Mapping[str, Mapping[str, list]], title: str = "Autoencoder reconstruction loss"):
     """Training (solid) and validation (dashed) MSE per epoch, one colour per split; the legend
-    (one entry per split, plus the two line styles) sits below the axes."""
+    (one entry per split, plus the two line styles) sits below the axes.
+
+    Parameters
+    ----------
+    histories : Mapping
+        Split name → ``{"loss": [...], "val_loss": [...]}`` (``val_loss`` optional).
+    title : str
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator

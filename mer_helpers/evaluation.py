@@ -1047,10 +1047,10 @@ def plain_feature_references(out_dir, size: int = 32, progress: bool = False) ->
     ids = labels["clip_id"].tolist()
     label_of = dict(zip(ids, labels["label"].astype(str)))
     mf = np.load(art / "audio" / "mfcc.npz", allow_pickle=True)
-    A = mfcc_summary([mf[c] for c in ids])[0]
+    A = mfcc_summary([mf[c] for c in ids], precision=np.float32)[0]  # float32 as these numbers always were
     fr, _ = frames.sample_clips(labels["path"].tolist(), made["frame_interval"], made["frame_size"],
                                 made["face_detect"], dtype="uint8", face_only=True, progress=progress)
-    V = pixel_baseline(fr, size=size)
+    V = pixel_baseline(fr, size=size, dtype=np.float64)
     ev = [s for s in evaluation_splits(splits) if len(s.get("test", ()))]
     scores, probs = {}, {}
     for name, X in (("mfcc", A), ("pixels", V), ("early_fusion", np.c_[A, V])):
