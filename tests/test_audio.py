@@ -143,6 +143,7 @@ def fitted():
     return feat, train
 
 
+@pytest.mark.slow  # trains the audio autoencoder (module fixture)
 def test_autoencoder_architecture_and_loss_falls(fitted):
     feat, train = fitted
     assert feat.encoder_.output_shape == (None, 32)
@@ -162,6 +163,7 @@ def test_autoencoder_architecture_and_loss_falls(fitted):
     np.testing.assert_allclose(X[0, 32:], seqs[0].std(0), rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow  # uses the trained autoencoder fixture
 def test_featurizer_save_load_roundtrip(fitted, tmp_path):
     feat, train = fitted
     feat.save(tmp_path / "audio")
@@ -174,6 +176,7 @@ def test_featurizer_save_load_roundtrip(fitted, tmp_path):
     assert back.get_params() == feat.get_params()
 
 
+@pytest.mark.slow  # trains the audio autoencoder
 def test_autoencoder_never_sees_test_clips(monkeypatch):
     rng = np.random.default_rng(1)
     ids = [f"c{i}" for i in range(8)]

@@ -141,6 +141,7 @@ def test_izoa_keeps_informative_columns_and_beats_a_random_subset_on_held_out_sp
     assert s.transform(X).shape == (len(X), k)
 
 
+@pytest.mark.slow  # many scikit-learn k-NN fits
 def test_fast_knn_path_equals_scikit_learn_knn():
     X, y, groups = informative_data(n=120, n_noise=40)
     kw = dict(variant="izoa", population=6, iterations=3, inner_cv=GroupKFold(3), random_state=3)
