@@ -226,3 +226,14 @@ def test_featurizer_params_maps_notebook_names():
     p = audio.featurizer_params(ae_epochs=3, ae_l2=1e-4, audio_stats="full", seed=7, n_mfcc=20,
                                 frame_interval=5)
     assert p == {"epochs": 3, "l2": 1e-4, "stats": "full", "random_state": 7, "n_mfcc": 20}
+
+
+def test_summarize_in_float32_is_the_sequences_own_mean_and_std():
+    # the plain-feature references of notebook 07 keep their float32 statistics (evaluation.plain_feature_references)
+    rng = np.random.default_rng(4)
+    seqs = [rng.normal(0, 50, (int(n), 13)).astype(np.float32) for n in (7, 40, 123)]
+    X32, cols = audio.summarize(seqs, "mean_std", prefix="audio:mfcc", precision=np.float32)
+    np.testing.assert_array_equal(X32, np.array([np.r_[s.mean(0), s.std(0)] for s in seqs]))
+    X64, cols64 = audio.mfcc_summary(seqs)
+    assert cols == cols64 and X64.dtype == np.float32
+    np.testing.assert_allclose(X64, X32, rtol=1e-5, atol=1e-5)

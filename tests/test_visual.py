@@ -125,3 +125,15 @@ def test_featurizer_paths_save_load(tmp_path):
     g = vis.VisualFeaturizer.load(tmp_path / "visual")
     X2, _, _ = g.transform_paths(clips, progress=False)
     np.testing.assert_allclose(X2, X, rtol=1e-6)
+
+
+def test_pixel_baseline_is_the_mean_grey_image():
+    import cv2
+
+    clips = [images(3, size=40, seed=7), images(1, size=40, seed=8)]
+    X = vis.pixel_baseline(clips, size=8)
+    assert X.shape == (2, 64) and X.dtype == np.float32
+    want = [np.mean([cv2.resize(cv2.cvtColor(im, cv2.COLOR_RGB2GRAY), (8, 8), interpolation=cv2.INTER_AREA) / 255.0
+                     for im in clip], axis=0).ravel() for clip in clips]
+    np.testing.assert_allclose(vis.pixel_baseline(clips, size=8, dtype=np.float64), want, rtol=0, atol=1e-12)
+    assert 0.0 <= X.min() and X.max() <= 1.0
