@@ -43,6 +43,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import MinMaxScaler
 
+from mer_helpers.progress import epoch_bar  # noqa: E402
 from mer_helpers.progress import progress as _progress  # noqa: E402
 
 from mer_helpers import cache, io, media
@@ -66,8 +67,23 @@ EGEMAPS_VERSION = "egemaps-1"
 
 
 def parse_audio_features(value: str | Sequence[str]) -> tuple[str, ...]:
-    """``"ae"``, ``"mfcc_stats+egemaps"``, ``"ae,mfcc_stats"`` or a list → tuple of set names
-    (in :data:`AUDIO_FEATURE_SETS` order). Unknown or empty → ``ValueError`` naming them."""
+    """The audio feature sets named by a notebook parameter.
+
+    Parameters
+    ----------
+    value : str or sequence of str
+        ``"ae"``, ``"mfcc_stats+egemaps"``, ``"ae,mfcc_stats"`` or a list.
+
+    Returns
+    -------
+    tuple of str
+        Set names in :data:`AUDIO_FEATURE_SETS` order.
+
+    Raises
+    ------
+    ValueError
+        Naming unknown names, or for an empty value.
+    """
     if isinstance(value, str):
         names = [v.strip() for v in value.replace(",", "+").split("+") if v.strip()]
     else:
@@ -80,7 +96,12 @@ def parse_audio_features(value: str | Sequence[str]) -> tuple[str, ...]:
 
 
 def egemaps_available() -> bool:
-    """Is the optional ``opensmile`` package installed?"""
+    """Is the optional ``opensmile`` package installed?
+
+    Returns
+    -------
+    bool
+    """
     import importlib.util
 
     return importlib.util.find_spec("opensmile") is not None
@@ -96,7 +117,20 @@ def _smile():
 
 def clip_egemaps(path: str | os.PathLike, sr: int | None = 16000) -> tuple[np.ndarray, list[str]]:
     """The 88 eGeMAPSv02 functionals of one clip's audio track (openSMILE), cached by the
-    clip's content. Needs the optional ``opensmile`` package (audEERING's research licence)."""
+    clip's content. Needs the optional ``opensmile`` package (audEERING's research licence).
+
+    Parameters
+    ----------
+    path : path-like
+        A clip with an audio track.
+    sr : int or None
+        Rate the track is decoded at.
+
+    Returns
+    -------
+    tuple
+        ``(x, names)``: float32 ``(88,)`` and the functionals' names.
+    """
     if not egemaps_available():
         raise ImportError("audio_features egemaps needs the optional opensmile package "
                           "(audEERING research licence): pip install 'mer-book[egemaps]'")
@@ -145,7 +179,18 @@ def extract_wav(path: str | os.PathLike, sr: int | None = 16000) -> Path:
 
 
 def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """Read a WAV file as a float32 mono signal in [-1, 1] and its sample rate."""
+    """Read a WAV file as a float32 mono signal in [-1, 1] and its sample rate.
+
+    Parameters
+    ----------
+    path : path-like
+        The WAV (several channels are averaged).
+
+    Returns
+    -------
+    tuple
+        ``(y, sr)``.
+    """
     import soundfile as sf
 
     y, sr = sf.read(str(path), dtype="float32", always_2d=True)
@@ -164,6 +209,24 @@ def spectral_subtraction(y: np.ndarray, n_fft: int = 512, hop_length: int = 160,
     clean magnitude is ``max(|S| - over_subtraction * N, spectral_floor * N)``; the noisy phase is
     kept and the signal rebuilt by inverse STFT with the input's length. A stationary component
     present in every frame (hum, a constant tone) counts as noise and is removed too.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Mono signal.
+    n_fft, hop_length : int
+        STFT window and hop, in samples.
+    over_subtraction : float
+        Multiple of the noise spectrum taken off.
+    spectral_floor : float
+        Least magnitude kept, as a fraction of the noise spectrum.
+    noise_percentile : float
+        Frames at or below this energy percentile estimate the noise.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, the length of ``y`` (an empty signal is returned as it is).
     """
     import librosa
 
@@ -183,7 +246,22 @@ def spectral_subtraction(y: np.ndarray, n_fft: int = 512, hop_length: int = 160,
 def preprocess(y: np.ndarray, denoise: bool = True, n_fft: int = 512, hop_length: int = 160,
                over_subtraction: float = 2.0, spectral_floor: float = 0.02,
                noise_percentile: float = 10.0) -> np.ndarray:
-    """Spectral subtraction (unless ``denoise=False``) then peak normalisation to max |y| = 1."""
+    """Spectral subtraction (unless ``denoise=False``) then peak normalisation to max |y| = 1.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Mono signal.
+    denoise : bool
+        Apply :func:`spectral_subtraction` first.
+    n_fft, hop_length, over_subtraction, spectral_floor, noise_percentile
+        Passed to :func:`spectral_subtraction`.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 signal (a silent one stays zeros).
+    """
     import librosa
 
     y = np.asarray(y, dtype=np.float32)
@@ -197,10 +275,30 @@ def preprocess(y: np.ndarray, denoise: bool = True, n_fft: int = 512, hop_length
 
 def compute_mfcc(y: np.ndarray, sr: int, n_mfcc: int = 13, n_fft: int = 512, hop_length: int = 160,
                  n_mels: int = 40, deltas: bool = False) -> np.ndarray:
-    """Frame-level MFCC, shape ``(T, n_mfcc)`` float32 (``(T, 3 n_mfcc)`` with Δ and ΔΔ).
+    """Frame-level MFCC.
 
     ``T = 1 + len(y) // hop_length`` (centred frames). ``n_mels=40`` rather than librosa's 128:
     with a 512-point FFT at 16 kHz, 128 mel bands leave empty filters at low frequencies.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Mono signal.
+    sr : int
+        Its rate.
+    n_mfcc : int
+        Coefficients per frame.
+    n_fft, hop_length : int
+        Analysis window and hop, in samples.
+    n_mels : int
+        Mel bands.
+    deltas : bool
+        Append Δ and ΔΔ.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(T, n_mfcc)`` float32 (``(T, 3 n_mfcc)`` with deltas).
     """
     import librosa
 
@@ -219,7 +317,17 @@ def compute_mfcc(y: np.ndarray, sr: int, n_mfcc: int = 13, n_fft: int = 512, hop
 
 def front_end_params(**params: Any) -> dict[str, Any]:
     """The front-end parameters: :data:`FRONT_END_DEFAULTS` updated with the known keys of
-    ``params`` (unknown keys, e.g. every other notebook parameter, are ignored)."""
+    ``params`` (unknown keys, e.g. every other notebook parameter, are ignored).
+
+    Parameters
+    ----------
+    **params
+        Notebook parameters.
+
+    Returns
+    -------
+    dict
+    """
     out = dict(FRONT_END_DEFAULTS)
     out.update({k: v for k, v in params.items() if k in FRONT_END_DEFAULTS})
     if out["sr"] is not None:
@@ -233,7 +341,20 @@ def front_end_params(**params: Any) -> dict[str, Any]:
 
 
 def load_clean(path: str | os.PathLike, **params: Any) -> tuple[np.ndarray, np.ndarray, int]:
-    """``(raw, preprocessed, sr)`` signals of one clip (for figures; not cached)."""
+    """The raw and pre-processed signals of one clip (for figures; not cached).
+
+    Parameters
+    ----------
+    path : path-like
+        The clip.
+    **params
+        Front-end parameters (see :func:`front_end_params`).
+
+    Returns
+    -------
+    tuple
+        ``(raw, preprocessed, sr)``.
+    """
     p = front_end_params(**params)
     y, sr = read_wav(extract_wav(path, p["sr"]))
     clean = preprocess(y, denoise=p["denoise"], n_fft=p["n_fft"], hop_length=p["hop_length"],
@@ -249,9 +370,19 @@ def clip_mfcc(path: str | os.PathLike, **params: Any) -> dict[str, Any]:
     (``make_key(..., inputs=[wav_key])``) and, when it must be computed, the WAV is read only
     once :func:`extract_wav` has verified it (a damaged WAV is rebuilt first).
 
-    Returns ``{"mfcc": (T, d) float32, "duration_s": float, "sr": int, "cached": bool,
-    "rebuilt": int}``: ``cached`` is true only for a verified cache hit; ``rebuilt``: how many
-    entries of this clip (WAV, MFCC) were found damaged and rebuilt by this call.
+    Parameters
+    ----------
+    path : path-like
+        A video or audio clip (its bytes make the cache key).
+    **params
+        Notebook parameters; the front-end ones (:func:`front_end_params`) are used.
+
+    Returns
+    -------
+    dict
+        ``{"mfcc": (T, d) float32, "duration_s": float, "sr": int, "cached": bool,
+        "rebuilt": int}``: ``cached`` is true only for a verified cache hit; ``rebuilt``: how many
+        entries of this clip (WAV, MFCC) were found damaged and rebuilt by this call.
     """
     p = front_end_params(**params)
     path = Path(path)
@@ -347,10 +478,24 @@ STAT_PRESETS: dict[str, tuple[str, ...]] = {
 
 
 def parse_stats(stats: str | Sequence[str]) -> tuple[str, ...]:
-    """``"mean_std"`` / ``"full"`` / ``"mean,std,max"`` / a list → tuple of statistic names.
+    """The statistics named by ``audio_stats``.
 
     Statistics over time of each unit: ``mean``, ``std``, ``min``, ``max``, ``dmean`` (mean
     absolute frame-to-frame change), ``dstd`` (std of the frame-to-frame change).
+
+    Parameters
+    ----------
+    stats : str or sequence of str
+        ``"mean_std"`` / ``"full"`` (presets of :data:`STAT_PRESETS`), ``"mean,std,max"`` or a list.
+
+    Returns
+    -------
+    tuple of str
+
+    Raises
+    ------
+    ValueError
+        For an unknown or empty statistic list.
     """
     if isinstance(stats, str):
         names = STAT_PRESETS.get(stats) or tuple(s.strip() for s in stats.split(",") if s.strip())
@@ -378,9 +523,30 @@ _STAT_FUNCS = {
 
 
 def summarize(sequences: Sequence[np.ndarray], stats: str | Sequence[str] = "mean_std",
-              prefix: str = "audio:ae") -> tuple[np.ndarray, list[str]]:
-    """Fixed-length clip vectors from ``(T, d)`` sequences: ``X (n, len(stats) * d)`` float32
-    and column names ``f"{prefix}_{stat}:{i}"`` (grouped by statistic)."""
+              prefix: str = "audio:ae", precision=np.float64) -> tuple[np.ndarray, list[str]]:
+    """Fixed-length clip vectors from ``(T, d)`` sequences (the one home of the MFCC and
+    bottleneck statistics: notebook 02, :class:`AudioFeaturizer`,
+    :func:`mer_helpers.evaluation.plain_feature_references`).
+
+    Parameters
+    ----------
+    sequences : sequence of numpy.ndarray
+        One ``(T, d)`` array per clip (the same ``d`` for all).
+    stats : str or sequence of str
+        A preset of :data:`STAT_PRESETS` or statistic names (see :func:`parse_stats`).
+    prefix : str
+        Start of the column names.
+    precision : numpy dtype
+        What the statistics are computed in (float64; the plain-feature references of
+        notebook 07 have always used the sequences' own float32, and keep it so that their
+        numbers stay put).
+
+    Returns
+    -------
+    tuple
+        ``(X, columns)``: ``X (n, len(stats) * d)`` float32 and the names
+        ``f"{prefix}_{stat}:{i}"`` (grouped by statistic).
+    """
     names = parse_stats(stats)
     if not len(sequences):
         return np.zeros((0, 0), np.float32), []
@@ -388,23 +554,49 @@ def summarize(sequences: Sequence[np.ndarray], stats: str | Sequence[str] = "mea
     columns = [f"{prefix}_{s}:{i}" for s in names for i in range(d)]
     X = np.zeros((len(sequences), len(columns)), dtype=np.float32)
     for j, seq in enumerate(sequences):
-        seq = np.asarray(seq, dtype=np.float64)
+        seq = np.asarray(seq, dtype=precision)
         X[j] = np.concatenate([_STAT_FUNCS[s](seq) for s in names])
     return X, columns
 
 
-def mfcc_summary(mfcc_list: Sequence[np.ndarray]) -> tuple[np.ndarray, list[str]]:
-    """The plain baseline: mean and std of each MFCC over time (``audio:mfcc_mean:i`` ...)."""
-    return summarize(mfcc_list, "mean_std", prefix="audio:mfcc")
+def mfcc_summary(mfcc_list: Sequence[np.ndarray], precision=np.float64) -> tuple[np.ndarray, list[str]]:
+    """The plain baseline: mean and std of each MFCC over time.
+
+    Parameters
+    ----------
+    mfcc_list : sequence of numpy.ndarray
+        One ``(T, n_mfcc)`` MFCC matrix per clip.
+    precision : numpy dtype
+        As for :func:`summarize`.
+
+    Returns
+    -------
+    tuple
+        ``(X, columns)`` with columns ``audio:mfcc_mean:i`` then ``audio:mfcc_std:i``.
+    """
+    return summarize(mfcc_list, "mean_std", prefix="audio:mfcc", precision=precision)
 
 
 # ----------------------------------------------------------------------------- autoencoder
 def build_autoencoder(n_inputs: int, hidden_units: int = 64, bottleneck_units: int = 32,
                       l2: float = 0.0, sparsity: float = 0.0):
-    """Algorithm 1's dense autoencoder; returns ``(autoencoder, encoder)`` (compiled: Adam, MSE).
+    """Algorithm 1's dense autoencoder (compiled: Adam, MSE).
 
-    ``l2`` adds ``l2 * sum(W**2)`` of every kernel to the loss (weight decay) and ``sparsity``
-    adds ``sparsity * sum(|z|)`` of the bottleneck activations (λ L_reg in Algorithm 1).
+    Parameters
+    ----------
+    n_inputs : int
+        Values per MFCC frame.
+    hidden_units, bottleneck_units : int
+        Widths of the hidden and bottleneck layers (ReLU).
+    l2 : float
+        Adds ``l2 * sum(W**2)`` of every kernel to the loss (weight decay).
+    sparsity : float
+        Adds ``sparsity * sum(|z|)`` of the bottleneck activations (λ L_reg in Algorithm 1).
+
+    Returns
+    -------
+    tuple of keras.Model
+        ``(autoencoder, encoder)``.
     """
     import keras
     from keras import layers, regularizers
@@ -423,25 +615,6 @@ def build_autoencoder(n_inputs: int, hidden_units: int = 64, bottleneck_units: i
     return autoencoder, encoder
 
 
-def _epoch_bar(total: int, desc: str, enabled: bool):
-    import keras
-
-    class EpochBar(keras.callbacks.Callback):
-        """One compact progress line per fit: epochs done, loss and val_loss."""
-
-        def on_train_begin(self, logs=None):
-            self.bar = _progress(total=total, desc=desc, disable=not enabled, leave=False, unit="epoch",
-                                 mininterval=10.0)
-
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            self.bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if "loss" in k}, refresh=False)
-            self.bar.update()
-
-        def on_train_end(self, logs=None):
-            self.bar.close()
-
-    return EpochBar()
 
 
 def _apply(model, Z: np.ndarray, chunk: int = 65536) -> np.ndarray:
@@ -629,7 +802,7 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
         h = self.autoencoder_.fit(
             Xtr, Xtr, epochs=int(self.epochs), batch_size=int(self.batch_size), shuffle=True,
             validation_data=(Xva, Xva) if len(Xva) else None, verbose=0,
-            callbacks=[_epoch_bar(int(self.epochs), "autoencoder", bool(self.progress))])
+            callbacks=[epoch_bar(int(self.epochs), "autoencoder", bool(self.progress))])
         self.history_ = {k: [float(v) for v in vals] for k, vals in h.history.items()}
         self.n_val_frames_ = int(val.sum())
         self.fit_seconds_ = round(time.perf_counter() - t0, 3)
@@ -963,45 +1136,27 @@ def featurizer_params(**notebook_params: Any) -> dict[str, Any]:
     return out
 
 
-def logreg_f1_per_split(features: Mapping[str, tuple] | tuple, labels: Mapping[str, str],
-                        splits: Sequence[Mapping[str, Any]], C: float = 1.0, seed: int = 0):
-    """Sanity check: standardise + logistic regression trained on each split's train clips and
-    scored (macro-F1, accuracy) on its test clips.
-
-    ``features``: split name → ``(clip_ids, X)`` (features fitted per split), or one
-    ``(clip_ids, X)`` used for every split (features that fit nothing, e.g. MFCC mean+std).
-    ``labels``: clip id → label. Returns a DataFrame (split, n_train, n_test, f1_macro, accuracy).
-    """
-    import pandas as pd
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import accuracy_score, f1_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    rows = []
-    for s in splits:
-        if not s.get("test"):
-            continue
-        ids, X = features if isinstance(features, tuple) else features[s["name"]]
-        index = {c: i for i, c in enumerate(ids)}
-        tr = [index[c] for c in s["train"]]
-        te = [index[c] for c in s["test"]]
-        ytr = np.array([labels[c] for c in s["train"]])
-        yte = np.array([labels[c] for c in s["test"]])
-        clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000, random_state=seed))
-        clf.fit(np.asarray(X)[tr], ytr)
-        pred = clf.predict(np.asarray(X)[te])
-        rows.append({"split": s["name"], "n_train": len(tr), "n_test": len(te),
-                     "f1_macro": float(f1_score(yte, pred, average="macro")),
-                     "accuracy": float(accuracy_score(yte, pred))})
-    return pd.DataFrame(rows)
-
-
 # ----------------------------------------------------------------------------- figures
 def plot_denoising(raw: np.ndarray, clean: np.ndarray, sr: int, title: str = "", n_fft: int = 512,
                    hop_length: int = 160):
     """2 x 2 figure: waveform and log-magnitude spectrogram before (left) and after (right)
-    pre-processing (spectral subtraction + peak normalisation)."""
+    pre-processing (spectral subtraction + peak normalisation).
+
+    Parameters
+    ----------
+    raw, clean : numpy.ndarray
+        The signals of :func:`load_clean`.
+    sr : int
+        Their rate.
+    title : str
+        Figure title.
+    n_fft, hop_length : int
+        Of the spectrograms.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     import librosa
     import librosa.display
     import matplotlib.pyplot as plt
@@ -1024,7 +1179,19 @@ def plot_denoising(raw: np.ndarray, clean: np.ndarray, sr: int, title: str = "",
 
 def plot_histories(histories: Mapping[str, Mapping[str, list]], title: str = "Autoencoder reconstruction loss"):
     """Training (solid) and validation (dashed) MSE per epoch, one colour per split; the legend
-    (one entry per split, plus the two line styles) sits below the axes."""
+    (one entry per split, plus the two line styles) sits below the axes.
+
+    Parameters
+    ----------
+    histories : Mapping
+        Split name → ``{"loss": [...], "val_loss": [...]}`` (``val_loss`` optional).
+    title : str
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
@@ -1053,43 +1220,12 @@ def plot_histories(histories: Mapping[str, Mapping[str, list]], title: str = "Au
     return fig
 
 
-def plot_projection(X: np.ndarray, y: Sequence[str], title: str = "", method: str = "pca", seed: int = 0):
-    """2-D PCA (or t-SNE) of standardised clip vectors, coloured by label."""
-    import matplotlib.pyplot as plt
-    from sklearn.decomposition import PCA
-    from sklearn.preprocessing import StandardScaler
-
-    Xs = StandardScaler().fit_transform(np.asarray(X, dtype=np.float64))
-    if method == "tsne":
-        from sklearn.manifold import TSNE
-
-        P = TSNE(n_components=2, random_state=seed, perplexity=min(30, max(2, len(Xs) // 4))).fit_transform(Xs)
-        axes_names = ("t-SNE 1", "t-SNE 2")
-    else:
-        pca = PCA(n_components=2, random_state=seed).fit(Xs)
-        P = pca.transform(Xs)
-        r = pca.explained_variance_ratio_
-        axes_names = (f"PC1 ({r[0]:.0%})", f"PC2 ({r[1]:.0%})")
-    y = np.asarray(y)
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    for i, lab in enumerate(sorted(set(y))):
-        sel = y == lab
-        ax.scatter(P[sel, 0], P[sel, 1], s=18, alpha=0.8, color=f"C{i}", label=f"{lab} ({int(sel.sum())})")
-    ax.set_xlabel(axes_names[0])
-    ax.set_ylabel(axes_names[1])
-    ax.set_title(title, fontsize=10)
-    # outside the axes: inside, it hid points
-    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False, markerscale=1.5)
-    fig.tight_layout()
-    return fig
-
-
 __all__ = [
     "FRONT_END_DEFAULTS", "STAT_PRESETS", "COUNTS", "extract_wav", "read_wav", "spectral_subtraction",
     "preprocess", "compute_mfcc", "front_end_params", "load_clean", "clip_mfcc", "extract_wavs",
     "extract_clips", "extract_mfcc", "parse_stats", "summarize", "mfcc_summary", "build_autoencoder",
-    "AudioFeaturizer", "fit_transform_split", "featurizer_params", "logreg_f1_per_split",
-    "plot_denoising", "plot_histories", "plot_projection",
+    "AudioFeaturizer", "fit_transform_split", "featurizer_params",
+    "plot_denoising", "plot_histories",
 ]
 
 
@@ -1228,7 +1364,8 @@ BASELINE = "MFCC mean+std (baseline)"
 def sanity_check(mfcc: Mapping[str, np.ndarray], results: Mapping[str, AudioSplitResult],
                  labels: Mapping[str, str], eval_splits: Sequence[Mapping[str, Any]],
                  audio_features: str = "ae", audio_stats: str = "mean_std", seed: int = 0) -> AudioSanity:
-    """Speaker-independent logistic regression (:func:`logreg_f1_per_split`) on candidate audio summaries.
+    """Speaker-independent logistic regression
+    (:func:`mer_helpers.evaluation.logreg_per_split`, at most 5000 iterations) on candidate audio summaries.
 
     Candidates: the MFCC mean + std baseline, the MFCC ``full`` statistics, with the autoencoder
     every :data:`STAT_PRESETS` summary of the same bottleneck sequences and, when the run uses
@@ -1256,11 +1393,13 @@ def sanity_check(mfcc: Mapping[str, np.ndarray], results: Mapping[str, AudioSpli
     """
     import pandas as pd
 
+    from mer_helpers.evaluation import logreg_per_split
+
     sets = parse_audio_features(audio_features)
     rows, widths = {}, {}
 
     def score(name, feats):
-        rows[name] = logreg_f1_per_split(feats, labels, eval_splits, seed=seed)
+        rows[name] = logreg_per_split(feats, labels, eval_splits, seed=seed, max_iter=5000)
         widths[name] = (feats if isinstance(feats, tuple) else next(iter(feats.values())))[1].shape[1]
 
     ids_all = list(mfcc)

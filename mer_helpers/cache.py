@@ -61,6 +61,12 @@ _EVENT_OF = {v: k for k, v in EVENTS.items()}
 
 
 def cache_root() -> Path:
+    """The cache folder: ``$MER_CACHE_DIR`` or ``~/.cache/mer-book`` (created if needed).
+
+    Returns
+    -------
+    pathlib.Path
+    """
     root = Path(os.environ.get("MER_CACHE_DIR") or Path.home() / ".cache" / "mer-book")
     root.mkdir(parents=True, exist_ok=True)
     return root
@@ -76,12 +82,35 @@ def _file_digest(path: str, size: int, mtime_ns: int) -> str:
 
 
 def file_digest(path: str | os.PathLike) -> str:
-    """SHA-256 of a file's bytes (memoised per path, size and modification time)."""
+    """SHA-256 of a file's bytes (memoised per path, size and modification time).
+
+    Parameters
+    ----------
+    path : path-like
+        The file to hash.
+
+    Returns
+    -------
+    str
+        Hex digest.
+    """
     st = os.stat(path)
     return _file_digest(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
 
 
 def array_digest(a: np.ndarray) -> str:
+    """SHA-256 of an array's dtype, shape and bytes (C order).
+
+    Parameters
+    ----------
+    a : numpy.ndarray
+        Any array.
+
+    Returns
+    -------
+    str
+        Hex digest.
+    """
     a = np.ascontiguousarray(a)
     h = hashlib.sha256(str((a.dtype.str, a.shape)).encode())
     h.update(a.tobytes())
@@ -91,8 +120,27 @@ def array_digest(a: np.ndarray) -> str:
 def make_key(stage: str, *, files: tuple | list = (), arrays: tuple | list = (),
              inputs: Iterable[str] = (), **params: Any) -> str:
     """Key for ``stage`` from file contents, array contents, the keys of the entries it is
-    derived from (``inputs``) and JSON-able parameters. Without ``inputs`` the key is the same
-    as that of earlier versions."""
+    derived from (``inputs``) and JSON-able parameters.
+
+    Parameters
+    ----------
+    stage : str
+        The cache's sub-folder (part of the key).
+    files : sequence of path-like
+        Files whose bytes the entry depends on.
+    arrays : sequence of numpy.ndarray
+        Arrays whose contents it depends on.
+    inputs : iterable of str
+        Keys of the entries it is derived from; without them the key is the same as that of
+        earlier versions.
+    **params
+        JSON-able parameters.
+
+    Returns
+    -------
+    str
+        32 hex characters.
+    """
     h = hashlib.sha256(stage.encode())
     for f in files:
         h.update(file_digest(f).encode())
@@ -106,12 +154,38 @@ def make_key(stage: str, *, files: tuple | list = (), arrays: tuple | list = (),
 
 
 def entry_path(stage: str, key: str, suffix: str = ".npz") -> Path:
+    """Where entry ``(stage, key)`` lives: ``<root>/<stage>/<key[:2]>/<key><suffix>`` (folder created).
+
+    Parameters
+    ----------
+    stage : str
+        The stage's folder.
+    key : str
+        From :func:`make_key`.
+    suffix : str
+        Ending of the file name.
+
+    Returns
+    -------
+    pathlib.Path
+    """
     d = cache_root() / stage / key[:2]
     d.mkdir(parents=True, exist_ok=True)
     return d / f"{key}{suffix}"
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:
+    """The sidecar of an entry: ``<path>.sha256``.
+
+    Parameters
+    ----------
+    path : path-like
+        A cache entry (file or folder).
+
+    Returns
+    -------
+    pathlib.Path
+    """
     path = Path(path)
     return path.with_name(path.name + SIDECAR_SUFFIX)
 
@@ -141,9 +215,16 @@ def _count(stage: str, what: str, key: str | None = None) -> None:
 
 @contextlib.contextmanager
 def track() -> Iterator[list[tuple[str, str | None, str]]]:
-    """Collect the cache events of the current thread inside the ``with`` block: a list of
-    ``(stage, key, event)``, event ``hit`` (verified entry served), ``miss`` or ``rebuilt``.
-    Blocks may be nested; work done in other processes is not seen (see ``$MER_CACHE_LOG``)."""
+    """Collect the cache events of the current thread inside the ``with`` block.
+
+    Blocks may be nested; work done in other processes is not seen (see ``$MER_CACHE_LOG``).
+
+    Yields
+    ------
+    list of tuple
+        ``(stage, key, event)``, event ``hit`` (verified entry served), ``miss`` or ``rebuilt``,
+        filled while the block runs.
+    """
     events: list[tuple[str, str | None, str]] = []
     stack = getattr(_TRACK, "stack", None)
     if stack is None:
@@ -156,7 +237,17 @@ def track() -> Iterator[list[tuple[str, str | None, str]]]:
 
 
 def read_log(path: str | os.PathLike) -> list[dict]:
-    """The events of a ``$MER_CACHE_LOG`` file (unreadable lines skipped)."""
+    """The events of a ``$MER_CACHE_LOG`` file (unreadable lines skipped).
+
+    Parameters
+    ----------
+    path : path-like
+        The log (JSON lines); a missing file gives no events.
+
+    Returns
+    -------
+    list of dict
+    """
     out = []
     try:
         lines = Path(path).read_text().splitlines()
@@ -171,13 +262,26 @@ def read_log(path: str | os.PathLike) -> list[dict]:
 
 
 def stats() -> dict[str, dict[str, int]]:
-    """``{stage: {"hits", "misses", "rebuilt"}}`` of this process since :func:`reset_stats`.
-    Work done in worker processes (joblib) is counted there, not here."""
+    """Cache counts of this process since :func:`reset_stats`.
+
+    Work done in worker processes (joblib) is counted there, not here.
+
+    Returns
+    -------
+    dict
+        ``{stage: {"hits", "misses", "rebuilt"}}``.
+    """
     with _STATS_LOCK:
         return {k: dict(v) for k, v in _STATS.items()}
 
 
 def reset_stats() -> None:
+    """Set the counts of :func:`stats` back to nothing.
+
+    Returns
+    -------
+    None
+    """
     with _STATS_LOCK:
         _STATS.clear()
 
@@ -186,7 +290,22 @@ def reset_stats() -> None:
 
 def write_sidecar(path: str | os.PathLike, stage: str | None = None, key: str | None = None,
                   derived_from: Iterable[str] | None = None) -> Path:
-    """Seal the entry ``path``: write ``<path>.sha256`` (atomically) with its size and checksum."""
+    """Seal the entry ``path``: write ``<path>.sha256`` (atomically) with its size and checksum.
+
+    Parameters
+    ----------
+    path : path-like
+        The entry, complete.
+    stage, key : str, optional
+        Recorded in the sidecar.
+    derived_from : iterable of str, optional
+        Keys of the entries it was computed from (recorded).
+
+    Returns
+    -------
+    pathlib.Path
+        The sidecar.
+    """
     path = Path(path)
     st = os.stat(path)
     record = {"sha256": _file_digest(str(path.resolve()), st.st_size, st.st_mtime_ns),
@@ -197,7 +316,18 @@ def write_sidecar(path: str | os.PathLike, stage: str | None = None, key: str | 
 
 
 def read_sidecar(path: str | os.PathLike) -> dict | None:
-    """The sidecar record of entry ``path``, or ``None`` when it is missing or unreadable."""
+    """The sidecar record of entry ``path``.
+
+    Parameters
+    ----------
+    path : path-like
+        The entry (not the sidecar).
+
+    Returns
+    -------
+    dict or None
+        ``None`` when the sidecar is missing or unreadable.
+    """
     try:
         rec = json.loads(sidecar_path(path).read_text())
     except (OSError, ValueError):
@@ -210,7 +340,17 @@ def read_sidecar(path: str | os.PathLike) -> dict | None:
 def verify_entry(path: str | os.PathLike) -> bool:
     """Does entry ``path`` exist with a valid sidecar whose size and SHA-256 match its bytes?
 
-    The checksum is computed once per process per (path, size, modification time)."""
+    The checksum is computed once per process per (path, size, modification time).
+
+    Parameters
+    ----------
+    path : path-like
+        The entry file.
+
+    Returns
+    -------
+    bool
+    """
     path = Path(path)
     try:
         st = os.stat(path)
@@ -226,7 +366,17 @@ def verify_entry(path: str | os.PathLike) -> bool:
 
 
 def discard(path: str | os.PathLike) -> None:
-    """Remove an entry and its sidecar (not its lock file)."""
+    """Remove an entry and its sidecar (not its lock file).
+
+    Parameters
+    ----------
+    path : path-like
+        The entry; missing files are ignored.
+
+    Returns
+    -------
+    None
+    """
     path = Path(path)
     path.unlink(missing_ok=True)
     sidecar_path(path).unlink(missing_ok=True)
@@ -234,8 +384,19 @@ def discard(path: str | os.PathLike) -> None:
 
 @contextlib.contextmanager
 def entry_lock(path: str | os.PathLike) -> Iterator[None]:
-    """Exclusive lock on ``<path>.lock`` (``fcntl.flock``; blocks until free). The lock file
-    stays: removing it would let a third process lock a different file."""
+    """Exclusive lock on ``<path>.lock`` (``fcntl.flock``; blocks until free), as a ``with`` block.
+
+    The lock file stays: removing it would let a third process lock a different file.
+
+    Parameters
+    ----------
+    path : path-like
+        The entry to lock.
+
+    Yields
+    ------
+    None
+    """
     path = Path(path)
     if fcntl is None:  # pragma: no cover
         yield
@@ -259,8 +420,20 @@ def entry_lock(path: str | os.PathLike) -> Iterator[None]:
 
 def remove_stale_temporaries(path: str | os.PathLike) -> int:
     """Remove the temporary files of entry ``path`` and of its sidecar (``.<name>.*.tmp*``, see
-    :func:`mer_helpers.io._tmp_beside`) left by a writer that was killed. Call it holding the
-    entry's lock: only the lock holder writes them. Returns how many were removed."""
+    :func:`mer_helpers.io.atomic_write`) left by a writer that was killed.
+
+    Call it holding the entry's lock: only the lock holder writes them.
+
+    Parameters
+    ----------
+    path : path-like
+        The entry.
+
+    Returns
+    -------
+    int
+        How many were removed.
+    """
     path = Path(path)
     n = 0
     for name in (path.name, sidecar_path(path).name):
@@ -313,9 +486,22 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
 
 def cached_arrays(stage: str, key: str, compute: Callable[[], dict[str, np.ndarray]], *,
                   derived_from: Iterable[str] | None = None) -> dict[str, np.ndarray]:
-    """Return the arrays stored under ``(stage, key)``, computing and storing them if absent
-    (or damaged). ``derived_from``: keys of the entries they were computed from (recorded in
-    the sidecar)."""
+    """The arrays stored under ``(stage, key)``, computed and stored if absent (or damaged).
+
+    Parameters
+    ----------
+    stage, key : str
+        The entry.
+    compute : callable
+        ``compute() -> {name: array}``, called on a miss.
+    derived_from : iterable of str, optional
+        Keys of the entries they were computed from (recorded in the sidecar).
+
+    Returns
+    -------
+    dict
+        Name → array.
+    """
     path = entry_path(stage, key, ".npz")
 
     def make():
@@ -329,7 +515,23 @@ def cached_arrays(stage: str, key: str, compute: Callable[[], dict[str, np.ndarr
 def cached_file(stage: str, key: str, suffix: str, produce: Callable[[Path], None], *,
                 derived_from: Iterable[str] | None = None) -> Path:
     """Path of a cached file; ``produce(tmp_path)`` writes it when absent or damaged (then it
-    is renamed into place and sealed)."""
+    is renamed into place and sealed).
+
+    Parameters
+    ----------
+    stage, key : str
+        Which entry.
+    suffix : str
+        Ending of its file name.
+    produce : callable
+        ``produce(tmp_path)``.
+    derived_from : iterable of str, optional
+        Recorded in its sidecar.
+
+    Returns
+    -------
+    pathlib.Path
+    """
     path = entry_path(stage, key, suffix)
 
     def make():
@@ -340,7 +542,22 @@ def cached_file(stage: str, key: str, suffix: str, produce: Callable[[Path], Non
 
 def cached_json(stage: str, key: str, compute: Callable[[], Any], *,
                 derived_from: Iterable[str] | None = None) -> Any:
-    """Like :func:`cached_arrays` for a JSON-able value (stored as ``<key>.json``)."""
+    """Like :func:`cached_arrays` for a JSON-able value (stored as ``<key>.json``).
+
+    Parameters
+    ----------
+    stage, key : str
+        Entry names.
+    compute : callable
+        ``compute() -> value``.
+    derived_from : iterable of str, optional
+        The source entries' keys.
+
+    Returns
+    -------
+    object
+        The value as a later hit returns it (tuples become lists, ...).
+    """
     path = entry_path(stage, key, ".json")
 
     def make():
@@ -354,10 +571,23 @@ def cached_json(stage: str, key: str, compute: Callable[[], Any], *,
 # --------------------------------------------------------------------------- batch writers
 
 def lookup(stage: str, key: str, suffix: str, read: Callable[[Path], Any]) -> tuple[bool, Any]:
-    """For writers that compute many entries at once (:func:`store` afterwards): ``(True, value)``
-    for a verified entry (counted as a hit), else ``(False, None)``. A damaged or unsealed entry
-    is discarded and counted ``rebuilt``, an absent one ``misses``: the caller is expected to
-    compute and :func:`store` it."""
+    """For writers that compute many entries at once (:func:`store` afterwards).
+
+    A damaged or unsealed entry is discarded and counted ``rebuilt``, an absent one ``misses``:
+    the caller is expected to compute and :func:`store` it.
+
+    Parameters
+    ----------
+    stage, key, suffix : str
+        The entry's file.
+    read : callable
+        ``read(path) -> value`` for a verified entry.
+
+    Returns
+    -------
+    tuple
+        ``(True, value)`` for a verified entry (counted as a hit), else ``(False, None)``.
+    """
     path = entry_path(stage, key, suffix)
 
     def verified_read() -> tuple[bool, Any]:
@@ -386,9 +616,25 @@ def lookup(stage: str, key: str, suffix: str, read: Callable[[Path], Any]) -> tu
 
 def store(stage: str, key: str, suffix: str, write: Callable[[Path], None], *,
           derived_from: Iterable[str] | None = None) -> Path:
-    """Write and seal entry ``(stage, key)``: ``write(tmp_path)`` writes the bytes, then they are
-    renamed into place and the sidecar written, under the entry's lock. An entry that another
-    process sealed meanwhile is kept (same key, same content)."""
+    """Write and seal entry ``(stage, key)`` under the entry's lock.
+
+    ``write(tmp_path)`` writes the bytes, then they are renamed into place and the sidecar
+    written. An entry that another process sealed meanwhile is kept (same key, same content).
+
+    Parameters
+    ----------
+    stage, key, suffix : str
+        The entry's file.
+    write : callable
+        ``write(tmp_path)``.
+    derived_from : iterable of str, optional
+        Keys recorded in the sidecar.
+
+    Returns
+    -------
+    pathlib.Path
+        The entry.
+    """
     path = entry_path(stage, key, suffix)
     with entry_lock(path):
         if verify_entry(path):
@@ -413,7 +659,20 @@ def _tree_files(root: Path) -> dict[str, dict[str, Any]]:
 
 def seal_tree(root: str | os.PathLike, stage: str | None = None, key: str | None = None) -> Path:
     """Seal a folder entry: ``<root>.sha256`` lists the size and SHA-256 of every file under it
-    (hidden files left out); its own ``sha256``/``size`` are over that list and the total size."""
+    (hidden files left out); its own ``sha256``/``size`` are over that list and the total size.
+
+    Parameters
+    ----------
+    root : path-like
+        The folder, complete.
+    stage, key : str, optional
+        Recorded in the seal.
+
+    Returns
+    -------
+    pathlib.Path
+        The seal file.
+    """
     root = Path(root)
     files = _tree_files(root)
     listing = json.dumps(files, sort_keys=True).encode()
@@ -424,10 +683,24 @@ def seal_tree(root: str | os.PathLike, stage: str | None = None, key: str | None
 
 def check_tree(root: str | os.PathLike, stage: str, key: str | None = None) -> str:
     """Check a folder entry against its :func:`seal_tree` record, before the caller (re)builds
-    or reuses it, holding :func:`entry_lock` on ``root``. Returns and counts ``"hit"`` (every
-    sealed file is there with its checksum), ``"miss"`` (no folder) or ``"rebuilt"`` (no valid
-    seal, or damaged files: those are deleted so the caller's builder makes them again; files the
-    seal does not list are left to the builder)."""
+    or reuses it, holding :func:`entry_lock` on ``root``.
+
+    Parameters
+    ----------
+    root : path-like
+        The folder entry.
+    stage : str
+        Counted under this stage.
+    key : str, optional
+        Recorded with the event.
+
+    Returns
+    -------
+    str
+        ``"hit"`` (every sealed file is there with its checksum), ``"miss"`` (no folder) or
+        ``"rebuilt"`` (no valid seal, or damaged files: those are deleted so the caller's
+        builder makes them again; files the seal does not list are left to the builder).
+    """
     root = Path(root)
     rec = read_sidecar(root)
     if not root.is_dir():

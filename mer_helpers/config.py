@@ -60,10 +60,3 @@ def resolve(dataset: str, preset: str | None, overrides: dict[str, Any]) -> tupl
     params = dict(PRESETS[name])
     params.update(overrides)
     return name, params
-
-
-def as_list(value: Any) -> list[str]:
-    """Accept ``"happy,sad"`` or ``["happy", "sad"]``."""
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return [str(v) for v in value]

@@ -87,8 +87,18 @@ def normalize_label(label: Any) -> str:
 
     ``"joy"``, ``"Happiness"``, ``"HA"``, ``"h"`` → ``"happy"``; ``"sadness"``, ``"SA"`` → ``"sad"``;
     ``"surprised"``, ``"ps"``, ``"SU"`` → ``"surprise"``; likewise angry, fear, disgust, neutral,
-    calm. Anything else is returned stripped and lower-cased (so it stays recognisable in error
-    messages); a missing value gives ``""``.
+    calm.
+
+    Parameters
+    ----------
+    label : object
+        A corpus' label (text, or a missing value).
+
+    Returns
+    -------
+    str
+        The project's name; anything else stripped and lower-cased (so it stays recognisable
+        in error messages); ``""`` for a missing value.
     """
     if label is None or (isinstance(label, float) and label != label):
         return ""
@@ -127,13 +137,28 @@ def parse_classes(value: Any = DEFAULT_CLASSES, min_classes: int = 2) -> list[st
     """The one parser of class lists: the loaders, the paired builder and the parameter schema
     all use it.
 
-    ``value``: a list of names, or a text joined by commas (``"happy, sad"``, ``"[happy, sad]"``;
-    without a comma, whitespace separates names: ``"happy sad"``). Each name is normalised with
-    :func:`normalize_label` (``joy`` → ``happy``, ``Sadness`` → ``sad``, ``surprised`` →
-    ``surprise``, ``anger`` → ``angry``, ``fearful`` → ``fear``, ``disgusted`` → ``disgust``)
-    and must then be one of :data:`KNOWN_EMOTIONS`. Order is kept. Raises ``ValueError`` (one
-    line) for an unknown name, a name listed twice (also as two spellings) or fewer than
-    ``min_classes`` names.
+    Each name is normalised with :func:`normalize_label` (``joy`` → ``happy``, ``Sadness`` →
+    ``sad``, ``surprised`` → ``surprise``, ``anger`` → ``angry``, ``fearful`` → ``fear``,
+    ``disgusted`` → ``disgust``) and must then be one of :data:`KNOWN_EMOTIONS`.
+
+    Parameters
+    ----------
+    value : str or sequence of str
+        A list of names, or a text joined by commas (``"happy, sad"``, ``"[happy, sad]"``;
+        without a comma, whitespace separates names: ``"happy sad"``).
+    min_classes : int
+        Fewest names accepted.
+
+    Returns
+    -------
+    list of str
+        The project's names, order kept.
+
+    Raises
+    ------
+    ValueError
+        One line, for an unknown name, a name listed twice (also as two spellings) or fewer
+        than ``min_classes`` names.
     """
     items = _class_items(value)
     out: list[str] = []
@@ -154,8 +179,18 @@ def parse_classes(value: Any = DEFAULT_CLASSES, min_classes: int = 2) -> list[st
 
 
 def resolve_classes(classes: str | Iterable[str] = DEFAULT_CLASSES) -> list[str]:
-    """Normalise a class set (``"happy,sad"`` or a list); keeps order, refuses duplicates and
-    unknown names (:func:`parse_classes`)."""
+    """Normalise a class set; keeps order, refuses duplicates and unknown names.
+
+    Parameters
+    ----------
+    classes : str or iterable of str
+        ``"happy,sad"`` or a list.
+
+    Returns
+    -------
+    list of str
+        :func:`parse_classes` with at least two classes.
+    """
     return parse_classes(classes)
 
 
@@ -216,18 +251,31 @@ def _need_dir(path: Path, what: str, expected: str) -> Path:
 
 def load_labels(dataset: str, data_root: str | os.PathLike | None = None,
                 classes: str | Sequence[str] = DEFAULT_CLASSES, **options: Any) -> pd.DataFrame:
-    """Load ``dataset`` as a ``labels.csv`` table (columns ``clip_id, path, label, speaker``
-    [, ``subject, corpus, split``]) restricted to ``classes``.
+    """Load ``dataset`` as a ``labels.csv`` table restricted to ``classes``.
 
-    ``data_root`` defaults to ``data/sample`` (sample), ``data/raw/MELD.Raw`` (meld),
-    ``data/raw/ravdess`` (ravdess), ``data/raw/crema-d`` (crema-d) and ``../shared/data`` or
-    ``$MER_DATA_ROOT`` (paired); ``folder`` needs one. ``options``: ``verbose`` (default True);
-    meld ``splits`` (default train, dev, test); ravdess ``include_song`` (default False);
-    paired ``speech``, ``faces``, ``seed``, ``n_jobs`` and any option of ``build_paired``, plus
-    ``test_speech`` / ``test_faces``: a second (test) corpus pair for protocol ``cross-corpus``
-    (see :func:`load_cross_corpus`; ``None`` for both: one pair, as usual).
-    The effective class set (CREMA-D has no surprise) is in ``df.attrs["classes"]``, the labels
-    dropped for being outside it in ``df.attrs["dropped"]``.
+    Parameters
+    ----------
+    dataset : str
+        ``sample``, ``paired``, ``meld``, ``ravdess``, ``crema-d`` or ``folder``.
+    data_root : path-like, optional
+        Defaults to ``data/sample`` (sample), ``data/raw/MELD.Raw`` (meld), ``data/raw/ravdess``
+        (ravdess), ``data/raw/crema-d`` (crema-d) and ``../shared/data`` or ``$MER_DATA_ROOT``
+        (paired); ``folder`` needs one.
+    classes : str or sequence of str
+        The class set (see :func:`parse_classes`).
+    **options
+        ``verbose`` (default True); meld ``splits`` (default train, dev, test); ravdess
+        ``include_song`` (default False); paired ``speech``, ``faces``, ``seed``, ``n_jobs`` and
+        any option of ``build_paired``, plus ``test_speech`` / ``test_faces``: a second (test)
+        corpus pair for protocol ``cross-corpus`` (see :func:`load_cross_corpus`; ``None`` for
+        both: one pair, as usual).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``clip_id, path, label, speaker`` [, ``subject, corpus, split``]. The effective
+        class set (CREMA-D has no surprise) is in ``df.attrs["classes"]``, the labels dropped for
+        being outside it in ``df.attrs["dropped"]``.
     """
     name = str(dataset).strip().lower().replace("_", "-")
     name = {"cremad": "crema-d", "crema": "crema-d"}.get(name, name)
@@ -260,7 +308,23 @@ def load_labels(dataset: str, data_root: str | os.PathLike | None = None,
 
 def load_folder(root: str | os.PathLike, classes: Sequence[str] = DEFAULT_CLASSES, corpus: str = "folder",
                 verbose: bool = True) -> pd.DataFrame:
-    """A folder with ``labels.csv`` (clip_id,path,label,speaker[,...]); paths relative to it."""
+    """A folder with ``labels.csv`` (clip_id,path,label,speaker[,...]); paths relative to it.
+
+    Parameters
+    ----------
+    root : path-like
+        The folder.
+    classes : sequence of str
+        Kept classes.
+    corpus : str
+        Value of the ``corpus`` column when the file has none.
+    verbose : bool
+        Print one line: clips, speakers, classes and the clips dropped for other labels.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     root = Path(root).expanduser()
     csv = root / "labels.csv"
     if not csv.is_file():
@@ -308,10 +372,27 @@ def _read_csv_any(path: Path) -> pd.DataFrame:
 
 def load_meld(root: str | os.PathLike, classes: Sequence[str] = DEFAULT_CLASSES,
               splits: Sequence[str] = ("train", "dev", "test"), verbose: bool = True) -> pd.DataFrame:
-    """MELD (Poria et al. 2019): one row per utterance clip; ``split`` keeps the official split,
-    ``speaker`` is MELD's ``Speaker``; clip ids are ``<split>_diaD_uttU`` (dialogue numbers
-    restart in each split). Clips listed in a CSV but absent on disk are kept (validation
-    reports them)."""
+    """MELD (Poria et al. 2019): one row per utterance clip.
+
+    ``split`` keeps the official split, ``speaker`` is MELD's ``Speaker``; clip ids are
+    ``<split>_diaD_uttU`` (dialogue numbers restart in each split). Clips listed in a CSV but
+    absent on disk are kept (validation reports them).
+
+    Parameters
+    ----------
+    root : path-like
+        ``MELD.Raw`` with the three CSVs and the unpacked clip folders.
+    classes : sequence of str
+        The emotions kept.
+    splits : sequence of str
+        Which official splits to read.
+    verbose : bool
+        Print the summary line (with the dropped labels).
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     root = _meld_root(_need_dir(Path(root).expanduser(), "meld", MELD_LAYOUT))
     classes = _effective_classes("meld", list(classes))
     frames = []
@@ -356,10 +437,27 @@ RAVDESS_LAYOUT = ("Actor_NN/MM-VV-EE-II-SS-RR-NN.mp4 (Video_Speech_Actor_NN.zip 
 
 def load_ravdess(root: str | os.PathLike, classes: Sequence[str] = DEFAULT_CLASSES,
                  include_song: bool = False, verbose: bool = True) -> pd.DataFrame:
-    """RAVDESS audio-visual clips (Livingstone & Russo 2018). Only modality 01 (video with
-    speech audio) is used: 02 (video-only) and 03 (audio-only) files are ignored. Vocal channel
-    01 (speech); song (02) too with ``include_song``. ``speaker`` = ``subject`` = ``ravdess_NN``
-(the actor, named as in the sample and the paired clips)."""
+    """RAVDESS audio-visual clips (Livingstone & Russo 2018).
+
+    Only modality 01 (video with speech audio) is used: 02 (video-only) and 03 (audio-only)
+    files are ignored. ``speaker`` = ``subject`` = ``ravdess_NN`` (the actor, named as in the
+    sample and the paired clips).
+
+    Parameters
+    ----------
+    root : path-like
+        The folder holding ``Actor_NN/``.
+    classes : sequence of str
+        RAVDESS emotions to keep.
+    include_song : bool
+        Vocal channel 02 (song) too, besides 01 (speech).
+    verbose : bool
+        Print how many clips, speakers and dropped labels.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     root = _need_dir(Path(root).expanduser(), "ravdess", RAVDESS_LAYOUT)
     classes = _effective_classes("ravdess", list(classes))
     rows, other_modality = [], 0
@@ -390,8 +488,21 @@ CREMAD_LAYOUT = ("VideoFlash/AAAA_SSS_EEE_LL.flv (AAAA actor 1001-1091, SSS sent
 def load_cremad(root: str | os.PathLike, classes: Sequence[str] = DEFAULT_CLASSES,
                 verbose: bool = True) -> pd.DataFrame:
     """CREMA-D (Cao et al. 2014) video clips ``VideoFlash/*.flv`` (they carry the audio too).
-    It has no surprise class: a requested class it lacks is dropped with a warning; fewer than
-    two remaining classes is an error."""
+
+    Parameters
+    ----------
+    root : path-like
+        The corpus folder.
+    classes : sequence of str
+        Requested classes; one CREMA-D lacks (surprise) is dropped with a warning, and fewer
+        than two remaining is an error.
+    verbose : bool
+        Print the clip count and the dropped labels.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     root = Path(root).expanduser()
     video = root / "VideoFlash" if (root / "VideoFlash").is_dir() else root
     _need_dir(video, "crema-d", CREMAD_LAYOUT)
@@ -431,7 +542,30 @@ def load_paired(root: str | os.PathLike | None, classes: Sequence[str] = DEFAULT
     """Seed-paper-2 style clips built from ``root/speech`` (speech corpus) and ``root/faces``
     (face corpus) by :func:`mer_helpers.paired.build_paired`, once, into
     ``$MER_CACHE_DIR/paired/<key>/`` (the key covers the corpus listings, classes, seed and
-    options). ``speaker`` is the speech speaker."""
+    options).
+
+    Parameters
+    ----------
+    root : path-like or None
+        Holds the corpora (default ``../shared/data`` or ``$MER_DATA_ROOT``).
+    classes : sequence of str
+        Classes of the pairs.
+    speech, faces : str
+        Corpus folders under ``root``.
+    seed : int
+        Seed of the pairing.
+    n_jobs : int
+        Processes that encode clips.
+    verbose : bool
+        Print the build's progress and drops.
+    **opts
+        Options of ``build_paired``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``speaker`` is the speech speaker.
+    """
     from mer_helpers import cache
     from mer_helpers.cache import cache_root, make_key
 
@@ -468,14 +602,40 @@ DOMAIN_COLUMN = "domain"
 def load_cross_corpus(root: str | os.PathLike | None, classes: Sequence[str] = DEFAULT_CLASSES,
                       speech: str = "ravdess_speech", faces: str = "kdef", test_speech: str | None = None,
                       test_faces: str | None = None, verbose: bool = True, **opts: Any) -> pd.DataFrame:
-    """Two paired sets with the same classes for protocol ``cross-corpus``: the training pair
-    ``speech`` + ``faces`` and the test pair ``test_speech`` + ``test_faces`` (``test_faces``
-    defaults to ``faces``), each built by :func:`load_paired`, concatenated with a ``domain``
-    column (``train`` / ``test``). ``df.attrs["pairs"]`` names the pairs.
+    """Two paired sets with the same classes for protocol ``cross-corpus``.
 
-    Raises ``ValueError`` (before building anything) when ``test_speech`` is missing or equals
-    ``speech``, and when a speaker is in both pairs: a cross-corpus test needs another speech
-    corpus. Face subjects shared by the pairs (same face corpus) are only warned about.
+    The training pair ``speech`` + ``faces`` and the test pair ``test_speech`` + ``test_faces``
+    are each built by :func:`load_paired`. Face subjects shared by the pairs (same face corpus)
+    are only warned about.
+
+    Parameters
+    ----------
+    root : path-like or None
+        As for :func:`load_paired`.
+    classes : sequence of str
+        The classes of both pairs.
+    speech, faces : str
+        The training pair's corpora.
+    test_speech : str
+        The test pair's speech corpus (another one than ``speech``).
+    test_faces : str, optional
+        Defaults to ``faces``.
+    verbose : bool
+        Passed to both builds.
+    **opts
+        Passed to both builds.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Both pairs with a ``domain`` column (``train`` / ``test``); ``df.attrs["pairs"]``
+        names the pairs.
+
+    Raises
+    ------
+    ValueError
+        Before building anything, when ``test_speech`` is missing or equals ``speech``, and
+        when a speaker is in both pairs.
     """
     cls = resolve_classes(classes)
     test_faces = test_faces or faces
@@ -516,7 +676,18 @@ def load_cross_corpus(root: str | os.PathLike | None, classes: Sequence[str] = D
 
 def domain_summary(labels: pd.DataFrame) -> dict | None:
     """Clips, speakers and corpus of each ``domain`` (train / test) of a cross-corpus table, for
-    the metrics fragment; ``None`` without a ``domain`` column."""
+    the metrics fragment.
+
+    Parameters
+    ----------
+    labels : pandas.DataFrame
+        A table of :func:`load_cross_corpus`.
+
+    Returns
+    -------
+    dict or None
+        ``None`` without a ``domain`` column.
+    """
     if DOMAIN_COLUMN not in labels.columns:
         return None
     out = {}
@@ -638,21 +809,24 @@ def _verify(path: Path, expected_md5: str | None) -> str:
 
 
 def _fetch(url: str, path: Path, timeout: float, progress: bool) -> None:
-    """Stream ``url`` into ``path`` (through ``path.part``) with a progress bar."""
+    """Stream ``url`` into ``path`` (through :func:`mer_helpers.io.atomic_write`: a dropped
+    connection leaves no file) with a progress bar."""
+    from mer_helpers.io import atomic_write
     from mer_helpers.progress import progress as progress_bar
 
-    part = Path(str(path) + ".part")
-    with _open_url(url, timeout) as resp:
-        total = int(resp.headers.get("Content-Length") or 0) or None
-        with open(part, "wb") as f, progress_bar(total=total, unit="B", unit_scale=True, unit_divisor=1024,
-                                                 desc=path.name, disable=not progress) as bar:
-            for block in iter(lambda: resp.read(1 << 20), b""):
-                f.write(block)
-                bar.update(len(block))
-    if total is not None and part.stat().st_size != total:
-        raise DownloadError(f"{path.name}: got {part.stat().st_size} of {total} bytes from {url}; "
-                            "the connection dropped: run the download again")
-    os.replace(part, path)
+    def stream(part: Path) -> None:
+        with _open_url(url, timeout) as resp:
+            total = int(resp.headers.get("Content-Length") or 0) or None
+            with open(part, "wb") as f, progress_bar(total=total, unit="B", unit_scale=True, unit_divisor=1024,
+                                                     desc=path.name, disable=not progress) as bar:
+                for block in iter(lambda: resp.read(1 << 20), b""):
+                    f.write(block)
+                    bar.update(len(block))
+        if total is not None and part.stat().st_size != total:
+            raise DownloadError(f"{path.name}: got {part.stat().st_size} of {total} bytes from {url}; "
+                                "the connection dropped: run the download again")
+
+    atomic_write(path, stream)
 
 
 def _safe_members(names: Iterable[str], dest: Path, archive: Path) -> None:
@@ -664,8 +838,22 @@ def _safe_members(names: Iterable[str], dest: Path, archive: Path) -> None:
 
 
 def extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
-    """Unpack a ``.tar.gz``/``.tgz``/``.tar``/``.zip`` archive into ``dest`` (members that would
-    escape ``dest`` are refused). A marker file makes a second call a no-op."""
+    """Unpack a ``.tar.gz``/``.tgz``/``.tar``/``.zip`` archive into ``dest``.
+
+    Members that would escape ``dest`` are refused. A marker file makes a second call a no-op.
+
+    Parameters
+    ----------
+    archive : path-like
+        The archive.
+    dest : path-like
+        Folder to unpack into (created).
+
+    Returns
+    -------
+    pathlib.Path
+        ``dest``.
+    """
     archive, dest = Path(archive), Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     marker = dest / f".{archive.name}.extracted"
@@ -707,18 +895,46 @@ def _zenodo_md5(api: str, timeout: float) -> dict[str, str]:
 def download(name: str, dest: str | os.PathLike = RAW_DIR, *, actors: Iterable[int] | None = None,
              timeout: float = 10.0, progress: bool = True, keep_archives: bool = True,
              log=print) -> Path:
-    """Download, verify and unpack a corpus; returns the folder to pass as ``data_root``.
+    """Download, verify and unpack a corpus.
 
     * ``meld``: ``MELD.Raw.tar.gz`` (about 10 GB) → ``dest/MELD.Raw/`` with its inner
       ``train/dev/test.tar.gz`` unpacked. No checksum is published: the SHA-256 of the
       download is recorded in ``dest/MELD.Raw.tar.gz.sha256`` and checked on later runs.
-    * ``ravdess``: Zenodo record 1188976, ``Video_Speech_Actor_NN.zip`` (about 0.5 GB each,
-      ``actors`` picks some of 1-24) → ``dest/ravdess/Actor_NN/``; each zip is checked against
-      the MD5 that the Zenodo record publishes, and its SHA-256/MD5 recorded beside it.
+    * ``ravdess``: Zenodo record 1188976, ``Video_Speech_Actor_NN.zip`` (about 0.5 GB each)
+      → ``dest/ravdess/Actor_NN/``; each zip is checked against the MD5 that the Zenodo record
+      publishes, and its SHA-256/MD5 recorded beside it.
 
-    Archives already in place are verified and unpacked without touching the network. Without
-    network the call fails within ``timeout`` seconds with a :class:`DownloadError` that says
-    where to download the files and where to put them.
+    Archives already in place are verified and unpacked without touching the network.
+
+    Parameters
+    ----------
+    name : str
+        ``meld`` or ``ravdess``.
+    dest : path-like
+        Where archives and corpora go (default ``data/raw``).
+    actors : iterable of int, optional
+        RAVDESS actors (1-24); default all.
+    timeout : float
+        Seconds to wait for a server.
+    progress : bool
+        Show download bars.
+    keep_archives : bool
+        Keep the archives after unpacking.
+    log : callable
+        Receives one line per step.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder to pass as ``data_root``.
+
+    Raises
+    ------
+    DownloadError
+        Without network, within ``timeout`` seconds, saying where to download the files and
+        where to put them.
+    ChecksumError
+        When an archive does not match its published or recorded checksum.
     """
     name = name.strip().lower()
     if name not in SOURCES:
@@ -781,16 +997,20 @@ def download(name: str, dest: str | os.PathLike = RAW_DIR, *, actors: Iterable[i
     return folder
 
 
-def where_to_put(name: str, dest: str | os.PathLike = RAW_DIR) -> str:
-    """The manual-download instructions that :func:`download` prints when offline."""
-    src = SOURCES[name]
-    url = next(iter(src["files"].values())) if "files" in src else src["homepage"]
-    return _offline_message(name, url, OSError("offline"), Path(dest))
-
-
 def display_paths(df: pd.DataFrame) -> pd.DataFrame:
     """A copy for display only: each ``path`` relative to the folder above the clips' folder (no
-    machine-specific prefix); ``labels.csv`` and every file written keep the full paths."""
+    machine-specific prefix); ``labels.csv`` and every file written keep the full paths.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A labels table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``df`` itself when it has no ``path`` column or no rows.
+    """
     if "path" not in df.columns or df.empty:
         return df
     paths = [str(p) for p in df["path"]]

@@ -41,7 +41,26 @@ MODEL_LABELS = {"bilstm_sa": "BiLSTM-SA", "bilstm": "BiLSTM", "cnn": "CNN"}
 # Reading prediction files
 # ----------------------------------------------------------------------------------------------
 def load_predictions(path, classes: Sequence[str] | None = None) -> pd.DataFrame:
-    """Read a ``predictions/<model>.csv``; checks the columns (errors name the file)."""
+    """Read a ``predictions/<model>.csv``; checks the columns (errors name the file).
+
+    Parameters
+    ----------
+    path : path-like
+        The prediction file.
+    classes : sequence of str, optional
+        When given, every ``p_<class>`` column must be there and ``y_true`` must stay inside
+        the class set.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``clip_id, split, y_true, y_pred`` as text, plus the probability columns.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        Missing file (notebook 06 has not run) or missing columns / unknown labels.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: prediction file not found (has 06_classifiers run?)")
@@ -60,12 +79,21 @@ def load_predictions(path, classes: Sequence[str] | None = None) -> pd.DataFrame
 
 
 def proba_matrix(df: pd.DataFrame, classes: Sequence[str]) -> np.ndarray:
-    """The ``p_<class>`` columns as an ``(n, n_classes)`` array in ``classes`` order."""
+    """The ``p_<class>`` columns as an ``(n, n_classes)`` array in ``classes`` order.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A prediction frame.
+    classes : sequence of str
+        Column order of the result.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 probabilities.
+    """
     return df[[f"p_{c}" for c in classes]].to_numpy(dtype=float)
-
-
-def classes_from_columns(df: pd.DataFrame) -> list[str]:
-    return [c[2:] for c in df.columns if c.startswith("p_")]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -80,7 +108,22 @@ def _encode(y, classes: Sequence[str]) -> np.ndarray:
 
 
 def confusion(y_true, y_pred, classes: Sequence[str], normalize: bool = False) -> np.ndarray:
-    """Confusion matrix, rows = true class, columns = predicted (``normalize``: rows sum to 1)."""
+    """Confusion matrix, rows = true class, columns = predicted.
+
+    Parameters
+    ----------
+    y_true, y_pred : sequence
+        Class names (each in ``classes``).
+    classes : sequence of str
+        Row and column order.
+    normalize : bool
+        Divide each row by its count (rows sum to 1; an empty row stays 0).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(k, k)`` counts (int) or shares (float).
+    """
     c = len(classes)
     t, p = _encode(y_true, classes), _encode(y_pred, classes)
     cm = np.bincount(t * c + p, minlength=c * c).reshape(c, c)
@@ -96,6 +139,16 @@ def metrics_from_confusion(cm: np.ndarray) -> dict[str, float]:
     Precision of a class never predicted (and F1 where precision + recall = 0) count as 0,
     like scikit-learn with ``zero_division=0``; macro averages run over the classes present in
     ``y_true`` or ``y_pred`` (scikit-learn's behaviour when ``labels`` is not given).
+
+    Parameters
+    ----------
+    cm : numpy.ndarray
+        ``(k, k)`` counts, rows = true class.
+
+    Returns
+    -------
+    dict
+        One float per name of :data:`METRIC_NAMES`.
     """
     cm = np.asarray(cm, dtype=float)
     tp = np.diag(cm)
@@ -120,12 +173,38 @@ def metrics_from_confusion(cm: np.ndarray) -> dict[str, float]:
 
 
 def classification_metrics(y_true, y_pred, classes: Sequence[str]) -> dict[str, float]:
-    """:data:`METRIC_NAMES` for label vectors (class names or anything in ``classes``)."""
+    """:data:`METRIC_NAMES` for label vectors (class names or anything in ``classes``).
+
+    Parameters
+    ----------
+    y_true, y_pred : sequence
+        True and predicted labels of the same clips.
+    classes : sequence of str
+        The class set.
+
+    Returns
+    -------
+    dict
+        As :func:`metrics_from_confusion`.
+    """
     return metrics_from_confusion(confusion(y_true, y_pred, classes))
 
 
 def per_class_report(y_true, y_pred, classes: Sequence[str]) -> pd.DataFrame:
-    """Precision, recall, F1 and support per class (index = class)."""
+    """Precision, recall, F1 and support per class.
+
+    Parameters
+    ----------
+    y_true, y_pred : sequence
+        Labels of the test clips.
+    classes : sequence of str
+        Rows of the report, in this order.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``class``; columns ``precision, recall, f1, support``.
+    """
     cm = confusion(y_true, y_pred, classes).astype(float)
     tp, support, predicted = np.diag(cm), cm.sum(axis=1), cm.sum(axis=0)
     prec = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
@@ -136,8 +215,22 @@ def per_class_report(y_true, y_pred, classes: Sequence[str]) -> pd.DataFrame:
 
 
 def roc_curves(y_true, proba: np.ndarray, classes: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
-    """One-vs-rest ROC per class: ``{class: (fpr, tpr, auc)}`` (classes with no positive or no
-    negative clip are left out)."""
+    """One-vs-rest ROC per class.
+
+    Parameters
+    ----------
+    y_true : sequence
+        True class names.
+    proba : numpy.ndarray
+        ``(n, k)`` probabilities in ``classes`` order.
+    classes : sequence of str
+        The class order of ``proba``.
+
+    Returns
+    -------
+    dict
+        ``{class: (fpr, tpr, auc)}``; classes with no positive or no negative clip are left out.
+    """
     from sklearn.metrics import auc, roc_curve
 
     t = _encode(y_true, classes)
@@ -153,7 +246,22 @@ def roc_curves(y_true, proba: np.ndarray, classes: Sequence[str]) -> dict[str, t
 
 
 def auc_ovr(y_true, proba: np.ndarray, classes: Sequence[str]) -> float:
-    """Macro-average one-vs-rest ROC AUC over the classes that have positives and negatives."""
+    """Macro-average one-vs-rest ROC AUC over the classes that have positives and negatives.
+
+    Parameters
+    ----------
+    y_true : sequence
+        Class names of the clips.
+    proba : numpy.ndarray
+        Their ``(n, k)`` probabilities.
+    classes : sequence of str
+        Column order of ``proba``.
+
+    Returns
+    -------
+    float
+        NaN when no class has both positives and negatives.
+    """
     curves = roc_curves(y_true, proba, classes)
     return float(np.mean([a for _, _, a in curves.values()])) if curves else float("nan")
 
@@ -168,8 +276,30 @@ def bootstrap_ci(y_true, y_pred, classes: Sequence[str], metric: str | Callable 
 
     Each of ``n_boot`` resamples draws clips with replacement (same number as the test set);
     with ``groups`` (e.g. speakers) whole groups are drawn instead, which respects that clips of
-    one speaker are not independent. ``metric``: a key of :data:`METRIC_NAMES` or a callable
-    ``f(y_true_idx, y_pred_idx) -> float`` on integer-coded labels. Returns ``(low, high)``.
+    one speaker are not independent.
+
+    Parameters
+    ----------
+    y_true, y_pred : sequence
+        Labels of the pooled test clips.
+    classes : sequence of str
+        The class set.
+    metric : str or callable
+        A key of :data:`METRIC_NAMES` or ``f(y_true_idx, y_pred_idx) -> float`` on
+        integer-coded labels.
+    n_boot : int
+        Resamples.
+    seed : int
+        Seed of the draws.
+    level : float
+        Coverage of the interval.
+    groups : sequence, optional
+        Group of each clip; whole groups are resampled.
+
+    Returns
+    -------
+    tuple of float
+        ``(low, high)``.
     """
     t, p = _encode(y_true, classes), _encode(y_pred, classes)
     n, c = len(t), len(classes)
@@ -198,10 +328,23 @@ def bootstrap_ci(y_true, y_pred, classes: Sequence[str], metric: str | Callable 
 def mcnemar(y_true, pred_a, pred_b, method: str = "auto") -> dict:
     """McNemar's test of two models' predictions on the same clips.
 
-    ``b`` = clips A gets right and B wrong, ``c`` = the reverse. ``method``: ``"exact"``
-    (two-sided binomial test of b against Binomial(b + c, 1/2)), ``"chi2"`` (χ² with continuity
-    correction, (|b - c| - 1)² / (b + c), 1 degree of freedom) or ``"auto"`` (exact when
-    b + c < 25). Returns ``{"b", "c", "statistic", "p_value", "method"}``.
+    ``b`` = clips A gets right and B wrong, ``c`` = the reverse.
+
+    Parameters
+    ----------
+    y_true : sequence
+        The clips' classes.
+    pred_a, pred_b : sequence
+        The two models' predictions, same order.
+    method : {"auto", "exact", "chi2"}
+        ``exact``: two-sided binomial test of b against Binomial(b + c, 1/2); ``chi2``: χ²
+        with continuity correction, (|b - c| - 1)² / (b + c), 1 degree of freedom; ``auto``:
+        exact when b + c < 25.
+
+    Returns
+    -------
+    dict
+        ``{"b", "c", "statistic", "p_value", "method"}``.
     """
     from scipy import stats
 
@@ -226,16 +369,41 @@ def mcnemar(y_true, pred_a, pred_b, method: str = "auto") -> dict:
 
 
 def mean_std(values) -> tuple[float, float]:
-    """Mean and population standard deviation (ddof=0; 0 for a single split)."""
+    """Mean and population standard deviation (ddof=0; 0 for a single split).
+
+    Parameters
+    ----------
+    values : sequence of float
+        One value per split.
+
+    Returns
+    -------
+    tuple of float
+        ``(mean, std)``.
+    """
     v = np.asarray(list(values), dtype=float)
     return (float(v.mean()), float(v.std())) if len(v) else (float("nan"), float("nan"))
 
 
 def format_mean_std(mean: float, std: float | None = None, n_splits: int | None = None,
                     digits: int = 3) -> str:
-    """``"0.812 ± 0.034"``; a single evaluation split (``n_splits == 1``, e.g. ``cross-corpus``,
-    ``speaker-split``) or a missing/NaN spread gives ``"0.812 (1 split)"`` / ``"0.812"``: one
-    split has no spread to report."""
+    """``"0.812 ± 0.034"``; one split has no spread to report (a missing mean gives ``"n/a"``).
+
+    Parameters
+    ----------
+    mean : float
+        The value.
+    std : float, optional
+        Its spread; missing or NaN: not shown.
+    n_splits : int, optional
+        ``1`` (e.g. ``cross-corpus``, ``speaker-split``) gives ``"0.812 (1 split)"``.
+    digits : int
+        Decimals.
+
+    Returns
+    -------
+    str
+    """
     if mean is None or (isinstance(mean, float) and mean != mean):
         return "n/a"
     head = f"{mean:.{digits}f}"
@@ -250,7 +418,20 @@ def format_mean_std(mean: float, std: float | None = None, n_splits: int | None 
 # Per-model summaries
 # ----------------------------------------------------------------------------------------------
 def fold_metrics(df: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
-    """One row of :data:`METRIC_NAMES` per evaluation split (index = split name)."""
+    """One row of :data:`METRIC_NAMES` per evaluation split.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A prediction frame (``split, y_true, y_pred``).
+    classes : sequence of str
+        The class set.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index = split name (in the frame's order).
+    """
     rows = {s: classification_metrics(g["y_true"], g["y_pred"], classes) for s, g in df.groupby("split", sort=False)}
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = "split"
@@ -263,8 +444,26 @@ def summarize_model(df: pd.DataFrame, classes: Sequence[str], bootstrap: int = 1
 
     ``accuracy`` / ``f1_macro`` are means over the evaluation splits with ``*_std`` their
     population std; precision/recall/F1 weighted, AUC and the confusion matrix are pooled over
-    all test clips; ``ci95`` holds bootstrap intervals of pooled accuracy and macro-F1 over
-    clips (``ci95_speakers`` resampling whole speakers when ``groups`` is given).
+    all test clips.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The model's prediction frame.
+    classes : sequence of str
+        The class order.
+    bootstrap : int
+        Resamples of the intervals (0: none).
+    seed : int
+        Seed of the resamples.
+    groups : sequence, optional
+        Speaker of each row: adds ``ci95_speakers`` (whole speakers resampled).
+
+    Returns
+    -------
+    dict
+        Metrics, ``auc_ovr`` (NaN without probability columns), ``confusion``, ``pooled``,
+        ``per_split`` and, with ``bootstrap``, ``ci95`` (intervals of accuracy and macro-F1 over clips).
     """
     folds = fold_metrics(df, classes)
     acc_m, acc_s = mean_std(folds["accuracy"])
@@ -297,7 +496,20 @@ def summarize_model(df: pd.DataFrame, classes: Sequence[str], bootstrap: int = 1
 
 
 def pairwise_mcnemar(preds: Mapping[str, pd.DataFrame], method: str = "auto") -> pd.DataFrame:
-    """McNemar's test for every pair of models, on the clips both predicted (joined on clip_id + split)."""
+    """McNemar's test for every pair of models, on the clips both predicted (joined on clip_id + split).
+
+    Parameters
+    ----------
+    preds : Mapping
+        Model name → prediction frame.
+    method : str
+        As for :func:`mcnemar`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per pair: ``model_a, model_b, n`` and :func:`mcnemar`'s entries.
+    """
     names = list(preds)
     rows = []
     for i, a in enumerate(names):
@@ -320,7 +532,25 @@ def _ax(ax, figsize=(4, 3.5)):
 
 
 def plot_confusion(cm, classes: Sequence[str], title: str = "", normalize: bool = False, ax=None):
-    """Heat map of a confusion matrix (counts, or row-normalised when ``normalize``)."""
+    """Heat map of a confusion matrix (counts, or row-normalised when ``normalize``).
+
+    Parameters
+    ----------
+    cm : array-like
+        ``(k, k)`` counts.
+    classes : sequence of str
+        Tick labels.
+    title : str
+        Axes title.
+    normalize : bool
+        Show (and print in the cells) row shares instead of counts.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure when ``None``.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
     cm = np.asarray(cm, dtype=float)
     if normalize:
         rows = cm.sum(axis=1, keepdims=True)
@@ -346,7 +576,25 @@ def plot_confusion(cm, classes: Sequence[str], title: str = "", normalize: bool 
 
 
 def plot_roc(y_true, proba, classes: Sequence[str], title: str = "", ax=None):
-    """One-vs-rest ROC curves of one model, AUC per class in the legend."""
+    """One-vs-rest ROC curves of one model, AUC per class in the legend.
+
+    Parameters
+    ----------
+    y_true : sequence
+        Test labels.
+    proba : numpy.ndarray
+        ``(n, k)`` probabilities.
+    classes : sequence of str
+        Column order of ``proba``.
+    title : str
+        Axes title.
+    ax : matplotlib Axes, optional
+        Drawn into when given.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
     ax = _ax(ax, (4, 4))
     for c, (fpr, tpr, a) in roc_curves(y_true, proba, classes).items():
         ax.plot(fpr, tpr, label=f"{c} (AUC {a:.3f})")
@@ -363,8 +611,24 @@ def plot_metric_bars(summaries: Mapping[str, Mapping[str, float]], metrics: Sequ
                      errors: Mapping[str, Mapping[str, float]] | None = None):
     """Grouped bars: one group per metric, one bar per model (paper 2 fig. 11).
 
-    ``reference``: papers' values per model (drawn as black ticks on the bars);
-    ``errors``: half-widths per model and metric (error bars).
+    Parameters
+    ----------
+    summaries : Mapping
+        Model → {metric → value}.
+    metrics : sequence of str
+        The groups, in order.
+    title : str
+        Axes title.
+    ax : matplotlib Axes, optional
+        Target axes (new figure otherwise).
+    reference : Mapping, optional
+        Papers' values per model (drawn as black ticks on the bars).
+    errors : Mapping, optional
+        Half-widths per model and metric (error bars).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
     """
     ax = _ax(ax, (7, 3.8))
     models = list(summaries)
@@ -398,9 +662,22 @@ def plot_metric_bars(summaries: Mapping[str, Mapping[str, float]], metrics: Sequ
 def plot_history(records: Mapping[str, Mapping], title: str = "", axes=None):
     """Training curves: loss and accuracy (solid: fit part, dashed: validation part) per model.
 
-    ``records``: label → a training record of :func:`mer_helpers.models.fit_model` (or its
-    ``history`` dict). One colour per model; one legend for both panels, below them (a figure
-    legend: the saved image, ``bbox_inches="tight"`` as in notebooks, includes it).
+    One colour per model; one legend for both panels, below them (a figure legend: the saved
+    image, ``bbox_inches="tight"`` as in notebooks, includes it).
+
+    Parameters
+    ----------
+    records : Mapping
+        Label → a training record of :func:`mer_helpers.models.fit_model` (or its ``history`` dict).
+    title : str
+        Figure title.
+    axes : pair of matplotlib Axes, optional
+        Loss and accuracy panels; a new 1 x 2 figure when ``None``.
+
+    Returns
+    -------
+    array of matplotlib Axes
+        The two panels.
     """
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
@@ -436,10 +713,24 @@ def plot_history(records: Mapping[str, Mapping], title: str = "", axes=None):
 
 
 def rounded(obj, digits: int = 3):
-    """A copy of ``obj`` (dicts, lists, tuples, DataFrames nested as they come) with every float
-    rounded for display: ``digits`` decimals, or ``digits`` significant digits for values too
-    small for that (a loss of 4.8e-05 stays 4.8e-05, not 0.0). NaN and infinities stay as they
-    are. For what a notebook shows; what it writes keeps full precision."""
+    """A copy of ``obj`` with every float rounded for display.
+
+    NaN and infinities stay as they are. For what a notebook shows; what it writes keeps full
+    precision.
+
+    Parameters
+    ----------
+    obj : object
+        Dicts, lists, tuples, DataFrames nested as they come, or a number.
+    digits : int
+        Decimals, or significant digits for values too small for that (a loss of 4.8e-05 stays
+        4.8e-05, not 0.0).
+
+    Returns
+    -------
+    object
+        Same structure as ``obj``.
+    """
     if isinstance(obj, dict):
         return {k: rounded(v, digits) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -459,7 +750,19 @@ def rounded(obj, digits: int = 3):
 # Writing prediction files
 # ----------------------------------------------------------------------------------------------
 def save_predictions(path, frames) -> Path:
-    """Concatenate prediction frames (one per split) and write the CSV atomically."""
+    """Concatenate prediction frames (one per split) and write the CSV atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        ``artifacts/predictions/<model>.csv``.
+    frames : sequence of pandas.DataFrame
+        The per-split prediction frames.
+
+    Returns
+    -------
+    pathlib.Path
+    """
     from mer_helpers.io import atomic_write_text
 
     df = pd.concat(list(frames), ignore_index=True) if not isinstance(frames, pd.DataFrame) else frames
@@ -470,7 +773,21 @@ def save_predictions(path, frames) -> Path:
 
 
 def mean_over_splits(df: pd.DataFrame, classes: Sequence[str], metric: str = "f1_macro") -> float:
-    """Mean of ``metric`` over the evaluation splits of a prediction frame."""
+    """Mean of ``metric`` over the evaluation splits of a prediction frame.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Rows of every split.
+    classes : sequence of str
+        The class set.
+    metric : str
+        A name of :data:`METRIC_NAMES`.
+
+    Returns
+    -------
+    float
+    """
     return float(fold_metrics(df, classes)[metric].mean())
 
 
@@ -498,9 +815,21 @@ PAPER_CLASSES = ("happy", "sad", "surprise")
 
 
 def paper_comparison_note(classes: Sequence[str], protocol: str | None = None) -> str:
-    """Why a run's numbers cannot be set beside the papers' one to one ("" when nothing stands
-    out beyond the protocol and data differences discussed in 07_results): another class set
-    (chance level 1/k changes with k classes) or the ``cross-corpus`` protocol."""
+    """Why a run's numbers cannot be set beside the papers' one to one.
+
+    Parameters
+    ----------
+    classes : sequence of str
+        The run's classes (another class set changes chance level 1/k).
+    protocol : str, optional
+        The run's protocol (``cross-corpus`` is named).
+
+    Returns
+    -------
+    str
+        The note; ``""`` when nothing stands out beyond the protocol and data differences
+        discussed in 07_results.
+    """
     notes = []
     if sorted(classes) != sorted(PAPER_CLASSES):
         notes.append(f"this run has {len(classes)} classes ({', '.join(classes)}; chance "
@@ -512,12 +841,27 @@ def paper_comparison_note(classes: Sequence[str], protocol: str | None = None) -
 
 
 def confusion_size(n_classes: int) -> tuple[float, float]:
-    """Width and height (inches) of one confusion-matrix panel for ``n_classes`` classes."""
+    """Width and height (inches) of one confusion-matrix panel for ``n_classes`` classes.
+
+    Parameters
+    ----------
+    n_classes : int
+        Rows of the matrix.
+
+    Returns
+    -------
+    tuple of float
+    """
     return max(4.2, 0.55 * n_classes + 1.8), max(3.5, 0.5 * n_classes + 1.5)
 
 
 def papers_table() -> pd.DataFrame:
-    """The papers' Table 1 (rows = models, columns = the four metrics) plus paper 2's AUC."""
+    """The papers' Table 1 (rows = models, columns = the four metrics) plus paper 2's AUC.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     df = pd.DataFrame(PAPER_TABLE1).T
     df["auc_ovr"] = pd.Series(PAPER2_AUC)
     df.index = [MODEL_LABELS[m] for m in df.index]
@@ -526,7 +870,18 @@ def papers_table() -> pd.DataFrame:
 
 def run_context(out_dir) -> dict:
     """Facts of a run folder that explain its numbers: dataset, protocol, clips, speakers,
-    speakers shared between training and test parts, backbone weights, epochs, preset."""
+    speakers shared between training and test parts, backbone weights, epochs, preset.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        A finished (or partly finished) run.
+
+    Returns
+    -------
+    dict
+        Only the facts found in the run's files.
+    """
     from mer_helpers.io import merge_fragments, read_json
     from mer_helpers.splits import describe_splits
 
@@ -565,24 +920,124 @@ def run_context(out_dir) -> dict:
     return ctx
 
 
-def plain_feature_references(out_dir, size: int = 32, pixels: np.ndarray | None = None) -> dict:
-    """Plain-feature references on the run's own evaluation splits (not the papers' method).
+# ----------------------------------------------------------------------------------------------
+# A linear yardstick per split
+# ----------------------------------------------------------------------------------------------
+def logreg_per_split(features, labels: Mapping, splits: Sequence[Mapping], *, classes: Sequence[str] | None = None,
+                     seed: int | None = 42, C: float = 1.0, max_iter: int = 3000, predictions: bool = False):
+    """A standardised logistic regression fitted on each split's training clips and scored on
+    its test clips: the one linear yardstick of the chain (notebooks 02, 04, 06, 07, tuning).
 
-    A standardised logistic regression, fitted on each split's training clips only, on
-    ``mfcc`` (each clip's MFCC mean + std, ``audio/mfcc.npz``), ``pixels`` (the mean of the
-    clip's face-only frames as ``size`` x ``size`` grey pixels, written by notebook 03 as
-    :data:`mer_helpers.frames.GREY_PIXELS`), ``early_fusion`` (both concatenated) and
-    ``late_fusion`` (the two models' probabilities averaged). Returns ``{name: {f1_macro,
-    f1_macro_std, per_split}}``: how far simple features get on the same clips and folds, to set
-    beside the chain's numbers. Reads ``OUT/artifacts`` only; ``pixels`` (one row per clip of
-    ``labels.csv``, e.g. :func:`grey_pixels_from_clips` for another ``size``) replaces the file.
+    The scaler and the model see the split's training clips only. A split without test clips
+    is skipped. Features are used in the dtype given (cast to float64 before calling where a
+    caller wants that).
+
+    Parameters
+    ----------
+    features : tuple or Mapping
+        One ``(clip_ids, X)`` used for every split (features that fit nothing, e.g. MFCC
+        mean + std), or split name → ``(clip_ids, X)`` (features fitted per split).
+    labels : Mapping
+        Clip id → class name.
+    splits : sequence of Mapping
+        Splits with ``name``, ``train`` and ``test`` (clip ids).
+    classes : sequence of str, optional
+        The class order. Given: the model is fitted on class indices, ``y_pred`` is the arg-max
+        of the probabilities, macro-F1 averages over *all* classes (a class absent from a test
+        part counts 0) and ``predictions`` has ``p_<class>`` columns. ``None``: the model is
+        fitted on the names, ``y_pred`` is ``predict`` and macro-F1 averages over the classes
+        present in ``y_true`` or ``y_pred``.
+    seed : int or None
+        ``random_state`` of the model (the lbfgs solver does not use it).
+    C : float
+        Inverse regularisation strength.
+    max_iter : int
+        Most lbfgs iterations (the callers keep their own: 5000 in notebook 02, 2000 for the
+        classifiers' reference, 3000 elsewhere).
+    predictions : bool
+        Also return the predictions of every test clip.
+
+    Returns
+    -------
+    pandas.DataFrame or tuple of two DataFrames
+        One row per scored split: ``split, n_train, n_test, f1_macro, accuracy``. With
+        ``predictions``: ``(scores, preds)``, ``preds`` with ``clip_id, split, y_true, y_pred``
+        (and ``p_<class>`` when ``classes`` is given), the test clips of each split in order.
     """
     from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import f1_score
+    from sklearn.metrics import accuracy_score, f1_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    classes = None if classes is None else [str(c) for c in classes]
+    encode = (lambda c: c) if classes is None else {c: i for i, c in enumerate(classes)}.__getitem__
+    rows, frames = [], []
+    for s in splits:
+        if not len(s.get("test", ())):
+            continue
+        ids, X = features if isinstance(features, tuple) else features[s["name"]]
+        X = np.asarray(X)
+        pos = {str(c): i for i, c in enumerate(ids)}
+        tr = [pos[str(c)] for c in s["train"]]
+        te = [pos[str(c)] for c in s["test"]]
+        y_tr = np.array([encode(labels[c]) for c in s["train"]])
+        y_te = np.array([encode(labels[c]) for c in s["test"]])
+        clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter, random_state=seed))
+        clf.fit(X[tr], y_tr)
+        if classes is None:
+            pred, f1_labels, p = clf.predict(X[te]), None, None
+        else:
+            p = np.zeros((len(te), len(classes)))
+            p[:, clf.classes_] = clf.predict_proba(X[te])
+            pred, f1_labels = p.argmax(axis=1), range(len(classes))
+        rows.append({"split": s["name"], "n_train": len(tr), "n_test": len(te),
+                     "f1_macro": float(f1_score(y_te, pred, average="macro", labels=f1_labels)),
+                     "accuracy": float(accuracy_score(y_te, pred))})
+        if predictions:
+            name = (lambda v: v) if classes is None else classes.__getitem__
+            df = pd.DataFrame({"clip_id": [str(c) for c in s["test"]], "split": str(s["name"]),
+                               "y_true": [name(v) for v in y_te], "y_pred": [name(v) for v in pred]})
+            for j, c in enumerate(classes or ()):
+                df[f"p_{c}"] = p[:, j]
+            frames.append(df)
+    scores = pd.DataFrame(rows, columns=["split", "n_train", "n_test", "f1_macro", "accuracy"])
+    if not predictions:
+        return scores
+    cols = ["clip_id", "split", "y_true", "y_pred"] + [f"p_{c}" for c in classes or ()]
+    return scores, (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols))
+
+
+def plain_feature_references(out_dir, size: int = 32, pixels: np.ndarray | None = None) -> dict:
+    """Plain-feature references on the run's own evaluation splits (not the papers' method).
+
+    A standardised logistic regression (:func:`logreg_per_split`), fitted on each split's
+    training clips only, on ``mfcc`` (each clip's MFCC mean + std, ``audio/mfcc.npz``,
+    :func:`mer_helpers.audio.mfcc_summary`), ``pixels`` (the mean of the clip's face-only frames
+    as ``size`` x ``size`` grey pixels, written by notebook 03 as
+    :data:`mer_helpers.frames.GREY_PIXELS`), ``early_fusion`` (both concatenated) and
+    ``late_fusion`` (the two models' probabilities averaged). Reads ``OUT/artifacts`` only.
+
+    Parameters
+    ----------
+    out_dir : path
+        A run folder with ``artifacts/`` written by notebooks 00-03.
+    size : int
+        Side of the grey-pixel image.
+    pixels : numpy.ndarray, optional
+        One row per clip of ``labels.csv`` (e.g. :func:`grey_pixels_from_clips` for another
+        ``size``), used instead of the file.
+
+    Returns
+    -------
+    dict
+        ``{name: {f1_macro, f1_macro_std, per_split}}`` for ``mfcc``, ``pixels``,
+        ``early_fusion`` and ``late_fusion``: how far simple features get on the same clips
+        and folds, to set beside the chain's numbers.
+    """
+    from sklearn.metrics import f1_score
+
     from mer_helpers import frames, io
+    from mer_helpers.audio import mfcc_summary
     from mer_helpers.splits import evaluation_splits
 
     art = Path(out_dir) / "artifacts"
@@ -590,24 +1045,21 @@ def plain_feature_references(out_dir, size: int = 32, pixels: np.ndarray | None 
     splits = io.read_json(art / "splits.json")
     classes = list(splits["classes"])
     ids = labels["clip_id"].tolist()
-    y = np.array([classes.index(v) for v in labels["label"]])
+    label_of = dict(zip(ids, labels["label"].astype(str)))
     mf = np.load(art / "audio" / "mfcc.npz", allow_pickle=True)
-    A = np.array([np.r_[mf[c].mean(0), mf[c].std(0)] for c in ids])
+    A = mfcc_summary([mf[c] for c in ids], precision=np.float32)[0]  # float32 as these numbers always were
     V = frames.load_grey_pixels(art, ids, size) if pixels is None else np.asarray(pixels)
-    row = {c: i for i, c in enumerate(ids)}
-    scores: dict[str, list[float]] = {"mfcc": [], "pixels": [], "early_fusion": [], "late_fusion": []}
-    for s in evaluation_splits(splits):
-        tr = np.array([row[c] for c in s["train"]])
-        te = np.array([row[c] for c in s["test"]])
-        probs = {}
-        for name, X in (("mfcc", A), ("pixels", V), ("early_fusion", np.c_[A, V])):
-            m = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000)).fit(X[tr], y[tr])
-            p = np.zeros((len(te), len(classes)))
-            p[:, m.classes_] = m.predict_proba(X[te])
-            probs[name] = p
-            scores[name].append(float(f1_score(y[te], p.argmax(1), average="macro", labels=range(len(classes)))))
-        late = (probs["mfcc"] + probs["pixels"]) / 2
-        scores["late_fusion"].append(float(f1_score(y[te], late.argmax(1), average="macro", labels=range(len(classes)))))
+    ev = [s for s in evaluation_splits(splits) if len(s.get("test", ()))]
+    scores, probs = {}, {}
+    for name, X in (("mfcc", A), ("pixels", V), ("early_fusion", np.c_[A, V])):
+        table, preds = logreg_per_split((ids, X), label_of, ev, classes=classes, seed=None, predictions=True)
+        scores[name] = table["f1_macro"].tolist()
+        probs[name] = proba_matrix(preds, classes)
+    y = np.array([classes.index(label_of[c]) for s in ev for c in s["test"]])
+    late = (probs["mfcc"] + probs["pixels"]) / 2
+    cuts = np.cumsum([len(s["test"]) for s in ev])[:-1]
+    scores["late_fusion"] = [float(f1_score(yt, lt.argmax(1), average="macro", labels=range(len(classes))))
+                             for yt, lt in zip(np.split(y, cuts), np.split(late, cuts))]
     return {k: {"f1_macro": float(np.mean(v)), "f1_macro_std": float(np.std(v)), "per_split": v}
             for k, v in scores.items()}
 

@@ -81,7 +81,18 @@ class FrameInfo:
 # --------------------------------------------------------------------------- face detection
 
 def haar_cascade_path() -> Path:
-    """Path of OpenCV's frontal-face Haar cascade (shipped in opencv-python-headless < 5)."""
+    """Path of OpenCV's frontal-face Haar cascade (shipped in opencv-python-headless < 5).
+
+    Returns
+    -------
+    pathlib.Path
+        ``haarcascade_frontalface_default.xml`` in ``cv2.data.haarcascades`` (not checked to exist).
+
+    Raises
+    ------
+    FileNotFoundError
+        When this OpenCV build has no ``cv2.data.haarcascades`` folder.
+    """
     import cv2
 
     base = getattr(getattr(cv2, "data", None), "haarcascades", None)
@@ -111,7 +122,21 @@ def _cascade():
 
 
 def detect_face(frame_rgb: np.ndarray) -> tuple[int, int, int, int] | None:
-    """Largest frontal face in an RGB uint8 frame as ``(x, y, w, h)`` in pixels, or ``None``."""
+    """Largest frontal face in an RGB uint8 frame, searched over the whole frame.
+
+    The frame is shrunk so its longer side is at most 240 pixels; faces smaller
+    than 15 % of the shorter side (at least 20 pixels) are ignored.
+
+    Parameters
+    ----------
+    frame_rgb : numpy.ndarray
+        ``(H, W, 3)`` uint8 RGB.
+
+    Returns
+    -------
+    tuple of int or None
+        ``(x, y, w, h)`` in the frame's pixels, or ``None`` when no face is found.
+    """
     h, w = frame_rgb.shape[:2]
     scale = min(1.0, _DETECT_MAX_SIDE / max(h, w))
     grey = _grey(frame_rgb, scale)
@@ -149,10 +174,27 @@ def _largest_face(grey: np.ndarray, scale: float, origin: tuple[int, int], min_s
 def detect_face_near(frame_rgb: np.ndarray, box: tuple[int, int, int, int],
                      search: float = 0.5) -> tuple[int, int, int, int] | None:
     """Track a face: look for it only around ``box`` (the previous frame's face), at a size
-    between 0.7 and 1.4 times it. The search window is ``box`` grown by ``search`` times its
-    size on each side and scaled so the face is about 48 pixels wide: a handful of cascade
-    scales over a small image instead of the whole frame (about 5-10x cheaper). ``None``
-    when the face is not there (the caller then searches the whole frame)."""
+    between 0.7 and 1.4 times it.
+
+    The search window is ``box`` grown by ``search`` times its size on each side and scaled so
+    the face is about 48 pixels wide: a handful of cascade scales over a small image instead of
+    the whole frame (about 5-10x cheaper).
+
+    Parameters
+    ----------
+    frame_rgb : numpy.ndarray
+        ``(H, W, 3)`` uint8 RGB.
+    box : tuple of int
+        The previous face ``(x, y, w, h)``.
+    search : float
+        Margin of the search window, in face sizes.
+
+    Returns
+    -------
+    tuple of int or None
+        The face ``(x, y, w, h)`` in frame pixels; ``None`` when it is not there (the caller
+        then searches the whole frame).
+    """
     H, W = frame_rgb.shape[:2]
     x, y, bw, bh = box
     side = max(bw, bh)
@@ -170,8 +212,19 @@ def square_box(box: tuple[int, int, int, int] | None, height: int, width: int,
                margin: float = FACE_MARGIN) -> tuple[int, int, int]:
     """Square crop ``(x0, y0, side)`` inside a ``height`` x ``width`` image.
 
-    ``box`` (x, y, w, h) is enlarged by ``margin`` on each side and kept inside the image; with
-    ``box=None`` the largest centred square is returned.
+    Parameters
+    ----------
+    box : tuple of int or None
+        A face ``(x, y, w, h)``; ``None``: the largest centred square.
+    height, width : int
+        The image's size.
+    margin : float
+        Added on each side of the face, as a fraction of its larger side.
+
+    Returns
+    -------
+    tuple of int
+        ``(x0, y0, side)``, the square kept inside the image.
     """
     if box is None:
         side = min(height, width)
@@ -239,10 +292,29 @@ def read_frames(path: str | os.PathLike, frame_interval: int = 5, frame_size: in
                 face_detect: bool = True, return_info: bool = False, face_only: bool = False):
     """Every ``frame_interval``-th frame of ``path`` (frames 0, k, 2k, ...), cropped and resized.
 
-    Returns ``(n_frames, frame_size, frame_size, 3)`` float32 RGB in [0, 1] (values are
-    multiples of 1/255: frames are quantised to uint8 like the cache stores them), and with
-    ``return_info=True`` also a :class:`FrameInfo`. ``face_only``: keep only the frames with
-    their own detected face (see the module notes). Not cached: see :func:`sample_frames`.
+    Not cached: see :func:`sample_frames`.
+
+    Parameters
+    ----------
+    path : path-like
+        The video clip.
+    frame_interval : int
+        Keep one frame in ``frame_interval``.
+    frame_size : int
+        Side of the square frames returned.
+    face_detect : bool
+        Crop around the detected (and tracked) face; ``False``: centre crop.
+    return_info : bool
+        Also return a :class:`FrameInfo`.
+    face_only : bool
+        Keep only the frames with their own detected face (see the module notes).
+
+    Returns
+    -------
+    numpy.ndarray or tuple
+        ``(n_frames, frame_size, frame_size, 3)`` float32 RGB in [0, 1] (multiples of 1/255:
+        frames are quantised to uint8 like the cache stores them); with ``return_info``
+        ``(frames, info)``.
     """
     frames_u8, info, own = _read_frames_uint8(str(path), int(frame_interval), int(frame_size), bool(face_detect))
     frames_u8 = _keep(frames_u8, own, info, face_only)
@@ -347,9 +419,27 @@ def _sample_cached(path: str, frame_interval: int, frame_size: int, face_detect:
 def sample_frames(path: str | os.PathLike, frame_interval: int = 5, frame_size: int = 96,
                   face_detect: bool = True, dtype: str = "float32", return_info: bool = False,
                   face_only: bool = False):
-    """Cached :func:`read_frames`: ``(n_frames, S, S, 3)`` float32 in [0, 1] (or uint8 with
-    ``dtype="uint8"``), keyed by the clip's bytes and the three parameters (``face_only`` is
-    applied after the cache, so both settings share one entry)."""
+    """Cached :func:`read_frames`, keyed by the clip's bytes and the three crop parameters
+    (``face_only`` is applied after the cache, so both settings share one entry).
+
+    Parameters
+    ----------
+    path : path-like
+        The video clip.
+    frame_interval, frame_size, face_detect : int, int, bool
+        As for :func:`read_frames`; they make the cache key.
+    dtype : {"float32", "uint8"}
+        float32 in [0, 1] or the cached uint8 values.
+    return_info : bool
+        Also return the :class:`FrameInfo`.
+    face_only : bool
+        Keep only frames with their own detected face.
+
+    Returns
+    -------
+    numpy.ndarray or tuple
+        ``(n_frames, S, S, 3)`` frames, or ``(frames, info)``.
+    """
     fr, info = _sample_cached(str(path), int(frame_interval), int(frame_size), bool(face_detect), bool(face_only))
     fr = _as_dtype(fr, dtype)
     return (fr, info) if return_info else fr

@@ -11,14 +11,37 @@ import numpy as np
 
 
 def artifacts_dir(out_dir: str | os.PathLike) -> Path:
-    """``OUT/artifacts`` (created if needed)."""
+    """``OUT/artifacts`` (created if needed).
+
+    Parameters
+    ----------
+    out_dir : path-like
+        The run folder ``OUT``.
+
+    Returns
+    -------
+    pathlib.Path
+        The artifacts folder.
+    """
     p = Path(out_dir) / "artifacts"
     p.mkdir(parents=True, exist_ok=True)
     return p
 
 
 def model_dir(out_dir: str | os.PathLike, stage: str | None = None) -> Path:
-    """``OUT/model[/stage]`` (created if needed): the bundle `mer predict` loads."""
+    """``OUT/model[/stage]`` (created if needed): the bundle `mer predict` loads.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        The run folder that holds the bundle.
+    stage : str, optional
+        A sub-folder of the bundle (e.g. ``audio``).
+
+    Returns
+    -------
+    pathlib.Path
+    """
     p = Path(out_dir) / "model"
     if stage:
         p = p / stage
@@ -37,7 +60,22 @@ def atomic_write(path: str | os.PathLike, write, suffix: str = "") -> Path:
     """The one write-to-a-temporary-then-rename of the package: ``write(tmp)`` fills a temporary
     file beside ``path`` (named ``.<name>.<random>.tmp<suffix>``, so writers that look at the
     suffix, such as ``np.savez`` or Keras, still work), which is then renamed onto ``path``.
-    A reader never sees a half-written file; a failed write leaves nothing behind."""
+    A reader never sees a half-written file; a failed write leaves nothing behind.
+
+    Parameters
+    ----------
+    path : path-like
+        The final file (parent folders are created).
+    write : callable
+        ``write(tmp: Path)``; whatever it raises is raised again after the temporary file is removed.
+    suffix : str
+        Ending of the temporary name (``".npz"``, ``".keras"``, ...).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     path = Path(path)
     tmp = _tmp_beside(path, suffix=suffix)
     try:
@@ -50,11 +88,37 @@ def atomic_write(path: str | os.PathLike, write, suffix: str = "") -> Path:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    """Write ``data`` to ``path`` through :func:`atomic_write`.
+
+    Parameters
+    ----------
+    path : path-like
+        The file to replace (or create).
+    data : bytes
+        Its whole new content.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, complete.
+    """
     return atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` as UTF-8 to ``path`` through :func:`atomic_write`.
+
+    Parameters
+    ----------
+    path : path-like
+        Target file.
+    text : str
+        Encoded as UTF-8, no newline added.
+
+    Returns
+    -------
+    pathlib.Path
+    """
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
@@ -73,17 +137,56 @@ def _json_default(o: Any):
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON (numpy scalars and arrays, paths converted) atomically.
+
+    Parameters
+    ----------
+    path : path-like
+    obj : object
+        Anything :func:`json.dumps` takes after the conversions.
+
+    Returns
+    -------
+    pathlib.Path
+    """
     return atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
 
 
 def read_json(path: str | os.PathLike) -> Any:
+    """Read a UTF-8 JSON file.
+
+    Parameters
+    ----------
+    path : path-like
+        A file written by :func:`write_json` or any JSON text.
+
+    Returns
+    -------
+    object
+        What the file holds.
+    """
     with open(path, encoding="utf-8") as f:
         return json.load(f)
 
 
 def read_saved(directory: str | os.PathLike, filename: str, what: str, written_by: str) -> Any:
     """The JSON description of a saved component (``directory/filename``), or a
-    ``FileNotFoundError`` that says what should be there and what writes it."""
+    ``FileNotFoundError`` that says what should be there and what writes it.
+
+    Parameters
+    ----------
+    directory : path-like
+        The component's folder.
+    filename : str
+        Its JSON file (e.g. ``config.json``).
+    what, written_by : str
+        For the error message: what the component is and what writes it.
+
+    Returns
+    -------
+    object
+        The parsed JSON.
+    """
     path = Path(directory) / filename
     if not path.exists():
         raise FileNotFoundError(f"{path}: no saved {what} here (expected {filename} written by {written_by})")
@@ -91,12 +194,43 @@ def read_saved(directory: str | os.PathLike, filename: str, what: str, written_b
 
 
 def save_npz(path: str | os.PathLike, **arrays: Any) -> Path:
-    """``np.savez_compressed`` written atomically (the temporary name keeps the .npz suffix)."""
+    """``np.savez_compressed`` written atomically (the temporary name keeps the .npz suffix).
+
+    Parameters
+    ----------
+    path : path-like
+    **arrays : array-like
+        Name → array, as for ``np.savez_compressed``.
+
+    Returns
+    -------
+    pathlib.Path
+    """
     return atomic_write(path, lambda tmp: np.savez_compressed(tmp, **arrays), suffix=".npz")
 
 
 def save_features(path: str | os.PathLike, clip_ids, X, columns) -> Path:
-    """Write the ``features.npz`` of the artifact contract (clip_ids, X float32, columns)."""
+    """Write the ``features.npz`` of the artifact contract (clip_ids, X float32, columns).
+
+    Parameters
+    ----------
+    path : path-like
+    clip_ids : sequence
+        One id per row (stored as text).
+    X : array-like
+        ``(n_clips, n_columns)``; stored as float32.
+    columns : sequence
+        Column names (stored as text).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    ValueError
+        When ``X``'s shape does not match the ids and the columns.
+    """
     X = np.asarray(X, dtype=np.float32)
     clip_ids = np.asarray([str(c) for c in clip_ids])
     columns = np.asarray([str(c) for c in columns])
@@ -106,34 +240,105 @@ def save_features(path: str | os.PathLike, clip_ids, X, columns) -> Path:
 
 
 def load_features(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Read a ``features.npz``: returns ``(clip_ids, X, columns)``."""
+    """Read a ``features.npz`` written by :func:`save_features`.
+
+    Parameters
+    ----------
+    path : path-like
+        E.g. ``artifacts/audio/fold0/features.npz``.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(clip_ids, X, columns)``: text, float32 ``(n, d)``, text.
+    """
     with np.load(path, allow_pickle=False) as z:
         return z["clip_ids"].astype(str), z["X"].astype(np.float32), z["columns"].astype(str)
 
 
 def save_sequences(path: str | os.PathLike, sequences: Mapping[str, np.ndarray]) -> Path:
-    """Write a ``sequences.npz``: one (T, d) float32 array per clip id."""
+    """Write a ``sequences.npz``: one (T, d) float32 array per clip id.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``sequences.npz`` to write.
+    sequences : Mapping
+        Clip id → ``(T, d)`` array (``T`` may differ between clips).
+
+    Returns
+    -------
+    pathlib.Path
+    """
     return save_npz(path, **{str(k): np.asarray(v, dtype=np.float32) for k, v in sequences.items()})
 
 
 def load_sequences(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read a ``sequences.npz`` written by :func:`save_sequences`.
+
+    Parameters
+    ----------
+    path : path-like
+        A file written by :func:`save_sequences` (one array per clip).
+
+    Returns
+    -------
+    dict
+        Clip id → ``(T, d)`` float32 array.
+    """
     with np.load(path, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
 
 
 def fragments_dir(out_dir: str | os.PathLike) -> Path:
+    """``OUT/artifacts/metrics`` (created if needed): where the stages put their metrics fragments.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        The run folder whose fragments folder is wanted.
+
+    Returns
+    -------
+    pathlib.Path
+    """
     p = artifacts_dir(out_dir) / "metrics"
     p.mkdir(parents=True, exist_ok=True)
     return p
 
 
 def write_fragment(out_dir: str | os.PathLike, stage: str, data: Mapping[str, Any]) -> Path:
-    """Record a stage's contribution to ``metrics.json``; merged by the runner."""
+    """Record a stage's contribution to ``metrics.json``; merged by the runner.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        The run folder.
+    stage : str
+        The fragment's name (``metrics/<stage>.json``).
+    data : Mapping
+        The stage's entries.
+
+    Returns
+    -------
+    pathlib.Path
+    """
     return write_json(fragments_dir(out_dir) / f"{stage}.json", dict(data))
 
 
 def merge_fragments(out_dir: str | os.PathLike) -> dict:
-    """Deep-merge every fragment (in file-name order) into one dict."""
+    """Deep-merge every fragment (in file-name order) into one dict.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        The run whose ``artifacts/metrics/*.json`` are merged.
+
+    Returns
+    -------
+    dict
+        Nested mappings are merged key by key; a later fragment wins on a plain value.
+    """
     merged: dict = {}
     for p in sorted(fragments_dir(out_dir).glob("*.json")):
         _deep_update(merged, read_json(p))

@@ -23,7 +23,18 @@ class MediaError(RuntimeError):
 
 @lru_cache(maxsize=1)
 def ffmpeg_exe() -> str:
-    """Path of the ``ffmpeg`` binary (system first, then imageio-ffmpeg's)."""
+    """Path of the ``ffmpeg`` binary: ``$MER_FFMPEG``, then the system's, then imageio-ffmpeg's.
+
+    Returns
+    -------
+    str
+        The executable.
+
+    Raises
+    ------
+    MediaError
+        When there is no ffmpeg and imageio-ffmpeg is not installed.
+    """
     exe = os.environ.get("MER_FFMPEG") or shutil.which("ffmpeg")
     if exe:
         return exe
@@ -62,6 +73,21 @@ def probe(path: str | os.PathLike, decode: bool = False, timeout: float = 60) ->
 
     With ``decode=True`` the whole file is also decoded (``-v error``), which catches truncated
     or corrupt streams whose header still looks fine; decode errors go to ``info.errors``.
+
+    Parameters
+    ----------
+    path : path-like
+        The clip (any container FFmpeg reads).
+    decode : bool
+        Also decode every stream (slower, finds damage past the header).
+    timeout : float
+        Seconds each FFmpeg call may take.
+
+    Returns
+    -------
+    MediaInfo
+        Streams, size, rate and duration; problems (missing, empty, unreadable) in ``errors``
+        rather than raised.
     """
     path = str(path)
     info = MediaInfo(path=path)
@@ -118,7 +144,26 @@ def _first_error(text: str) -> str:
 
 
 def run_ffmpeg(args: list[str], what: str, timeout: float = 600) -> None:
-    """Run ``ffmpeg args...``; raise :class:`MediaError` naming ``what`` on failure."""
+    """Run ``ffmpeg args...`` quietly (overwriting outputs).
+
+    Parameters
+    ----------
+    args : list of str
+        FFmpeg's arguments after the global options.
+    what : str
+        Named in the error message (e.g. ``clip a.mp4``).
+    timeout : float
+        Seconds before ``subprocess.TimeoutExpired``.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    MediaError
+        Naming ``what`` and the end of FFmpeg's stderr on a non-zero exit.
+    """
     proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error", *args],
                           capture_output=True, text=True, errors="replace", timeout=timeout)
     if proc.returncode != 0:
@@ -126,7 +171,22 @@ def run_ffmpeg(args: list[str], what: str, timeout: float = 600) -> None:
 
 
 def extract_audio(path: str | os.PathLike, out_wav: str | os.PathLike, sr: int | None = 16000) -> Path:
-    """Audio track of ``path`` → mono 16-bit WAV at ``sr`` Hz (``None``: keep the native rate)."""
+    """Audio track of ``path`` → mono 16-bit WAV at ``sr`` Hz (``None``: keep the native rate).
+
+    Parameters
+    ----------
+    path : path-like
+        A video or audio clip.
+    out_wav : path-like
+        The WAV written (overwritten).
+    sr : int or None
+        Sample rate of the WAV.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out_wav``.
+    """
     args = ["-i", str(path), "-vn", "-ac", "1", "-acodec", "pcm_s16le"]
     if sr:
         args += ["-ar", str(int(sr))]
@@ -135,7 +195,20 @@ def extract_audio(path: str | os.PathLike, out_wav: str | os.PathLike, sr: int |
 
 
 def load_audio(path: str | os.PathLike, sr: int | None = 16000) -> tuple[np.ndarray, int]:
-    """Decode any audio or video file to a mono float32 signal in [-1, 1] and its rate."""
+    """Decode any audio or video file to a mono float32 signal in [-1, 1] and its rate.
+
+    Parameters
+    ----------
+    path : path-like
+        The clip to decode.
+    sr : int or None
+        Resample to this rate; ``None``: the file's own rate (16 kHz when it cannot be probed).
+
+    Returns
+    -------
+    tuple
+        ``(signal, sr)``: float32 ``(n,)`` and the rate in Hz.
+    """
     if sr is None:
         sr = probe(path).audio_rate or 16000
     proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path),
@@ -149,8 +222,28 @@ def load_audio(path: str | os.PathLike, sr: int | None = 16000) -> tuple[np.ndar
 
 def write_clip(out_path: str | os.PathLike, frames: np.ndarray, fps: float,
                audio: np.ndarray | None = None, sr: int = 16000, crf: int = 28) -> Path:
-    """Encode ``frames`` (n, H, W, 3) uint8 RGB at ``fps`` and an optional mono ``audio`` track
-    (float in [-1, 1] at ``sr``) into an H.264/AAC mp4. H and W are made even."""
+    """Encode ``frames`` and an optional mono ``audio`` track into an H.264/AAC mp4.
+
+    Parameters
+    ----------
+    out_path : path-like
+        The mp4 (parent folders created).
+    frames : numpy.ndarray
+        ``(n, H, W, 3)`` uint8 RGB; H and W are cut to even numbers.
+    fps : float
+        Frame rate.
+    audio : numpy.ndarray, optional
+        Float samples in [-1, 1]; the clip ends with the shorter stream.
+    sr : int
+        Rate of ``audio``.
+    crf : int
+        x264 quality (lower: better, larger).
+
+    Returns
+    -------
+    pathlib.Path
+        ``out_path``.
+    """
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"frames must be (n, H, W, 3) uint8, got {frames.shape} {frames.dtype}")

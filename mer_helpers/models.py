@@ -1632,40 +1632,39 @@ def set_threads(n_jobs: int = 2) -> None:
 def linear_reference_split(artifacts, split: Mapping, labels, classes: Sequence[str], columns: str = "selected",
                            C: float = 1.0, seed: int = 42):
     """A reference, not one of the papers' models: standardised multinomial logistic regression
-    (scikit-learn defaults, ``C`` = 1) on the same columns and training clips as :func:`run_split`.
+    (:func:`mer_helpers.evaluation.logreg_per_split`, ``C`` = 1, at most 2000 iterations) on the
+    same columns and training clips as :func:`run_split`.
 
     It tells apart "the features carry little signal" (the reference is low too) from "the
     network does not extract the signal with this little data" (the reference is higher).
 
     Parameters
     ----------
-    artifacts, split, labels, classes, columns :
-        As :func:`run_split`.
-    C : float, default=1.0
-    seed : int, default=42
+    artifacts : path
+        The run's ``artifacts/`` (``fused/<split>/features.npz``, ``selection/<split>/selection.json``).
+    split : Mapping
+        One evaluation split (``name``, ``train``, ``test``).
+    labels : pandas.DataFrame
+        ``labels.csv`` (``clip_id``, ``label``).
+    classes : sequence of str
+        The class order of the ``p_<class>`` columns.
+    columns : str
+        Which fused columns (see :func:`choose_columns`).
+    C : float
+        Inverse regularisation strength (the papers' models have none to match).
+    seed : int
+        ``random_state``, unused by the lbfgs solver; kept for a solver that uses it.
 
     Returns
     -------
     pandas.DataFrame
-        ``clip_id, split, y_true, y_pred, p_<class>``.
+        The prediction frame ``clip_id, split, y_true, y_pred, p_<class>`` of the split's test clips.
     """
-    import pandas as pd
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from mer_helpers.evaluation import logreg_per_split
 
-    name = str(split["name"])
     ids, X, cols, use, tr, te = _load_split_features(Path(artifacts), split, columns)
     pos = {c: i for i, c in enumerate(cols)}
     Xs = X[:, [pos[c] for c in use]].astype(np.float64)
-    lab = labels.set_index(labels["clip_id"].astype(str))["label"].astype(str)
-    y = np.array([list(classes).index(lab[c]) for c in ids])
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000, random_state=seed))
-    clf.fit(Xs[tr], y[tr])
-    p = np.zeros((len(te), len(classes)))
-    p[:, clf.classes_] = clf.predict_proba(Xs[te])
-    df = pd.DataFrame({"clip_id": ids[te], "split": name, "y_true": [classes[i] for i in y[te]],
-                       "y_pred": [classes[i] for i in p.argmax(axis=1)]})
-    for j, c in enumerate(classes):
-        df[f"p_{c}"] = p[:, j]
-    return df
+    label_of = dict(zip(labels["clip_id"].astype(str), labels["label"].astype(str)))
+    return logreg_per_split((ids, Xs), label_of, [split], classes=classes, seed=seed, C=C, max_iter=2000,
+                            predictions=True)[1]

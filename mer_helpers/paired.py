@@ -68,8 +68,19 @@ _RAVDESS = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "an
 
 
 def canonical(label: str) -> str | None:
-    """Project emotion name for a corpus spelling (``None`` if it is not an emotion); the
-    spellings are those of :data:`mer_helpers.datasets.LABEL_SYNONYMS`."""
+    """Project emotion name for a corpus spelling; the spellings are those of
+    :data:`mer_helpers.datasets.LABEL_SYNONYMS`.
+
+    Parameters
+    ----------
+    label : str
+        A corpus' emotion code or word.
+
+    Returns
+    -------
+    str or None
+        ``None`` if it is not an emotion.
+    """
     name = normalize_label(label)
     return name if name in KNOWN_EMOTIONS else None
 
@@ -115,7 +126,15 @@ def _files(root: Path, exts: Sequence[str]) -> list[Path]:
 def scan_speech(speech_dir: str | os.PathLike) -> tuple[str, list[Utterance]]:
     """Recognise the speech corpus's naming and list its utterances (all emotions).
 
-    Returns ``(corpus, utterances)`` with corpus ``ravdess_speech``, ``savee`` or ``tess``.
+    Parameters
+    ----------
+    speech_dir : path-like
+        A RAVDESS-speech, SAVEE or TESS folder.
+
+    Returns
+    -------
+    tuple
+        ``(corpus, utterances)`` with corpus ``ravdess_speech``, ``savee`` or ``tess``.
     """
     root = Path(speech_dir)
     if not root.is_dir():
@@ -150,9 +169,18 @@ def scan_speech(speech_dir: str | os.PathLike) -> tuple[str, list[Utterance]]:
 def scan_faces(faces_dir: str | os.PathLike) -> tuple[str, dict[str, FaceSubject]]:
     """Recognise the face corpus's naming and list each subject's images per emotion.
 
-    Returns ``(corpus, {subject: FaceSubject})`` with corpus ``kdef``, ``oulu_casia`` or
-    ``ckplus48``. Image order: KDEF session A full-left → full-right, then session B back
-    (a smooth sweep); Oulu-CASIA and CK+48 in frame order.
+    Image order: KDEF session A full-left → full-right, then session B back (a smooth sweep);
+    Oulu-CASIA and CK+48 in frame order.
+
+    Parameters
+    ----------
+    faces_dir : path-like
+        A KDEF, Oulu-CASIA or CK+48 folder.
+
+    Returns
+    -------
+    tuple
+        ``(corpus, {subject: FaceSubject})`` with corpus ``kdef``, ``oulu_casia`` or ``ckplus48``.
     """
     root = Path(faces_dir)
     if not root.is_dir():
@@ -213,11 +241,24 @@ def map_speakers(speakers: dict[str, tuple[str | None, set[str]]], subjects: dic
                  seed: int = 0) -> dict[str, str]:
     """Map each speaker to one face subject, deterministically for ``seed``.
 
-    ``speakers``: ``{speaker: (gender or None, emotions the speaker utters)}``. Rules, in order
-    of priority: a subject must have images of every emotion the speaker needs (if any subject
-    does; else the one covering most); same gender where both are known; a subject not yet
-    used (distinct subjects while there are enough), else the least used one. Ties are broken
-    by a seeded shuffle of the subjects.
+    Rules, in order of priority: a subject must have images of every emotion the speaker needs
+    (if any subject does; else the one covering most); same gender where both are known; a
+    subject not yet used (distinct subjects while there are enough), else the least used one.
+    Ties are broken by a seeded shuffle of the subjects.
+
+    Parameters
+    ----------
+    speakers : dict
+        ``{speaker: (gender or None, emotions the speaker utters)}``.
+    subjects : dict
+        ``{subject: FaceSubject}`` of :func:`scan_faces`.
+    seed : int
+        Seed of the tie-breaking shuffle.
+
+    Returns
+    -------
+    dict
+        Speaker → subject, sorted by speaker.
     """
     rng = np.random.default_rng(seed)
     names = sorted(subjects)
@@ -253,8 +294,22 @@ def map_speakers(speakers: dict[str, tuple[str | None, set[str]]], subjects: dic
 # --------------------------------------------------------------------------------------------
 
 def letterbox(img: np.ndarray, size: tuple[int, int], fill: int = 0) -> np.ndarray:
-    """Fit ``img`` (H, W[, 3]) inside ``size`` = (width, height) keeping its aspect ratio;
-    pad with ``fill``. Returns (height, width, 3) uint8 RGB."""
+    """Fit ``img`` inside ``size`` keeping its aspect ratio; pad with ``fill``.
+
+    Parameters
+    ----------
+    img : numpy.ndarray
+        ``(H, W)`` or ``(H, W, 3)``.
+    size : tuple of int
+        ``(width, height)`` of the result.
+    fill : int
+        Grey level of the padding.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(height, width, 3)`` uint8 RGB.
+    """
     import cv2
 
     W, H = int(size[0]), int(size[1])
@@ -272,7 +327,18 @@ def letterbox(img: np.ndarray, size: tuple[int, int], fill: int = 0) -> np.ndarr
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """An image file as uint8 RGB (grey images are repeated to 3 channels)."""
+    """An image file as uint8 RGB (grey images are repeated to 3 channels).
+
+    Parameters
+    ----------
+    path : path-like
+        Any format OpenCV reads.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W, 3)`` uint8.
+    """
     import cv2
 
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
@@ -288,9 +354,23 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 
 def slideshow(images: Sequence[np.ndarray], n_frames: int, fade: float = DEFAULT_FADE) -> np.ndarray:
-    """Spread ``images`` (each (H, W, 3) uint8) evenly over ``n_frames``: each is held for its
-    share of the time and cross-faded into the next over the last ``fade`` of its share (a
-    smoothstep). Returns (n_frames, H, W, 3) uint8."""
+    """Spread ``images`` evenly over ``n_frames``: each is held for its share of the time and
+    cross-faded into the next over the last ``fade`` of its share (a smoothstep).
+
+    Parameters
+    ----------
+    images : sequence of numpy.ndarray
+        Each ``(H, W, 3)`` uint8, all the same size.
+    n_frames : int
+        Frames of the result.
+    fade : float
+        Share of each image's time spent fading into the next.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_frames, H, W, 3)`` uint8.
+    """
     imgs = [np.asarray(i, dtype=np.float32) for i in images]
     k = len(imgs)
     if k == 0:
@@ -349,7 +429,29 @@ def _clip_ok(path: Path, expected: float, tol: float = 0.3) -> bool:
 def build_clip(utt: Utterance, images: Sequence[Path], out_path: str | os.PathLike, fps: float = DEFAULT_FPS,
                size: tuple[int, int] = DEFAULT_SIZE, fade: float = DEFAULT_FADE, crf: int = 28) -> float:
     """Write one clip atomically: ``utt``'s audio (16 kHz mono) + a slideshow of ``images``.
-    Returns the utterance's duration in seconds."""
+
+    Parameters
+    ----------
+    utt : Utterance
+        The speech utterance.
+    images : sequence of pathlib.Path
+        The face subject's images of the utterance's emotion.
+    out_path : path-like
+        The mp4.
+    fps : float
+        Frame rate of the video.
+    size : tuple of int
+        ``(width, height)`` of the frames (images are letterboxed).
+    fade : float
+        As for :func:`slideshow`.
+    crf : int
+        x264 quality.
+
+    Returns
+    -------
+    float
+        The utterance's duration in seconds.
+    """
     from mer_helpers.media import load_audio, write_clip
 
     out_path = Path(out_path)
@@ -411,8 +513,26 @@ def plan_paired(speech_dir: str | os.PathLike, faces_dir: str | os.PathLike,
                 classes: str | Sequence[str] = ("happy", "sad", "surprise"), seed: int = 0) -> PairingPlan:
     """Scan both corpora, keep the utterances of ``classes`` and map speakers to face subjects,
     exactly as :func:`build_paired` does, without writing anything (a dry count:
-    ``plan_paired(...).counts()``). Raises ``ValueError`` when the speech corpus has no
-    utterance, or the face corpus no image, of a requested class."""
+    ``plan_paired(...).counts()``).
+
+    Parameters
+    ----------
+    speech_dir, faces_dir : path-like
+        The two corpora.
+    classes : str or sequence of str
+        The classes to pair (see :func:`mer_helpers.datasets.parse_classes`).
+    seed : int
+        Seed of the speaker → subject mapping.
+
+    Returns
+    -------
+    PairingPlan
+
+    Raises
+    ------
+    ValueError
+        When the speech corpus has no utterance, or the face corpus no image, of a requested class.
+    """
     cls = _classes(classes)
     speech_corpus, utts = scan_speech(speech_dir)
     face_corpus, subjects = scan_faces(faces_dir)
@@ -449,7 +569,21 @@ def plan_paired(speech_dir: str | os.PathLike, faces_dir: str | os.PathLike,
 
 def count_paired(speech_dir: str | os.PathLike, faces_dir: str | os.PathLike,
                  classes: str | Sequence[str] = ("happy", "sad", "surprise"), seed: int = 0) -> dict:
-    """The dry count of a paired build: clips, speakers, face subjects, clips per class."""
+    """The dry count of a paired build: clips, speakers, face subjects, clips per class.
+
+    Parameters
+    ----------
+    speech_dir, faces_dir : path-like
+        Speech and face corpora, as for :func:`plan_paired`.
+    classes : str or sequence of str
+        Requested classes.
+    seed : int
+        Mapping seed.
+
+    Returns
+    -------
+    dict
+    """
     return plan_paired(speech_dir, faces_dir, classes, seed).counts()
 
 

@@ -173,6 +173,42 @@ def progress(iterable: Iterable | None = None, total: int | float | None = None,
     return PlainBar(iterable, **common)
 
 
+def epoch_bar(total: int, desc: str, enabled: bool = True):
+    """A Keras callback that shows one compact progress line per fit: epochs done and every
+    logged loss (``loss``, ``val_loss``), closed when training ends.
+
+    Parameters
+    ----------
+    total : int
+        Epochs of the fit.
+    desc : str
+        The bar's label.
+    enabled : bool
+        ``False``: the bar is disabled (nothing is shown).
+
+    Returns
+    -------
+    keras.callbacks.Callback
+        Pass it in ``callbacks=[...]`` of ``model.fit``.
+    """
+    import keras
+
+    class EpochBar(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.bar = progress(total=total, desc=desc, disable=not enabled, leave=False, unit="epoch",
+                                mininterval=10.0)
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            self.bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if "loss" in k}, refresh=False)
+            self.bar.update()
+
+        def on_train_end(self, logs=None):
+            self.bar.close()
+
+    return EpochBar()
+
+
 @contextlib.contextmanager
 def muted_stderr_fd():
     """Send file descriptor 2 (where C++ libraries write) to ``os.devnull`` inside the block."""

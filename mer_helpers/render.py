@@ -293,14 +293,6 @@ def render_face(emotion: str, identity_params: Mapping[str, Any], t: float = 0.0
     return cv2.resize(img, (int(size), int(size)), interpolation=cv2.INTER_AREA)
 
 
-def mouth_box(size: int, identity_params: Mapping[str, Any]) -> tuple[int, int, int, int]:
-    """``(y0, y1, x0, x1)`` of the region around the mouth for an upright face (for tests and
-    figures); the head motion moves the face by at most a few pixels."""
-    a, b = identity_params["face_w"] * size, identity_params["face_h"] * size
-    cx, cy = 0.5 * size, 0.47 * size
-    return (int(cy + 0.28 * b), int(min(size, cy + 0.85 * b)), int(cx - 0.62 * a), int(cx + 0.62 * a))
-
-
 def render_sequence(emotion: str, identity_params: Mapping[str, Any], n_frames: int, fps: float,
                     size: int = 128, envelope: np.ndarray | None = None, intensity: float = 1.0) -> np.ndarray:
     """``n_frames`` frames at ``fps`` as a ``(n, size, size, 3)`` uint8 array; ``envelope``

@@ -31,7 +31,7 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -47,8 +47,7 @@ __all__ = [
     "fuse", "load_fused", "column_modality", "modality_counts", "mantegna_sigma", "levy_flight",
     "ZebraFeatureSelector", "make_fitness_classifier", "fit_selector_on_split",
     "selection_record", "save_selection", "load_selection", "evaluate_support",
-    "kbest_support", "random_support", "hill_tail_index", "split_rows", "best_fitness_curve",
-    "make_synthetic_artifacts",
+    "kbest_support", "random_support", "hill_tail_index", "split_rows", "best_fitness_curve", "escape_move",
 ]
 
 MODALITIES = ("audio", "visual")
@@ -104,9 +103,22 @@ def load_fused(artifacts: str | os.PathLike, split: str, how: str = "strict"
                ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Load ``audio/<split>/features.npz`` and ``visual/<split>/features.npz``, align by clip id, fuse.
 
-    ``how="strict"`` (default) raises if the two files do not hold the same clips;
-    ``how="inner"`` keeps the clips present in both (with a warning). Rows follow the audio
-    file's order. Returns ``(clip_ids, X, columns)``.
+    Rows follow the audio file's order.
+
+    Parameters
+    ----------
+    artifacts : path-like
+        The run's ``artifacts/``.
+    split : str
+        The split's name (its folder under ``audio/`` and ``visual/``).
+    how : {"strict", "inner"}
+        ``strict`` raises if the two files do not hold the same clips; ``inner`` keeps the
+        clips present in both (with a warning).
+
+    Returns
+    -------
+    tuple
+        ``(clip_ids, X, columns)``: the audio columns, then the visual ones.
     """
     artifacts = Path(artifacts)
     pa = artifacts / "audio" / split / "features.npz"
@@ -136,12 +148,36 @@ def load_fused(artifacts: str | os.PathLike, split: str, how: str = "strict"
 
 
 def column_modality(columns: Iterable[str]) -> np.ndarray:
-    """The modality (text before the first ``:``) of every column name."""
+    """The modality (text before the first ``:``) of every column name.
+
+    Parameters
+    ----------
+    columns : iterable of str
+        Names such as ``audio:ae_mean:3``.
+
+    Returns
+    -------
+    numpy.ndarray
+        One modality name per column.
+    """
     return np.asarray([str(c).split(":", 1)[0] for c in columns])
 
 
 def modality_counts(columns: Sequence[str], support=None) -> dict[str, int]:
-    """Number of (selected, when ``support`` is given) columns per modality, plus ``total``."""
+    """Number of (selected, when ``support`` is given) columns per modality, plus ``total``.
+
+    Parameters
+    ----------
+    columns : sequence of str
+        The fused column names.
+    support : array-like of bool, optional
+        The selection mask; ``None`` counts every column.
+
+    Returns
+    -------
+    dict
+        ``audio``, ``visual`` (always present), any other modality, and ``total``.
+    """
     mod = column_modality(columns)
     sup = np.ones(len(mod), bool) if support is None else np.asarray(support, bool)
     out = {m: int(np.sum(sup & (mod == m))) for m in dict.fromkeys(list(MODALITIES) + sorted(set(mod)))}
@@ -154,9 +190,18 @@ def modality_counts(columns: Sequence[str], support=None) -> dict[str, int]:
 # --------------------------------------------------------------------------------------------
 
 def mantegna_sigma(lam: float = 1.5) -> float:
-    """σ_u of Mantegna's algorithm (paper 2, Eq. 15) for stability index ``lam`` in (0, 2]::
+    """σ_u of Mantegna's algorithm (paper 2, Eq. 15)::
 
         σ_u = [Γ(1+λ) sin(πλ/2) / (Γ((1+λ)/2) λ 2^((λ-1)/2))]^(1/λ)
+
+    Parameters
+    ----------
+    lam : float
+        The stability index λ in (0, 2].
+
+    Returns
+    -------
+    float
     """
     if not 0 < lam <= 2:
         raise ValueError(f"Lévy index must be in (0, 2], got {lam}")
@@ -172,6 +217,22 @@ def levy_flight(size, lam: float = 1.5, scale: float = 0.01, rng=None) -> np.nda
     ``u`` and ``v`` "random numbers in [0, 1]"; Mantegna's method, which the cited σ formula
     belongs to, draws them from normal distributions, as done here.) The steps are symmetric
     with a power-law tail ``P(|step| > x) ~ x^(-λ)``: infinite variance for λ < 2.
+
+    Parameters
+    ----------
+    size : int or tuple of int
+        Shape of the steps.
+    lam : float
+        λ, the tail index.
+    scale : float
+        Step scale (paper 2's 0.01).
+    rng : numpy.random.Generator or int, optional
+        Random source or seed.
+
+    Returns
+    -------
+    numpy.ndarray
+        Steps of shape ``size``.
     """
     rng = np.random.default_rng(rng)
     u = rng.normal(0.0, mantegna_sigma(lam), size)
@@ -180,7 +241,20 @@ def levy_flight(size, lam: float = 1.5, scale: float = 0.01, rng=None) -> np.nda
 
 
 def hill_tail_index(x, k: int = 1000) -> float:
-    """Hill estimator of the tail index from the ``k`` largest values of ``|x|``."""
+    """Hill estimator of the tail index from the ``k`` largest values of ``|x|``.
+
+    Parameters
+    ----------
+    x : array-like
+        Samples (e.g. Lévy steps).
+    k : int
+        Order statistics used (at most ``len(x) - 1``).
+
+    Returns
+    -------
+    float
+        The estimated λ.
+    """
     a = np.sort(np.abs(np.asarray(x, float)))[::-1]
     k = int(min(k, len(a) - 1))
     logs = np.log(a[:k]) - np.log(a[k])
@@ -191,12 +265,50 @@ def hill_tail_index(x, k: int = 1000) -> float:
 # Fitness evaluation
 # --------------------------------------------------------------------------------------------
 
+def escape_move(P: np.ndarray, r: np.ndarray, t: int, T: int, radius: float = 0.01) -> np.ndarray:
+    """ZOA's strategy S1 (escape from lions, paper 1 Eq. 5): ``P + R (2r - 1)(1 - t/T) P``.
+
+    Parameters
+    ----------
+    P : numpy.ndarray
+        Positions ``(N, d)``.
+    r : numpy.ndarray
+        Uniform random numbers in [0, 1), the shape of ``P``.
+    t, T : int
+        The iteration (1-based) and the number of iterations.
+    radius : float
+        ``R``: each coordinate moves by at most ``radius`` times itself.
+
+    Returns
+    -------
+    numpy.ndarray
+        The moved positions (a new array).
+    """
+    return P + radius * (2 * r - 1) * (1 - t / T) * P
+
+
 def make_fitness_classifier(name: str | BaseEstimator):
-    """``"knn"`` (5-NN, Euclidean, evaluated by a fast NumPy path), ``"logreg"``, ``"lda"``, or an estimator.
+    """The classifier inside the selector's fitness.
 
     Every classifier is applied to standardised columns (the scaler is fitted on the inner
-    training rows of each fold). Returns ``None`` for ``"knn"`` (the fast path) or a
-    scikit-learn estimator to clone per evaluation.
+    training rows of each fold).
+
+    Parameters
+    ----------
+    name : str or estimator
+        ``"knn"`` (5-NN, Euclidean, evaluated by a fast NumPy path), ``"logreg"``
+        (``LogisticRegression(max_iter=1000)``), ``"lda"`` (SVD solver), or an estimator
+        returned as it is.
+
+    Returns
+    -------
+    estimator or None
+        ``None`` for ``"knn"`` (the fast path), else a scikit-learn estimator to clone per evaluation.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
     """
     if not isinstance(name, str):
         return name
@@ -619,7 +731,7 @@ class ZebraFeatureSelector(SelectorMixin, BaseEstimator):
             use_s1 = rng.random(N) <= self.ps
             r = rng.random((N, d))
             I = rng.integers(1, 3, size=(N, 1)).astype(float)
-            s1 = P + self.escape_radius * (2 * r - 1) * (1 - t / T) * P
+            s1 = escape_move(P, r, t, T, self.escape_radius)
             if self.variant == "zoa":
                 s2 = P + r * (AZ - I * P)
             else:
@@ -671,7 +783,20 @@ def _rows(clip_ids: Sequence[str], wanted: Sequence[str], what: str) -> np.ndarr
 
 
 def split_rows(clip_ids, split: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices (into ``clip_ids``) of the split's ``train`` and ``test`` clips."""
+    """Row indices (into ``clip_ids``) of the split's ``train`` and ``test`` clips.
+
+    Parameters
+    ----------
+    clip_ids : sequence
+        The row order of a feature matrix.
+    split : dict
+        ``name``, ``train`` [, ``test``].
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(train_rows, test_rows)``; a clip missing from ``clip_ids`` raises ``KeyError``.
+    """
     clip_ids = [str(c) for c in clip_ids]
     return (_rows(clip_ids, split["train"], f"split {split['name']} train"),
             _rows(clip_ids, split.get("test", []), f"split {split['name']} test"))
@@ -682,7 +807,27 @@ def fit_selector_on_split(X, clip_ids, labels: pd.DataFrame, split: dict,
     """Fit a (clone of) ``selector`` — or ``ZebraFeatureSelector(**params)`` — on the split's
     training rows only, with ``groups`` = the ``speaker`` column of ``labels``.
 
-    ``X`` holds every clip (rows in ``clip_ids`` order); test rows are never passed to ``fit``.
+    Test rows are never passed to ``fit``.
+
+    Parameters
+    ----------
+    X : array-like
+        Every clip's fused features, rows in ``clip_ids`` order.
+    clip_ids : sequence
+        Row ids of ``X``.
+    labels : pandas.DataFrame
+        ``labels.csv`` (``clip_id``, ``label``, ``speaker``).
+    split : dict
+        The evaluation split.
+    selector : ZebraFeatureSelector, optional
+        Cloned before fitting; ``None``: built from ``params``.
+    **params
+        Parameters of a new :class:`ZebraFeatureSelector`.
+
+    Returns
+    -------
+    ZebraFeatureSelector
+        The fitted selector.
     """
     sel = clone(selector).set_params(**params) if selector is not None else ZebraFeatureSelector(**params)
     tr, _ = split_rows(clip_ids, split)
@@ -698,7 +843,24 @@ def fit_selector_on_split(X, clip_ids, labels: pd.DataFrame, split: dict,
 
 def selection_record(selector: ZebraFeatureSelector, columns: Sequence[str], split: str | None = None,
                      **extra) -> dict:
-    """The ``selection.json`` dict: columns, support, selected names, counts by modality, fitness, history."""
+    """The ``selection.json`` dict: columns, support, selected names, counts by modality, fitness, history.
+
+    Parameters
+    ----------
+    selector : ZebraFeatureSelector
+        A fitted selector.
+    columns : sequence of str
+        The names of the columns it selected from.
+    split : str, optional
+        Recorded as ``split``.
+    **extra
+        Further entries, added last.
+
+    Returns
+    -------
+    dict
+        JSON-ready (parameters that are not plain values are stored as their ``repr``).
+    """
     sup = np.asarray(selector.get_support(), bool)
     columns = [str(c) for c in columns]
     rec = {
@@ -725,11 +887,41 @@ def selection_record(selector: ZebraFeatureSelector, columns: Sequence[str], spl
 
 
 def save_selection(path: str | os.PathLike, record: dict) -> Path:
+    """Write a :func:`selection_record` dict as ``selection.json`` (atomically).
+
+    Parameters
+    ----------
+    path : path-like
+        Usually ``artifacts/selection/<split>/selection.json``.
+    record : dict
+        From :func:`selection_record`.
+
+    Returns
+    -------
+    pathlib.Path
+    """
     return io.write_json(path, record)
 
 
 def load_selection(path: str | os.PathLike) -> dict:
-    """Read a ``selection.json``; ``support`` comes back as a bool array. Errors name the file."""
+    """Read a ``selection.json``; ``support`` comes back as a bool array. Errors name the file.
+
+    Parameters
+    ----------
+    path : path-like
+        A file written by :func:`save_selection`.
+
+    Returns
+    -------
+    dict
+        The record, ``support`` as a numpy bool array.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        Missing file (notebook 05 has not run), missing entries, or support and columns of
+        different lengths.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: missing; run notebook 05_feature_selection first")
@@ -744,8 +936,27 @@ def load_selection(path: str | os.PathLike) -> dict:
 
 
 def evaluate_support(X, y, train_idx, test_idx, support=None, classifier="knn") -> dict:
-    """Train the fast classifier on ``X[train_idx][:, support]`` (standardised on the training
-    rows) and score it on ``X[test_idx]``: ``{"f1_macro", "accuracy", "n_features"}``."""
+    """Train a classifier on ``X[train_idx][:, support]`` (standardised on the training rows)
+    and score it on ``X[test_idx]``.
+
+    Parameters
+    ----------
+    X : array-like
+        ``(n, d)`` features.
+    y : array-like
+        Labels.
+    train_idx, test_idx : array-like of int
+        Rows to fit on and to score.
+    support : array-like of bool, optional
+        Columns used; ``None``: all.
+    classifier : str or estimator
+        As for :func:`make_fitness_classifier` (``knn``: scikit-learn's 5-NN).
+
+    Returns
+    -------
+    dict
+        ``{"f1_macro", "accuracy", "n_features"}``.
+    """
     from sklearn.metrics import accuracy_score, f1_score
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.pipeline import make_pipeline
@@ -762,7 +973,22 @@ def evaluate_support(X, y, train_idx, test_idx, support=None, classifier="knn") 
 
 
 def kbest_support(X_train, y_train, k: int, random_state=0) -> np.ndarray:
-    """Mask of the ``k`` columns with the highest mutual information with the label (training rows only)."""
+    """Mask of the ``k`` columns with the highest mutual information with the label (training rows only).
+
+    Parameters
+    ----------
+    X_train, y_train : array-like
+        The training rows and their labels.
+    k : int
+        Columns kept.
+    random_state : int
+        Seed of the mutual-information estimate.
+
+    Returns
+    -------
+    numpy.ndarray
+        Bool mask over the columns.
+    """
     from sklearn.feature_selection import SelectKBest, mutual_info_classif
     from functools import partial
 
@@ -771,7 +997,21 @@ def kbest_support(X_train, y_train, k: int, random_state=0) -> np.ndarray:
 
 
 def random_support(n_features: int, k: int, random_state=0) -> np.ndarray:
-    """A uniformly random mask with exactly ``k`` columns."""
+    """A uniformly random mask with exactly ``k`` columns.
+
+    Parameters
+    ----------
+    n_features : int
+        Length of the mask.
+    k : int
+        ``True`` entries.
+    random_state : int or None
+        Seed of ``numpy.random.default_rng``.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
     rng = np.random.default_rng(random_state)
     m = np.zeros(int(n_features), bool)
     m[rng.choice(int(n_features), size=int(k), replace=False)] = True
@@ -781,10 +1021,23 @@ def random_support(n_features: int, k: int, random_state=0) -> np.ndarray:
 def best_fitness_curve(history: Sequence[float], history_evaluations: Sequence[int], grid) -> np.ndarray:
     """Best fitness reached after ``e`` distinct evaluations, for every ``e`` in ``grid``.
 
-    ``history`` / ``history_evaluations`` are a fitted selector's ``history_`` and
-    ``history_evaluations_`` (values at the end of each iteration); between two iteration
-    ends the curve holds the earlier value; before the first entry it is NaN. Curves of runs
-    with different evaluations per iteration (ZOA: 2 steps, IZOA: 3) become comparable.
+    Between two iteration ends the curve holds the earlier value; before the first entry it is
+    NaN. Curves of runs with different evaluations per iteration (ZOA: 2 steps, IZOA: 3) become
+    comparable.
+
+    Parameters
+    ----------
+    history : sequence of float
+        A fitted selector's ``history_`` (best fitness at the end of each iteration).
+    history_evaluations : sequence of int
+        Its ``history_evaluations_`` (distinct evaluations done by then).
+    grid : array-like
+        Evaluation counts to read the curve at.
+
+    Returns
+    -------
+    numpy.ndarray
+        One value per grid point.
     """
     h = np.asarray(history, float)
     e = np.asarray(history_evaluations, float)
@@ -793,59 +1046,7 @@ def best_fitness_curve(history: Sequence[float], history_evaluations: Sequence[i
     return out
 
 
-def make_synthetic_artifacts(out_dir: str | os.PathLike, n_speakers: int = 6, clips_per_class: int = 4,
-                             classes: Sequence[str] = ("happy", "sad", "surprise"), n_audio: int = 64,
-                             n_visual: int = 256, n_informative: tuple[int, int] = (4, 8),
-                             protocol: str = "speaker-cv", n_folds: int = 3, seed: int = 0) -> Path:
-    """Write a synthetic ``OUT/artifacts`` for developing and testing notebook 05.
-
-    ``labels.csv``, ``splits.json`` (via :func:`mer_helpers.splits.make_splits`) and, for every
-    split, ``audio/<split>/features.npz`` (``audio:ae_mean:i``) and
-    ``visual/<split>/features.npz`` (``visual:resnet50_mean:i``). The first
-    ``n_informative[0]`` audio and ``n_informative[1]`` visual columns carry the class (a
-    class-dependent mean shift); every column also has a speaker offset; the rest is noise.
-    Returns the artifacts folder. Not real data: for development and tests only.
-    """
-    from mer_helpers.splits import make_splits
-
-    rng = np.random.default_rng(seed)
-    art = io.artifacts_dir(out_dir)
-    rows = []
-    for s in range(n_speakers):
-        for c in classes:
-            for u in range(clips_per_class):
-                cid = f"syn_spk{s:02d}_{c}_{u}"
-                rows.append({"clip_id": cid, "path": str(art / "clips" / f"{cid}.mp4"), "label": c,
-                             "speaker": f"spk{s:02d}"})
-    labels = pd.DataFrame(rows)
-    io.atomic_write_text(art / "labels.csv", labels.to_csv(index=False))
-    splits = make_splits(labels, protocol=protocol, n_folds=n_folds, seed=seed)
-    io.write_json(art / "splits.json", splits)
-    n = len(labels)
-    yi = pd.Categorical(labels["label"], categories=list(classes)).codes
-    spk = pd.Categorical(labels["speaker"]).codes
-
-    def block(d, k):
-        centres = rng.normal(0, 1.5, (len(classes), k))
-        offsets = rng.normal(0, 0.5, (n_speakers, d))
-        X = rng.normal(0, 1, (n, d)) + offsets[spk]
-        X[:, :k] += centres[yi]
-        return X.astype(np.float32)
-
-    A, V = block(n_audio, n_informative[0]), block(n_visual, n_informative[1])
-    ids = labels["clip_id"].to_numpy()
-    for sp in splits["splits"]:
-        io.save_features(art / "audio" / sp["name"] / "features.npz", ids, A,
-                         [f"audio:ae_mean:{i}" for i in range(n_audio)])
-        io.save_features(art / "visual" / sp["name"] / "features.npz", ids, V,
-                         [f"visual:resnet50_mean:{i}" for i in range(n_visual)])
-    return art
-
-
 # --------------------------------------------------------------------------- notebook 05: splits, comparison, fragment
-
-from typing import Mapping  # noqa: E402
-
 
 def run_split(X, clip_ids, labels: pd.DataFrame, split: dict, variants: Sequence[str],
               random_state: int = 42, **params) -> dict[str, ZebraFeatureSelector]:

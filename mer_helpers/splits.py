@@ -67,8 +67,37 @@ def _cross_corpus(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 def make_splits(labels: pd.DataFrame, protocol: str = "speaker-cv", n_folds: int = 5,
                 seed: int = 42, test_size: float = 0.2) -> dict:
-    """Build the ``splits.json`` dict for ``labels`` (columns clip_id, label, speaker[, split,
-    domain])."""
+    """Build the ``splits.json`` dict for ``labels``.
+
+    Every protocol adds a last split ``final`` (no test clips) that trains the bundle; a class
+    missing on one side of a split gives a ``UserWarning``.
+
+    Parameters
+    ----------
+    labels : pandas.DataFrame
+        ``clip_id, label, speaker`` [, ``split`` for ``official``, ``domain`` for ``cross-corpus``].
+    protocol : str
+        One of :data:`PROTOCOLS`: ``speaker-cv`` (stratified group k-fold over speakers),
+        ``speaker-split`` (one speaker-disjoint cut), ``random-split`` (stratified, speakers
+        leak), ``cross-corpus`` (train on one pair, test on the other) or ``official``.
+    n_folds : int
+        Folds of ``speaker-cv`` (at most the number of speakers).
+    seed : int
+        Seed of the fold draw.
+    test_size : float
+        Test share of ``speaker-split`` and ``random-split``.
+
+    Returns
+    -------
+    dict
+        ``protocol, classes, n_clips, n_speakers, seed, splits`` (each split ``name, train,
+        test``) [, ``domains`` for ``cross-corpus``].
+
+    Raises
+    ------
+    ValueError
+        For an unknown protocol or labels the protocol cannot split.
+    """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
     df = labels.reset_index(drop=True)
@@ -143,7 +172,17 @@ def _warn_missing_classes(splits: list[dict], label_of: dict, classes: list[str]
 
 
 def evaluation_splits(splits: dict) -> list[dict]:
-    """The splits that produce reported numbers (all but ``final``)."""
+    """The splits that produce reported numbers (all but ``final``).
+
+    Parameters
+    ----------
+    splits : dict
+        A ``splits.json`` dict of :func:`make_splits`.
+
+    Returns
+    -------
+    list of dict
+    """
     return [s for s in splits["splits"] if s["name"] != "final"]
 
 
@@ -195,6 +234,22 @@ def check_speaker_independent(splits: dict, labels: pd.DataFrame) -> None:
 
     Not checked for ``random-split`` (the papers' protocol lets speakers leak by design) nor for
     ``official`` (MELD's own split shares the main characters between train and test).
+
+    Parameters
+    ----------
+    splits : dict
+        The ``splits.json`` dict (its ``protocol`` decides whether anything is checked).
+    labels : pandas.DataFrame
+        ``labels.csv`` with ``clip_id`` and ``speaker``.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    AssertionError
+        Naming the split and the speakers found on both sides.
     """
     if splits["protocol"] not in SPEAKER_INDEPENDENT:
         return

@@ -40,6 +40,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from mer_helpers import cache, io
+from mer_helpers.progress import epoch_bar
 
 SUMMARY_MODES = ("shared", "per_clip", "average", "all")
 #: bump when the autoencoder or the selection changes (invalidates cached per-clip selections)
@@ -76,7 +77,20 @@ def _check_frames(frames: np.ndarray, frame_size: int | None, what: str = "clip"
 
 def pad_indices(n: int, k: int) -> np.ndarray:
     """``k`` frame indices covering all ``n < k`` frames in time order, repeating the frame
-    nearest in time: ``pad_indices(2, 3) -> [0, 0, 1]``, ``pad_indices(1, 3) -> [0, 0, 0]``."""
+    nearest in time: ``pad_indices(2, 3) -> [0, 0, 1]``, ``pad_indices(1, 3) -> [0, 0, 0]``.
+
+    Parameters
+    ----------
+    n : int
+        Frames available (at least 1).
+    k : int
+        Indices wanted.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``k`` int indices into ``range(n)``.
+    """
     if n < 1:
         raise ValueError("no frames to pad")
     return np.rint(np.linspace(0, n - 1, k)).astype(int)
@@ -85,7 +99,7 @@ def pad_indices(n: int, k: int) -> np.ndarray:
 # --------------------------------------------------------------------------- autoencoder
 
 def build_cae(frame_size: int = 96, filters: int = 16, latent_filters: int = 8, seed: int = 42):
-    """Convolutional autoencoder of Algorithm 2 → ``(autoencoder, encoder)`` (uncompiled).
+    """Convolutional autoencoder of Algorithm 2.
 
     Encoder: Conv2D(filters, 3, stride 2) → MaxPool 2 → Conv2D(latent_filters, 3) → MaxPool 2,
     i.e. ``S → S/2 → S/4 → S/8``; the code of a frame is the flattened ``(S/8, S/8,
@@ -93,6 +107,22 @@ def build_cae(frame_size: int = 96, filters: int = 16, latent_filters: int = 8, 
     back to ``(S, S, 3)`` with a sigmoid output (pixels in [0, 1], binary cross-entropy).
     The first layer is strided (rather than a full-resolution convolution + pooling) to keep
     the autoencoder cheap on CPU: it trains ~4x faster at the same code size.
+
+    Parameters
+    ----------
+    frame_size : int
+        ``S``, a multiple of 8.
+    filters : int
+        Channels of the first convolution.
+    latent_filters : int
+        Channels of the code map.
+    seed : int
+        Seed of the initial weights.
+
+    Returns
+    -------
+    tuple of keras.Model
+        ``(autoencoder, encoder)``, not compiled.
     """
     import keras
     from keras import layers
@@ -117,25 +147,6 @@ def _compile(autoencoder) -> None:
     import keras
 
     autoencoder.compile(optimizer=keras.optimizers.Adam(), loss="binary_crossentropy")
-
-
-def _epoch_bar(epochs: int, desc: str):
-    import keras
-
-    from mer_helpers.progress import progress
-
-    class _Bar(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            self.bar = progress(total=epochs, desc=desc, unit="epoch", leave=False)
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.bar.set_postfix(loss=f"{(logs or {}).get('loss', float('nan')):.4f}")
-            self.bar.update()
-
-        def on_train_end(self, logs=None):
-            self.bar.close()
-
-    return _Bar()
 
 
 class ConvAutoencoder(TransformerMixin, BaseEstimator):
@@ -165,7 +176,7 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         X = _to_float(_check_frames(X, self.frame_size, "autoencoder training set"))
         self._build()
         keras.utils.set_random_seed(int(self.random_state))
-        cb = [_epoch_bar(self.epochs, "autoencoder")] if self.progress else []
+        cb = [epoch_bar(int(self.epochs), "autoencoder")] if self.progress else []
         h = self.autoencoder_.fit(X, X, epochs=int(self.epochs), batch_size=int(self.batch_size),
                                   shuffle=True, verbose=0, callbacks=cb)
         self.history_ = [float(v) for v in h.history.get("loss", [])]
@@ -253,12 +264,26 @@ class _PerClipTrainer:
 def kmeans_select(codes: np.ndarray, n_clusters: int = 3, random_state: int = 42,
                   n_init: int = 10) -> tuple[np.ndarray, dict]:
     """Algorithm 2, lines 29-36: k-means on the codes of one clip's frames, then for each
-    cluster the member frame nearest its centre. Returns ``(indices, info)``: ``n_clusters``
-    frame indices in time order, and ``{"padded": bool, "n_distinct": int}``.
+    cluster the member frame nearest its centre.
 
     With fewer frames than clusters every frame is kept and padded (:func:`pad_indices`). When
     the codes have fewer distinct values than clusters (a static shot), k-means leaves some
     clusters empty; each empty cluster then takes the not-yet-chosen frame nearest its centre.
+
+    Parameters
+    ----------
+    codes : numpy.ndarray
+        One code per frame (flattened).
+    n_clusters : int
+        Summary images per clip.
+    random_state, n_init : int
+        Passed to ``KMeans``.
+
+    Returns
+    -------
+    tuple
+        ``(indices, info)``: ``n_clusters`` frame indices in time order, and
+        ``{"padded": bool, "n_distinct": int}``.
     """
     from sklearn.cluster import KMeans
 
@@ -471,8 +496,24 @@ class SummaryImages(BaseEstimator):
 
 def fit_select_split(frames_by_id: Mapping[str, np.ndarray], train_ids: Iterable[str],
                      clip_ids: Iterable[str] | None = None, **params) -> tuple[SummaryImages, dict[str, SummaryResult]]:
-    """Fit a :class:`SummaryImages` on the frames of ``train_ids`` **only** and summarise
-    ``clip_ids`` (default: every clip in ``frames_by_id``). Returns ``(model, {id: result})``."""
+    """Fit a :class:`SummaryImages` on the frames of ``train_ids`` **only** and summarise ``clip_ids``.
+
+    Parameters
+    ----------
+    frames_by_id : Mapping
+        Clip id → its sampled frames.
+    train_ids : iterable of str
+        The split's training clips (all must have frames).
+    clip_ids : iterable of str, optional
+        Clips to summarise (default: every clip in ``frames_by_id``).
+    **params
+        Parameters of :class:`SummaryImages`.
+
+    Returns
+    -------
+    tuple
+        ``(model, {clip id: SummaryResult})``.
+    """
     train_ids = [str(c) for c in train_ids]
     missing = [c for c in train_ids if c not in frames_by_id]
     if missing:
@@ -484,9 +525,23 @@ def fit_select_split(frames_by_id: Mapping[str, np.ndarray], train_ids: Iterable
 
 
 def image_name(clip_id: str, result: SummaryResult, j: int) -> str:
-    """File name of summary image ``j`` of a clip: ``<clip>_f<frame>.png`` for a selected
-    frame (the same frame chosen in two splits is one file), ``<clip>_avg<j>of<k>.png`` for an
-    average."""
+    """File name of summary image ``j`` of a clip.
+
+    Parameters
+    ----------
+    clip_id : str
+        The clip (characters outside ``[A-Za-z0-9-_.+]`` become ``_``).
+    result : SummaryResult
+        The clip's summary.
+    j : int
+        Which of its images.
+
+    Returns
+    -------
+    str
+        ``<clip>_f<frame>.png`` for a selected frame (the same frame chosen in two splits is one
+        file), ``<clip>_avg<j>of<k>.png`` for an average.
+    """
     safe = "".join(ch if ch.isalnum() or ch in "-_.+" else "_" for ch in str(clip_id))
     if result.indices[j] >= 0:
         return f"{safe}_f{int(result.indices[j]):04d}.png"
@@ -494,6 +549,19 @@ def image_name(clip_id: str, result: SummaryResult, j: int) -> str:
 
 
 def write_png(path: str | os.PathLike, image_rgb: np.ndarray) -> Path:
+    """Write an RGB image as a PNG, atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        The PNG file.
+    image_rgb : numpy.ndarray
+        ``(H, W, 3)`` RGB, uint8 or float in [0, 1].
+
+    Returns
+    -------
+    pathlib.Path
+    """
     import cv2
 
     ok, buf = cv2.imencode(".png", cv2.cvtColor(_to_uint8(image_rgb), cv2.COLOR_RGB2BGR))
@@ -503,7 +571,18 @@ def write_png(path: str | os.PathLike, image_rgb: np.ndarray) -> Path:
 
 
 def read_png(path: str | os.PathLike) -> np.ndarray:
-    """RGB uint8 image of a PNG (raises naming the file when it cannot be read)."""
+    """RGB uint8 image of a PNG (raises naming the file when it cannot be read).
+
+    Parameters
+    ----------
+    path : path-like
+        The image file (e.g. under ``artifacts/summary/images/``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W, 3)`` uint8 RGB.
+    """
     import cv2
 
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -514,9 +593,28 @@ def read_png(path: str | os.PathLike) -> np.ndarray:
 
 def write_summary(artifacts: str | os.PathLike, split: str, results: Mapping[str, SummaryResult],
                   image_dir: str = "summary/images"):
-    """Write the PNGs (into ``ARTIFACTS/image_dir``, shared by all splits) and
-    ``ARTIFACTS/summary/<split>/index.csv`` with columns ``clip_id, k, png, frame_index,
-    n_frames, padded`` (``png`` relative to ``ARTIFACTS``). Returns the index DataFrame."""
+    """Write a split's summary images and its index.
+
+    PNGs go into ``ARTIFACTS/image_dir`` (shared by all splits; an identical file is not
+    rewritten) and the index into ``ARTIFACTS/summary/<split>/index.csv``.
+
+    Parameters
+    ----------
+    artifacts : path-like
+        The run's ``artifacts/``.
+    split : str
+        The split's name.
+    results : Mapping
+        Clip id → :class:`SummaryResult`.
+    image_dir : str
+        Folder of the PNGs, relative to ``artifacts``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The index: ``clip_id, k, png, frame_index, n_frames, padded`` (``png`` relative to
+        ``ARTIFACTS``).
+    """
     import pandas as pd
 
     art = Path(artifacts)
@@ -537,7 +635,20 @@ def write_summary(artifacts: str | os.PathLike, split: str, results: Mapping[str
 
 
 def read_summary(artifacts: str | os.PathLike, split: str):
-    """``(index DataFrame, {clip_id: (k, S, S, 3) uint8})`` of ``summary/<split>/``."""
+    """Read the summary images of ``summary/<split>/``.
+
+    Parameters
+    ----------
+    artifacts : path-like
+        The run's ``artifacts/``, as notebook 03 wrote it.
+    split : str
+        Whose ``index.csv`` is read.
+
+    Returns
+    -------
+    tuple
+        ``(index DataFrame, {clip_id: (k, S, S, 3) uint8})``.
+    """
     import pandas as pd
 
     art = Path(artifacts)
@@ -555,7 +666,18 @@ def read_summary(artifacts: str | os.PathLike, split: str):
 # --------------------------------------------------------------------------- reports and figures
 
 def results_table(results: Mapping[str, SummaryResult]):
-    """One row per clip: ``clip_id, n_frames, k, frame_indices, padded, n_distinct``."""
+    """One row per clip: ``clip_id, n_frames, k, frame_indices, padded, n_distinct``.
+
+    Parameters
+    ----------
+    results : Mapping
+        Clip id → :class:`SummaryResult`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``frame_indices`` as text (segments ``a-b`` for averaged images).
+    """
     import pandas as pd
 
     return pd.DataFrame([{"clip_id": c, "n_frames": r.n_frames, "k": len(r.images),
@@ -567,7 +689,27 @@ def results_table(results: Mapping[str, SummaryResult]):
 def plot_summary_grid(images: Mapping[str, np.ndarray], labels: Mapping[str, str], classes: Sequence[str],
                       n_per_class: int = 3, title: str = "", seed: int = 0):
     """A grid of summary images: ``n_per_class`` clips per emotion (rows), the ``k`` images of
-    each clip side by side. ``images``: clip id → (k, S, S, 3) uint8; ``labels``: clip id → class."""
+    each clip side by side.
+
+    Parameters
+    ----------
+    images : Mapping
+        Clip id → ``(k, S, S, 3)`` uint8.
+    labels : Mapping
+        Clip id → class.
+    classes : sequence of str
+        Classes shown, in row order.
+    n_per_class : int
+        Clips drawn at random per class.
+    title : str
+        Figure title.
+    seed : int
+        Seed of the draw.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     import matplotlib.pyplot as plt
 
     rng = np.random.default_rng(seed)

@@ -25,6 +25,27 @@ def inner_split(split: Mapping, labels: pd.DataFrame, seed: int = 42,
     Uses the same rule as the classifiers' validation part
     (:func:`mer_helpers.models.validation_carve_out`), so "inner speakers" mean the same thing
     everywhere. Never looks at ``split["test"]``.
+
+    Parameters
+    ----------
+    split : Mapping
+        An evaluation split (``name``, ``train``).
+    labels : pandas.DataFrame
+        ``labels.csv`` with ``clip_id``, ``label`` and ``speaker``.
+    seed : int
+        Seed of the speaker draw.
+    fraction : float
+        Share of the training speakers held out (about ``1 / fraction`` inner folds).
+
+    Returns
+    -------
+    tuple
+        ``(fit_ids, val_ids, how)``: two lists of clip ids and the carve-out's description.
+
+    Raises
+    ------
+    ValueError
+        When the split has too few training speakers to hold whole speakers out.
     """
     from mer_helpers.models import validation_carve_out
 
@@ -40,25 +61,58 @@ def inner_split(split: Mapping, labels: pd.DataFrame, seed: int = 42,
 
 
 def logreg_f1(X_fit: np.ndarray, y_fit, X_val: np.ndarray, y_val, C: float = 1.0, seed: int = 42) -> float:
-    """Macro-F1 of a standardised multinomial logistic regression fitted on ``X_fit`` only."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import f1_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    """Macro-F1 of a standardised multinomial logistic regression fitted on ``X_fit`` only
+    (:func:`mer_helpers.evaluation.logreg_per_split` on one fit/validation split, features as
+    float64, at most 3000 iterations).
 
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=3000, random_state=seed))
-    clf.fit(np.asarray(X_fit, np.float64), np.asarray(y_fit))
-    return float(f1_score(np.asarray(y_val), clf.predict(np.asarray(X_val, np.float64)), average="macro"))
+    Parameters
+    ----------
+    X_fit, X_val : numpy.ndarray
+        Fitting and validation rows.
+    y_fit, y_val : sequence
+        Their labels.
+    C, seed : float, int
+        Passed to :func:`~mer_helpers.evaluation.logreg_per_split`.
+
+    Returns
+    -------
+    float
+        Macro-F1 on the validation rows (over the classes present in them or predicted).
+    """
+    from mer_helpers.evaluation import logreg_per_split
+
+    X = np.concatenate([np.asarray(X_fit, np.float64), np.asarray(X_val, np.float64)])
+    ids = [str(i) for i in range(len(X))]
+    n = len(X_fit)
+    label_of = dict(zip(ids, list(np.asarray(y_fit)) + list(np.asarray(y_val))))
+    table = logreg_per_split((ids, X), label_of, [{"name": "inner", "train": ids[:n], "test": ids[n:]}],
+                             C=C, seed=seed, max_iter=3000)
+    return float(table["f1_macro"].iloc[0]) if len(table) else float("nan")
 
 
 def inner_logreg_table(feature_sets: Mapping[str, Mapping[str, Mapping[str, np.ndarray]]],
                        labels: pd.DataFrame, splits: Sequence[Mapping], seed: int = 42) -> pd.DataFrame:
     """Inner-speaker macro-F1 of a logistic regression for each candidate feature set.
 
-    ``feature_sets``: candidate name → split name → {clip id → vector} (a split's own features,
-    e.g. of an autoencoder fitted on that split's training clips). Returns one row per
-    (split, candidate) with ``f1_macro`` on the split's held-out inner speakers; splits with
-    too few training speakers to hold some out are left out (the table may be empty).
+    Splits with too few training speakers to hold some out are left out (the table may be empty).
+
+    Parameters
+    ----------
+    feature_sets : Mapping
+        Candidate name → split name → {clip id → vector} (a split's own features, e.g. of an
+        autoencoder fitted on that split's training clips).
+    labels : pandas.DataFrame
+        ``labels.csv`` (``clip_id``, ``label``, ``speaker``).
+    splits : sequence of Mapping
+        The evaluation splits whose training clips are cut by :func:`inner_split`.
+    seed : int
+        For the inner cut and the model.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (split, candidate): ``split, candidate, f1_macro, n_fit, n_val``, the F1 on
+        the split's held-out inner speakers.
     """
     y_of = dict(zip(labels["clip_id"].astype(str), labels["label"].astype(str)))
     rows = []
@@ -77,15 +131,38 @@ def inner_logreg_table(feature_sets: Mapping[str, Mapping[str, Mapping[str, np.n
 
 
 def mean_by_candidate(table: pd.DataFrame | None) -> dict | None:
-    """Mean inner macro-F1 per candidate (4 decimals), for a metrics fragment; ``None`` when no
-    table could be made (too few training speakers)."""
+    """Mean inner macro-F1 per candidate (4 decimals), for a metrics fragment.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame or None
+        A table of :func:`inner_logreg_table` or :func:`inner_classifier_table`.
+
+    Returns
+    -------
+    dict or None
+        Candidate → mean macro-F1; ``None`` when no table could be made (too few training speakers).
+    """
     if table is None or table.empty:
         return None
     return table.groupby("candidate")["f1_macro"].mean().round(4).to_dict()
 
 
 def summarize_candidates(table: pd.DataFrame, chosen: str | None = None) -> pd.DataFrame:
-    """Mean and std over splits per candidate, best first; ``chosen`` is marked."""
+    """Mean and std over splits per candidate, best first; ``chosen`` is marked.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Rows ``split, candidate, f1_macro`` (an inner table).
+    chosen : str, optional
+        The candidate the run uses: a ``used`` column marks it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by candidate: ``inner macro-F1, std, splits`` (3 decimals) [, ``used``].
+    """
     if table.empty:
         return pd.DataFrame(columns=["inner macro-F1", "std", "splits"])
     out = (table.groupby("candidate")["f1_macro"].agg(["mean", "std", "count"])
@@ -109,12 +186,37 @@ def inner_classifier_table(artifacts, splits: Sequence[Mapping], labels: pd.Data
                            logreg: bool = True, progress=None) -> pd.DataFrame:
     """Inner-speaker macro-F1 of classifier settings (the evidence behind notebook 06's choices).
 
-    For each split, the training clips are cut by :func:`inner_split`; each candidate
-    (``name -> overrides`` of :data:`CLASSIFIER_SETTINGS`) trains ``model`` on the inner-fit
-    speakers exactly as :func:`mer_helpers.models.run_split` would (same sequencer, fusion and
-    training) and is scored on the held-out inner speakers. With ``logreg`` a standardised
-    logistic regression on each candidate's column set is scored on the same clips. The test
-    clips of a split are never read. ``progress``: a bar with ``update(1)`` per fit.
+    For each split, the training clips are cut by :func:`inner_split`; each candidate trains
+    ``model`` on the inner-fit speakers exactly as :func:`mer_helpers.models.run_split` would
+    (same sequencer, fusion and training) and is scored on the held-out inner speakers. The
+    test clips of a split are never read.
+
+    Parameters
+    ----------
+    artifacts : path-like
+        The run's ``artifacts/`` (fused features and selections of notebook 05).
+    splits : sequence of Mapping
+        The evaluation splits.
+    labels : pandas.DataFrame
+        ``labels.csv`` (``clip_id``, ``label``, ``speaker``).
+    classes : sequence of str
+        The class order.
+    candidates : Mapping
+        Candidate name → overrides of :data:`CLASSIFIER_SETTINGS`.
+    model : str
+        The network trained for every candidate (``bilstm_sa``, ``bilstm``, ``cnn``).
+    seed : int
+        For the inner cut, the networks and the logistic regression.
+    logreg : bool
+        Also score a standardised logistic regression (:func:`logreg_f1`) on each candidate's
+        column set, once per column set.
+    progress : object, optional
+        A bar with ``update(1)``, called after each network fit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (split, candidate): ``split, candidate, f1_macro, n_fit, n_val, seconds``.
     """
     import time
 

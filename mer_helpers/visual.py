@@ -116,6 +116,17 @@ class BackboneWeightsError(RuntimeError):
 
 
 def backbone_spec(backbone: str) -> BackboneSpec:
+    """The :class:`BackboneSpec` of a backbone name (case-insensitive).
+
+    Parameters
+    ----------
+    backbone : str
+        A key of :data:`BACKBONES`.
+
+    Returns
+    -------
+    BackboneSpec
+    """
     try:
         return BACKBONES[str(backbone).lower()]
     except KeyError:
@@ -126,7 +137,12 @@ def backbone_spec(backbone: str) -> BackboneSpec:
 
 def keras_home() -> Path:
     """``$KERAS_HOME`` (read now, not at import) or ``~/.keras`` (``/tmp/.keras`` when the
-    home folder is not writable), as Keras resolves it."""
+    home folder is not writable), as Keras resolves it.
+
+    Returns
+    -------
+    pathlib.Path
+    """
     env = os.environ.get("KERAS_HOME")
     if env:
         return Path(env).expanduser()
@@ -146,12 +162,34 @@ def _normalise_weights(weights) -> str:
 
 
 def default_weights(backbone: str) -> str:
-    """The weights a backbone uses unless told otherwise: ``imagenet`` or ``fer2013``."""
+    """The weights a backbone uses unless told otherwise.
+
+    Parameters
+    ----------
+    backbone : str
+        ``resnet50``, ``fer_xception``, ... (any of :data:`BACKBONES`).
+
+    Returns
+    -------
+    str
+        ``imagenet`` or ``fer2013``.
+    """
     return backbone_spec(backbone).default_weights
 
 
 def weights_label(weights) -> str:
-    """Short text for figure titles: ``ImageNet``, ``random-init`` or ``weights <file name>``."""
+    """Short text for figure titles.
+
+    Parameters
+    ----------
+    weights : str or path-like
+        ``imagenet``, ``fer2013``, ``none`` or a weights file.
+
+    Returns
+    -------
+    str
+        ``ImageNet``, ``FER2013``, ``random-init`` or ``weights <file name>``.
+    """
     w = _normalise_weights(weights)
     if w == "none":
         return "random-init"
@@ -163,8 +201,22 @@ def weights_label(weights) -> str:
 
 
 def weights_id(backbone: str, weights, seed: int = 42) -> str:
-    """Identifier of the exact weights (part of the feature cache key): ``imagenet``,
-    ``none:seed=42`` or ``file:<sha256 of the file>``."""
+    """Identifier of the exact weights (part of the feature cache key).
+
+    Parameters
+    ----------
+    backbone : str
+        The network.
+    weights : str or path-like
+        What the user asked for (see :func:`resolve_weights`).
+    seed : int
+        Part of the id when the weights are random (``none``).
+
+    Returns
+    -------
+    str
+        ``imagenet``, ``fer2013:<checksum>``, ``none:seed=42`` or ``file:<digest of the file>``.
+    """
     w = _normalise_weights(weights)
     if w == "none":
         return f"none:seed={int(seed)}"
@@ -214,6 +266,20 @@ def resolve_weights(backbone: str = "resnet50", weights="imagenet", timeout: flo
     ``imagenet``: the cached Keras file if present; otherwise it is downloaded when the
     weights host answers within ``timeout`` s, and a :class:`BackboneWeightsError` explaining
     where to put the file is raised when it does not (or ``MER_OFFLINE=1``).
+
+    Parameters
+    ----------
+    backbone : str
+        The network.
+    weights : str or path-like
+        ``imagenet``, ``fer2013``, ``none`` or a file.
+    timeout : float
+        Seconds the weights host has to answer.
+
+    Returns
+    -------
+    str or None
+        An absolute path, or ``None`` for ``none``.
     """
     spec = backbone_spec(backbone)
     w = _normalise_weights(weights)
@@ -317,6 +383,19 @@ def build_backbone(backbone: str = "resnet50", weights="imagenet", seed: int = 4
 
     One model per (backbone, weights) per process. Random weights (``"none"``) are drawn with
     ``keras.utils.set_random_seed(seed)`` so the same seed gives the same network anywhere.
+
+    Parameters
+    ----------
+    backbone : str
+        The keras.applications network to build.
+    weights : str or path-like
+        As for :func:`resolve_weights`.
+    seed : int
+        Seed of random weights.
+
+    Returns
+    -------
+    keras.Model
     """
     backbone = str(backbone).lower()
     path = resolve_weights(backbone, weights)
@@ -324,11 +403,22 @@ def build_backbone(backbone: str = "resnet50", weights="imagenet", seed: int = 4
 
 
 def preprocess_images(images: np.ndarray, backbone: str = "resnet50") -> np.ndarray:
-    """uint8 (or [0, 1] float) RGB images (n, h, w, 3) → the network's input, float32.
+    """RGB images → the network's input, float32.
 
     keras.applications networks: resized to 224x224 and passed through the network's
     ``preprocess_input`` → (n, 224, 224, 3). ``fer_xception``: grey, 64x64, scaled as
     ``(x / 255 - 0.5) * 2`` → (n, 64, 64, 1), as the network was trained.
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        ``(n, h, w, 3)`` uint8 (or [0, 1] float) RGB.
+    backbone : str
+        Which network's input.
+
+    Returns
+    -------
+    numpy.ndarray
     """
     import cv2
     import keras
@@ -388,7 +478,22 @@ def _raw_outputs(model, x: np.ndarray, batch_size: int, backbone: str) -> np.nda
 
 
 def select_layer(raw: np.ndarray, backbone: str, layer: str | None = None) -> np.ndarray:
-    """The ``backbone_layer`` columns of :func:`_raw_outputs` rows (see the module docstring)."""
+    """The ``backbone_layer`` columns of :func:`_raw_outputs` rows (see the module docstring).
+
+    Parameters
+    ----------
+    raw : numpy.ndarray
+        Raw output rows of one backbone.
+    backbone : str
+        The network (only ``fer_xception`` has several layers).
+    layer : str, optional
+        ``block``, ``pool``, ``logits`` or ``raw`` (everything); ``None``: the default layer.
+
+    Returns
+    -------
+    numpy.ndarray
+        The layer's columns (``pool``: the block averaged over positions).
+    """
     spec = backbone_spec(backbone)
     if spec.module != "fer" or layer == "raw":  # "raw": every layer, for comparing them
         return raw
@@ -466,7 +571,23 @@ def backbone_features(images: Sequence[np.ndarray] | np.ndarray, backbone: str =
 def benchmark_predict(backbone: str = "resnet50", weights="none", seed: int = 42, n_images: int = 64,
                       batch_size: int = 32) -> float:
     """Images/s of a bare batched ``model.predict`` on random images of the network's input
-    size (after one warm-up batch): the ceiling that :func:`backbone_features` can be compared with."""
+    size (after one warm-up batch): the ceiling that :func:`backbone_features` can be compared with.
+
+    Parameters
+    ----------
+    backbone : str
+        The network.
+    weights : str
+        As for :func:`resolve_weights`.
+    seed : int
+        For the random weights and the random test images.
+    n_images, batch_size : int
+        Images timed, and per batch.
+
+    Returns
+    -------
+    float
+    """
     model = build_backbone(backbone, weights, seed)
     size = backbone_spec(backbone).input_size
     channels = 1 if backbone_spec(backbone).module == "fer" else 3
@@ -478,8 +599,22 @@ def benchmark_predict(backbone: str = "resnet50", weights="none", seed: int = 42
 
 
 def feature_columns(backbone: str = "resnet50", dim: int | None = None, layer: str | None = None) -> list[str]:
-    """``visual:<backbone>_mean:<i>`` for every backbone output (fer_xception:
-    ``visual:fer_xception_<layer>:<i>``)."""
+    """Column names of the visual features.
+
+    Parameters
+    ----------
+    backbone : str
+        The network.
+    dim : int, optional
+        Columns (default: the layer's width).
+    layer : str, optional
+        ``fer_xception``'s layer.
+
+    Returns
+    -------
+    list of str
+        ``visual:<backbone>_mean:<i>`` (fer_xception: ``visual:fer_xception_<layer>:<i>``).
+    """
     spec = backbone_spec(backbone)
     d = dim or spec.layer_dim(layer)
     tag = "mean" if spec.module != "fer" else spec.layer_name(layer)
@@ -492,7 +627,30 @@ def clip_features(images_per_clip: Sequence[np.ndarray], backbone: str = "resnet
     """Per clip: the sequence of its summary images' features ``(k, dim)`` and their mean.
 
     All images of all clips go through :func:`backbone_features` in one batched pass.
-    Returns ``(X (n_clips, dim) float32, columns, sequences)`` (and the stats).
+
+    Parameters
+    ----------
+    images_per_clip : sequence of numpy.ndarray
+        Per clip, its ``k >= 1`` images.
+    backbone : str
+        The network.
+    weights : str or path-like
+        As for :func:`resolve_weights`.
+    seed : int
+        Draws random weights (``weights="none"``).
+    batch_size : int
+        Images per forward pass.
+    progress : bool
+        Show a progress bar.
+    return_stats : bool
+        Also return :func:`backbone_features`' timing and cache statistics.
+    layer : str, optional
+        ``fer_xception``'s layer.
+
+    Returns
+    -------
+    tuple
+        ``(X (n_clips, dim) float32, columns, sequences)`` [, ``stats``].
     """
     counts = [len(x) for x in images_per_clip]
     if any(c == 0 for c in counts):
@@ -758,39 +916,25 @@ class VisualFeaturizer(TransformerMixin, BaseEstimator):
 
 # --------------------------------------------------------------------------- checks and figures
 
-def logreg_f1_per_split(features: dict, labels: dict, splits: Sequence[dict], seed: int = 42, C: float = 1.0):
-    """Macro-F1 of a standardised logistic regression per evaluation split.
+def pixel_baseline(images_per_clip: Sequence[np.ndarray], size: int = 24, dtype=np.float32) -> np.ndarray:
+    """A plain comparator: each clip's images as ``size`` x ``size`` grey pixels, averaged over
+    its images and scaled to [0, 1]; the one grey-pixel feature (notebook 04 on summary images,
+    :func:`mer_helpers.evaluation.plain_feature_references` on sampled frames).
 
-    ``features``: split name → ``(clip_ids, X)`` (or one ``(clip_ids, X)`` for all splits);
-    ``labels``: clip id → class; ``splits``: the evaluation splits (train/test ids). The scaler
-    and the model see the split's training clips only. Returns a DataFrame ``split, n_train,
-    n_test, f1_macro, accuracy``.
+    Parameters
+    ----------
+    images_per_clip : sequence of arrays
+        Per clip, its RGB images (``(n, H, W, 3)`` or a list of ``(H, W, 3)``), uint8 values.
+    size : int
+        Side of the grey image.
+    dtype : numpy dtype
+        Of the result.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_clips, size * size)``.
     """
-    import pandas as pd
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import accuracy_score, f1_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    rows = []
-    for s in splits:
-        ids, X = features[s["name"]] if isinstance(features, dict) else features
-        pos = {str(c): i for i, c in enumerate(ids)}
-        tr = [pos[c] for c in s["train"]]
-        te = [pos[c] for c in s["test"]]
-        y_tr = [labels[c] for c in s["train"]]
-        y_te = [labels[c] for c in s["test"]]
-        clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=3000, random_state=seed))
-        clf.fit(np.asarray(X)[tr], y_tr)
-        pred = clf.predict(np.asarray(X)[te])
-        rows.append({"split": s["name"], "n_train": len(tr), "n_test": len(te),
-                     "f1_macro": f1_score(y_te, pred, average="macro"), "accuracy": accuracy_score(y_te, pred)})
-    return pd.DataFrame(rows)
-
-
-def pixel_baseline(images_per_clip: Sequence[np.ndarray], size: int = 24) -> np.ndarray:
-    """A plain comparator: each clip's summary images as ``size`` x ``size`` grey pixels,
-    averaged over its images → (n_clips, size * size) float32."""
     import cv2
 
     out = []
@@ -798,39 +942,27 @@ def pixel_baseline(images_per_clip: Sequence[np.ndarray], size: int = 24) -> np.
         g = [cv2.resize(cv2.cvtColor(np.asarray(im, np.uint8), cv2.COLOR_RGB2GRAY), (size, size),
                         interpolation=cv2.INTER_AREA) for im in ims]
         out.append(np.mean(g, axis=0).ravel() / 255.0)
-    return np.asarray(out, dtype=np.float32)
-
-
-def plot_projection(X: np.ndarray, y: Sequence[str], title: str = "", seed: int = 0, ax=None):
-    """2-D PCA of standardised features, one colour per class."""
-    import matplotlib.pyplot as plt
-    from sklearn.decomposition import PCA
-    from sklearn.preprocessing import StandardScaler
-
-    X = np.asarray(X, dtype=np.float64)
-    Z = StandardScaler().fit_transform(X)
-    P = PCA(n_components=2, random_state=seed).fit(Z)
-    xy = P.transform(Z)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5, 4))
-    y = np.asarray([str(v) for v in y])
-    for c in sorted(set(y)):
-        m = y == c
-        ax.scatter(xy[m, 0], xy[m, 1], s=12, alpha=0.7, label=f"{c} ({int(m.sum())})")
-    ev = P.explained_variance_ratio_
-    ax.set(xlabel=f"PC1 ({ev[0]:.0%})", ylabel=f"PC2 ({ev[1]:.0%})", title=title)
-    ax.title.set_fontsize(9)
-    # outside the axes: inside, it hid points
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False, markerscale=1.5)
-    return ax
+    return np.asarray(out, dtype=dtype)
 
 
 def zero_shot_scores(logits_by_clip: dict, label_of: dict) -> dict | None:
     """Zero-shot use of ``fer_xception``: each clip's predicted class is the run class whose
     FER2013 score (``backbone_layer="logits"``, averaged over the clip's images) is highest.
 
-    Nothing is fitted, so scoring every clip is fair. Returns accuracy, macro-F1 and the class
-    mapping, or ``None`` when a run class has no FER2013 counterpart (e.g. ``calm``).
+    Nothing is fitted, so scoring every clip is fair.
+
+    Parameters
+    ----------
+    logits_by_clip : dict
+        Clip id → its mean FER2013 logits.
+    label_of : dict
+        Clip id → run class.
+
+    Returns
+    -------
+    dict or None
+        ``accuracy, f1_macro, n_clips, mapping``; ``None`` when a run class has no FER2013
+        counterpart (e.g. ``calm``).
     """
     from sklearn.metrics import accuracy_score, f1_score
 
@@ -928,13 +1060,15 @@ def sanity_check(features: Mapping[str, tuple], summaries: Mapping[str, tuple], 
     """
     import pandas as pd
 
+    from mer_helpers.evaluation import logreg_per_split
+
     pixels = {}
     for split, (index, images) in summaries.items():
         ids = features[split][0]
         pixels[split] = (ids, pixel_baseline([images[c] for c in ids]))
     per_fold = pd.DataFrame({
-        name: logreg_f1_per_split(features, labels, eval_splits, seed=seed).set_index("split")["f1_macro"],
-        "grey pixels 24x24": logreg_f1_per_split(pixels, labels, eval_splits, seed=seed).set_index("split")["f1_macro"],
+        name: logreg_per_split(features, labels, eval_splits, seed=seed).set_index("split")["f1_macro"],
+        "grey pixels 24x24": logreg_per_split(pixels, labels, eval_splits, seed=seed).set_index("split")["f1_macro"],
     })
     return per_fold, pixels
 

@@ -31,7 +31,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mer_helpers.io import atomic_write_text  # noqa: E402
+from mer_helpers.io import atomic_write, atomic_write_text  # noqa: E402
 from mer_helpers.media import load_audio, probe, write_clip  # noqa: E402
 from mer_helpers.render import audio_envelope, random_identity, render_sequence  # noqa: E402
 
@@ -70,9 +70,7 @@ def build_one(row: dict, out_dir: Path, identity: dict, size: int, fps: float, c
     env = audio_envelope(audio, sr, n_frames, fps)
     frames = render_sequence(row["label"], identity, n_frames, fps, size=size, envelope=env)
     target = out_dir / rel
-    tmp = target.with_name(f".{target.stem}.tmp.mp4")
-    write_clip(tmp, frames, fps, audio=audio, sr=sr, crf=crf)
-    tmp.replace(target)
+    atomic_write(target, lambda tmp: write_clip(tmp, frames, fps, audio=audio, sr=sr, crf=crf), suffix=".mp4")
     return {"clip_id": clip_id, "path": rel.as_posix(), "label": row["label"], "speaker": speaker,
             "subject": f"rendered_{speaker}", "corpus": "ravdess_speech+rendered",
             "source": row["source"].name, "duration": duration}

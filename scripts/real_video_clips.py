@@ -29,6 +29,7 @@ def main(argv=None) -> int:
     ap.add_argument("--classes", default="happy,sad,surprise", help="comma-separated classes")
     a = ap.parse_args(argv)
 
+    from mer_helpers.datasets import parse_classes
     from mer_helpers.media import run_ffmpeg
 
     root = Path(a.data_root)
@@ -43,7 +44,7 @@ def main(argv=None) -> int:
     speakers = sorted({p.name.split("_")[0] for p in mead.glob("*_front_*.mp4")})
     for i, spk in enumerate(speakers):
         voice = SAVEE_SPEAKERS[i % len(SAVEE_SPEAKERS)]
-        for cls in [c.strip() for c in a.classes.split(",") if c.strip()]:
+        for cls in parse_classes(a.classes, min_classes=1):  # the package's one class-list parser
             mead_name, prefix = CLASSES[cls]
             video = sorted(mead.glob(f"{spk}_front_{mead_name}_level*_001.mp4"))
             speech = sorted((savee / voice).glob(f"{prefix}[0-9][0-9].flac"))

@@ -143,6 +143,7 @@ def fitted():
     return feat, train
 
 
+@pytest.mark.slow  # trains the audio autoencoder (module fixture)
 def test_autoencoder_architecture_and_loss_falls(fitted):
     feat, train = fitted
     assert feat.encoder_.output_shape == (None, 32)
@@ -162,6 +163,7 @@ def test_autoencoder_architecture_and_loss_falls(fitted):
     np.testing.assert_allclose(X[0, 32:], seqs[0].std(0), rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow  # uses the trained autoencoder fixture
 def test_featurizer_save_load_roundtrip(fitted, tmp_path):
     feat, train = fitted
     feat.save(tmp_path / "audio")
@@ -174,6 +176,7 @@ def test_featurizer_save_load_roundtrip(fitted, tmp_path):
     assert back.get_params() == feat.get_params()
 
 
+@pytest.mark.slow  # trains the audio autoencoder
 def test_autoencoder_never_sees_test_clips(monkeypatch):
     rng = np.random.default_rng(1)
     ids = [f"c{i}" for i in range(8)]
@@ -225,17 +228,12 @@ def test_featurizer_params_maps_notebook_names():
     assert p == {"epochs": 3, "l2": 1e-4, "stats": "full", "random_state": 7, "n_mfcc": 20}
 
 
-def test_logreg_sanity_scores_on_test_clips_only():
-    rng = np.random.default_rng(0)
-    ids = [f"c{i}" for i in range(40)]
-    y = {c: ("happy" if i % 2 else "sad") for i, c in enumerate(ids)}
-    X = np.array([[1.0 if y[c] == "happy" else -1.0, 0.0] for c in ids]) + 0.1 * rng.normal(size=(40, 2))
-    splits = [{"name": "fold0", "train": ids[:30], "test": ids[30:]},
-              {"name": "final", "train": ids, "test": []}]
-    df = audio.logreg_f1_per_split((ids, X), y, splits)
-    assert list(df["split"]) == ["fold0"] and df["n_test"].iloc[0] == 10
-    assert df["f1_macro"].iloc[0] == 1.0
-    # label-permuted features score at chance, not 1.0
-    Xp = X.copy()
-    Xp[:, 0] = rng.permutation(Xp[:, 0])
-    assert audio.logreg_f1_per_split((ids, Xp), y, splits)["f1_macro"].iloc[0] < 1.0
+def test_summarize_in_float32_is_the_sequences_own_mean_and_std():
+    # the plain-feature references of notebook 07 keep their float32 statistics (evaluation.plain_feature_references)
+    rng = np.random.default_rng(4)
+    seqs = [rng.normal(0, 50, (int(n), 13)).astype(np.float32) for n in (7, 40, 123)]
+    X32, cols = audio.summarize(seqs, "mean_std", prefix="audio:mfcc", precision=np.float32)
+    np.testing.assert_array_equal(X32, np.array([np.r_[s.mean(0), s.std(0)] for s in seqs]))
+    X64, cols64 = audio.mfcc_summary(seqs)
+    assert cols == cols64 and X64.dtype == np.float32
+    np.testing.assert_allclose(X64, X32, rtol=1e-5, atol=1e-5)

@@ -45,6 +45,7 @@ def _run(folder, out, mode):
 BAD = {"truncated", "empty", "silent", "angry_one"}
 
 
+@pytest.mark.slow  # subprocess `mer run`
 def test_stop_names_every_bad_clip(bad_folder, tmp_path):
     proc = _run(bad_folder, tmp_path / "out", "stop")
     assert proc.returncode != 0
@@ -55,6 +56,7 @@ def test_stop_names_every_bad_clip(bad_folder, tmp_path):
         assert cid in nb, f"{cid} not named in the error"
 
 
+@pytest.mark.slow  # subprocess `mer run` through the chain
 def test_skip_lists_bad_clips_in_metrics(bad_folder, tmp_path):
     proc = _run(bad_folder, tmp_path / "out", "skip")
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -131,6 +131,7 @@ def _nb(path, cells):
     nbformat.write(nb, path)
 
 
+@pytest.mark.slow  # starts Jupyter kernels (papermill)
 def test_runner_chains_and_merges(tmp_path):
     from mer_helpers.runner import run_chain
 
@@ -181,6 +182,7 @@ def test_stage_timings_sums_notebooks_per_stage():
     assert t == {"audio": 5.5, "visual": 1.0, "total": 6.5}
 
 
+@pytest.mark.slow  # starts Jupyter kernels (papermill)
 def test_runner_names_failing_notebook_and_stops(tmp_path):
     from mer_helpers.runner import NotebookFailed, run_chain
 

@@ -151,3 +151,63 @@ def test_plots_draw():
     axes = ev.plot_history({"m": {"history": {"loss": [1, 0.5], "val_loss": [1, 0.8], "accuracy": [0.3, 0.6],
                                               "val_accuracy": [0.3, 0.4]}}})
     assert len(axes[0].lines) == 2
+
+
+# ----------------------------------------------------------------------------------------------
+# logreg_per_split: the one linear yardstick
+# ----------------------------------------------------------------------------------------------
+def _two_class_clips(seed=0, n=40):
+    rng = np.random.default_rng(seed)
+    ids = [f"c{i}" for i in range(n)]
+    y = {c: ("happy" if i % 2 else "sad") for i, c in enumerate(ids)}
+    X = np.array([[1.0 if y[c] == "happy" else -1.0, 0.0] for c in ids]) + 0.1 * rng.normal(size=(n, 2))
+    return ids, y, X, rng
+
+
+def test_logreg_per_split_scores_test_clips_only_and_skips_empty_test_parts():
+    ids, y, X, rng = _two_class_clips()
+    splits = [{"name": "fold0", "train": ids[:30], "test": ids[30:]},
+              {"name": "final", "train": ids, "test": []}]
+    df = ev.logreg_per_split((ids, X), y, splits)
+    assert list(df["split"]) == ["fold0"] and df["n_train"].iloc[0] == 30 and df["n_test"].iloc[0] == 10
+    assert df["f1_macro"].iloc[0] == 1.0 and df["accuracy"].iloc[0] == 1.0
+    # label-permuted features score at chance, not 1.0
+    Xp = X.copy()
+    Xp[:, 0] = rng.permutation(Xp[:, 0])
+    assert ev.logreg_per_split((ids, Xp), y, splits)["f1_macro"].iloc[0] < 1.0
+    # features per split: each split reads its own (clip_ids, X)
+    per_split = {"fold0": (ids[::-1], Xp[::-1]), "final": (ids, X)}
+    assert ev.logreg_per_split(per_split, y, splits)["f1_macro"].iloc[0] < 1.0
+
+
+def test_logreg_per_split_with_classes_counts_absent_classes_and_returns_probabilities():
+    ids, y, X, _ = _two_class_clips()
+    splits = [{"name": "fold0", "train": ids[:30], "test": ids[30:]}]
+    classes = ["happy", "sad", "surprise"]             # surprise: no clip at all
+    scores, preds = ev.logreg_per_split((ids, X), y, splits, classes=classes, predictions=True)
+    assert scores["f1_macro"].iloc[0] == pytest.approx(2 / 3)   # (1 + 1 + 0) / 3
+    assert list(preds.columns) == ["clip_id", "split", "y_true", "y_pred", "p_happy", "p_sad", "p_surprise"]
+    assert list(preds["clip_id"]) == ids[30:] and set(preds["split"]) == {"fold0"}
+    assert (preds["y_true"] == preds["y_pred"]).all()
+    P = ev.proba_matrix(preds, classes)
+    np.testing.assert_allclose(P.sum(axis=1), 1.0)
+    assert (P[:, 2] == 0).all()                        # never seen in training
+    # without classes: macro-F1 over the classes present
+    assert ev.logreg_per_split((ids, X), y, splits)["f1_macro"].iloc[0] == 1.0
+
+
+def test_logreg_per_split_matches_a_direct_fit():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(3)
+    ids = [f"c{i}" for i in range(60)]
+    y = {c: ["happy", "sad", "angry"][i % 3] for i, c in enumerate(ids)}
+    X = rng.normal(size=(60, 5)) + np.array([[["happy", "sad", "angry"].index(y[c])] * 5 for c in ids]) * 0.4
+    split = {"name": "fold0", "train": ids[:45], "test": ids[45:]}
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=50)).fit(X[:45], [y[c] for c in ids[:45]])
+    want = f1_score([y[c] for c in ids[45:]], clf.predict(X[45:]), average="macro")
+    got = ev.logreg_per_split((ids, X), y, [split], C=0.5, max_iter=50)["f1_macro"].iloc[0]
+    assert got == want

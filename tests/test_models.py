@@ -24,6 +24,7 @@ def easy_task(n, rng, T=4, d=3):
     return X, y
 
 
+@pytest.mark.slow  # trains the three networks
 @pytest.mark.parametrize("name", M.MODEL_NAMES)
 def test_model_trains_two_epochs_and_beats_chance(name):
     rng = np.random.default_rng(0)
@@ -160,6 +161,7 @@ def write_tiny_run(root, labels, rng, n_audio=4, n_visual=6):
     return sp, X, cols
 
 
+@pytest.mark.slow  # trains the networks of a split
 def test_run_split_fits_on_training_rows_only_and_bundle_round_trips(tmp_path):
     rng = np.random.default_rng(0)
     labels = labels_frame()
@@ -208,6 +210,7 @@ def test_missing_selection_names_the_file(tmp_path):
         M.run_split(tmp_path / "artifacts", evaluation_splits(sp)[0], labels, ["happy", "sad", "surprise"], ["cnn"])
 
 
+@pytest.mark.slow  # trains one network per modality
 def test_late_fusion_trains_one_model_per_modality_and_round_trips(tmp_path):
     from mer_helpers import models as M
 
@@ -235,6 +238,7 @@ def test_late_fusion_trains_one_model_per_modality_and_round_trips(tmp_path):
         M.LateFusionSequencer.from_columns(2, cols[:6]).fit(X[:, :6])  # checked at fit (scikit-learn: __init__ only stores)
 
 
+@pytest.mark.slow  # trains a network per candidate and split
 def test_inner_classifier_table_never_reads_test_clips(tmp_path):
     from mer_helpers import tuning
 

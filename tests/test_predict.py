@@ -145,6 +145,7 @@ def test_expand_clips(tmp_path):
         P.expand_clips([str(tmp_path / "empty")])
 
 
+@pytest.mark.slow  # builds and trains a small bundle
 def test_predict_clips_applies_the_whole_chain(tmp_path, fake_chain):
     model_dir, paths, labels, X, cols = _make_bundle(tmp_path, np.random.default_rng(0))
     df = P.predict_clips(model_dir, paths)
@@ -159,6 +160,7 @@ def test_predict_clips_applies_the_whole_chain(tmp_path, fake_chain):
     assert (df.y_pred == [CLASSES[i] for i in expected["bilstm_sa"].argmax(1)]).all()
 
 
+@pytest.mark.slow  # builds and trains a small bundle
 def test_predict_clips_temporal_bundle(tmp_path, fake_chain):
     model_dir, paths, _, _, _ = _make_bundle(tmp_path, np.random.default_rng(4), n=12, mode="temporal")
     meta = io.read_json(model_dir / "bundle.json")
@@ -171,6 +173,7 @@ def test_predict_clips_temporal_bundle(tmp_path, fake_chain):
     np.testing.assert_allclose(df[["p_happy", "p_sad", "p_surprise"]].to_numpy(), expected, atol=1e-6)
 
 
+@pytest.mark.slow  # builds and trains a small bundle
 def test_predict_cli_scores_against_labels(tmp_path, fake_chain, capsys):
     model_dir, paths, labels, _, _ = _make_bundle(tmp_path, np.random.default_rng(1))
     labels.to_csv(tmp_path / "labels.csv", index=False)
@@ -221,6 +224,7 @@ def test_check_clip_reasons(tmp_path, tiny_clip_factory):
     assert list(P.check_clips([bad["text"], tiny_clip_factory(), bad["zero"]])) == [str(bad["text"]), str(bad["zero"])]
 
 
+@pytest.mark.slow  # builds and trains a small bundle
 def test_predict_cli_bad_clips_stop_and_skip(tmp_path, fake_chain, capsys):
     model_dir, paths, labels, _, _ = _make_bundle(tmp_path, np.random.default_rng(2), n=12)
     bad = _bad_clips(tmp_path / "clips")

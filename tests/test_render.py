@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
-from mer_helpers.render import (audio_envelope, canonical_emotion, mouth_box, random_identity,
+from mer_helpers.render import (audio_envelope, canonical_emotion, random_identity,
                                 render_face, render_sequence)
+from synthetic import mouth_box
 
 SIZE = 96
 

@@ -16,6 +16,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from mer_helpers import io
 from mer_helpers import selection as sel
 from mer_helpers.selection import ZebraFeatureSelector
+from synthetic import make_synthetic_artifacts
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -140,6 +141,7 @@ def test_izoa_keeps_informative_columns_and_beats_a_random_subset_on_held_out_sp
     assert s.transform(X).shape == (len(X), k)
 
 
+@pytest.mark.slow  # many scikit-learn k-NN fits
 def test_fast_knn_path_equals_scikit_learn_knn():
     X, y, groups = informative_data(n=120, n_noise=40)
     kw = dict(variant="izoa", population=6, iterations=3, inner_cv=GroupKFold(3), random_state=3)
@@ -198,11 +200,20 @@ def test_n_features_to_select_keeps_exactly_k_columns():
     assert set(np.flatnonzero(s.support_)) == set(top)
 
 
-def test_zoa_escape_move_never_changes_a_mask_with_the_sign_threshold():
-    # Documented consequence of R = 0.01: S1 scales coordinates by at most 1 %.
+def test_zoa_escape_move_is_s1_and_never_changes_a_mask_with_the_sign_threshold():
+    # S1 = P + R (2r - 1)(1 - t/T) P, the function the selector calls.
+    P = np.array([[2.0, -1.0, 0.5]])
+    r = np.array([[1.0, 0.0, 0.5]])                 # 2r - 1 = +1, -1, 0
+    np.testing.assert_allclose(sel.escape_move(P, r, 0, 10, 0.01), [[2.02, -0.99, 0.5]])
+    np.testing.assert_allclose(sel.escape_move(P, r, 5, 10, 0.01), [[2.01, -0.995, 0.5]])  # half the radius
+    np.testing.assert_allclose(sel.escape_move(P, r, 5, 10, 0.1), [[2.1, -0.95, 0.5]])
+    np.testing.assert_array_equal(sel.escape_move(P, r, 10, 10, 0.01), P)   # last iteration: no move
+    # Documented consequence of R = 0.01: S1 scales coordinates by at most 1 %, so no sign flips.
     rng = np.random.default_rng(0)
     P = rng.uniform(-4, 4, (50, 30))
-    moved = P + 0.01 * (2 * rng.random(P.shape) - 1) * (1 - 1 / 30) * P
+    moved = sel.escape_move(P, rng.random(P.shape), 1, 30, 0.01)
+    assert not np.array_equal(moved, P)
+    assert np.all(np.abs(moved - P) <= 0.01 * np.abs(P) + 1e-12)
     s = ZebraFeatureSelector()
     np.testing.assert_array_equal(s._masks(P), s._masks(moved))
 
@@ -212,8 +223,8 @@ def test_zoa_escape_move_never_changes_a_mask_with_the_sign_threshold():
 # ---------------------------------------------------------------------------------------------
 
 def test_test_rows_of_a_split_never_reach_the_fitness_function(tmp_path):
-    art = sel.make_synthetic_artifacts(tmp_path, n_speakers=6, clips_per_class=4, n_audio=8, n_visual=16,
-                                       n_folds=3, seed=0)
+    art = make_synthetic_artifacts(tmp_path, n_speakers=6, clips_per_class=4, n_audio=8, n_visual=16,
+                                   n_folds=3, seed=0)
     labels = pd.read_csv(art / "labels.csv")
     splits = io.read_json(art / "splits.json")
     split = splits["splits"][0]
@@ -294,7 +305,7 @@ def test_notebook_05_runs_on_synthetic_artifacts(tmp_path):
     nb = REPO / "notebooks" / "05_feature_selection.ipynb"
     if not nb.exists():
         pytest.skip(f"{nb} not found")
-    sel.make_synthetic_artifacts(tmp_path, n_speakers=6, n_visual=64, n_folds=3, seed=1)
+    make_synthetic_artifacts(tmp_path, n_speakers=6, n_visual=64, n_folds=3, seed=1)
     pm.execute_notebook(str(nb), str(tmp_path / "05.ipynb"), cwd=str(nb.parent), kernel_name="python3",
                         parameters={"out_dir": str(tmp_path), "population": 5, "iterations": 3,
                                     "selection_seeds": 2}, progress_bar=False)

@@ -14,6 +14,7 @@ import pytest
 
 from mer_helpers import audio, evaluation as ev, frames, io, selection as sel, splits as splitting, summary as sm
 from mer_helpers import visual as vis
+from synthetic import make_synthetic_artifacts
 
 
 # ----------------------------------------------------------------------------- notebook 07: compare_runs
@@ -220,7 +221,7 @@ def test_write_split_features_means_and_sequences(tmp_path):
 # ----------------------------------------------------------------------------- notebook 05
 
 def test_selection_run_split_compare_and_fragment(tmp_path):
-    art = sel.make_synthetic_artifacts(tmp_path, n_speakers=6, clips_per_class=4, n_audio=8, n_visual=16,
+    art = make_synthetic_artifacts(tmp_path, n_speakers=6, clips_per_class=4, n_audio=8, n_visual=16,
                                        n_folds=3, seed=0)
     labels = pd.read_csv(art / "labels.csv", dtype={"clip_id": str, "speaker": str})
     splits = io.read_json(art / "splits.json")

@@ -117,6 +117,7 @@ def test_preprocess_fer_is_grey_64_scaled():
     assert x.shape == (2, 64, 64, 1) and np.allclose(x[0], 1.0) and np.allclose(x[1], -1.0)
 
 
+@pytest.mark.slow  # builds the FER2013 network
 @needs_fer
 def test_fer_feature_shapes_and_cache():
     ims = np.random.default_rng(0).integers(0, 256, (3, 96, 96, 3)).astype(np.uint8)
@@ -127,6 +128,7 @@ def test_fer_feature_shapes_and_cache():
     assert st.n_cached == 3 and st.n_computed == 0  # one cache entry serves every layer
 
 
+@pytest.mark.slow  # FER2013 network on real faces
 @needs_fer
 @pytest.mark.shared_data
 @pytest.mark.skipif(not (SHARED / "kdef").is_dir(), reason="../shared/data/kdef absent")
@@ -174,6 +176,7 @@ def test_mfcc_stats_needs_no_training_and_matches_plain_statistics():
     assert np.isnan(f.reconstruction_r2(mf)) and f.describe_fit(1.0) == ""
 
 
+@pytest.mark.slow  # trains the audio autoencoder
 def test_combined_sets_and_save_load(tmp_path):
     rng = np.random.default_rng(1)
     mf = [rng.normal(size=(20, 13)).astype(np.float32) for _ in range(4)]

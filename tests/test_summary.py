@@ -41,6 +41,7 @@ def is_red(img):
     return img[..., 0].mean() > img[..., 2].mean()
 
 
+@pytest.mark.slow  # trains the convolutional autoencoder
 @pytest.mark.parametrize("mode", ["shared", "per_clip"])
 def test_two_scenes_one_frame_each(two_scene_frames, mode):
     frames = two_scene_frames
@@ -61,6 +62,7 @@ def test_kmeans_nearest_to_centre_and_static_shot():
     assert len(set(idx.tolist())) == 3 and info["n_distinct"] == 1
 
 
+@pytest.mark.slow  # trains the convolutional autoencoder
 def test_too_few_frames_are_padded():
     frames = [scene(2, (10, 10, 10), (90, 90, 90), 3, size=S)]
     for mode in ("shared", "per_clip"):
@@ -78,6 +80,7 @@ def test_average_mode_is_the_mean_of_frames():
     assert [int(im.mean()) for im in two.images] == [10, 40] and two.segments == [(0, 3), (3, 6)]
 
 
+@pytest.mark.slow  # trains the convolutional autoencoder
 def test_shared_autoencoder_never_sees_test_frames(monkeypatch):
     """Test clips are pure green; every frame given to the autoencoder's fit is recorded."""
     seen = []
@@ -109,6 +112,7 @@ def test_shared_autoencoder_never_sees_test_frames(monkeypatch):
     assert len(seen[0]) == 8 and all(np.any(np.all(np.isclose(train, x), axis=(1, 2, 3))) for x in seen[0])
 
 
+@pytest.mark.slow  # trains the convolutional autoencoder
 def test_save_load_roundtrip(tmp_path, two_scene_frames):
     m = sm.SummaryImages("shared", n_clusters=3, cae_epochs=2, frame_size=S, progress=False).fit([two_scene_frames])
     a = m.select([two_scene_frames])[0]

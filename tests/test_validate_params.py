@@ -167,6 +167,7 @@ def test_audio_stat_names_match_the_audio_module():
         assert set(schema.AUDIO_FEATURES) == set(audio.AUDIO_FEATURE_SETS)
 
 
+@pytest.mark.slow  # subprocess `mer run`
 def test_cli_prints_the_message_and_fails(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "mer_helpers", "run", "--out", str(tmp_path / "o"),
                            "-p", "epochs", "-1", "-p", "seq_steps", "abc", "-p", "backbone_weights", "none",
@@ -187,6 +188,7 @@ def _tiny_nb(path, params: str, body: str) -> None:
     nbformat.write(nb, path)
 
 
+@pytest.mark.slow  # runs notebooks twice
 def test_resume_skips_unchanged_notebooks_and_reruns_from_a_change(tmp_path):
     nbdir = tmp_path / "nbs"
     nbdir.mkdir()

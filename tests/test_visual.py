@@ -21,6 +21,7 @@ def images(n, size=48, seed=0):
     return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3)).astype(np.uint8)
 
 
+@pytest.mark.slow  # ResNet-50
 def test_resnet50_features_shape_cache_and_dedup():
     ims = images(3)
     batch = [ims[0], ims[1], ims[2], ims[1]]                   # one image twice
@@ -38,6 +39,7 @@ def test_resnet50_features_shape_cache_and_dedup():
     np.testing.assert_allclose(F3[0], F[0], rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow  # ResNet-50
 def test_clip_features_sequences_and_mean():
     ims = images(5, seed=2)
     X, cols, seqs = vis.clip_features([ims[:3], ims[3:]], "resnet50", "none", progress=False)
@@ -78,6 +80,7 @@ def test_cached_imagenet_file_is_used_without_network(tmp_path, monkeypatch):
     assert vis.resolve_weights("resnet50", "imagenet") == str(target)
 
 
+@pytest.mark.slow  # builds a MobileNetV2
 def test_local_weights_file_and_missing_file(tmp_path):
     import keras
 
@@ -104,6 +107,7 @@ def test_weights_labels():
     assert vis.weights_id("resnet50", "none", seed=3) == "none:seed=3"
 
 
+@pytest.mark.slow  # ResNet-50
 def test_featurizer_paths_save_load(tmp_path):
     rng = np.random.default_rng(0)
     clips = []
@@ -121,3 +125,15 @@ def test_featurizer_paths_save_load(tmp_path):
     g = vis.VisualFeaturizer.load(tmp_path / "visual")
     X2, _, _ = g.transform_paths(clips, progress=False)
     np.testing.assert_allclose(X2, X, rtol=1e-6)
+
+
+def test_pixel_baseline_is_the_mean_grey_image():
+    import cv2
+
+    clips = [images(3, size=40, seed=7), images(1, size=40, seed=8)]
+    X = vis.pixel_baseline(clips, size=8)
+    assert X.shape == (2, 64) and X.dtype == np.float32
+    want = [np.mean([cv2.resize(cv2.cvtColor(im, cv2.COLOR_RGB2GRAY), (8, 8), interpolation=cv2.INTER_AREA) / 255.0
+                     for im in clip], axis=0).ravel() for clip in clips]
+    np.testing.assert_allclose(vis.pixel_baseline(clips, size=8, dtype=np.float64), want, rtol=0, atol=1e-12)
+    assert 0.0 <= X.min() and X.max() <= 1.0
