@@ -91,10 +91,11 @@ def test_sample_chain_on_a_local_cluster_equals_a_run_without_dask(tmp_path, mon
                     u, v = fx[k], fy[k]
                     assert u.shape == v.shape and u.dtype == v.dtype, (rel, k)
                     if u.dtype.kind == "f":
-                        # backbone features: the workers run the network on other batches of
-                        # images than the single process does, and oneDNN's float sums may depend
-                        # on the batch, so the last bits may differ (a different network, e.g.
-                        # random init drawn differently in a worker, differs by whole units)
+                        # backbone features: the same chunks of images go through the network
+                        # in another process (Dask workers run with OMP_NUM_THREADS=1, and
+                        # oneDNN may pick other kernels), so the last bits may differ (bitwise
+                        # equal where this was written); a different network, e.g. random init
+                        # drawn differently in a worker, differs by whole units
                         np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-5, err_msg=f"{rel}:{k}")
                     else:
                         assert np.array_equal(u, v), (rel, k)
