@@ -9,8 +9,8 @@ Stages and shapes
    quietest frames of the clip) then peak normalisation (``librosa.util.normalize``).
 3. :func:`compute_mfcc` — frame-level MFCC matrix of shape ``(T, n_mfcc)`` (``(T, 3 n_mfcc)``
    with deltas); one frame every ``hop_length`` samples (10 ms at 16 kHz by default).
-   :func:`extract_clips` / :func:`extract_mfcc` run 1-3 over many clips (``n_jobs`` processes,
-   progress bar) and cache each clip's result by content and parameters.
+   :func:`extract_clips` / :func:`extract_mfcc` run 1-3 over many clips (Dask tasks,
+   :mod:`mer_helpers.parallel`; progress bar) and cache each clip's result by content and parameters.
 4. :class:`AudioFeaturizer` — the clip vector, made of one or more feature sets
    (``audio_features``, joined with ``+``):
 
@@ -422,44 +422,24 @@ def clip_mfcc(path: str | os.PathLike, **params: Any) -> dict[str, Any]:
             "sr": int(a["sr"]), "cached": cached, "rebuilt": int(rebuilt)}
 
 
-def _in_worker(fn, cache_dir: str, item):
-    os.environ["MER_CACHE_DIR"] = cache_dir  # loky workers may predate a change of the variable
-    return fn(item)
+def _map(fn, items: Sequence, n_jobs: int, desc: str, progress: bool, prefer: str = "processes") -> list:
+    """``[fn(x) for x in items]`` in order, through :func:`mer_helpers.parallel.map_clips`
+    (Dask tasks, or the no-Dask fallback of ``n_jobs`` joblib workers)."""
+    from mer_helpers.parallel import map_clips
 
-
-def _map(fn, items: Sequence, n_jobs: int, desc: str, progress: bool, backend: str = "loky") -> list:
-    """``[fn(x) for x in items]`` in ``n_jobs`` joblib workers (processes by default; threads for
-    work that waits on a subprocess) with a progress bar, in order."""
-    items = list(items)
-    bar = _progress(total=len(items), desc=desc, disable=not progress, leave=False)
-    try:
-        if n_jobs == 1 or len(items) <= 1:
-            out = []
-            for x in items:
-                out.append(fn(x))
-                bar.update()
-            return out
-        from joblib import Parallel, delayed
-
-        work = functools.partial(_in_worker, fn, str(cache.cache_root()))
-        gen = Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")(delayed(work)(x) for x in items)
-        out = []
-        for r in gen:
-            out.append(r)
-            bar.update()
-        return out
-    finally:
-        bar.close()
+    return map_clips(fn, items, desc=desc, progress=progress, n_jobs=n_jobs, prefer=prefer)
 
 
 def extract_wavs(paths: Iterable, sr: int | None = 16000, n_jobs: int = 2, progress: bool = True) -> list[Path]:
-    """:func:`extract_wav` over many clips (FFmpeg only, ``n_jobs`` threads), in order."""
+    """:func:`extract_wav` over many clips (FFmpeg only), in order (Dask tasks; without Dask,
+    ``n_jobs`` threads)."""
     return _map(functools.partial(extract_wav, sr=sr), list(paths), n_jobs, "FFmpeg → WAV", progress,
-                backend="threading")
+                prefer="threads")
 
 
 def extract_clips(paths: Iterable, n_jobs: int = 2, progress: bool = True, **params: Any) -> list[dict]:
-    """:func:`clip_mfcc` over many clips (``n_jobs`` processes, progress bar), in order."""
+    """:func:`clip_mfcc` over many clips (Dask tasks, see :mod:`mer_helpers.parallel`; without
+    Dask ``n_jobs`` processes), with a progress bar, in order."""
     p = front_end_params(**params)
     return _map(functools.partial(clip_mfcc, **p), list(paths), n_jobs, "denoise + MFCC", progress)
 

@@ -6,7 +6,6 @@ set ``MER_DEBUG=1`` to see the Python traceback instead.
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 import sys
 from pathlib import Path
@@ -44,37 +43,19 @@ def _listing(options: dict[str, str]) -> str:
     return "; ".join(f"{k} = {v}" for k, v in options.items())
 
 
-def _accepts(fn, name: str) -> bool:
-    """Whether ``fn`` takes a keyword argument ``name``."""
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
-
-
 def cmd_run(a: argparse.Namespace) -> int:
+    from mer_helpers.parallel import SchedulerUnreachable
     from mer_helpers.runner import NotebookFailed, run_chain
 
     out = a.out or f"runs/{a.dataset}"
     params = _kv(a.param)
     if a.on_bad_input:
         params["on_bad_input"] = a.on_bad_input
-    extra = {}
-    if a.scheduler:
-        if _accepts(run_chain, "scheduler"):
-            extra["scheduler"] = a.scheduler
-        else:
-            os.environ["MER_DASK_SCHEDULER"] = a.scheduler
-    if a.force:
-        if _accepts(run_chain, "force"):
-            extra["force"] = True
-        else:
-            print("[mer run] note: this runner cannot force re-execution; --force ignored", file=sys.stderr)
     try:
         metrics = run_chain(dataset=a.dataset, out_dir=out, data_root=a.data_root, protocol=a.protocol,
-                            params=params, preset=a.preset, only=a.notebooks, **extra)
-    except (NotebookFailed, ValueError) as e:
+                            params=params, preset=a.preset, only=a.notebooks, scheduler=a.scheduler,
+                            force=a.force)
+    except (NotebookFailed, SchedulerUnreachable, ValueError) as e:
         print(f"mer run: {e}", file=sys.stderr)
         return 1
     print(f"[mer run] wrote {Path(out) / 'metrics.json'}")
@@ -167,8 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "them in metrics.json (same as -p on_bad_input ...; default stop)")
     r.add_argument("--notebooks", nargs="+", default=None, help="run only these notebook numbers, e.g. 00 01")
     r.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="address of an existing Dask scheduler (tcp://HOST:8786) or MER_DASK_SCHEDULER; "
-                   "not yet used by every stage")
+                   help="where the per-clip work (extraction, features, frames, backbone) runs: the address "
+                   "of an existing Dask scheduler (tcp://HOST:8786; clips and MER_CACHE_DIR on a shared "
+                   "filesystem), or none (no Dask: this machine, joblib). Default: $MER_DASK_SCHEDULER, "
+                   "else a local Dask cluster of 2 worker processes for the run")
     r.add_argument("--force", action="store_true",
                    help="re-execute every notebook even when its inputs are unchanged")
     r.set_defaults(func=cmd_run)

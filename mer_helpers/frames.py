@@ -29,6 +29,7 @@ as uint8 so a cached and a fresh read give identical arrays.
 """
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 from dataclasses import asdict, dataclass
@@ -390,7 +391,7 @@ def _read_frames_uint8(path: str, frame_interval: int, frame_size: int,
     return out, info, own
 
 
-# --------------------------------------------------------------------------- cached, parallel
+# --------------------------------------------------------------------------- cached, one task per clip
 
 def _cache_key(path: str, frame_interval: int, frame_size: int, face_detect: bool) -> str:
     return cache.make_key("frames", files=[path], version=FRAMES_VERSION, frame_interval=int(frame_interval),
@@ -414,6 +415,11 @@ def _sample_cached(path: str, frame_interval: int, frame_size: int, face_detect:
     info = FrameInfo(path=path, n_decoded=c[0], n_frames=c[1], n_face=c[2], n_carried=c[3],
                      n_centre=c[4], backend=str(arrays["backend"]), n_tracked=c[5] if len(c) > 5 else 0)
     return _keep(arrays["frames"], np.asarray(arrays["face"], bool), info, face_only), info
+
+
+def _sample_to_cache(path: str, args: tuple[int, int, bool]) -> FrameInfo:
+    """One task of :func:`sample_clips`: sample ``path`` into the frame cache, return its info."""
+    return _sample_cached(path, *args)[1]
 
 
 def sample_frames(path: str | os.PathLike, frame_interval: int = 5, frame_size: int = 96,
@@ -456,7 +462,8 @@ def _as_dtype(frames_u8: np.ndarray, dtype: str) -> np.ndarray:
 def sample_clips(paths: Sequence[str | os.PathLike], frame_interval: int = 5, frame_size: int = 96,
                  face_detect: bool = True, n_jobs: int = 2, dtype: str = "float32",
                  progress: bool = True, ids: Sequence[str] | None = None, face_only: bool = False):
-    """:func:`sample_frames` for many clips, in parallel (``n_jobs`` processes), with progress.
+    """:func:`sample_frames` for many clips, one task per clip (:func:`mer_helpers.parallel.map_clips`:
+    Dask workers, or ``n_jobs`` processes without Dask), with progress.
 
     Returns ``(frames, report)``: a list with one ``(n_i, S, S, 3)`` array per clip (in the
     order of ``paths``) and a DataFrame with one :class:`FrameInfo` row per clip (column
@@ -464,36 +471,18 @@ def sample_clips(paths: Sequence[str | os.PathLike], frame_interval: int = 5, fr
     (4x smaller); :mod:`mer_helpers.summary` accepts both. ``face_only``: see :func:`read_frames`.
     """
     import pandas as pd
-    from joblib import Parallel, delayed
-    from mer_helpers.progress import progress as progress_bar
+
+    from mer_helpers.parallel import map_clips
 
     paths = [str(p) for p in paths]
     args = (int(frame_interval), int(frame_size), bool(face_detect))
     if face_detect:
         _cascade()  # fail early, in this process, with the explanatory message
-    results: list = [None] * len(paths)
-    bar = progress_bar(total=len(paths), desc="frames", unit="clip", disable=not progress)
-    if n_jobs == 1 or len(paths) <= 1:
-        for i, p in enumerate(paths):
-            results[i] = _sample_cached(p, *args, bool(face_only))
-            bar.update()
-    else:
-        # workers decode, crop and write the cache; they return only the info (small)
-        root = str(cache.cache_root())
-
-        def work(i, p):
-            os.environ["MER_CACHE_DIR"] = root  # reused workers may carry an older environment
-            _, inf = _sample_cached(p, *args)
-            return i, inf
-
-        par = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-        infos = {}
-        for i, inf in par(delayed(work)(i, p) for i, p in enumerate(paths)):
-            infos[i] = inf
-            bar.update()
-        for i, p in enumerate(paths):
-            results[i] = _sample_cached(p, *args, bool(face_only))  # read back from the cache
-    bar.close()
+    # the tasks (Dask workers, or here) decode, crop and write the cache and return only the
+    # small FrameInfo; the frames are then read back from the cache here
+    map_clips(functools.partial(_sample_to_cache, args=args), paths, desc="frames",
+              progress=progress, n_jobs=n_jobs)
+    results = [_sample_cached(p, *args, bool(face_only)) for p in paths]
     frames = [_as_dtype(fr, dtype) for fr, _ in results]
     report = pd.DataFrame([asdict(inf) for _, inf in results])
     if ids is not None:

@@ -27,6 +27,7 @@ Together they keep a clip around 50-100 kB and a 480-clip build to a few minutes
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -587,6 +588,16 @@ def count_paired(speech_dir: str | os.PathLike, faces_dir: str | os.PathLike,
     return plan_paired(speech_dir, faces_dir, classes, seed).counts()
 
 
+def _build_job(job: tuple, fps: float, size: tuple[int, int], fade: float, crf: int) -> str:
+    """One task of :func:`build_paired`: ``job = (utterance, images, target, same key)`` →
+    ``"reused"`` (the clip is there and probes fine) or ``"built"``."""
+    u, images, target, same_key = job
+    if same_key and _clip_ok(target, _duration(u.path)):
+        return "reused"
+    build_clip(u, images, target, fps=fps, size=size, fade=fade, crf=crf)
+    return "built"
+
+
 def build_paired(speech_dir: str | os.PathLike, faces_dir: str | os.PathLike, out_dir: str | os.PathLike,
                  classes: str | Sequence[str] = ("happy", "sad", "surprise"), seed: int = 0, n_jobs: int = 2,
                  limit: int | None = None, fps: float = DEFAULT_FPS, size: int | tuple[int, int] = DEFAULT_SIZE,
@@ -598,7 +609,8 @@ def build_paired(speech_dir: str | os.PathLike, faces_dir: str | os.PathLike, ou
     ``"happy,sad,surprise"``). ``fps`` frames/s and ``size`` = (width, height) in pixels (an int
     for a square) of the video; ``fade`` the fraction of each image's time spent cross-fading;
     ``crf`` the H.264 quality. ``limit``: build only that many clips (spread over speakers and
-    emotions) for trials.
+    emotions) for trials. Each clip is one task (:func:`mer_helpers.parallel.map_clips`: Dask
+    workers; without Dask ``n_jobs`` clips at a time).
 
     Writes ``out_dir/clips/<clip_id>.mp4`` (clip_id = ``<speaker>_<file stem>``),
     ``out_dir/labels.csv`` (``clip_id,path,label,speaker,subject,corpus``, ``path`` relative to
@@ -607,9 +619,7 @@ def build_paired(speech_dir: str | os.PathLike, faces_dir: str | os.PathLike, ou
     probes fine (audio + video, the utterance's duration) is reused. Returns the rows of
     ``labels.csv`` as a DataFrame (paths relative to ``out_dir``), in a fixed order.
     """
-    from joblib import Parallel, delayed
-
-    from mer_helpers.progress import progress as progress_bar
+    from mer_helpers.parallel import map_clips
 
     cls = _classes(classes)
     size = (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
@@ -651,15 +661,9 @@ def build_paired(speech_dir: str | os.PathLike, faces_dir: str | os.PathLike, ou
                      "subject": subj.subject, "corpus": corpus})
         jobs.append((u, images, out_dir / rel, old.get(clip_id) == key))
 
-    def work(u, images, target, same_key):
-        if same_key and _clip_ok(target, _duration(u.path)):
-            return "reused"
-        build_clip(u, images, target, fps=fps, size=size, fade=fade, crf=crf)
-        return "built"
-
-    results = list(progress_bar(Parallel(n_jobs=n_jobs, return_as="generator")(delayed(work)(*j) for j in jobs),
-                                total=len(jobs), desc=f"paired clips ({speech_corpus} + {face_corpus})",
-                                unit="clip", disable=not verbose))
+    results = map_clips(functools.partial(_build_job, fps=fps, size=size, fade=fade, crf=crf), jobs,
+                        desc=f"paired clips ({speech_corpus} + {face_corpus})", progress=verbose,
+                        n_jobs=n_jobs)
 
     df = pd.DataFrame(rows, columns=LABEL_COLUMNS)
     buf = io.StringIO()

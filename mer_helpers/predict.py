@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -111,7 +110,8 @@ def check_clip(path) -> str | None:
 
 
 def check_clips(paths: Sequence, n_jobs: int = 4) -> dict[str, str]:
-    """:func:`check_clip` over ``paths``, ``n_jobs`` probes at a time.
+    """:func:`check_clip` over ``paths``, one task per clip (:func:`mer_helpers.parallel.map_clips`;
+    without Dask ``n_jobs`` probes at a time).
 
     Parameters
     ----------
@@ -123,8 +123,10 @@ def check_clips(paths: Sequence, n_jobs: int = 4) -> dict[str, str]:
     dict
         ``{str(path): reason}`` for the bad clips, in the order of ``paths``.
     """
-    with ThreadPoolExecutor(max_workers=max(1, min(int(n_jobs), len(paths)))) as pool:
-        reasons = list(pool.map(check_clip, paths))
+    from mer_helpers.parallel import map_clips
+
+    reasons = map_clips(check_clip, list(paths), desc="checking clips", progress=False, n_jobs=n_jobs,
+                        prefer="threads")
     return {str(p): r for p, r in zip(paths, reasons) if r is not None}
 
 

@@ -47,7 +47,7 @@ def run_chain(dataset: str = "sample", out_dir: str | os.PathLike = "runs/sample
               data_root: str | os.PathLike | None = None, protocol: str = "speaker-cv",
               params: dict[str, Any] | None = None, preset: str | None = None,
               only: list[str] | None = None, notebook_dir: Path | None = None, log=print,
-              force: bool = False) -> dict:
+              force: bool = False, scheduler: str | None = None) -> dict:
     """Run the chain; return the merged ``metrics.json`` dict. Raises :class:`NotebookFailed`,
     or :class:`~mer_helpers.schema.InvalidParameters` (a ``ValueError``) before any notebook
     runs when a setting is wrong.
@@ -56,11 +56,17 @@ def run_chain(dataset: str = "sample", out_dir: str | os.PathLike = "runs/sample
     ``OUT/artifacts/fingerprints.json`` after its last successful run, and whose executed copy
     is in ``OUT/notebooks``, is skipped (its earlier wall time is kept), up to the first
     notebook that must run: from there on every notebook runs. ``force`` reruns all.
+
+    ``scheduler``: where the per-clip work runs (:func:`mer_helpers.parallel.session`): an
+    existing Dask scheduler's address (``tcp://HOST:8786``), ``"none"`` for no Dask, or
+    ``None``: ``$MER_DASK_SCHEDULER``, else a local cluster started for this run and closed
+    at its end. Raises :class:`~mer_helpers.parallel.SchedulerUnreachable` before any notebook
+    runs when the address cannot be reached.
     """
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    from mer_helpers import schema
+    from mer_helpers import parallel, schema
     from mer_helpers.config import resolve
 
     out = Path(out_dir).resolve()
@@ -96,36 +102,41 @@ def run_chain(dataset: str = "sample", out_dir: str | os.PathLike = "runs/sample
     io.write_json(out / "run.json", {"preset": preset_name, "parameters": run_params,
                                      "python": sys.version.split()[0]})
     timings: dict[str, float] = {}
-    for nb in notebooks:
-        target = out / "notebooks" / nb.name
-        if nb.name in skip:
-            log(f"[mer run] {nb.name} skipped (unchanged)")
-            wall = recorded[nb.name].get("wall_s")
-            if isinstance(wall, (int, float)):  # kept also when no metrics.json was written (killed run)
-                timings[nb.stem] = float(wall)
-            continue
-        log(f"[mer run] {nb.name} (preset {preset_name}) ...")
-        # this notebook and every later one are no longer known to be up to date (also when
-        # this one fails part-way, or a later one is not among ``only``)
-        later = {p.name for p in chain if p.name >= nb.name}
-        recorded = {k: v for k, v in recorded.items() if k not in later}
-        _write_fingerprints(fp_file, recorded)
-        t0 = time.perf_counter()
-        try:
-            pm.execute_notebook(str(nb), str(target), parameters=own[nb.name], cwd=str(notebook_dir),
-                                extra_arguments=KERNEL_ARGS,
-                                kernel_name="python3", progress_bar=False, log_output=False,
-                                report_mode=False)  # own: only declared names, no papermill warnings
-        except PapermillExecutionError as e:
-            raise NotebookFailed(
-                f"notebook {nb.name} failed in cell {e.exec_count if e.exec_count else e.cell_index}"
-                f" ({e.ename}: {e.evalue}); the executed copy with the traceback is {target}") from None
-        dt = time.perf_counter() - t0
-        timings[nb.stem] = round(dt, 2)
-        recorded[nb.name] = {"fingerprint": fps[nb.name], "wall_s": round(dt, 2),
-                             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        _write_fingerprints(fp_file, recorded)
-        log(f"[mer run] {nb.name} done in {dt:.1f} s")
+    if all(nb.name in skip for nb in notebooks):
+        scheduler = "none"  # nothing runs: no cluster to start
+    with parallel.session(scheduler) as address:
+        if address:
+            log(f"[mer run] per-clip work on the Dask scheduler {address}")
+        for nb in notebooks:
+            target = out / "notebooks" / nb.name
+            if nb.name in skip:
+                log(f"[mer run] {nb.name} skipped (unchanged)")
+                wall = recorded[nb.name].get("wall_s")
+                if isinstance(wall, (int, float)):  # kept also when no metrics.json was written (killed run)
+                    timings[nb.stem] = float(wall)
+                continue
+            log(f"[mer run] {nb.name} (preset {preset_name}) ...")
+            # this notebook and every later one are no longer known to be up to date (also when
+            # this one fails part-way, or a later one is not among ``only``)
+            later = {p.name for p in chain if p.name >= nb.name}
+            recorded = {k: v for k, v in recorded.items() if k not in later}
+            _write_fingerprints(fp_file, recorded)
+            t0 = time.perf_counter()
+            try:
+                pm.execute_notebook(str(nb), str(target), parameters=own[nb.name], cwd=str(notebook_dir),
+                                    extra_arguments=KERNEL_ARGS,
+                                    kernel_name="python3", progress_bar=False, log_output=False,
+                                    report_mode=False)  # own: only declared names, no papermill warnings
+            except PapermillExecutionError as e:
+                raise NotebookFailed(
+                    f"notebook {nb.name} failed in cell {e.exec_count if e.exec_count else e.cell_index}"
+                    f" ({e.ename}: {e.evalue}); the executed copy with the traceback is {target}") from None
+            dt = time.perf_counter() - t0
+            timings[nb.stem] = round(dt, 2)
+            recorded[nb.name] = {"fingerprint": fps[nb.name], "wall_s": round(dt, 2),
+                                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            _write_fingerprints(fp_file, recorded)
+            log(f"[mer run] {nb.name} done in {dt:.1f} s")
     return finalize_metrics(out, dataset=dataset, protocol=protocol, timings=timings)
 
 

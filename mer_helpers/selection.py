@@ -25,6 +25,7 @@ influences a fitness value.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
@@ -41,7 +42,7 @@ from sklearn.model_selection import GroupKFold, StratifiedGroupKFold, Stratified
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from mer_helpers import io
+from mer_helpers import io, parallel
 
 __all__ = [
     "fuse", "load_fused", "column_modality", "modality_counts", "mantegna_sigma", "levy_flight",
@@ -342,6 +343,24 @@ def _knn_accuracy(Xtr, ytr, Xte, yte, cols, n_classes, k=5):
     return float(np.mean(counts.argmax(1) == yte))
 
 
+def _accuracies(masks: np.ndarray, estimator, k: int, n_classes: int, *arrays: np.ndarray) -> list[float]:
+    """Mean inner-CV accuracy of each row of ``masks``; ``arrays``: ``Xtr, ytr, Xte, yte`` of
+    each fold, flat (top-level arguments, so that joblib's Dask backend scatters them)."""
+    folds = [arrays[i:i + 4] for i in range(0, len(arrays), 4)]
+    out = []
+    for mask in masks:
+        cols = np.flatnonzero(mask)
+        accs = []
+        for Xtr, ytr, Xte, yte in folds:
+            if estimator is None:
+                accs.append(_knn_accuracy(Xtr, ytr, Xte, yte, cols, n_classes, k))
+            else:
+                est = clone(estimator).fit(Xtr[:, cols], ytr)
+                accs.append(float(np.mean(est.predict(Xte[:, cols]) == yte)))
+        out.append(float(np.mean(accs)))
+    return out
+
+
 class _Fitness:
     """Memoised fitness of feature masks on precomputed, standardised inner folds."""
 
@@ -368,18 +387,12 @@ class _Fitness:
         return self.max_evaluations - len(self.memo)
 
     def accuracy(self, mask: np.ndarray) -> float:
-        cols = np.flatnonzero(mask)
-        accs = []
-        for Xtr, ytr, Xte, yte in self.folds:
-            if self.estimator is None:
-                accs.append(_knn_accuracy(Xtr, ytr, Xte, yte, cols, self.n_classes, self.k))
-            else:
-                est = clone(self.estimator).fit(Xtr[:, cols], ytr)
-                accs.append(float(np.mean(est.predict(Xte[:, cols]) == yte)))
-        return float(np.mean(accs))
+        return _accuracies(np.asarray(mask, bool)[None], self.estimator, self.k, self.n_classes, *self.arrays)[0]
 
-    def _chunk(self, masks):
-        return [self.accuracy(m) for m in masks]
+    @property
+    def arrays(self) -> list[np.ndarray]:
+        """The folds' arrays, flat: what each parallel evaluation needs (sent once to Dask)."""
+        return [a for fold in self.folds for a in fold]
 
     def __call__(self, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Fitness and accuracy of each row of ``masks`` (bool (m, d)).
@@ -398,14 +411,16 @@ class _Fitness:
             t0 = time.perf_counter()
             idx = list(todo.values())
             n_jobs = 1 if self.n_jobs is None else int(self.n_jobs)
+            args = (self.estimator, self.k, self.n_classes, *self.arrays)
             if n_jobs == 1 or len(idx) == 1:
-                accs = self._chunk(masks[idx])
+                accs = _accuracies(masks[idx], *args)
             else:
                 from joblib import Parallel, delayed, effective_n_jobs
                 nj = min(effective_n_jobs(n_jobs), len(idx))
                 chunks = np.array_split(np.asarray(idx), nj)
-                # Threads: the NumPy / BLAS work releases the GIL and the folds are shared, not copied.
-                res = Parallel(n_jobs=nj, prefer="threads")(delayed(self._chunk)(masks[c]) for c in chunks)
+                # Threads: the NumPy / BLAS work releases the GIL and the folds are shared, not
+                # copied; inside parallel.joblib_backend (fit) the chunks go to the Dask workers.
+                res = Parallel(n_jobs=nj, prefer="threads")(delayed(_accuracies)(masks[c], *args) for c in chunks)
                 accs = [a for r in res for a in r]
             self.eval_seconds += time.perf_counter() - t0
             d = masks.shape[1]
@@ -549,7 +564,8 @@ class ZebraFeatureSelector(SelectorMixin, BaseEstimator):
     levy_lambda, levy_scale : IZOA's Lévy index λ and step scale s.
     crossover_rate, mutation_rate : IZOA's genetic operators (``mutation_rate=None`` → 1/d).
     random_state : int, ``numpy.random.Generator`` or None.
-    n_jobs : parallel fitness evaluations of a population (joblib threads).
+    n_jobs : parallel fitness evaluations of a population (joblib threads; joblib's Dask
+        backend when a Dask cluster is in use, :func:`mer_helpers.parallel.joblib_backend`).
     progress : show a progress bar over iterations (:func:`mer_helpers.progress.progress`).
 
     Attributes
@@ -641,14 +657,15 @@ class ZebraFeatureSelector(SelectorMixin, BaseEstimator):
 
         Only these rows are used (pass the training part of the outer split). BLAS runs one
         thread per worker during the search (many small products: extra BLAS threads only
-        contend with each other); parallelism comes from ``n_jobs``.
+        contend with each other); parallelism comes from ``n_jobs``: threads, or the Dask
+        cluster's workers when one is in use (:func:`mer_helpers.parallel.joblib_backend`).
         """
         from threadpoolctl import threadpool_limits
 
-        with threadpool_limits(limits=1, user_api="blas"):
-            return self._fit(X, y, groups)
+        with threadpool_limits(limits=1, user_api="blas"), contextlib.ExitStack() as stack:
+            return self._fit(X, y, groups, stack)
 
-    def _fit(self, X, y, groups):
+    def _fit(self, X, y, groups, stack: contextlib.ExitStack):
         t_start = time.perf_counter()
         if self.variant not in ("zoa", "izoa"):
             raise ValueError(f"variant must be 'zoa' or 'izoa', got {self.variant!r}")
@@ -690,6 +707,8 @@ class ZebraFeatureSelector(SelectorMixin, BaseEstimator):
         fitness = _Fitness(folds, len(self.classes_), self.alpha,
                            make_fitness_classifier(self.fitness_classifier),
                            n_jobs=self.n_jobs, max_evaluations=self.max_evaluations)
+        if self.n_jobs not in (None, 1):  # on the Dask cluster when one is in use; folds sent once
+            stack.enter_context(parallel.joblib_backend(scatter=fitness.arrays))
 
         lo, hi = -float(self.bound), float(self.bound)
         P = rng.uniform(lo, hi, (N, d))

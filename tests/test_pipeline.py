@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import chain_env
 from mer_helpers.runner import REPO_ROOT, chain_notebooks
 
 pytestmark = pytest.mark.slow
@@ -25,7 +26,7 @@ MER = [sys.executable, "-m", "mer_helpers"]
 
 
 def _mer(*args, check=True, **kw):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    env = chain_env(TF_CPP_MIN_LOG_LEVEL="2")  # Dask as users get it: a local cluster for the run
     proc = subprocess.run([*MER, *map(str, args)], capture_output=True, text=True, env=env, cwd=REPO_ROOT, **kw)
     if check and proc.returncode != 0:
         raise AssertionError(f"mer {' '.join(map(str, args))} failed ({proc.returncode}):\n"
