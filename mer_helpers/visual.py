@@ -537,15 +537,16 @@ def select_layer(raw: np.ndarray, backbone: str, layer: str | None = None) -> np
     return raw[:, nb:]
 
 
-def _features_task(job: tuple[list[str], np.ndarray], backbone: str, weights_path: str | None, seed: int,
-                   wid: str, batch_size: int, use_cache: bool) -> np.ndarray:
+def _features_task(job: tuple[list[str], np.ndarray], backbone: str, weights: str, seed: int,
+                   batch_size: int, use_cache: bool) -> np.ndarray:
     """One task of :func:`backbone_features`: ``job = (cache keys, uint8 images)`` → the raw
-    outputs ``(n, raw_dim)`` float32, each stored in the cache under its key."""
+    outputs ``(n, raw_dim)`` float32, each stored in the cache under its key. ``weights``: a
+    weights file resolved by the caller, or ``none``."""
     from mer_helpers.progress import import_tensorflow_quietly
 
     import_tensorflow_quietly()  # a Dask worker: no TensorFlow start-up lines in the run's output
     keys, images = job
-    model = _build_cached(backbone, weights_path, seed, wid)  # once per process
+    model = build_backbone(backbone, weights, seed)  # once per process
     y = _raw_outputs(model, preprocess_images(images, backbone), batch_size, backbone)
     if use_cache:
         for k, v in zip(keys, y):  # written, renamed into place and sealed under the entry's lock
@@ -602,8 +603,8 @@ def backbone_features(images: Sequence[np.ndarray] | np.ndarray, backbone: str =
         size = max(int(batch_size), min(int(chunk), -(-len(todo) // 8)))
         parts = [todo[s:s + size] for s in range(0, len(todo), size)]
         t0 = time.perf_counter()
-        ys = map_clips(functools.partial(_features_task, backbone=backbone, weights_path=path, seed=int(seed),
-                                         wid=wid, batch_size=int(batch_size), use_cache=use_cache),
+        ys = map_clips(functools.partial(_features_task, backbone=backbone, weights=path or "none",
+                                         seed=int(seed), batch_size=int(batch_size), use_cache=use_cache),
                        [(part, np.stack([imgs[uniq[k]] for k in part])) for part in parts],
                        desc=f"{backbone} ({weights_label(weights)})", unit="chunk", progress=progress,
                        n_jobs=1)
