@@ -272,6 +272,13 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
+def _mem_cell(r: dict) -> str:
+    """Peak memory at the largest N, and its rise above the stage's start at each N when known."""
+    extra = [e for e in r.get("extra_mb") or [] if e is not None]
+    rise = f" ({', '.join(f'{e:+.0f}' for e in extra)})" if extra else ""
+    return f"{r['peak_mb'][-1]:.0f}{rise}"
+
+
 def scale_markdown(bench_json: Path = BENCH_SCALE) -> str:
     """The tables of ``book/scale.md`` from ``scripts/bench_scale.py``'s ``bench.json``: per preset
     and stage, wall time at each size, clips/s, peak memory, growth exponent, per-clip cost
@@ -284,7 +291,7 @@ def scale_markdown(bench_json: Path = BENCH_SCALE) -> str:
     out = []
     for preset, stages in b["table"].items():
         sizes = sorted({n for r in stages.values() for n in r["sizes"]})
-        head = ["stage", *[f"N = {n:,} (s)" for n in sizes], "clips/s (largest N)", "peak MB",
+        head = ["stage", *[f"N = {n:,} (s)" for n in sizes], "clips/s (largest N)", "peak MB (rise during the stage)",
                 "growth b", "cost/clip ratio (wall, CPU)", "MELD 13,708"]
         rows = []
         for stage, r in stages.items():
@@ -294,7 +301,7 @@ def scale_markdown(bench_json: Path = BENCH_SCALE) -> str:
                 ratio += f", {r['cpu_ratio']:.2f}"
             rows.append([f"{stage}" + ("" if r["per_clip"] else " (fit)"),
                          *[f"{by_n[n]:.1f}" if n in by_n else "not run" for n in sizes],
-                         f"{r['clips_per_s'][-1]:.1f}", f"{max(r['peak_mb']):.0f}", f"{r['growth']:.2f}",
+                         f"{r['clips_per_s'][-1]:.1f}", _mem_cell(r), f"{r['growth']:.2f}",
                          ratio, _hours(r["meld_s"])])
         total = sum(r["meld_s"] for r in stages.values())
         chain = b.get("chain", {}).get(preset, {})

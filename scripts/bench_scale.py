@@ -182,7 +182,7 @@ class PeakRSS:
     """
 
     def __init__(self, interval: float = 0.1):
-        self.interval, self.peak_mb = interval, 0.0
+        self.interval, self.peak_mb, self.base_mb = interval, 0.0, None
         self._stop = threading.Event()
         self._first: dict[int, float] = {}
         self._last: dict[int, float] = {}
@@ -201,6 +201,8 @@ class PeakRSS:
                 self._first.setdefault(p.pid, cpu if self._started else 0.0)
                 self._last[p.pid] = cpu
         self.peak_mb = max(self.peak_mb, total / 2**20)
+        if self.base_mb is None:
+            self.base_mb = total / 2**20  # what the processes held when the block started
 
     @property
     def cpu_s(self) -> float:
@@ -225,12 +227,18 @@ class PeakRSS:
         self._sample()
 
 
+#: resident memory (MB) at the start of the last :func:`timed` block
+LAST_BASE_MB = [0.0]
+
+
 def timed(fn, *args, **kwargs):
-    """``(result, seconds, peak_mb, cpu_s)`` of ``fn(*args, **kwargs)``."""
+    """``(result, seconds, peak_mb, cpu_s)`` of ``fn(*args, **kwargs)``; the memory at the start
+    of the block is left in :data:`LAST_BASE_MB`."""
     with PeakRSS() as mem:
         t0 = time.perf_counter()
         out = fn(*args, **kwargs)
         dt = time.perf_counter() - t0
+    LAST_BASE_MB[0] = mem.base_mb or 0.0
     return out, dt, mem.peak_mb, mem.cpu_s
 
 
@@ -306,7 +314,7 @@ def per_clip_stages(paths: list[str], preset: str, chunk: int, weights_path: str
     for name, fn in (("probe", probe_all), ("audio", audio_all), ("frames", frames_all),
                      ("summary", summary_all), ("backbone", backbone_all)):
         _, dt, mb, cpu = timed(fn)
-        out[name] = {"seconds": dt, "peak_mb": mb, "cpu_s": cpu}
+        out[name] = {"seconds": dt, "peak_mb": mb, "cpu_s": cpu, "base_mb": LAST_BASE_MB[0]}
         print(f"[bench] {preset} N={len(paths)} {name}: {dt:.1f} s ({cpu:.1f} CPU s), "
               f"{len(paths) / max(dt, 1e-9):.1f} clips/s, peak {mb:.0f} MB", flush=True)
     return out
@@ -387,7 +395,8 @@ def analyse(res: dict) -> dict:
             b = growth(ns, secs)
             row = {"sizes": ns, "seconds": secs, "clips_per_s": [n / max(s, 1e-9) for n, s in zip(ns, secs)],
                    "peak_mb": [p["peak_mb"] for _, p in pts], "growth": b,
-                   "cpu_s": [p.get("cpu_s") for _, p in pts], "per_clip": stage in PER_CLIP}
+                   "cpu_s": [p.get("cpu_s") for _, p in pts], "per_clip": stage in PER_CLIP,
+                   "extra_mb": [p["peak_mb"] - p["base_mb"] if "base_mb" in p else None for _, p in pts]}
             if stage in PER_CLIP and len(ns) > 1 and secs[0] > 0.5:
                 row["cost_ratio"] = (secs[-1] / ns[-1]) / (secs[0] / ns[0])
                 cpu = row["cpu_s"]
