@@ -186,11 +186,20 @@ def compose_late_fusion(audio_model: keras.Model, visual_model: keras.Model, nam
     return keras.Model([a_in, v_in], out, name=f"{name}_late")
 
 
-def _check_shape(input_shape) -> tuple[int, int]:
+def _sequence_input(input_shape):
+    """The models' input layer ``input_sequence`` of shape ``(T, d_in)`` (checked: both >= 1)."""
     shape = tuple(int(s) for s in input_shape)
     if len(shape) != 2 or min(shape) < 1:
         raise ValueError(f"input_shape must be (T, d) with T, d >= 1, got {input_shape}")
-    return shape
+    return keras.Input(shape=shape, name="input_sequence")
+
+
+def _pooled_softmax(x_in, x, n_classes: int, dropout: float, learning_rate: float, name: str) -> keras.Model:
+    """The head all three models share: mean over time → dropout → softmax; the model compiled."""
+    z = layers.GlobalAveragePooling1D(name="mean_over_time")(x)
+    z = layers.Dropout(dropout, name="dropout")(z)
+    out = layers.Dense(n_classes, activation="softmax", name="softmax_classifier")(z)
+    return _compile(keras.Model(x_in, out, name=name), learning_rate)
 
 
 def build_bilstm_sa(input_shape: Sequence[int], n_classes: int, units: int = 64, heads: int = 4,
@@ -218,11 +227,10 @@ def build_bilstm_sa(input_shape: Sequence[int], n_classes: int, units: int = 64,
     keras.Model
         Compiled (Adam, sparse categorical cross-entropy).
     """
-    t, d_in = _check_shape(input_shape)
     d = 2 * int(units)
     if d % int(heads):
         raise ValueError(f"build_bilstm_sa: d = 2*units = {d} is not divisible by heads = {heads}")
-    x_in = keras.Input(shape=(t, d_in), name="input_sequence")
+    x_in = _sequence_input(input_shape)
     x = layers.Bidirectional(layers.LSTM(units, return_sequences=True), name="X_bilstm")(x_in)
     q = layers.Dense(d, use_bias=False, name="Q_eq4_XWq")(x)
     k = layers.Dense(d, use_bias=False, name="K_eq5_XWk")(x)
@@ -232,10 +240,7 @@ def build_bilstm_sa(input_shape: Sequence[int], n_classes: int, units: int = 64,
     r = layers.Dropout(dropout, name="R_dropout")(r)
     s = layers.Add(name="residual_X_plus_R")([x, r])
     s = layers.LayerNormalization(name="S_eq9_layernorm")(s)
-    z = layers.GlobalAveragePooling1D(name="mean_over_time")(s)
-    z = layers.Dropout(dropout, name="dropout")(z)
-    out = layers.Dense(n_classes, activation="softmax", name="softmax_classifier")(z)
-    return _compile(keras.Model(x_in, out, name="bilstm_sa"), learning_rate)
+    return _pooled_softmax(x_in, s, n_classes, dropout, learning_rate, "bilstm_sa")
 
 
 def build_bilstm(input_shape: Sequence[int], n_classes: int, units: int = 64, dropout: float = 0.3,
@@ -245,10 +250,12 @@ def build_bilstm(input_shape: Sequence[int], n_classes: int, units: int = 64, dr
     Parameters
     ----------
     input_shape : (int, int)
-        ``(T, d_in)``.
+        ``(T, d_in)``: steps and features per step of the sequencer's output.
     n_classes : int
     units : int, default=64
+        LSTM units per direction (the pooled vector has ``2 * units``).
     dropout : float, default=0.3
+        Dropout rate before the softmax layer.
     learning_rate : float, default=1e-3
     **_ignored
         Other builders' arguments (``heads``), ignored.
@@ -256,15 +263,11 @@ def build_bilstm(input_shape: Sequence[int], n_classes: int, units: int = 64, dr
     Returns
     -------
     keras.Model
-        Compiled.
+        Compiled, named ``bilstm``.
     """
-    t, d_in = _check_shape(input_shape)
-    x_in = keras.Input(shape=(t, d_in), name="input_sequence")
+    x_in = _sequence_input(input_shape)
     x = layers.Bidirectional(layers.LSTM(units, return_sequences=True), name="X_bilstm")(x_in)
-    z = layers.GlobalAveragePooling1D(name="mean_over_time")(x)
-    z = layers.Dropout(dropout, name="dropout")(z)
-    out = layers.Dense(n_classes, activation="softmax", name="softmax_classifier")(z)
-    return _compile(keras.Model(x_in, out, name="bilstm"), learning_rate)
+    return _pooled_softmax(x_in, x, n_classes, dropout, learning_rate, "bilstm")
 
 
 def build_cnn(input_shape: Sequence[int], n_classes: int, filters: int = 64, kernel_size: int = 3,
@@ -274,29 +277,27 @@ def build_cnn(input_shape: Sequence[int], n_classes: int, filters: int = 64, ker
     Parameters
     ----------
     input_shape : (int, int)
-        ``(T, d_in)``.
+        ``(T, d_in)``; the max-pooling halves ``T`` (rounding up).
     n_classes : int
     filters : int, default=64
+        Filters of the first convolution (the second has twice as many).
     kernel_size : int, default=3
+        Width in steps of both convolutions ("same" padding).
     dropout : float, default=0.3
     learning_rate : float, default=1e-3
     **_ignored
-        Other builders' arguments, ignored.
+        Other builders' arguments (``units``, ``heads``), ignored.
 
     Returns
     -------
     keras.Model
-        Compiled.
+        Compiled, named ``cnn``.
     """
-    t, d_in = _check_shape(input_shape)
-    x_in = keras.Input(shape=(t, d_in), name="input_sequence")
+    x_in = _sequence_input(input_shape)
     x = layers.Conv1D(filters, kernel_size, padding="same", activation="relu", name="conv1")(x_in)
     x = layers.MaxPooling1D(2, padding="same", name="maxpool1")(x)
     x = layers.Conv1D(2 * filters, kernel_size, padding="same", activation="relu", name="conv2")(x)
-    z = layers.GlobalAveragePooling1D(name="mean_over_time")(x)
-    z = layers.Dropout(dropout, name="dropout")(z)
-    out = layers.Dense(n_classes, activation="softmax", name="softmax_classifier")(z)
-    return _compile(keras.Model(x_in, out, name="cnn"), learning_rate)
+    return _pooled_softmax(x_in, x, n_classes, dropout, learning_rate, "cnn")
 
 
 BUILDERS: dict[str, Callable[..., keras.Model]] = {
@@ -352,7 +353,48 @@ def attention_weights(model: keras.Model, X: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 # From feature vectors / temporal sequences to model inputs
 # ----------------------------------------------------------------------------------------------
-class FeatureSequencer(TransformerMixin, BaseEstimator):
+class _SavedSequencer:
+    """The ``.npz`` file of every sequencer: ``mode`` (which class :func:`load_sequencer`
+    rebuilds), ``steps``, then the class's fitted arrays (``_npz_arrays``)."""
+
+    mode = ""
+
+    def _npz_arrays(self) -> dict:
+        raise NotImplementedError
+
+    def save(self, path) -> Path:
+        """Write the fitted sequencer to an ``.npz`` file (read back by :func:`load_sequencer`).
+
+        Parameters
+        ----------
+        path : path-like
+
+        Returns
+        -------
+        Path
+        """
+        from mer_helpers.io import save_npz
+
+        return save_npz(path, mode=np.array(self.mode), steps=np.array(int(self.steps)), **self._npz_arrays())
+
+
+class _StandardisingSequencer(_SavedSequencer):
+    """What :class:`FeatureSequencer` and :class:`TemporalSequencer` share: a per-dimension
+    standardisation (``mean_``, ``scale_``) learnt at ``fit`` and a ``(steps_, step_dim_)``
+    output shape."""
+
+    def _fit_scale(self, X: np.ndarray) -> None:
+        """Set ``mean_`` and ``scale_`` (standard deviation, 1 where it is 0) from the rows of ``X``."""
+        self.mean_ = X.mean(axis=0)
+        sd = X.std(axis=0)
+        self.scale_ = np.where(sd > 1e-12, sd, 1.0)
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        return (self.steps_, self.step_dim_)
+
+
+class FeatureSequencer(_StandardisingSequencer, TransformerMixin, BaseEstimator):
     """Standardise selected feature vectors (fit on training rows) and fold them into ``(steps, d)``.
 
     ``fit(X)`` learns per-column mean and standard deviation (a ``StandardScaler``);
@@ -399,28 +441,24 @@ class FeatureSequencer(TransformerMixin, BaseEstimator):
         self : FeatureSequencer
         """
         X = validate_data(self, X, dtype=np.float64, ensure_all_finite=False)
-        self.mean_ = X.mean(axis=0)
-        sd = X.std(axis=0)
-        self.scale_ = np.where(sd > 1e-12, sd, 1.0)
+        self._fit_scale(X)
         self.n_features_in_ = X.shape[1]
         self.steps_ = max(1, min(int(self.steps), self.n_features_in_))
         self.step_dim_ = int(math.ceil(self.n_features_in_ / self.steps_))
         return self
 
-    @property
-    def input_shape(self) -> tuple[int, int]:
-        return (self.steps_, self.step_dim_)
-
     def transform(self, X) -> np.ndarray:
-        """Standardise and fold.
+        """Standardise with the training mean and scale, zero-pad to ``steps_ * step_dim_`` columns, fold.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Feature vectors with the columns seen at :meth:`fit`, in the same order.
 
         Returns
         -------
         ndarray of shape (n_samples, steps_, step_dim_), float32
+            Step ``t`` holds the standardised columns ``t * step_dim_`` to ``(t + 1) * step_dim_ - 1``.
         """
         check_is_fitted(self, "mean_")
         X = validate_data(self, X, dtype=np.float64, ensure_all_finite=False, reset=False)
@@ -444,21 +482,9 @@ class FeatureSequencer(TransformerMixin, BaseEstimator):
                 "how": "standardised selected vector (fused order: audio then visual) cut into "
                        "`steps` consecutive blocks of `step_dim` columns, zero-padded"}
 
-    def save(self, path) -> Path:
-        """Write the fitted sequencer to an ``.npz`` file.
-
-        Parameters
-        ----------
-        path : path-like
-
-        Returns
-        -------
-        Path
-        """
-        from mer_helpers.io import save_npz
-
-        return save_npz(path, mode=np.array(self.mode), steps=np.array(int(self.steps)), mean_=self.mean_,
-                        scale_=self.scale_, steps_=np.array(self.steps_), step_dim_=np.array(self.step_dim_))
+    def _npz_arrays(self) -> dict:
+        return {"mean_": self.mean_, "scale_": self.scale_, "steps_": np.array(self.steps_),
+                "step_dim_": np.array(self.step_dim_)}
 
     @classmethod
     def _from_npz(cls, z) -> "FeatureSequencer":
@@ -516,7 +542,7 @@ def sequence_dims(selected_columns: Sequence[str], modality: str) -> list[int]:
     return sorted(dims)
 
 
-class TemporalSequencer(BaseEstimator):
+class TemporalSequencer(_StandardisingSequencer, BaseEstimator):
     """Real temporal input: audio frames and summary-image features resampled to ``steps`` steps.
 
     ``fit(audio_seqs, visual_seqs)`` (lists of ``(T_i, 32)`` and ``(k_i, 2048)`` arrays of the
@@ -585,16 +611,9 @@ class TemporalSequencer(BaseEstimator):
         self : TemporalSequencer
         """
         S = self._stack(audio_seqs, visual_seqs)
-        flat = S.reshape(-1, S.shape[-1])
-        self.mean_ = flat.mean(axis=0)
-        sd = flat.std(axis=0)
-        self.scale_ = np.where(sd > 1e-12, sd, 1.0)
+        self._fit_scale(S.reshape(-1, S.shape[-1]))
         self.steps_, self.step_dim_ = int(self.steps), S.shape[-1]
         return self
-
-    @property
-    def input_shape(self) -> tuple[int, int]:
-        return (self.steps_, self.step_dim_)
 
     def transform(self, audio_seqs, visual_seqs) -> np.ndarray:
         """Resample, keep the chosen dimensions, standardise.
@@ -623,23 +642,10 @@ class TemporalSequencer(BaseEstimator):
                        "resampled to `steps` steps, selected dimensions concatenated per step, "
                        "standardised per dimension"}
 
-    def save(self, path) -> Path:
-        """Write the fitted sequencer to an ``.npz`` file.
-
-        Parameters
-        ----------
-        path : path-like
-
-        Returns
-        -------
-        Path
-        """
-        from mer_helpers.io import save_npz
-
-        return save_npz(path, mode=np.array(self.mode), steps=np.array(int(self.steps)), mean_=self.mean_,
-                        scale_=self.scale_,
-                        audio_dims=np.array(json.dumps(self._dims(self.audio_dims))),
-                        visual_dims=np.array(json.dumps(self._dims(self.visual_dims))))
+    def _npz_arrays(self) -> dict:
+        return {"mean_": self.mean_, "scale_": self.scale_,
+                "audio_dims": np.array(json.dumps(self._dims(self.audio_dims))),
+                "visual_dims": np.array(json.dumps(self._dims(self.visual_dims)))}
 
     @classmethod
     def _from_npz(cls, z) -> "TemporalSequencer":
@@ -649,7 +655,7 @@ class TemporalSequencer(BaseEstimator):
         return self
 
 
-class LateFusionSequencer(TransformerMixin, BaseEstimator):
+class LateFusionSequencer(_SavedSequencer, TransformerMixin, BaseEstimator):
     """Late fusion inputs: the selected columns of each modality, standardised and folded by a
     :class:`FeatureSequencer` of their own. ``transform(X)`` → ``[audio (n, T_a, d_a), visual
     (n, T_v, d_v)]``.
@@ -735,26 +741,12 @@ class LateFusionSequencer(TransformerMixin, BaseEstimator):
                 "how": "each modality's selected columns standardised and cut into `steps` blocks; "
                        "one model per modality, softmax outputs averaged"}
 
-    def save(self, path) -> Path:
-        """Write the fitted sequencer (both modalities') to an ``.npz`` file.
-
-        Parameters
-        ----------
-        path : path-like
-
-        Returns
-        -------
-        Path
-        """
-        from mer_helpers.io import save_npz
-
+    def _npz_arrays(self) -> dict:
         a, v = self._idx()
-        arrays = {"mode": np.array(self.mode), "steps": np.array(int(self.steps)),
-                  "audio_idx": np.array(a), "visual_idx": np.array(v)}
+        arrays = {"audio_idx": np.array(a), "visual_idx": np.array(v)}
         for tag, sq in (("a", self.audio_), ("v", self.visual_)):
-            arrays.update({f"{tag}_mean_": sq.mean_, f"{tag}_scale_": sq.scale_,
-                           f"{tag}_steps_": np.array(sq.steps_), f"{tag}_step_dim_": np.array(sq.step_dim_)})
-        return save_npz(path, **arrays)
+            arrays.update({f"{tag}_{k}": x for k, x in sq._npz_arrays().items()})
+        return arrays
 
     @classmethod
     def _from_npz(cls, z) -> "LateFusionSequencer":
@@ -1350,56 +1342,64 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Feature vectors with the columns of :meth:`fit` (``columns``), in the same order.
 
         Returns
         -------
         ndarray of shape (n_samples, n_classes)
+            Softmax outputs of ``bundle_.main_model``, columns in the order of ``classes_``.
         """
         X_seq = self._inputs(X)  # checks that the classifier is fitted
         return predict_proba(self.bundle_.models[self.bundle_.main_model], X_seq)
 
     def predict(self, X) -> np.ndarray:
-        """The main model's predicted classes.
+        """The main model's predicted classes: the most probable class of :meth:`predict_proba`.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            As for :meth:`predict_proba`.
 
         Returns
         -------
         ndarray of shape (n_samples,)
+            Labels taken from ``classes_``.
         """
         p = self.predict_proba(X)
         return self.classes_[p.argmax(axis=1)]
 
     def save(self, model_dir, extra: dict | None = None) -> Path:
-        """Write ``model_dir/classifiers/`` and ``model_dir/bundle.json`` (see :meth:`ClassifierBundle.save`).
+        """Write the fitted ``bundle_``: :meth:`ClassifierBundle.save` does the writing.
 
         Parameters
         ----------
         model_dir : path-like
+            The model folder that receives ``classifiers/`` and ``bundle.json``.
         extra : dict or None
-            More entries for ``bundle.json``.
+            Handed on to :meth:`ClassifierBundle.save` (entries added to ``bundle.json``).
 
         Returns
         -------
         Path
-            The ``bundle.json`` written.
+            ``model_dir/bundle.json``.
         """
         check_is_fitted(self, "bundle_")
         return self.bundle_.save(model_dir, extra=extra)
 
     @classmethod
     def load(cls, model_dir) -> "SequenceClassifier":
-        """Read what :meth:`save` wrote.
+        """A fitted classifier around the bundle that :meth:`save` wrote
+        (:meth:`ClassifierBundle.load`, then :meth:`from_bundle`).
 
         Parameters
         ----------
         model_dir : path-like
+            A model folder holding ``bundle.json`` and ``classifiers/``.
 
         Returns
         -------
         SequenceClassifier
+            Fitted; ``load`` raises what :meth:`ClassifierBundle.load` raises when a file is missing.
         """
         return cls.from_bundle(ClassifierBundle.load(model_dir))
 
