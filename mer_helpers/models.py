@@ -1668,3 +1668,213 @@ def linear_reference_split(artifacts, split: Mapping, labels, classes: Sequence[
     label_of = dict(zip(labels["clip_id"].astype(str), labels["label"].astype(str)))
     return logreg_per_split((ids, Xs), label_of, [split], classes=classes, seed=seed, C=C, max_iter=2000,
                             predictions=True)[1]
+
+
+# ----------------------------------------------------------------------------------------------
+# Notebook 06: every evaluation split, the ablation, the metrics fragment
+# ----------------------------------------------------------------------------------------------
+def run_eval_splits(artifacts, eval_splits: Sequence[Mapping], labels, classes: Sequence[str],
+                    model_names: Sequence[str] = MODEL_NAMES, columns: str = "selected", progress=None,
+                    **kwargs) -> tuple[dict, dict]:
+    """:func:`run_split` on each evaluation split in turn, with the files notebook 06 keeps.
+
+    Writes ``histories/<split>/<model>.json`` (the training record) after each split and
+    ``predictions/<model>.csv`` (all splits' test predictions) at the end.
+
+    Parameters
+    ----------
+    artifacts : path-like
+        ``OUT/artifacts``.
+    eval_splits : sequence of mapping
+        The evaluation splits of ``splits.json``, in the order they are trained.
+    labels : pandas.DataFrame
+        ``labels.csv``.
+    classes : sequence of str
+        The class order of the outputs.
+    model_names : sequence of str, default=MODEL_NAMES
+    columns : str, default="selected"
+        Which fused columns the models read (:func:`choose_columns`).
+    progress : progress bar or None
+        Advanced once per trained model.
+    **kwargs
+        The rest of :func:`run_split`'s settings (``sequence_mode``, ``steps``, ``epochs``, ...).
+
+    Returns
+    -------
+    frames : dict
+        Model name -> list of prediction frames, one per split in the order of ``eval_splits``.
+    records : dict
+        Split name -> {model name -> training record}.
+    """
+    from mer_helpers.evaluation import save_predictions
+    from mer_helpers.io import write_json
+
+    artifacts = Path(artifacts)
+    frames: dict[str, list] = {m: [] for m in model_names}
+    records: dict[str, dict] = {}
+    for s in eval_splits:
+        r = run_split(artifacts, s, labels, classes, model_names, columns=columns, progress=progress, **kwargs)
+        for m in model_names:
+            frames[m].append(r.predictions[m])
+            write_json(artifacts / "histories" / s["name"] / f"{m}.json", r.records[m])
+        records[s["name"]] = r.records
+    for m in model_names:
+        save_predictions(artifacts / "predictions" / f"{m}.csv", frames[m])
+    return frames, records
+
+
+def training_table(records: Mapping[str, Mapping[str, dict]], frames: Mapping[str, Sequence],
+                   classes: Sequence[str]):
+    """One row per split and model: how the training went and the test accuracy.
+
+    Parameters
+    ----------
+    records : mapping
+        Split name -> {model -> training record} (:func:`run_eval_splits`), splits in the
+        order of each model's list in ``frames``.
+    frames : mapping
+        Model -> list of per-split prediction frames (``y_true``, ``y_pred``).
+    classes : sequence of str
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``(split, model)``: epochs run, best epoch, weight updates, fit / validation
+        clips, validation speakers, test accuracy; rounded to 3 decimals.
+    """
+    import pandas as pd
+
+    from mer_helpers.evaluation import classification_metrics
+
+    rows = []
+    for i, (s, recs) in enumerate(records.items()):
+        for m, rec in recs.items():
+            pred = frames[m][i]
+            rows.append({"split": s, "model": m, "epochs run": rec["epochs_run"], "best epoch": rec["best_epoch"],
+                         "updates": rec["n_updates"], "fit / val clips": f"{rec['n_fit']} / {rec['n_val']}",
+                         "val speakers": len(rec.get("val_speakers", [])),
+                         "test accuracy": classification_metrics(pred["y_true"], pred["y_pred"], classes)["accuracy"]})
+    return pd.DataFrame(rows).set_index(["split", "model"]).round(3)
+
+
+def ablation_variants(classifier_columns: str = "selected") -> dict[str, str]:
+    """The ablation's inputs: variant name -> column set (:func:`choose_columns`).
+
+    ``audio_only`` / ``visual_only`` read every column of one modality, ``fused`` the run's own
+    columns, and the fourth variant the other fused set (``fused_no_selection`` when the run
+    reads the selection, ``fused_selected`` when it reads every column).
+
+    Parameters
+    ----------
+    classifier_columns : str, default="selected"
+        The run's column set: ``selected`` or ``all``.
+
+    Returns
+    -------
+    dict
+        In the order the ablation trains them.
+    """
+    other = ("fused_selected", "selected") if classifier_columns == "all" else ("fused_no_selection", "all")
+    return {"audio_only": "audio", "visual_only": "visual", "fused": classifier_columns, other[0]: other[1]}
+
+
+def run_ablation(artifacts, eval_splits: Sequence[Mapping], labels, classes: Sequence[str],
+                 variants: Mapping[str, str], fused=None, model_name: str = MAIN_MODEL, progress=None,
+                 **kwargs) -> dict[str, float]:
+    """The ablation: ``model_name`` on each variant's columns, every evaluation split.
+
+    Each variant's predictions go to ``predictions/ablation/<variant>.csv``.
+
+    Parameters
+    ----------
+    artifacts : path-like
+        ``OUT/artifacts``.
+    eval_splits : sequence of mapping
+    labels : pandas.DataFrame
+    classes : sequence of str
+    variants : mapping
+        Variant -> column set, as :func:`ablation_variants` gives.
+    fused : pandas.DataFrame or None
+        The predictions of the main run when they are the ``fused`` variant (same model, same
+        columns, same settings): reused instead of trained again. ``None``: train it.
+    model_name : str, default="bilstm_sa"
+    progress : progress bar or None
+        Advanced once per trained model.
+    **kwargs
+        :func:`run_split`'s settings.
+
+    Returns
+    -------
+    dict
+        Variant -> macro-F1, the mean over the splits.
+    """
+    import pandas as pd
+
+    from mer_helpers.evaluation import mean_over_splits, save_predictions
+
+    artifacts = Path(artifacts)
+    f1 = {}
+    for key, cols in variants.items():
+        if key == "fused" and fused is not None:
+            df = fused
+        else:
+            df = pd.concat([run_split(artifacts, s, labels, classes, [model_name], columns=cols, progress=progress,
+                                      **kwargs).predictions[model_name] for s in eval_splits], ignore_index=True)
+        save_predictions(artifacts / "predictions" / "ablation" / f"{key}.csv", df)
+        f1[key] = mean_over_splits(df, classes, "f1_macro")
+    return f1
+
+
+def metrics_fragment(ablation_f1: Mapping[str, float], reference_f1: float, columns_read: str,
+                     records: Mapping[str, Mapping[str, dict]], settings: Mapping[str, Any],
+                     sequence_layout: dict, inner_f1: Mapping | None, variants: Mapping[str, str],
+                     total_seconds: float) -> dict:
+    """The ``06_classifiers`` metrics fragment of notebook 06.
+
+    Parameters
+    ----------
+    ablation_f1 : mapping
+        Variant -> macro-F1 (:func:`run_ablation`; empty when the ablation is off).
+    reference_f1 : float
+        Macro-F1 of the logistic-regression reference (:func:`linear_reference_split`).
+    columns_read : str
+        What the reference read, in words.
+    records : mapping
+        Split name -> {model -> training record} of the evaluation splits.
+    settings : mapping
+        ``models``, ``columns``, ``sequence_mode``, ``fusion``, ``epochs``, ``batch_size``,
+        ``validation_split``, ``monitor``, ``units``, ``heads``, ``dropout``, ``patience``,
+        ``seed``, ``learning_rate``.
+    sequence_layout : dict
+        ``layout()`` of the final fit's sequencer.
+    inner_f1 : mapping or None
+        Inner-speaker macro-F1 per candidate (``None``: not run).
+    variants : mapping
+        The ablation's variant -> column set.
+    total_seconds : float
+        Wall time of the notebook so far.
+
+    Returns
+    -------
+    dict
+        ``ablation``, ``reference`` and ``classifiers`` (the settings, the validation methods
+        used, the early-stopping rule in words, ``n_eval_splits`` and ``wall_s``).
+    """
+    s = settings
+    monitor = s["monitor"]
+    return {
+        "ablation": ablation_f1,
+        "reference": {"logreg_f1_macro": reference_f1,
+                      "what": f"standardised logistic regression (C=1) on {columns_read}, same splits; not a paper model"},
+        "classifiers": {"models": list(s["models"]), "sequence_mode": s["sequence_mode"],
+                        "sequence_layout": sequence_layout, "fusion": s["fusion"], "columns": s["columns"],
+                        "inner_f1_macro": inner_f1,
+                        "epochs": s["epochs"], "batch_size": s["batch_size"], "validation_split": s["validation_split"],
+                        "validation": sorted({rec["validation"] for recs in records.values() for rec in recs.values()}),
+                        "early_stopping": ("none (paper 2, Algorithm 5)" if monitor == "none" else
+                                           f"{monitor} on the validation part of the training portion, best epoch restored"),
+                        "units": s["units"], "heads": s["heads"], "dropout": s["dropout"], "patience": s["patience"],
+                        "seed": s["seed"], "learning_rate": s["learning_rate"],
+                        "ablation_columns": dict(variants),
+                        "n_eval_splits": len(records), "wall_s": round(total_seconds, 1)},
+    }
