@@ -47,6 +47,7 @@ from mer_helpers.progress import epoch_bar  # noqa: E402
 from mer_helpers.progress import progress as _progress  # noqa: E402
 
 from mer_helpers import cache, io, media
+from mer_helpers.params import store_init_params
 
 #: Bump when a change alters cached WAV / MFCC results.
 WAV_VERSION = "wav-1"
@@ -665,27 +666,7 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
                  over_subtraction: float = 2.0, spectral_floor: float = 0.02,
                  noise_percentile: float = 10.0, n_mfcc: int = 13, mfcc_deltas: bool = False,
                  n_fft: int = 2048, hop_length: int = 512, n_mels: int = 128, features: str = "ae"):
-        self.features = features
-        self.hidden_units = hidden_units
-        self.bottleneck_units = bottleneck_units
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.validation_split = validation_split
-        self.l2 = l2
-        self.sparsity = sparsity
-        self.stats = stats
-        self.random_state = random_state
-        self.progress = progress
-        self.sr = sr
-        self.denoise = denoise
-        self.over_subtraction = over_subtraction
-        self.spectral_floor = spectral_floor
-        self.noise_percentile = noise_percentile
-        self.n_mfcc = n_mfcc
-        self.mfcc_deltas = mfcc_deltas
-        self.n_fft = n_fft
-        self.hop_length = hop_length
-        self.n_mels = n_mels
+        store_init_params(self, locals())
 
     # -- helpers
     @staticmethod
@@ -989,11 +970,13 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         directory : path-like
+            The audio branch's folder (created if missing); the two ``.keras`` files are left
+            out when the features use no autoencoder.
 
         Returns
         -------
         Path
-            ``directory``.
+            ``directory``, for :meth:`load`.
         """
         self._check_fitted()
         d = Path(directory)
@@ -1011,16 +994,19 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "AudioFeaturizer":
-        """Rebuild a featurizer written by :meth:`save`.
+        """Rebuild a featurizer written by :meth:`save`: parameters and columns from ``config.json``,
+        the min-max scaler from ``scaler.npz``, the Keras models when the features use them.
 
         Parameters
         ----------
         directory : path-like
+            A folder written by :meth:`save` (in a run, ``model/audio``); a missing
+            ``config.json`` raises ``FileNotFoundError`` naming what writes it.
 
         Returns
         -------
         AudioFeaturizer
-            Fitted.
+            Fitted, ready for :meth:`featurize`.
         """
         import keras
 

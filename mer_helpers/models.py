@@ -186,11 +186,20 @@ def compose_late_fusion(audio_model: keras.Model, visual_model: keras.Model, nam
     return keras.Model([a_in, v_in], out, name=f"{name}_late")
 
 
-def _check_shape(input_shape) -> tuple[int, int]:
+def _sequence_input(input_shape):
+    """The models' input layer ``input_sequence`` of shape ``(T, d_in)`` (checked: both >= 1)."""
     shape = tuple(int(s) for s in input_shape)
     if len(shape) != 2 or min(shape) < 1:
         raise ValueError(f"input_shape must be (T, d) with T, d >= 1, got {input_shape}")
-    return shape
+    return keras.Input(shape=shape, name="input_sequence")
+
+
+def _pooled_softmax(x_in, x, n_classes: int, dropout: float, learning_rate: float, name: str) -> keras.Model:
+    """The head all three models share: mean over time → dropout → softmax; the model compiled."""
+    z = layers.GlobalAveragePooling1D(name="mean_over_time")(x)
+    z = layers.Dropout(dropout, name="dropout")(z)
+    out = layers.Dense(n_classes, activation="softmax", name="softmax_classifier")(z)
+    return _compile(keras.Model(x_in, out, name=name), learning_rate)
 
 
 def build_bilstm_sa(input_shape: Sequence[int], n_classes: int, units: int = 64, heads: int = 4,
@@ -218,11 +227,10 @@ def build_bilstm_sa(input_shape: Sequence[int], n_classes: int, units: int = 64,
     keras.Model
         Compiled (Adam, sparse categorical cross-entropy).
     """
-    t, d_in = _check_shape(input_shape)
     d = 2 * int(units)
     if d % int(heads):
         raise ValueError(f"build_bilstm_sa: d = 2*units = {d} is not divisible by heads = {heads}")
-    x_in = keras.Input(shape=(t, d_in), name="input_sequence")
+    x_in = _sequence_input(input_shape)
     x = layers.Bidirectional(layers.LSTM(units, return_sequences=True), name="X_bilstm")(x_in)
     q = layers.Dense(d, use_bias=False, name="Q_eq4_XWq")(x)
     k = layers.Dense(d, use_bias=False, name="K_eq5_XWk")(x)
@@ -232,10 +240,7 @@ def build_bilstm_sa(input_shape: Sequence[int], n_classes: int, units: int = 64,
     r = layers.Dropout(dropout, name="R_dropout")(r)
     s = layers.Add(name="residual_X_plus_R")([x, r])
     s = layers.LayerNormalization(name="S_eq9_layernorm")(s)
-    z = layers.GlobalAveragePooling1D(name="mean_over_time")(s)
-    z = layers.Dropout(dropout, name="dropout")(z)
-    out = layers.Dense(n_classes, activation="softmax", name="softmax_classifier")(z)
-    return _compile(keras.Model(x_in, out, name="bilstm_sa"), learning_rate)
+    return _pooled_softmax(x_in, s, n_classes, dropout, learning_rate, "bilstm_sa")
 
 
 def build_bilstm(input_shape: Sequence[int], n_classes: int, units: int = 64, dropout: float = 0.3,
@@ -245,10 +250,12 @@ def build_bilstm(input_shape: Sequence[int], n_classes: int, units: int = 64, dr
     Parameters
     ----------
     input_shape : (int, int)
-        ``(T, d_in)``.
+        ``(T, d_in)``: steps and features per step of the sequencer's output.
     n_classes : int
     units : int, default=64
+        LSTM units per direction (the pooled vector has ``2 * units``).
     dropout : float, default=0.3
+        Dropout rate before the softmax layer.
     learning_rate : float, default=1e-3
     **_ignored
         Other builders' arguments (``heads``), ignored.
@@ -256,15 +263,11 @@ def build_bilstm(input_shape: Sequence[int], n_classes: int, units: int = 64, dr
     Returns
     -------
     keras.Model
-        Compiled.
+        Compiled, named ``bilstm``.
     """
-    t, d_in = _check_shape(input_shape)
-    x_in = keras.Input(shape=(t, d_in), name="input_sequence")
+    x_in = _sequence_input(input_shape)
     x = layers.Bidirectional(layers.LSTM(units, return_sequences=True), name="X_bilstm")(x_in)
-    z = layers.GlobalAveragePooling1D(name="mean_over_time")(x)
-    z = layers.Dropout(dropout, name="dropout")(z)
-    out = layers.Dense(n_classes, activation="softmax", name="softmax_classifier")(z)
-    return _compile(keras.Model(x_in, out, name="bilstm"), learning_rate)
+    return _pooled_softmax(x_in, x, n_classes, dropout, learning_rate, "bilstm")
 
 
 def build_cnn(input_shape: Sequence[int], n_classes: int, filters: int = 64, kernel_size: int = 3,
@@ -274,29 +277,27 @@ def build_cnn(input_shape: Sequence[int], n_classes: int, filters: int = 64, ker
     Parameters
     ----------
     input_shape : (int, int)
-        ``(T, d_in)``.
+        ``(T, d_in)``; the max-pooling halves ``T`` (rounding up).
     n_classes : int
     filters : int, default=64
+        Filters of the first convolution (the second has twice as many).
     kernel_size : int, default=3
+        Width in steps of both convolutions ("same" padding).
     dropout : float, default=0.3
     learning_rate : float, default=1e-3
     **_ignored
-        Other builders' arguments, ignored.
+        Other builders' arguments (``units``, ``heads``), ignored.
 
     Returns
     -------
     keras.Model
-        Compiled.
+        Compiled, named ``cnn``.
     """
-    t, d_in = _check_shape(input_shape)
-    x_in = keras.Input(shape=(t, d_in), name="input_sequence")
+    x_in = _sequence_input(input_shape)
     x = layers.Conv1D(filters, kernel_size, padding="same", activation="relu", name="conv1")(x_in)
     x = layers.MaxPooling1D(2, padding="same", name="maxpool1")(x)
     x = layers.Conv1D(2 * filters, kernel_size, padding="same", activation="relu", name="conv2")(x)
-    z = layers.GlobalAveragePooling1D(name="mean_over_time")(x)
-    z = layers.Dropout(dropout, name="dropout")(z)
-    out = layers.Dense(n_classes, activation="softmax", name="softmax_classifier")(z)
-    return _compile(keras.Model(x_in, out, name="cnn"), learning_rate)
+    return _pooled_softmax(x_in, x, n_classes, dropout, learning_rate, "cnn")
 
 
 BUILDERS: dict[str, Callable[..., keras.Model]] = {
@@ -352,7 +353,48 @@ def attention_weights(model: keras.Model, X: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 # From feature vectors / temporal sequences to model inputs
 # ----------------------------------------------------------------------------------------------
-class FeatureSequencer(TransformerMixin, BaseEstimator):
+class _SavedSequencer:
+    """The ``.npz`` file of every sequencer: ``mode`` (which class :func:`load_sequencer`
+    rebuilds), ``steps``, then the class's fitted arrays (``_npz_arrays``)."""
+
+    mode = ""
+
+    def _npz_arrays(self) -> dict:
+        raise NotImplementedError
+
+    def save(self, path) -> Path:
+        """Write the fitted sequencer to an ``.npz`` file (read back by :func:`load_sequencer`).
+
+        Parameters
+        ----------
+        path : path-like
+
+        Returns
+        -------
+        Path
+        """
+        from mer_helpers.io import save_npz
+
+        return save_npz(path, mode=np.array(self.mode), steps=np.array(int(self.steps)), **self._npz_arrays())
+
+
+class _StandardisingSequencer(_SavedSequencer):
+    """What :class:`FeatureSequencer` and :class:`TemporalSequencer` share: a per-dimension
+    standardisation (``mean_``, ``scale_``) learnt at ``fit`` and a ``(steps_, step_dim_)``
+    output shape."""
+
+    def _fit_scale(self, X: np.ndarray) -> None:
+        """Set ``mean_`` and ``scale_`` (standard deviation, 1 where it is 0) from the rows of ``X``."""
+        self.mean_ = X.mean(axis=0)
+        sd = X.std(axis=0)
+        self.scale_ = np.where(sd > 1e-12, sd, 1.0)
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        return (self.steps_, self.step_dim_)
+
+
+class FeatureSequencer(_StandardisingSequencer, TransformerMixin, BaseEstimator):
     """Standardise selected feature vectors (fit on training rows) and fold them into ``(steps, d)``.
 
     ``fit(X)`` learns per-column mean and standard deviation (a ``StandardScaler``);
@@ -399,28 +441,24 @@ class FeatureSequencer(TransformerMixin, BaseEstimator):
         self : FeatureSequencer
         """
         X = validate_data(self, X, dtype=np.float64, ensure_all_finite=False)
-        self.mean_ = X.mean(axis=0)
-        sd = X.std(axis=0)
-        self.scale_ = np.where(sd > 1e-12, sd, 1.0)
+        self._fit_scale(X)
         self.n_features_in_ = X.shape[1]
         self.steps_ = max(1, min(int(self.steps), self.n_features_in_))
         self.step_dim_ = int(math.ceil(self.n_features_in_ / self.steps_))
         return self
 
-    @property
-    def input_shape(self) -> tuple[int, int]:
-        return (self.steps_, self.step_dim_)
-
     def transform(self, X) -> np.ndarray:
-        """Standardise and fold.
+        """Standardise with the training mean and scale, zero-pad to ``steps_ * step_dim_`` columns, fold.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Feature vectors with the columns seen at :meth:`fit`, in the same order.
 
         Returns
         -------
         ndarray of shape (n_samples, steps_, step_dim_), float32
+            Step ``t`` holds the standardised columns ``t * step_dim_`` to ``(t + 1) * step_dim_ - 1``.
         """
         check_is_fitted(self, "mean_")
         X = validate_data(self, X, dtype=np.float64, ensure_all_finite=False, reset=False)
@@ -444,21 +482,9 @@ class FeatureSequencer(TransformerMixin, BaseEstimator):
                 "how": "standardised selected vector (fused order: audio then visual) cut into "
                        "`steps` consecutive blocks of `step_dim` columns, zero-padded"}
 
-    def save(self, path) -> Path:
-        """Write the fitted sequencer to an ``.npz`` file.
-
-        Parameters
-        ----------
-        path : path-like
-
-        Returns
-        -------
-        Path
-        """
-        from mer_helpers.io import save_npz
-
-        return save_npz(path, mode=np.array(self.mode), steps=np.array(int(self.steps)), mean_=self.mean_,
-                        scale_=self.scale_, steps_=np.array(self.steps_), step_dim_=np.array(self.step_dim_))
+    def _npz_arrays(self) -> dict:
+        return {"mean_": self.mean_, "scale_": self.scale_, "steps_": np.array(self.steps_),
+                "step_dim_": np.array(self.step_dim_)}
 
     @classmethod
     def _from_npz(cls, z) -> "FeatureSequencer":
@@ -516,7 +542,7 @@ def sequence_dims(selected_columns: Sequence[str], modality: str) -> list[int]:
     return sorted(dims)
 
 
-class TemporalSequencer(BaseEstimator):
+class TemporalSequencer(_StandardisingSequencer, BaseEstimator):
     """Real temporal input: audio frames and summary-image features resampled to ``steps`` steps.
 
     ``fit(audio_seqs, visual_seqs)`` (lists of ``(T_i, 32)`` and ``(k_i, 2048)`` arrays of the
@@ -585,16 +611,9 @@ class TemporalSequencer(BaseEstimator):
         self : TemporalSequencer
         """
         S = self._stack(audio_seqs, visual_seqs)
-        flat = S.reshape(-1, S.shape[-1])
-        self.mean_ = flat.mean(axis=0)
-        sd = flat.std(axis=0)
-        self.scale_ = np.where(sd > 1e-12, sd, 1.0)
+        self._fit_scale(S.reshape(-1, S.shape[-1]))
         self.steps_, self.step_dim_ = int(self.steps), S.shape[-1]
         return self
-
-    @property
-    def input_shape(self) -> tuple[int, int]:
-        return (self.steps_, self.step_dim_)
 
     def transform(self, audio_seqs, visual_seqs) -> np.ndarray:
         """Resample, keep the chosen dimensions, standardise.
@@ -623,23 +642,10 @@ class TemporalSequencer(BaseEstimator):
                        "resampled to `steps` steps, selected dimensions concatenated per step, "
                        "standardised per dimension"}
 
-    def save(self, path) -> Path:
-        """Write the fitted sequencer to an ``.npz`` file.
-
-        Parameters
-        ----------
-        path : path-like
-
-        Returns
-        -------
-        Path
-        """
-        from mer_helpers.io import save_npz
-
-        return save_npz(path, mode=np.array(self.mode), steps=np.array(int(self.steps)), mean_=self.mean_,
-                        scale_=self.scale_,
-                        audio_dims=np.array(json.dumps(self._dims(self.audio_dims))),
-                        visual_dims=np.array(json.dumps(self._dims(self.visual_dims))))
+    def _npz_arrays(self) -> dict:
+        return {"mean_": self.mean_, "scale_": self.scale_,
+                "audio_dims": np.array(json.dumps(self._dims(self.audio_dims))),
+                "visual_dims": np.array(json.dumps(self._dims(self.visual_dims)))}
 
     @classmethod
     def _from_npz(cls, z) -> "TemporalSequencer":
@@ -649,7 +655,7 @@ class TemporalSequencer(BaseEstimator):
         return self
 
 
-class LateFusionSequencer(TransformerMixin, BaseEstimator):
+class LateFusionSequencer(_SavedSequencer, TransformerMixin, BaseEstimator):
     """Late fusion inputs: the selected columns of each modality, standardised and folded by a
     :class:`FeatureSequencer` of their own. ``transform(X)`` → ``[audio (n, T_a, d_a), visual
     (n, T_v, d_v)]``.
@@ -735,26 +741,12 @@ class LateFusionSequencer(TransformerMixin, BaseEstimator):
                 "how": "each modality's selected columns standardised and cut into `steps` blocks; "
                        "one model per modality, softmax outputs averaged"}
 
-    def save(self, path) -> Path:
-        """Write the fitted sequencer (both modalities') to an ``.npz`` file.
-
-        Parameters
-        ----------
-        path : path-like
-
-        Returns
-        -------
-        Path
-        """
-        from mer_helpers.io import save_npz
-
+    def _npz_arrays(self) -> dict:
         a, v = self._idx()
-        arrays = {"mode": np.array(self.mode), "steps": np.array(int(self.steps)),
-                  "audio_idx": np.array(a), "visual_idx": np.array(v)}
+        arrays = {"audio_idx": np.array(a), "visual_idx": np.array(v)}
         for tag, sq in (("a", self.audio_), ("v", self.visual_)):
-            arrays.update({f"{tag}_mean_": sq.mean_, f"{tag}_scale_": sq.scale_,
-                           f"{tag}_steps_": np.array(sq.steps_), f"{tag}_step_dim_": np.array(sq.step_dim_)})
-        return save_npz(path, **arrays)
+            arrays.update({f"{tag}_{k}": x for k, x in sq._npz_arrays().items()})
+        return arrays
 
     @classmethod
     def _from_npz(cls, z) -> "LateFusionSequencer":
@@ -1350,56 +1342,64 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Feature vectors with the columns of :meth:`fit` (``columns``), in the same order.
 
         Returns
         -------
         ndarray of shape (n_samples, n_classes)
+            Softmax outputs of ``bundle_.main_model``, columns in the order of ``classes_``.
         """
         X_seq = self._inputs(X)  # checks that the classifier is fitted
         return predict_proba(self.bundle_.models[self.bundle_.main_model], X_seq)
 
     def predict(self, X) -> np.ndarray:
-        """The main model's predicted classes.
+        """The main model's predicted classes: the most probable class of :meth:`predict_proba`.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            As for :meth:`predict_proba`.
 
         Returns
         -------
         ndarray of shape (n_samples,)
+            Labels taken from ``classes_``.
         """
         p = self.predict_proba(X)
         return self.classes_[p.argmax(axis=1)]
 
     def save(self, model_dir, extra: dict | None = None) -> Path:
-        """Write ``model_dir/classifiers/`` and ``model_dir/bundle.json`` (see :meth:`ClassifierBundle.save`).
+        """Write the fitted ``bundle_``: :meth:`ClassifierBundle.save` does the writing.
 
         Parameters
         ----------
         model_dir : path-like
+            The model folder that receives ``classifiers/`` and ``bundle.json``.
         extra : dict or None
-            More entries for ``bundle.json``.
+            Handed on to :meth:`ClassifierBundle.save` (entries added to ``bundle.json``).
 
         Returns
         -------
         Path
-            The ``bundle.json`` written.
+            ``model_dir/bundle.json``.
         """
         check_is_fitted(self, "bundle_")
         return self.bundle_.save(model_dir, extra=extra)
 
     @classmethod
     def load(cls, model_dir) -> "SequenceClassifier":
-        """Read what :meth:`save` wrote.
+        """A fitted classifier around the bundle that :meth:`save` wrote
+        (:meth:`ClassifierBundle.load`, then :meth:`from_bundle`).
 
         Parameters
         ----------
         model_dir : path-like
+            A model folder holding ``bundle.json`` and ``classifiers/``.
 
         Returns
         -------
         SequenceClassifier
+            Fitted; ``load`` raises what :meth:`ClassifierBundle.load` raises when a file is missing.
         """
         return cls.from_bundle(ClassifierBundle.load(model_dir))
 
@@ -1668,3 +1668,213 @@ def linear_reference_split(artifacts, split: Mapping, labels, classes: Sequence[
     label_of = dict(zip(labels["clip_id"].astype(str), labels["label"].astype(str)))
     return logreg_per_split((ids, Xs), label_of, [split], classes=classes, seed=seed, C=C, max_iter=2000,
                             predictions=True)[1]
+
+
+# ----------------------------------------------------------------------------------------------
+# Notebook 06: every evaluation split, the ablation, the metrics fragment
+# ----------------------------------------------------------------------------------------------
+def run_eval_splits(artifacts, eval_splits: Sequence[Mapping], labels, classes: Sequence[str],
+                    model_names: Sequence[str] = MODEL_NAMES, columns: str = "selected", progress=None,
+                    **kwargs) -> tuple[dict, dict]:
+    """:func:`run_split` on each evaluation split in turn, with the files notebook 06 keeps.
+
+    Writes ``histories/<split>/<model>.json`` (the training record) after each split and
+    ``predictions/<model>.csv`` (all splits' test predictions) at the end.
+
+    Parameters
+    ----------
+    artifacts : path-like
+        ``OUT/artifacts``.
+    eval_splits : sequence of mapping
+        The evaluation splits of ``splits.json``, in the order they are trained.
+    labels : pandas.DataFrame
+        ``labels.csv``.
+    classes : sequence of str
+        The class order of the outputs.
+    model_names : sequence of str, default=MODEL_NAMES
+    columns : str, default="selected"
+        Which fused columns the models read (:func:`choose_columns`).
+    progress : progress bar or None
+        Advanced once per trained model.
+    **kwargs
+        The rest of :func:`run_split`'s settings (``sequence_mode``, ``steps``, ``epochs``, ...).
+
+    Returns
+    -------
+    frames : dict
+        Model name -> list of prediction frames, one per split in the order of ``eval_splits``.
+    records : dict
+        Split name -> {model name -> training record}.
+    """
+    from mer_helpers.evaluation import save_predictions
+    from mer_helpers.io import write_json
+
+    artifacts = Path(artifacts)
+    frames: dict[str, list] = {m: [] for m in model_names}
+    records: dict[str, dict] = {}
+    for s in eval_splits:
+        r = run_split(artifacts, s, labels, classes, model_names, columns=columns, progress=progress, **kwargs)
+        for m in model_names:
+            frames[m].append(r.predictions[m])
+            write_json(artifacts / "histories" / s["name"] / f"{m}.json", r.records[m])
+        records[s["name"]] = r.records
+    for m in model_names:
+        save_predictions(artifacts / "predictions" / f"{m}.csv", frames[m])
+    return frames, records
+
+
+def training_table(records: Mapping[str, Mapping[str, dict]], frames: Mapping[str, Sequence],
+                   classes: Sequence[str]):
+    """One row per split and model: how the training went and the test accuracy.
+
+    Parameters
+    ----------
+    records : mapping
+        Split name -> {model -> training record} (:func:`run_eval_splits`), splits in the
+        order of each model's list in ``frames``.
+    frames : mapping
+        Model -> list of per-split prediction frames (``y_true``, ``y_pred``).
+    classes : sequence of str
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``(split, model)``: epochs run, best epoch, weight updates, fit / validation
+        clips, validation speakers, test accuracy; rounded to 3 decimals.
+    """
+    import pandas as pd
+
+    from mer_helpers.evaluation import classification_metrics
+
+    rows = []
+    for i, (s, recs) in enumerate(records.items()):
+        for m, rec in recs.items():
+            pred = frames[m][i]
+            rows.append({"split": s, "model": m, "epochs run": rec["epochs_run"], "best epoch": rec["best_epoch"],
+                         "updates": rec["n_updates"], "fit / val clips": f"{rec['n_fit']} / {rec['n_val']}",
+                         "val speakers": len(rec.get("val_speakers", [])),
+                         "test accuracy": classification_metrics(pred["y_true"], pred["y_pred"], classes)["accuracy"]})
+    return pd.DataFrame(rows).set_index(["split", "model"]).round(3)
+
+
+def ablation_variants(classifier_columns: str = "selected") -> dict[str, str]:
+    """The ablation's inputs: variant name -> column set (:func:`choose_columns`).
+
+    ``audio_only`` / ``visual_only`` read every column of one modality, ``fused`` the run's own
+    columns, and the fourth variant the other fused set (``fused_no_selection`` when the run
+    reads the selection, ``fused_selected`` when it reads every column).
+
+    Parameters
+    ----------
+    classifier_columns : str, default="selected"
+        The run's column set: ``selected`` or ``all``.
+
+    Returns
+    -------
+    dict
+        In the order the ablation trains them.
+    """
+    other = ("fused_selected", "selected") if classifier_columns == "all" else ("fused_no_selection", "all")
+    return {"audio_only": "audio", "visual_only": "visual", "fused": classifier_columns, other[0]: other[1]}
+
+
+def run_ablation(artifacts, eval_splits: Sequence[Mapping], labels, classes: Sequence[str],
+                 variants: Mapping[str, str], fused=None, model_name: str = MAIN_MODEL, progress=None,
+                 **kwargs) -> dict[str, float]:
+    """The ablation: ``model_name`` on each variant's columns, every evaluation split.
+
+    Each variant's predictions go to ``predictions/ablation/<variant>.csv``.
+
+    Parameters
+    ----------
+    artifacts : path-like
+        ``OUT/artifacts``.
+    eval_splits : sequence of mapping
+    labels : pandas.DataFrame
+    classes : sequence of str
+    variants : mapping
+        Variant -> column set, as :func:`ablation_variants` gives.
+    fused : pandas.DataFrame or None
+        The predictions of the main run when they are the ``fused`` variant (same model, same
+        columns, same settings): reused instead of trained again. ``None``: train it.
+    model_name : str, default="bilstm_sa"
+    progress : progress bar or None
+        Advanced once per trained model.
+    **kwargs
+        :func:`run_split`'s settings.
+
+    Returns
+    -------
+    dict
+        Variant -> macro-F1, the mean over the splits.
+    """
+    import pandas as pd
+
+    from mer_helpers.evaluation import mean_over_splits, save_predictions
+
+    artifacts = Path(artifacts)
+    f1 = {}
+    for key, cols in variants.items():
+        if key == "fused" and fused is not None:
+            df = fused
+        else:
+            df = pd.concat([run_split(artifacts, s, labels, classes, [model_name], columns=cols, progress=progress,
+                                      **kwargs).predictions[model_name] for s in eval_splits], ignore_index=True)
+        save_predictions(artifacts / "predictions" / "ablation" / f"{key}.csv", df)
+        f1[key] = mean_over_splits(df, classes, "f1_macro")
+    return f1
+
+
+def metrics_fragment(ablation_f1: Mapping[str, float], reference_f1: float, columns_read: str,
+                     records: Mapping[str, Mapping[str, dict]], settings: Mapping[str, Any],
+                     sequence_layout: dict, inner_f1: Mapping | None, variants: Mapping[str, str],
+                     total_seconds: float) -> dict:
+    """The ``06_classifiers`` metrics fragment of notebook 06.
+
+    Parameters
+    ----------
+    ablation_f1 : mapping
+        Variant -> macro-F1 (:func:`run_ablation`; empty when the ablation is off).
+    reference_f1 : float
+        Macro-F1 of the logistic-regression reference (:func:`linear_reference_split`).
+    columns_read : str
+        What the reference read, in words.
+    records : mapping
+        Split name -> {model -> training record} of the evaluation splits.
+    settings : mapping
+        ``models``, ``columns``, ``sequence_mode``, ``fusion``, ``epochs``, ``batch_size``,
+        ``validation_split``, ``monitor``, ``units``, ``heads``, ``dropout``, ``patience``,
+        ``seed``, ``learning_rate``.
+    sequence_layout : dict
+        ``layout()`` of the final fit's sequencer.
+    inner_f1 : mapping or None
+        Inner-speaker macro-F1 per candidate (``None``: not run).
+    variants : mapping
+        The ablation's variant -> column set.
+    total_seconds : float
+        Wall time of the notebook so far.
+
+    Returns
+    -------
+    dict
+        ``ablation``, ``reference`` and ``classifiers`` (the settings, the validation methods
+        used, the early-stopping rule in words, ``n_eval_splits`` and ``wall_s``).
+    """
+    s = settings
+    monitor = s["monitor"]
+    return {
+        "ablation": ablation_f1,
+        "reference": {"logreg_f1_macro": reference_f1,
+                      "what": f"standardised logistic regression (C=1) on {columns_read}, same splits; not a paper model"},
+        "classifiers": {"models": list(s["models"]), "sequence_mode": s["sequence_mode"],
+                        "sequence_layout": sequence_layout, "fusion": s["fusion"], "columns": s["columns"],
+                        "inner_f1_macro": inner_f1,
+                        "epochs": s["epochs"], "batch_size": s["batch_size"], "validation_split": s["validation_split"],
+                        "validation": sorted({rec["validation"] for recs in records.values() for rec in recs.values()}),
+                        "early_stopping": ("none (paper 2, Algorithm 5)" if monitor == "none" else
+                                           f"{monitor} on the validation part of the training portion, best epoch restored"),
+                        "units": s["units"], "heads": s["heads"], "dropout": s["dropout"], "patience": s["patience"],
+                        "seed": s["seed"], "learning_rate": s["learning_rate"],
+                        "ablation_columns": dict(variants),
+                        "n_eval_splits": len(records), "wall_s": round(total_seconds, 1)},
+    }

@@ -49,7 +49,19 @@ def _paths(X) -> list[str]:
 
 
 class _ClipFeatures(TransformerMixin, BaseEstimator):
-    """Clip paths → one modality's feature vectors (see the two subclasses)."""
+    """Clip paths → one modality's feature vectors (see the two subclasses).
+
+    Parameters
+    ----------
+    featurizer : AudioFeaturizer or VisualFeaturizer or None
+        The modality's featurizer; :meth:`fit` fits a clone of it on the training clips.
+    n_jobs : int, default=1
+        Clips read at a time.
+
+    Notes
+    -----
+    Not run through scikit-learn's ``check_estimator``: ``X`` is a list of clip files.
+    """
 
     def __init__(self, featurizer=None, n_jobs: int = 1):
         self.featurizer = featurizer
@@ -73,17 +85,34 @@ class _ClipFeatures(TransformerMixin, BaseEstimator):
         self.featurizer_ = featurizer
         return self
 
-    def transform(self, X) -> np.ndarray:
-        """Feature vectors of clip files.
+    def fit(self, X, y=None):
+        """Fit a clone of ``featurizer`` on the training clips (``featurizer_``).
 
         Parameters
         ----------
         X : sequence of path-like
-            Clip files.
+            Training clip files.
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self.featurizer_ = self._fit_clone(_paths(X))
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """This modality's feature vectors of clip files (the first item of :meth:`featurize_paths`).
+
+        Parameters
+        ----------
+        X : sequence of path-like
+            Clip files (audio and video in one file, as the datasets ship them).
 
         Returns
         -------
         ndarray of shape (n_clips, d), float32
+            One row per clip, columns as :meth:`get_feature_names_out`.
         """
         return self.featurize_paths(X)[0]
 
@@ -120,73 +149,34 @@ class _ClipFeatures(TransformerMixin, BaseEstimator):
 class ClipAudioFeatures(_ClipFeatures):
     """Clip paths → audio feature vectors: MFCC front end + :class:`mer_helpers.audio.AudioFeaturizer`.
 
-    Parameters
-    ----------
-    featurizer : AudioFeaturizer
-        The (unfitted) featurizer; :meth:`fit` fits a clone on the clips' MFCCs.
-    n_jobs : int, default=1
-        Clips extracted at a time.
-
-    Notes
-    -----
-    Not run through scikit-learn's ``check_estimator``: ``X`` is a list of clip files.
+    ``featurizer`` is an unfitted :class:`~mer_helpers.audio.AudioFeaturizer` (``None``: one with
+    the default settings); ``n_jobs`` clips have their MFCCs extracted at a time. Parameters and
+    notes: see ``_ClipFeatures``.
     """
 
-    def fit(self, X, y=None):
-        """Extract the MFCCs of the training clips and fit the featurizer on them.
-
-        Parameters
-        ----------
-        X : sequence of path-like
-            Training clip files.
-        y : ignored
-
-        Returns
-        -------
-        self : ClipAudioFeatures
-        """
+    def _fit_clone(self, paths: list[str]):
+        """MFCCs of ``paths`` with the clone's front-end settings, then the clone fitted on them."""
         from mer_helpers.audio import AudioFeaturizer, extract_mfcc
 
         feat = clone(self.featurizer) if self.featurizer is not None else AudioFeaturizer(progress=False)
-        mfcc = extract_mfcc(_paths(X), n_jobs=int(self.n_jobs), progress=False, **feat.front_end())
-        self.featurizer_ = feat.fit(mfcc)
-        return self
+        mfcc = extract_mfcc(paths, n_jobs=int(self.n_jobs), progress=False, **feat.front_end())
+        return feat.fit(mfcc)
 
 
 class ClipVisualFeatures(_ClipFeatures):
     """Clip paths → visual feature vectors: frame sampling + :class:`mer_helpers.visual.VisualFeaturizer`.
 
-    Parameters
-    ----------
-    featurizer : VisualFeaturizer
-        The featurizer (its summary model unfitted or fitted); :meth:`fit` fits a clone's summary
-        model on the clips' frames.
-    n_jobs : int, default=1
-        Clips decoded at a time.
-
-    Notes
-    -----
-    Not run through scikit-learn's ``check_estimator``: ``X`` is a list of clip files.
+    ``featurizer`` is required: a :class:`~mer_helpers.visual.VisualFeaturizer` whose summary model
+    may be unfitted or fitted (fitting refits a clone's summary model on the training clips' frames);
+    ``n_jobs`` clips are decoded at a time. Parameters and notes: see ``_ClipFeatures``.
     """
 
-    def fit(self, X, y=None):
-        """Sample the training clips' frames and fit the featurizer's summary model on them.
-
-        Parameters
-        ----------
-        X : sequence of path-like
-            Training clip files.
-        y : ignored
-
-        Returns
-        -------
-        self : ClipVisualFeatures
-        """
+    def _fit_clone(self, paths: list[str]):
+        """The clone's frames of ``paths``, then its summary model fitted on them."""
         if self.featurizer is None:
             raise ValueError("ClipVisualFeatures needs featurizer=VisualFeaturizer(...)")
         feat = clone(self.featurizer)
-        self.featurizer_ = feat.fit(feat.sample_frames(_paths(X), n_jobs=int(self.n_jobs), progress=False))
-        return self
+        return feat.fit(feat.sample_frames(paths, n_jobs=int(self.n_jobs), progress=False))
 
 
 def _featurize(step: _ClipFeatures, paths: list[str], n_jobs: int, errors: dict | None):
@@ -539,16 +529,17 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         return kept, clf.predict_proba_all(self.pipeline_[1:-1].transform(F))
 
     def predict_proba(self, X) -> np.ndarray:
-        """The main model's class probabilities.
+        """The main model's class probabilities, from clip files through the whole pipeline.
 
         Parameters
         ----------
         X : sequence of path-like
-            Clip files.
+            Clip files; a clip that fails raises (:meth:`predict_frame` can leave it out instead).
 
         Returns
         -------
         ndarray of shape (n_clips, n_classes)
+            Columns in the order of ``classes_``.
         """
         check_is_fitted(self, "pipeline_")
         if self.sequence_mode == "temporal":
@@ -556,16 +547,17 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         return self.pipeline_.predict_proba(_paths(X))
 
     def predict(self, X) -> np.ndarray:
-        """The main model's classes.
+        """The main model's classes: the most probable class of :meth:`predict_proba`.
 
         Parameters
         ----------
         X : sequence of path-like
-            Clip files.
+            As for :meth:`predict_proba`.
 
         Returns
         -------
         ndarray of shape (n_clips,)
+            Labels taken from ``classes_``.
         """
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 

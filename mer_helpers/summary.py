@@ -40,6 +40,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from mer_helpers import cache, io
+from mer_helpers.params import store_init_params
 from mer_helpers.progress import epoch_bar
 
 SUMMARY_MODES = ("shared", "per_clip", "average", "all")
@@ -344,16 +345,7 @@ class SummaryImages(BaseEstimator):
                  cae_batch_size: int = 32, frame_size: int = 96, cae_max_frames: int | None = 512,
                  average_segments: int = 1, n_init: int = 10, random_state: int = 42,
                  progress: bool = True):
-        self.summary_mode = summary_mode
-        self.n_clusters = n_clusters
-        self.cae_epochs = cae_epochs
-        self.cae_batch_size = cae_batch_size
-        self.frame_size = frame_size
-        self.cae_max_frames = cae_max_frames
-        self.average_segments = average_segments
-        self.n_init = n_init
-        self.random_state = random_state
-        self.progress = progress
+        store_init_params(self, locals())
 
     # -- properties
     @property

@@ -54,6 +54,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from mer_helpers import cache, io
+from mer_helpers.params import store_init_params
 
 INPUT_SIZE = 224
 VISUAL_VERSION = "visual-v1"
@@ -759,16 +760,7 @@ class VisualFeaturizer(TransformerMixin, BaseEstimator):
     def __init__(self, summary=None, frame_interval: int = 5, frame_size: int = 96, face_detect: bool = True,
                  backbone: str = "resnet50", backbone_weights="imagenet", backbone_batch_size: int = 32,
                  seed: int = 42, face_only: bool = False, backbone_layer: str | None = None):
-        self.summary = summary
-        self.face_only = face_only
-        self.frame_interval = frame_interval
-        self.frame_size = frame_size
-        self.face_detect = face_detect
-        self.backbone = backbone
-        self.backbone_weights = backbone_weights
-        self.backbone_batch_size = backbone_batch_size
-        self.seed = seed
-        self.backbone_layer = backbone_layer
+        store_init_params(self, locals())
 
     # the parameters as used (normalised); ``get_params`` keeps them as given
     @property
@@ -836,33 +828,39 @@ class VisualFeaturizer(TransformerMixin, BaseEstimator):
         return self.transform_frames(X, progress=False)[0]
 
     def transform_images(self, images_per_clip: Sequence[np.ndarray], progress: bool = True):
-        """Summary images per clip → features.
+        """Summary images per clip → features: the backbone's features of each image (layer
+        ``backbone_layer``) and their mean over the clip's images.
 
         Parameters
         ----------
         images_per_clip : list of ndarray of shape (k_i, S, S, 3)
+            The summary images of each clip (e.g. from :meth:`SummaryImages.transform`).
         progress : bool
+            Show a progress bar over the backbone's batches.
 
         Returns
         -------
         tuple
-            ``(X (n, dim) float32, columns, sequences [(k_i, dim)])``.
+            ``(X (n, dim) float32, columns, sequences [(k_i, dim)])``: per clip the mean image
+            feature, the column names, and the features of each image.
         """
         return clip_features(images_per_clip, self._backbone, self._weights, int(self.seed),
                              int(self.backbone_batch_size), progress=progress, layer=self._layer)
 
     def transform_frames(self, frames_list: Sequence[np.ndarray], progress: bool = True):
-        """Sampled frames per clip → summary images → features (see :meth:`transform_images`).
+        """Sampled frames per clip → summary images (the fitted summary model) → features.
 
         Parameters
         ----------
         frames_list : list of ndarray of shape (T_i, S, S, 3)
+            Frames as :meth:`sample_frames` returns them.
         progress : bool
+            Passed to :meth:`transform_images`.
 
         Returns
         -------
         tuple
-            ``(X (n, dim) float32, columns, sequences [(k_i, dim)])``.
+            What :meth:`transform_images` returns for the clips' summary images.
         """
         images = self.summary_model.transform(frames_list)
         return self.transform_images(images, progress=progress)
@@ -906,14 +904,18 @@ class VisualFeaturizer(TransformerMixin, BaseEstimator):
     def save(self, directory: str | os.PathLike) -> Path:
         """Write ``visual.json`` and the summary model (``summary/``).
 
+        The backbone is not saved: ``visual.json`` names it and its weights (with
+        :func:`weights_id`, which :meth:`load` checks for a weights file).
+
         Parameters
         ----------
         directory : path-like
+            The visual branch's folder (created if missing).
 
         Returns
         -------
         Path
-            ``directory``.
+            ``directory``, for :meth:`load`.
         """
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
@@ -934,16 +936,23 @@ class VisualFeaturizer(TransformerMixin, BaseEstimator):
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "VisualFeaturizer":
-        """Rebuild a featurizer written by :meth:`save`.
+        """Rebuild a featurizer written by :meth:`save`: its settings from ``visual.json``, the
+        summary model from ``summary/``; the backbone is built again from its name and weights.
 
         Parameters
         ----------
         directory : path-like
+            A folder written by :meth:`save` (in a run, ``model/visual``).
 
         Returns
         -------
         VisualFeaturizer
             Fitted (``summary_`` is the saved summary model).
+
+        Raises
+        ------
+        BackboneWeightsError
+            The weights file has changed since the featurizer was saved.
         """
         from mer_helpers.summary import SummaryImages
 
