@@ -392,6 +392,8 @@ def analyse(res: dict) -> dict:
                 continue
             ns = [n for n, _ in pts]
             secs = [p["seconds"] for _, p in pts]
+            if max(secs) < 0.01:  # nothing to do in this preset (strong: summary_mode "all")
+                continue
             b = growth(ns, secs)
             row = {"sizes": ns, "seconds": secs, "clips_per_s": [n / max(s, 1e-9) for n, s in zip(ns, secs)],
                    "peak_mb": [p["peak_mb"] for _, p in pts], "growth": b,
