@@ -269,6 +269,8 @@ BENCH_SCALE = REFERENCE_RUNS / "bench_scale" / "bench.json"
 
 
 def _hours(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
     return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
