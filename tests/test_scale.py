@@ -34,3 +34,36 @@ def test_capped_selection_sees_cap_rows_and_uncapped_below_cap_is_unchanged():
     _, b = _fit_seconds(250, None)
     assert a.n_fitness_rows_ == 250
     assert np.array_equal(a.support_, b.support_) and a.best_fitness_ == b.best_fitness_
+
+
+def _bench_module():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "bench_scale.py"
+    spec = importlib.util.spec_from_file_location("bench_scale", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_bench_analysis_projects_per_clip_linearly_and_fits_along_their_slope(tmp_path):
+    from mer_helpers import book
+
+    b = _bench_module()
+    runs = {"strong": {str(n): {"audio": {"seconds": n / 10, "peak_mb": 100.0, "cpu_s": n / 5},
+                                "selection": {"seconds": min(n, 2000) / 100, "peak_mb": 50.0},
+                                "classifier": {"seconds": n / 100, "peak_mb": 50.0}}
+                       for n in (500, 2000, 8000)}}
+    res = {"runs": runs, "mean_clip_s": b.MELD_MEAN_S, "hd_factor": 2.0, "sizes": [500, 2000, 8000]}
+    table = b.analyse(res)["strong"]
+    assert abs(table["audio"]["growth"] - 1.0) < 1e-9 and abs(table["audio"]["cost_ratio"] - 1.0) < 1e-9
+    assert abs(table["audio"]["meld_s"] - 1370.8) < 1e-6          # 0.1 s a clip, same clip length
+    assert abs(table["selection"]["meld_s"] - 20.0) < 1e-9        # capped: flat from 2,000 to 8,000
+    assert abs(table["classifier"]["meld_s"] - 137.08) < 1e-6     # linear
+    chain = res["chain"]["strong"]
+    assert abs(chain["official"] - (1370.8 + 7 * 20.0 + 13 * 137.08)) < 1e-6
+    res["table"] = {"strong": table}
+    (tmp_path / "bench.json").write_text(__import__("json").dumps(res))
+    md = book.scale_markdown(tmp_path / "bench.json")
+    assert "| audio | 50.0 | 200.0 | 800.0 | 10.0 |" in md and "**55 min**" in md
