@@ -275,10 +275,11 @@ def _hours(seconds: float) -> str:
 
 
 def _mem_cell(r: dict) -> str:
-    """Peak memory at the largest N, and its rise above the stage's start at each N when known."""
-    extra = [e for e in r.get("extra_mb") or [] if e is not None]
-    rise = f" ({', '.join(f'{e:+.0f}' for e in extra)})" if extra else ""
-    return f"{r['peak_mb'][-1]:.0f}{rise}"
+    """Peak memory at the largest N, then its rise above the stage's start at each N in the
+    order of the sizes (``·`` where that measurement has none)."""
+    extra = r.get("extra_mb") or []
+    rise = " / ".join("·" if e is None else f"{e:+.0f}" for e in extra)
+    return f"{r['peak_mb'][-1]:.0f}" + (f" ({rise})" if any(e is not None for e in extra) else "")
 
 
 def scale_markdown(bench_json: Path = BENCH_SCALE) -> str:
@@ -293,7 +294,7 @@ def scale_markdown(bench_json: Path = BENCH_SCALE) -> str:
     out = []
     for preset, stages in b["table"].items():
         sizes = sorted({n for r in stages.values() for n in r["sizes"]})
-        head = ["stage", *[f"N = {n:,} (s)" for n in sizes], "clips/s (largest N)", "peak MB (rise during the stage)",
+        head = ["stage", *[f"N = {n:,} (s)" for n in sizes], "clips/s (largest N)", "peak MB, largest N (rise during the stage, each N)",
                 "growth b", "cost/clip ratio (wall, CPU)", "MELD 13,708"]
         rows = []
         for stage, r in stages.items():
