@@ -1,0 +1,41 @@
+"""Every name a notebook's code uses is defined or imported in that notebook (pyflakes over the
+code cells, in order). A name lost in a merge (e.g. a module import) otherwise surfaces only
+when the chain runs."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pyflakes_api = pytest.importorskip("pyflakes.api", reason="pyflakes (the test extra) not installed")
+from pyflakes import reporter as _reporter  # noqa: E402
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+IPYTHON_NAMES = {"display", "get_ipython"}
+
+
+def notebook_source(path: Path) -> str:
+    cells = json.loads(path.read_text())["cells"]
+    code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    lines = [ln for src in code for ln in src.splitlines() if not ln.lstrip().startswith(("%", "!"))]
+    return "\n".join(lines) + "\n"
+
+
+def undefined_names(source: str, filename: str) -> list[str]:
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    pyflakes_api.check(source, filename, _reporter.Reporter(out, err))
+    found = [ln for ln in out.getvalue().splitlines() if "undefined name" in ln]
+    return [ln for ln in found if not any(f"'{n}'" in ln for n in IPYTHON_NAMES)] + err.getvalue().splitlines()
+
+
+def test_the_check_sees_a_missing_import():
+    assert undefined_names("x = plots.plot_projection(1)\n", "nb") == ["nb:1:5: undefined name 'plots'"]
+    assert undefined_names("from mer_helpers import plots\nplots.f()\ndisplay(1)\n", "nb") == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_uses_only_names_it_defines(path):
+    assert undefined_names(notebook_source(path), path.name) == []
