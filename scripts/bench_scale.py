@@ -73,29 +73,34 @@ FITS = {"official": {"audio_fit": 2, "summary_fit": 2, "selection": 7, "classifi
         "speaker-cv": {"audio_fit": 6, "summary_fit": 6, "selection": 15, "classifier": 53}}
 FITTED = ("audio_fit", "summary_fit", "selection", "classifier")
 
-#: What each preset runs, in the notebooks' parameter names (see mer_helpers/config.py).
+#: What each preset runs beyond its audio front end, which comes from the preset itself
+#: (:func:`front_end`): the stages it has, its backbone and the shapes and epochs of its fits.
 PRESET_STAGES = {
-    "paper": dict(n_mfcc=13, mfcc_deltas=False, n_fft=2048, hop_length=512, n_mels=128,
-                  audio_fit=True, summary_mode="shared", backbone="resnet50", weights="none",
+    "paper": dict(audio_fit=True, summary_mode="shared", backbone="resnet50", weights="none",
                   layer=None, ae_epochs=100, cae_epochs=50, epochs=10, visual_dim=2048, audio_dim=64,
                   selected="selected"),
-    "strong": dict(n_mfcc=40, mfcc_deltas=True, n_fft=512, hop_length=160, n_mels=40,
-                   audio_fit=False, summary_mode="all", backbone="fer_xception", weights="fer2013",
+    "strong": dict(audio_fit=False, summary_mode="all", backbone="fer_xception", weights="fer2013",
                    layer="block", ae_epochs=0, cae_epochs=0, epochs=10, visual_dim=2048, audio_dim=720,
                    selected="all"),
 }
 
 
+def front_end(preset: str) -> dict:
+    """The audio front-end parameters ``mer run --preset PRESET`` uses (config.PRESETS over
+    the notebooks' defaults, audio.FRONT_END_DEFAULTS)."""
+    from mer_helpers.audio import front_end_params
+    from mer_helpers.config import PRESETS
+
+    return front_end_params(**PRESETS[preset])
+
+
 # ----------------------------------------------------------------------------- corpus
-def _sample_sources():
-    """The committed sample's 48 utterances: (audio, sr, frames, fps) per clip."""
+def _sample_sources() -> list[Path]:
+    """The committed sample's 48 clips (their utterances and rendered faces are the sources)."""
     import pandas as pd
 
-    from mer_helpers.frames import read_frames  # noqa: F401  (import check)
-    from mer_helpers.media import load_audio, probe
-
     labels = pd.read_csv(REPO / "data" / "sample" / "labels.csv")
-    return [REPO / "data" / "sample" / p for p in labels["path"]], labels
+    return [REPO / "data" / "sample" / p for p in labels["path"]]
 
 
 def _decode_all(path: Path, size: int):
@@ -155,7 +160,7 @@ def build_corpus(out: Path, n: int, client, size: int = 128, name: str = "clips"
     """The first ``n`` synthetic clips under ``out/name`` (existing ones are kept)."""
     from mer_helpers.progress import progress
 
-    sources, _ = _sample_sources()
+    sources = _sample_sources()
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
     paths = [str(folder / f"clip_{i:05d}.mp4") for i in range(n)]
@@ -270,7 +275,7 @@ def per_clip_stages(paths: list[str], preset: str, chunk: int, weights_path: str
     from mer_helpers import audio, frames, summary, validate, visual
 
     cfg = PRESET_STAGES[preset]
-    front = audio.front_end_params(**cfg)
+    front = front_end(preset)
     out = {}
 
     def probe_all():
@@ -351,8 +356,9 @@ def fitted_stages(n: int, preset: str, fit_epochs: int, seed: int = 0) -> dict[s
                 "cpu_s": c1 + (epochs_full - 1) * cpu_epoch, "epochs": epochs_full, "peak_mb": max(mb1, mb2)}
 
     if cfg["audio_fit"]:  # the papers' dense autoencoder on every training MFCC frame
-        frames_per_clip = int(3.5 * 16000 / cfg["hop_length"])
-        mfcc = [rng.normal(size=(frames_per_clip, cfg["n_mfcc"])).astype(np.float32) for _ in range(n_tr)]
+        fe = front_end(preset)
+        frames_per_clip = int(3.5 * fe["sr"] / fe["hop_length"])
+        mfcc = [rng.normal(size=(frames_per_clip, fe["n_mfcc"])).astype(np.float32) for _ in range(n_tr)]
         out["audio_fit"] = scaled(lambda e: AudioFeaturizer(epochs=e, progress=False).fit(mfcc),
                                   cfg["ae_epochs"])
         del mfcc
