@@ -178,8 +178,13 @@ def build_corpus(out: Path, n: int, client, size: int = 128, name: str = "clips"
 
 # ----------------------------------------------------------------------------- measuring
 class PeakRSS:
-    """Peak resident memory (MB) and CPU seconds of this process and all its children (the Dask
+    """Peak memory (MB) and CPU seconds of this process and all its children (the Dask
     workers and their FFmpeg subprocesses) while the block runs, sampled every ``interval`` s.
+
+    Memory is the sum of each process's proportional set size (PSS): a page shared by k
+    processes counts 1/k in each, so the sum is what the processes hold together. Summing
+    resident sizes instead counts a worker's pages twice in the instant between its fork of
+    FFmpeg and the exec, and a 2 GB worker forking then looks like a 2 GB rise.
 
     CPU seconds are what a stage costs whatever else runs on the machine; wall time is what a
     user waits. A child that lives shorter than one sample interval is counted through its
@@ -200,7 +205,7 @@ class PeakRSS:
         for p in [me, *me.children(recursive=True)]:
             with contextlib.suppress(psutil.Error):
                 with p.oneshot():
-                    total += p.memory_info().rss
+                    total += p.memory_full_info().pss
                     t = p.cpu_times()
                     cpu = t.user + t.system + t.children_user + t.children_system
                 self._first.setdefault(p.pid, cpu if self._started else 0.0)
@@ -543,6 +548,7 @@ def main(argv=None) -> int:
                 key = str(n)
                 r = runs.setdefault(key, {})
                 if n <= caps.get(preset, n) and "backbone" not in r:
+                    client.restart()  # fresh workers: each N starts from the same memory
                     with fresh_cache(out / "cache"):
                         r.update(per_clip_stages(paths[:n], preset, a.chunk, wpath))
                 if "classifier" not in r:
