@@ -423,12 +423,12 @@ def clip_mfcc(path: str | os.PathLike, **params: Any) -> dict[str, Any]:
             "sr": int(a["sr"]), "cached": cached, "rebuilt": int(rebuilt)}
 
 
-def _map(fn, items: Sequence, n_jobs: int, desc: str, progress: bool, prefer: str = "processes") -> list:
+def _map(fn, items: Sequence, n_jobs: int, desc: str, progress: bool, prefer: str = "processes", bar=None) -> list:
     """``[fn(x) for x in items]`` in order, through :func:`mer_helpers.parallel.map_clips`
     (Dask tasks, or the no-Dask fallback of ``n_jobs`` joblib workers)."""
     from mer_helpers.parallel import map_clips
 
-    return map_clips(fn, items, desc=desc, progress=progress, n_jobs=n_jobs, prefer=prefer)
+    return map_clips(fn, items, desc=desc, progress=progress, n_jobs=n_jobs, prefer=prefer, bar=bar)
 
 
 def extract_wavs(paths: Iterable, sr: int | None = 16000, n_jobs: int = 2, progress: bool = True) -> list[Path]:
@@ -438,11 +438,69 @@ def extract_wavs(paths: Iterable, sr: int | None = 16000, n_jobs: int = 2, progr
                 prefer="threads")
 
 
-def extract_clips(paths: Iterable, n_jobs: int = 2, progress: bool = True, **params: Any) -> list[dict]:
+def extract_clips(paths: Iterable, n_jobs: int = 2, progress: bool = True, bar=None, **params: Any) -> list[dict]:
     """:func:`clip_mfcc` over many clips (Dask tasks, see :mod:`mer_helpers.parallel`; without
-    Dask ``n_jobs`` processes), with a progress bar, in order."""
+    Dask ``n_jobs`` processes), with a progress bar (or advancing ``bar``), in order."""
     p = front_end_params(**params)
-    return _map(functools.partial(clip_mfcc, **p), list(paths), n_jobs, "denoise + MFCC", progress)
+    return _map(functools.partial(clip_mfcc, **p), list(paths), n_jobs, "denoise + MFCC", progress, bar=bar)
+
+
+def extract_to_npz(paths: Sequence, clip_ids: Sequence[str], path, n_jobs: int = 2, progress: bool = True,
+                   chunk: int | None = None, **params: Any) -> list[dict]:
+    """Denoise + MFCC of many clips, streamed into one ``sequences.npz`` chunk by chunk.
+
+    The clips go through :func:`extract_clips` :data:`~mer_helpers.parallel.CHUNK_CLIPS` at a
+    time; each chunk's MFCC matrices are written to ``path`` (:class:`~mer_helpers.io.SequenceWriter`,
+    one entry per clip id, in order) and dropped before the next chunk starts, so memory holds one
+    chunk of matrices whatever the number of clips. The file is the one :func:`mer_helpers.io.save_sequences`
+    writes for the same matrices.
+
+    Parameters
+    ----------
+    paths : sequence
+        Clip files.
+    clip_ids : sequence of str
+        One id per clip: the keys in ``path``.
+    path : path-like
+        The ``sequences.npz`` to write (replaced only once every clip is done).
+    n_jobs : int
+        Workers of the no-Dask fallback.
+    progress : bool
+        One progress bar over all chunks.
+    chunk : int, optional
+        Clips per chunk (default :data:`~mer_helpers.parallel.CHUNK_CLIPS`).
+    **params
+        :func:`front_end_params`.
+
+    Returns
+    -------
+    list of dict
+        Per clip, in order: the :func:`clip_mfcc` record without its ``mfcc`` matrix
+        (``duration_s``, ``sr``, ``cached``, ``rebuilt``), plus ``n_frames`` and ``n_coefficients``.
+
+    Raises
+    ------
+    ValueError
+        When ``paths`` and ``clip_ids`` differ in length.
+    """
+    from mer_helpers.parallel import CHUNK_CLIPS, chunked
+
+    paths, clip_ids = list(paths), [str(c) for c in clip_ids]
+    if len(paths) != len(clip_ids):
+        raise ValueError(f"extract_to_npz: {len(paths)} paths but {len(clip_ids)} clip ids")
+    size = chunk or CHUNK_CLIPS
+    records: list[dict] = []
+    bar = _progress(total=len(paths), desc="denoise + MFCC", unit="clip", disable=not progress, leave=False)
+    try:
+        with io.SequenceWriter(path) as out:
+            for part, ids in zip(chunked(paths, size), chunked(clip_ids, size)):
+                for cid, r in zip(ids, extract_clips(part, n_jobs=n_jobs, progress=progress, bar=bar, **params)):
+                    m = r.pop("mfcc")
+                    out.add(cid, m)
+                    records.append({**r, "n_frames": int(m.shape[0]), "n_coefficients": int(m.shape[1])})
+    finally:
+        bar.close()
+    return records
 
 
 def extract_mfcc(paths: Iterable, n_jobs: int = 2, progress: bool = True, **params: Any) -> list[np.ndarray]:
@@ -1189,7 +1247,7 @@ def plot_histories(histories: Mapping[str, Mapping[str, list]], title: str = "Au
 __all__ = [
     "FRONT_END_DEFAULTS", "STAT_PRESETS", "COUNTS", "extract_wav", "read_wav", "spectral_subtraction",
     "preprocess", "compute_mfcc", "front_end_params", "load_clean", "clip_mfcc", "extract_wavs",
-    "extract_clips", "extract_mfcc", "parse_stats", "summarize", "mfcc_summary", "build_autoencoder",
+    "extract_clips", "extract_to_npz", "extract_mfcc", "parse_stats", "summarize", "mfcc_summary", "build_autoencoder",
     "AudioFeaturizer", "fit_transform_split", "featurizer_params",
     "plot_denoising", "plot_histories",
 ]
@@ -1437,7 +1495,7 @@ __all__ += ["AudioSplitResult", "run_split", "final_losses", "AudioSanity", "san
 
 # ----------------------------------------------------------------------------- notebook 01: figure, record
 
-def plot_mfcc_examples(examples, clips: Mapping[str, Mapping[str, Any]], hop_length: int = 160):
+def plot_mfcc_examples(examples, mfcc: Mapping[str, np.ndarray], sr: Mapping[str, int], hop_length: int = 160):
     """MFCC matrices of a few clips side by side, on one colour scale (notebook 01).
 
     The scale is the 99th percentile of ``|value|`` of coefficients 1.. of the clips shown
@@ -1448,8 +1506,11 @@ def plot_mfcc_examples(examples, clips: Mapping[str, Mapping[str, Any]], hop_len
     ----------
     examples : DataFrame
         Rows of ``labels.csv`` (``clip_id``, ``label``).
-    clips : mapping
-        Clip id -> :func:`clip_mfcc` result (``mfcc``, ``sr``).
+    mfcc : mapping
+        Clip id -> its ``(T, d)`` MFCC matrix (e.g. :func:`mer_helpers.io.load_sequences` of
+        the examples only).
+    sr : mapping
+        Clip id -> its sample rate.
     hop_length : int
         Hop of the MFCC frames in samples (the time axis).
 
@@ -1462,11 +1523,11 @@ def plot_mfcc_examples(examples, clips: Mapping[str, Mapping[str, Any]], hop_len
     # constrained layout and two-line titles (label, then clip id): long clip ids overlapped side by side
     fig, axes = plt.subplots(1, len(examples), figsize=(3.2 * len(examples) + 1, 3.6), squeeze=False,
                              layout="constrained")  # ~10 inches for three: the book shrinks wider images
-    mats = [clips[r.clip_id]["mfcc"] for r in examples.itertuples()]
+    mats = [np.asarray(mfcc[r.clip_id]) for r in examples.itertuples()]
     lim = max(float(np.percentile(np.abs(m[:, 1:] if m.shape[1] > 1 else m), 99)) for m in mats) or 1.0
     for ax, row, m in zip(axes[0], examples.itertuples(), mats):
         im = ax.imshow(m.T, aspect="auto", origin="lower", cmap="coolwarm", vmin=-lim, vmax=lim,
-                       extent=[0, m.shape[0] * hop_length / clips[row.clip_id]["sr"], 0, m.shape[1]])
+                       extent=[0, m.shape[0] * hop_length / sr[row.clip_id], 0, m.shape[1]])
         ax.set_title(f"{row.label}\n{row.clip_id}", fontsize=9)
         ax.set_xlabel("time (s)")
         ax.set_ylabel("MFCC index")
@@ -1487,7 +1548,7 @@ def extraction_record(front: Mapping[str, Any], clips: Sequence[Mapping[str, Any
     front : mapping
         :func:`front_end_params` of the run.
     clips : sequence of mapping
-        :func:`extract_clips` results (``cached``, ``rebuilt``).
+        :func:`extract_to_npz` (or :func:`extract_clips`) records (``cached``, ``rebuilt``).
     table : DataFrame
         ``audio/clips.csv`` (``n_frames``, ``duration_s``).
     extract_seconds, mfcc_seconds : float

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -270,16 +271,73 @@ def save_sequences(path: str | os.PathLike, sequences: Mapping[str, np.ndarray])
     -------
     pathlib.Path
     """
-    return save_npz(path, **{str(k): np.asarray(v, dtype=np.float32) for k, v in sequences.items()})
+    with SequenceWriter(path) as w:
+        for k, v in sequences.items():
+            w.add(k, v)
+    return Path(path)
 
 
-def load_sequences(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read a ``sequences.npz`` written by :func:`save_sequences`.
+class SequenceWriter:
+    """Write a ``sequences.npz`` one clip at a time, so that a stage streaming its clips in
+    chunks never holds them all (:func:`save_sequences` writes through it too).
+
+    The file is what ``np.savez_compressed`` writes (a deflated zip of ``<key>.npy``), filled in a
+    temporary file beside ``path`` and renamed onto it when the block ends without an error;
+    after an error nothing is left behind, as with :func:`atomic_write`.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``sequences.npz`` to write.
+
+    Examples
+    --------
+    >>> with SequenceWriter(tmp_path / "mfcc.npz") as w:  # doctest: +SKIP
+    ...     for cid, seq in stream:
+    ...         w.add(cid, seq)
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._seen: set[str] = set()
+        self._tmp = _tmp_beside(self.path, suffix=".npz")
+        self._zip = zipfile.ZipFile(self._tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True)
+
+    def add(self, key: str, sequence) -> None:
+        """Append one ``(T, d)`` array (stored as float32) under ``key``.
+
+        Raises
+        ------
+        ValueError
+            When ``key`` was already written.
+        """
+        key = str(key)
+        if key in self._seen:
+            raise ValueError(f"{self.path}: {key!r} written twice")
+        self._seen.add(key)
+        with self._zip.open(key + ".npy", "w", force_zip64=True) as f:
+            np.lib.format.write_array(f, np.asarray(sequence, dtype=np.float32), allow_pickle=False)
+
+    def __enter__(self) -> "SequenceWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._zip.close()
+        if exc_type is None:
+            os.replace(self._tmp, self.path)
+        elif self._tmp.exists():
+            self._tmp.unlink()
+
+
+def load_sequences(path: str | os.PathLike, keys=None) -> dict[str, np.ndarray]:
+    """Read a ``sequences.npz`` written by :func:`save_sequences` (or a :class:`SequenceWriter`).
 
     Parameters
     ----------
     path : path-like
         A file written by :func:`save_sequences` (one array per clip).
+    keys : iterable of str, optional
+        Read only these clips (the others are not decompressed); default: all, in file order.
 
     Returns
     -------
@@ -287,7 +345,8 @@ def load_sequences(path: str | os.PathLike) -> dict[str, np.ndarray]:
         Clip id → ``(T, d)`` float32 array.
     """
     with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+        keys = z.files if keys is None else [str(k) for k in keys]
+        return {k: z[k] for k in keys}
 
 
 def fragments_dir(out_dir: str | os.PathLike) -> Path:

@@ -39,6 +39,9 @@ DISABLED = ("none", "off")
 #: the default local cluster: worker processes, threads per worker
 LOCAL_WORKERS = 2
 CONNECT_TIMEOUT = "10s"
+#: clips per chunk of the stages that stream (notebooks 01, 03, 04): what one chunk holds in
+#: memory at a time, whatever the number of clips
+CHUNK_CLIPS = 256
 
 _LOCK = threading.Lock()
 _CLIENTS: dict[str, Any] = {}   # address -> Client (one per address per process)
@@ -150,6 +153,24 @@ def get_client():
         return client
 
 
+def chunked(items: Sequence, size: int = CHUNK_CLIPS) -> Iterator[Sequence]:
+    """Consecutive slices of ``items`` of at most ``size`` (the last may be shorter).
+
+    Parameters
+    ----------
+    items : sequence
+    size : int
+        Items per slice (at least 1).
+
+    Yields
+    ------
+    sequence
+    """
+    size = max(1, int(size))
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
 def _task(fn: Callable, cache_dir: str, item):
     """Run ``fn(item)`` in a worker: the client's cache folder, and no nested cluster."""
     os.environ["MER_CACHE_DIR"] = cache_dir  # long-lived workers may predate the client's setting
@@ -158,7 +179,7 @@ def _task(fn: Callable, cache_dir: str, item):
 
 
 def map_clips(fn: Callable, items: Iterable, *, desc: str, progress: bool = True, n_jobs: int = 2,
-              unit: str = "clip", prefer: str = "processes") -> list:
+              unit: str = "clip", prefer: str = "processes", bar=None) -> list:
     """``[fn(x) for x in items]``, in order, one task per item, with a progress bar.
 
     With a Dask client (:func:`get_client`) the items are submitted as tasks
@@ -187,6 +208,9 @@ def map_clips(fn: Callable, items: Iterable, *, desc: str, progress: bool = True
         Unit of the progress bar.
     prefer : {"processes", "threads"}
         joblib workers of the no-Dask fallback (``threads`` for work that waits on a subprocess).
+    bar : progress bar, optional
+        An open bar to advance (one per item) instead of a new one: a stage that streams its
+        clips chunk by chunk shows one bar over all its chunks. It is left open.
 
     Returns
     -------
@@ -196,7 +220,9 @@ def map_clips(fn: Callable, items: Iterable, *, desc: str, progress: bool = True
     from mer_helpers.progress import progress as progress_bar
 
     items = list(items)
-    bar = progress_bar(total=len(items), desc=desc, unit=unit, disable=not progress, leave=False)
+    own = bar is None
+    if own:
+        bar = progress_bar(total=len(items), desc=desc, unit=unit, disable=not progress, leave=False)
     try:
         client = None if len(items) <= 1 or in_worker() else get_client()
         if client is None and (int(n_jobs) == 1 or len(items) <= 1):
@@ -217,7 +243,8 @@ def map_clips(fn: Callable, items: Iterable, *, desc: str, progress: bool = True
             return out
         return _dask_map(client, work, items, bar)
     finally:
-        bar.close()
+        if own:
+            bar.close()
 
 
 def _dask_map(client, work: Callable, items: Sequence, bar) -> list:

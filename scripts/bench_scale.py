@@ -291,10 +291,12 @@ def per_clip_stages(paths: list[str], preset: str, chunk: int, weights_path: str
                                 "label": "happy", "speaker": "s"})
             validate.validate_clips(lab, classes=["happy", "sad"], progress=False)
 
-    def audio_all():
-        for part in chunks(paths, chunk):
-            res = audio.extract_clips(part, progress=False, **front)
-            audio.summarize([r["mfcc"] for r in res], "full" if preset == "strong" else "mean_std")
+    def audio_all():  # notebook 01's streaming write of mfcc.npz, then 02's per-clip statistics
+        npz = Path(os.environ["MER_CACHE_DIR"]) / "mfcc.npz"
+        audio.extract_to_npz(paths, [Path(p).stem for p in paths], npz, progress=False, chunk=chunk, **front)
+        with np.load(npz) as z:
+            for part in chunks(z.files, chunk):
+                audio.summarize([z[k] for k in part], "full" if preset == "strong" else "mean_std")
 
     def frames_all():
         for part in chunks(paths, chunk):
