@@ -270,7 +270,59 @@ def save_sequences(path: str | os.PathLike, sequences: Mapping[str, np.ndarray])
     -------
     pathlib.Path
     """
-    return save_npz(path, **{str(k): np.asarray(v, dtype=np.float32) for k, v in sequences.items()})
+    with SequenceWriter(path) as w:
+        for k, v in sequences.items():
+            w.add(k, v)
+    return Path(path)
+
+
+class SequenceWriter:
+    """Write a ``sequences.npz`` one clip at a time, so the sequences of a split never have to
+    be in memory together (notebook 04 streams its clips in chunks).
+
+    An ``.npz`` is a zip file of ``<name>.npy`` entries: each :meth:`add` compresses one
+    ``(T, d)`` float32 array into a temporary file beside ``path``, which is renamed onto
+    ``path`` when the writer is closed without an error (nothing is left behind otherwise).
+    :func:`load_sequences` (``np.load``) reads it as it reads one of ``np.savez_compressed``.
+    Use it as a context manager.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``sequences.npz`` to write.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        import zipfile
+
+        self.path = Path(path)
+        self._tmp = _tmp_beside(self.path, suffix=".npz")
+        self._zip = zipfile.ZipFile(self._tmp, mode="w", compression=zipfile.ZIP_DEFLATED, allowZip64=True)
+        self._names: set[str] = set()
+
+    def add(self, clip_id, sequence) -> None:
+        """Append one clip's ``(T, d)`` sequence (stored as float32; an id given twice raises ``ValueError``)."""
+        name = str(clip_id)
+        if name in self._names:
+            raise ValueError(f"{self.path}: clip {name!r} written twice")
+        self._names.add(name)
+        with self._zip.open(name + ".npy", mode="w", force_zip64=True) as f:
+            np.lib.format.write_array(f, np.asarray(sequence, dtype=np.float32), allow_pickle=False)
+
+    def close(self, keep: bool = True) -> Path:
+        """Finish the file and rename it onto ``path`` (``keep=False``: discard it)."""
+        self._zip.close()
+        if keep:
+            os.replace(self._tmp, self.path)
+        elif self._tmp.exists():
+            self._tmp.unlink()
+        return self.path
+
+    def __enter__(self) -> "SequenceWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(keep=exc_type is None)
 
 
 def load_sequences(path: str | os.PathLike) -> dict[str, np.ndarray]:
