@@ -511,12 +511,20 @@ def _feature_key(image: np.ndarray, backbone: str, wid: str) -> str:
 
 def _raw_outputs(model, x: np.ndarray, batch_size: int, backbone: str) -> np.ndarray:
     """One ``predict`` call → one row per image: the pooled output, or for fer_xception the
-    flattened block followed by the 7 scores (every ``backbone_layer`` is a slice of it)."""
+    flattened block followed by the 7 scores (every ``backbone_layer`` is a slice of it).
+
+    On CPU a batch of one image takes another path than any larger batch and its outputs differ
+    in the last bits (about 4e-6); a last batch of one is therefore padded with a copy of its
+    image, so that a row does not depend on how the images were grouped into calls (chunks of
+    notebook 04, cache hits)."""
+    n = len(x)
+    if int(batch_size) > 1 and n % int(batch_size) == 1:
+        x = np.concatenate([x, x[-1:]])
     y = model.predict(x, batch_size=batch_size, verbose=0)
     if backbone_spec(backbone).module == "fer":
         block, logits = y
         y = np.concatenate([np.asarray(block).reshape(len(x), -1), np.asarray(logits)], axis=1)
-    return np.asarray(y, dtype=np.float32)
+    return np.asarray(y, dtype=np.float32)[:n]
 
 
 def select_layer(raw: np.ndarray, backbone: str, layer: str | None = None) -> np.ndarray:

@@ -190,3 +190,19 @@ def test_sequence_writer_is_an_npz(tmp_path):
             w.add("a", seqs["a"])
             w.add("a", seqs["a"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ref.npz", "s.npz"]  # nothing half-written left
+
+
+def test_a_last_batch_of_one_is_padded():
+    """A batch of one image is computed differently on CPU: _raw_outputs never sends one."""
+    got = []
+
+    class Model:
+        def predict(self, x, batch_size, verbose):
+            got.append(len(x))
+            return x.reshape(len(x), -1)[:, :5] * 2.0
+
+    x = np.arange(33 * 4 * 6, dtype=np.float32).reshape(33, 4, 2, 3)
+    for n, sent in [(33, 34), (32, 32), (1, 2), (2, 2), (65, 66)]:
+        y = vis._raw_outputs(Model(), x[:n] if n <= 33 else np.concatenate([x, x[:32]]), 32, "resnet50")
+        assert got[-1] == sent and y.shape == (n, 5) and y.dtype == np.float32
+    np.testing.assert_array_equal(y[-2:], x[30:32].reshape(2, -1)[:, :5] * 2.0)  # the padded copy is dropped
