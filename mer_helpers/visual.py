@@ -4,8 +4,10 @@ Algorithm 3 resizes each summary image to 224 x 224, normalises it, and takes th
 pre-trained ResNet-50 without its classification layer: 2048 values per image. Here the
 backbone is any entry of :data:`BACKBONES` (``resnet50``, ``mobilenet_v2``,
 ``efficientnet_b0``), built as ``keras.applications.<Net>(include_top=False, pooling="avg",
-input_shape=(224, 224, 3))`` with the network's own ``preprocess_input``, and run **batched
-across all images of all clips** (large ``predict`` calls, not one per image).
+input_shape=(224, 224, 3))`` with the network's own ``preprocess_input``, and run **batched**
+(large ``predict`` calls, not one per image). Notebook 04 streams: it describes each split a
+chunk of clips at a time (:func:`stream_split_features`), and a row does not depend on how
+the images were grouped into calls.
 
 Weights (``backbone_weights``):
 
