@@ -641,18 +641,65 @@ def read_summary(artifacts: str | os.PathLike, split: str):
     tuple
         ``(index DataFrame, {clip_id: (k, S, S, 3) uint8})``.
     """
+    index = read_summary_index(artifacts, split)
+    images: dict[str, np.ndarray] = {}
+    for part in iter_summary_chunks(artifacts, index, chunk=None):
+        images.update(part)
+    return index, images
+
+
+def read_summary_index(artifacts: str | os.PathLike, split: str):
+    """The index of a split's summary images (``summary/<split>/index.csv``) without any image:
+    what :func:`iter_summary_chunks` reads the PNGs from.
+
+    Parameters
+    ----------
+    artifacts : path-like
+        ``OUT/artifacts`` (notebook 03's output).
+    split : str
+        The split's name.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``clip_id`` (text), ``k``, ``png`` (relative to ``artifacts``), ...
+    """
     import pandas as pd
 
-    art = Path(artifacts)
-    path = art / "summary" / split / "index.csv"
+    path = Path(artifacts) / "summary" / split / "index.csv"
     if not path.exists():
         raise FileNotFoundError(f"{path}: no summary images for split {split!r}; run notebook "
                                 "03_summary_images first")
-    index = pd.read_csv(path, dtype={"clip_id": str})
-    images: dict[str, np.ndarray] = {}
-    for cid, g in index.sort_values(["clip_id", "k"]).groupby("clip_id", sort=False):
-        images[str(cid)] = np.stack([read_png(art / p) for p in g["png"]])
-    return index, images
+    return pd.read_csv(path, dtype={"clip_id": str})
+
+
+def iter_summary_chunks(artifacts: str | os.PathLike, index, clip_ids: Iterable[str] | None = None,
+                        chunk: int | None = 256):
+    """Yield a split's summary images a chunk of clips at a time, reading only that chunk's PNGs.
+
+    Parameters
+    ----------
+    artifacts : path-like
+        The run's ``artifacts/``.
+    index : pandas.DataFrame
+        The split's index (:func:`read_summary_index`), read once by the caller.
+    clip_ids : iterable of str, optional
+        The clips, in the order wanted (each must be in ``index``); default: every clip of the
+        index, sorted (the order of :func:`read_summary`).
+    chunk : int or None
+        Most clips per chunk; ``None``: one chunk with every clip.
+
+    Yields
+    ------
+    dict
+        ``{clip_id: (k, S, S, 3) uint8}`` of at most ``chunk`` clips, images in ``k`` order.
+    """
+    art = Path(artifacts)
+    pngs = {str(cid): list(g["png"]) for cid, g in index.sort_values(["clip_id", "k"]).groupby("clip_id", sort=False)}
+    ids = list(pngs) if clip_ids is None else [str(c) for c in clip_ids]
+    step = max(1, int(chunk)) if chunk else max(1, len(ids))
+    for s in range(0, len(ids), step):
+        yield {cid: np.stack([read_png(art / p) for p in pngs[cid]]) for cid in ids[s:s + step]}
 
 
 # --------------------------------------------------------------------------- reports and figures

@@ -4,8 +4,10 @@ Algorithm 3 resizes each summary image to 224 x 224, normalises it, and takes th
 pre-trained ResNet-50 without its classification layer: 2048 values per image. Here the
 backbone is any entry of :data:`BACKBONES` (``resnet50``, ``mobilenet_v2``,
 ``efficientnet_b0``), built as ``keras.applications.<Net>(include_top=False, pooling="avg",
-input_shape=(224, 224, 3))`` with the network's own ``preprocess_input``, and run **batched
-across all images of all clips** (large ``predict`` calls, not one per image).
+input_shape=(224, 224, 3))`` with the network's own ``preprocess_input``, and run **batched**
+(large ``predict`` calls, not one per image). Notebook 04 streams: it describes each split a
+chunk of clips at a time (:func:`stream_split_features`), and a row does not depend on how
+the images were grouped into calls.
 
 Weights (``backbone_weights``):
 
@@ -493,6 +495,16 @@ class FeatureStats:
     def images_per_s(self) -> float:
         return self.n_computed / self.seconds if self.seconds > 0 else float("nan")
 
+    def add(self, other: "FeatureStats") -> "FeatureStats":
+        """Add the counts and seconds of ``other`` (a later call of the same pass, made with the
+        same ``seen`` set so no distinct image is counted twice) to these, in place."""
+        self.n_images += other.n_images
+        self.n_unique += other.n_unique
+        self.n_cached += other.n_cached
+        self.n_computed += other.n_computed
+        self.seconds += other.seconds
+        return self
+
 
 def _feature_key(image: np.ndarray, backbone: str, wid: str) -> str:
     return cache.make_key("backbone", arrays=[image], version=VISUAL_VERSION, backbone=backbone,
@@ -501,12 +513,20 @@ def _feature_key(image: np.ndarray, backbone: str, wid: str) -> str:
 
 def _raw_outputs(model, x: np.ndarray, batch_size: int, backbone: str) -> np.ndarray:
     """One ``predict`` call → one row per image: the pooled output, or for fer_xception the
-    flattened block followed by the 7 scores (every ``backbone_layer`` is a slice of it)."""
+    flattened block followed by the 7 scores (every ``backbone_layer`` is a slice of it).
+
+    On CPU a batch of one image takes another path than any larger batch and its outputs differ
+    in the last bits (about 4e-6); a last batch of one is therefore padded with a copy of its
+    image, so that a row does not depend on how the images were grouped into calls (chunks of
+    notebook 04, cache hits)."""
+    n = len(x)
+    if int(batch_size) > 1 and n % int(batch_size) == 1:
+        x = np.concatenate([x, x[-1:]])
     y = model.predict(x, batch_size=batch_size, verbose=0)
     if backbone_spec(backbone).module == "fer":
         block, logits = y
         y = np.concatenate([np.asarray(block).reshape(len(x), -1), np.asarray(logits)], axis=1)
-    return np.asarray(y, dtype=np.float32)
+    return np.asarray(y, dtype=np.float32)[:n]
 
 
 def select_layer(raw: np.ndarray, backbone: str, layer: str | None = None) -> np.ndarray:
@@ -538,17 +558,22 @@ def select_layer(raw: np.ndarray, backbone: str, layer: str | None = None) -> np
     return raw[:, nb:]
 
 
+def _predict_raw(images: np.ndarray, backbone: str, weights: str, seed: int, batch_size: int) -> np.ndarray:
+    """The network part of :func:`_features_task`: uint8 images -> raw output rows (:func:`_raw_outputs`)."""
+    from mer_helpers.progress import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # a Dask worker: no TensorFlow start-up lines in the run's output
+    model = build_backbone(backbone, weights, seed)  # once per process
+    return _raw_outputs(model, preprocess_images(images, backbone), batch_size, backbone)
+
+
 def _features_task(job: tuple[list[str], np.ndarray], backbone: str, weights: str, seed: int,
                    batch_size: int, use_cache: bool) -> np.ndarray:
     """One task of :func:`backbone_features`: ``job = (cache keys, uint8 images)`` → the raw
     outputs ``(n, raw_dim)`` float32, each stored in the cache under its key. ``weights``: a
     weights file resolved by the caller, or ``none``."""
-    from mer_helpers.progress import import_tensorflow_quietly
-
-    import_tensorflow_quietly()  # a Dask worker: no TensorFlow start-up lines in the run's output
     keys, images = job
-    model = build_backbone(backbone, weights, seed)  # once per process
-    y = _raw_outputs(model, preprocess_images(images, backbone), batch_size, backbone)
+    y = _predict_raw(images, backbone, weights, seed, batch_size)
     if use_cache:
         for k, v in zip(keys, y):  # written, renamed into place and sealed under the entry's lock
             buf = _stdio.BytesIO()
@@ -560,7 +585,7 @@ def _features_task(job: tuple[list[str], np.ndarray], backbone: str, weights: st
 def backbone_features(images: Sequence[np.ndarray] | np.ndarray, backbone: str = "resnet50",
                       weights="imagenet", seed: int = 42, batch_size: int = 32, chunk: int = 256,
                       use_cache: bool = True, progress: bool = True, return_stats: bool = False,
-                      layer: str | None = None):
+                      layer: str | None = None, seen: set | None = None):
     """Backbone features of many images: ``(n, dim)`` float32 (2048 for ResNet-50; for
     fer_xception the width of ``layer``, see :func:`select_layer`).
 
@@ -569,6 +594,12 @@ def backbone_features(images: Sequence[np.ndarray] | np.ndarray, backbone: str =
     calls (other splits, other runs) reuse it. The missing images are split into chunks of at
     most ``chunk`` images (``predict`` with ``batch_size``), one task each on the Dask workers
     (:func:`mer_helpers.parallel.map_clips`), or all here through one model without Dask.
+
+    ``seen``: for a pass made of several calls (notebook 04's chunks), the cache keys of the
+    images already counted by earlier calls, updated in place. An image whose key is in it
+    counts in ``n_images`` (and, if it is computed again, in ``n_computed``) but not as distinct
+    or cached, so the stats of the calls added up (:meth:`FeatureStats.add`) are those of one
+    call over all the images, as long as the cache is on.
     """
     backbone = str(backbone).lower()
     spec = backbone_spec(backbone)
@@ -582,7 +613,8 @@ def backbone_features(images: Sequence[np.ndarray] | np.ndarray, backbone: str =
     uniq: dict[str, int] = {}
     for i, k in enumerate(keys):
         uniq.setdefault(k, i)
-    stats.n_unique = len(uniq)
+    fresh = {k for k in uniq if seen is None or k not in seen}  # first met in this pass
+    stats.n_unique = len(fresh)
     feats: dict[str, np.ndarray] = {}
     todo: list[str] = []
     for k in uniq:
@@ -592,7 +624,9 @@ def backbone_features(images: Sequence[np.ndarray] | np.ndarray, backbone: str =
                 feats[k] = np.asarray(v, dtype=np.float32)
                 continue
         todo.append(k)
-    stats.n_cached = len(uniq) - len(todo)
+    stats.n_cached = len(fresh) - sum(k in fresh for k in todo)
+    if seen is not None:
+        seen.update(uniq)
     if todo:
         from mer_helpers.parallel import map_clips
 
@@ -1045,63 +1079,132 @@ def zero_shot_scores(logits_by_clip: dict, label_of: dict) -> dict | None:
 
 from typing import Mapping  # noqa: E402
 
-def write_split_features(artifacts, split: str, images: Mapping[str, Sequence[np.ndarray]], F: np.ndarray,
-                         pos: Mapping[tuple, int], columns: Sequence[str], clip_order: Sequence[str]):
-    """Write one split's clip features from the features of all summary images (notebook 04).
+from mer_helpers.parallel import CHUNK_CLIPS  # noqa: E402  (clips per chunk of every streaming stage)
+
+
+@dataclass
+class SplitFeatures:
+    """What notebook 04 keeps of one split after :func:`stream_split_features`: per clip a few
+    rows, never its images nor the features of each image.
+
+    Attributes
+    ----------
+    clip_ids : list of str
+        In ``labels.csv`` order.
+    X : numpy.ndarray
+        ``(n_clips, dim)`` float32: the mean over each clip's images of the chosen layer.
+    pixels : numpy.ndarray
+        ``(n_clips, 576)`` float32: 24 x 24 grey pixels (:func:`pixel_baseline`).
+    layer_means : dict
+        Layer name -> ``(n_clips, width)`` float32 clip means of every ``fer_xception`` layer
+        (empty unless asked for); the chosen layer's is ``X`` itself.
+    """
+
+    clip_ids: list
+    X: np.ndarray
+    pixels: np.ndarray
+    layer_means: dict
+
+
+def stream_split_features(artifacts, split: str, clip_order: Sequence[str], backbone: str, weights,
+                          layer: str | None = None, *, seed: int = 42, batch_size: int = 32,
+                          stats: FeatureStats | None = None, seen: set | None = None,
+                          layer_means: bool = False, chunk: int = CHUNK_CLIPS,
+                          progress: bool = True) -> SplitFeatures:
+    """Compute and write one split's visual features a chunk of clips at a time (notebook 04).
+
+    For each chunk of at most ``chunk`` clips: its summary PNGs are read
+    (:func:`mer_helpers.summary.iter_summary_chunks`), the backbone describes their images
+    (:func:`backbone_features`, cached by content), each clip's sequence is appended to
+    ``visual/<split>/sequences.npz`` (:class:`mer_helpers.io.SequenceWriter`) and only its
+    mean row, its grey-pixel row and (``layer_means``) its per-layer means are kept. Images
+    and per-image features are thus held for one chunk at a time. At the end
+    ``visual/<split>/features.npz`` is written.
 
     Parameters
     ----------
     artifacts : path
-        ``OUT/artifacts``; writes ``visual/<split>/features.npz`` (mean over each clip's images)
-        and ``sequences.npz`` (one row per image, in time order).
+        ``OUT/artifacts`` (reads ``summary/<split>/``, writes ``visual/<split>/``).
     split : str
         Split name.
-    images : mapping
-        Clip id -> its summary images in this split (:func:`mer_helpers.summary.read_summary`).
-    F : ndarray
-        Features of all images of all splits, one row per image.
-    pos : mapping
-        ``(split, clip id, j)`` -> row of ``F``.
-    columns : sequence of str
-        Column names (:func:`feature_columns`).
     clip_order : sequence of str
-        Every clip id of ``labels.csv``, in its order.
+        Every clip id of ``labels.csv``, in its order (the order of the rows written).
+    backbone, weights, layer
+        As for :func:`backbone_features` (``layer``: the layer of the features written).
+    seed, batch_size : int
+        Of the backbone.
+    stats : FeatureStats, optional
+        Incremented with the stats of every chunk (:meth:`FeatureStats.add`).
+    seen : set, optional
+        Cache keys met by earlier chunks and splits of the pass (see :func:`backbone_features`).
+    layer_means : bool
+        Also keep the clip means of every layer of ``fer_xception`` (the layer table).
+    chunk : int
+        Most clips per chunk.
+    progress : bool
+        Progress of the backbone's computations.
 
     Returns
     -------
-    (list of str, ndarray)
-        Clip ids and the (n_clips, dim) float32 mean features.
+    SplitFeatures
 
     Raises
     ------
     KeyError
         A clip of ``clip_order`` without summary images in this split.
     """
+    from mer_helpers import summary as sm
+
     artifacts = Path(artifacts)
-    clip_ids = [c for c in clip_order if c in images]
-    missing = sorted(set(clip_order) - set(images))
+    index = sm.read_summary_index(artifacts, split)
+    have = set(index["clip_id"].astype(str))
+    clip_ids = [str(c) for c in clip_order]
+    missing = sorted(set(clip_ids) - have)
     if missing:
         raise KeyError(f"{artifacts / 'summary' / split / 'index.csv'}: no summary images for {len(missing)} clip(s), "
                        f"e.g. {missing[:3]}; rerun notebook 03")
-    seqs = {c: F[[pos[(split, c, j)] for j in range(len(images[c]))]] for c in clip_ids}
-    X = np.stack([seqs[c].mean(axis=0) for c in clip_ids]).astype(np.float32)
+    if not clip_ids:
+        raise ValueError(f"split {split!r}: no clip to describe")
+    chosen = backbone_spec(backbone).layer_name(layer)
+    layers = [m for m, _ in backbone_spec(backbone).layers if m != chosen] if layer_means else []
+    n, i, X, pixels, means = len(clip_ids), 0, None, None, {}
     out = artifacts / "visual" / split
-    out.mkdir(parents=True, exist_ok=True)
-    io.save_features(out / "features.npz", clip_ids, X, columns)
-    io.save_sequences(out / "sequences.npz", seqs)
-    return clip_ids, X
+    with io.SequenceWriter(out / "sequences.npz") as sequences:
+        for images in sm.iter_summary_chunks(artifacts, index, clip_ids, chunk):
+            raw, st = backbone_features([im for ims in images.values() for im in ims], backbone, weights,
+                                        seed=seed, batch_size=batch_size, return_stats=True, layer="raw",
+                                        seen=seen, progress=progress)
+            if stats is not None:
+                stats.add(st)
+            F, P, start = select_layer(raw, backbone, layer), pixel_baseline(list(images.values())), 0
+            if X is None:  # the kept rows, allocated once their widths are known
+                X, pixels = np.empty((n, F.shape[1]), np.float32), np.empty((n, P.shape[1]), np.float32)
+                means = {m: np.empty((n, select_layer(raw[:1], backbone, m).shape[1]), np.float32) for m in layers}
+            pixels[i:i + len(images)] = P
+            for cid, ims in images.items():
+                at = np.arange(start, start + len(ims))
+                start += len(ims)
+                sequences.add(cid, F[at])
+                X[i] = F[at].mean(axis=0)
+                for m in layers:
+                    means[m][i] = select_layer(raw[at], backbone, m).mean(axis=0)
+                i += 1
+    io.save_features(out / "features.npz", clip_ids, X, feature_columns(backbone, X.shape[1], layer))
+    if layer_means:
+        means[chosen] = X  # the same values (each clip's mean of the chosen layer), not a copy
+    return SplitFeatures(clip_ids, X, pixels, {m: means[m] for m, _ in backbone_spec(backbone).layers if m in means})
 
 
-def sanity_check(features: Mapping[str, tuple], summaries: Mapping[str, tuple], labels: Mapping[str, str],
+def sanity_check(features: Mapping[str, tuple], pixels: Mapping[str, tuple], labels: Mapping[str, str],
                  eval_splits: Sequence[dict], name: str, seed: int = 42):
     """Logistic regression per evaluation split on the visual features and on 24 x 24 grey pixels.
 
     Parameters
     ----------
     features : mapping
-        Split -> ``(clip_ids, X)`` of :func:`write_split_features`.
-    summaries : mapping
-        Split -> ``(index, images)`` of :func:`mer_helpers.summary.read_summary`.
+        Split -> ``(clip_ids, X)`` (:attr:`SplitFeatures.X`).
+    pixels : mapping
+        Split -> ``(clip_ids, grey pixels)`` (:attr:`SplitFeatures.pixels`).
     labels : mapping
         Clip id -> label.
     eval_splits : sequence of dict
@@ -1113,23 +1216,18 @@ def sanity_check(features: Mapping[str, tuple], summaries: Mapping[str, tuple], 
 
     Returns
     -------
-    (DataFrame, dict)
-        Macro-F1 per split (columns ``name`` and ``"grey pixels 24x24"``) and the pixel features
-        (split -> ``(clip_ids, X)``).
+    pandas.DataFrame
+        Macro-F1 per split (columns ``name`` and ``"grey pixels 24x24"``).
     """
     import pandas as pd
 
     from mer_helpers.evaluation import logreg_per_split
 
-    pixels = {}
-    for split, (index, images) in summaries.items():
-        ids = features[split][0]
-        pixels[split] = (ids, pixel_baseline([images[c] for c in ids]))
     per_fold = pd.DataFrame({
         name: logreg_per_split(features, labels, eval_splits, seed=seed).set_index("split")["f1_macro"],
         "grey pixels 24x24": logreg_per_split(pixels, labels, eval_splits, seed=seed).set_index("split")["f1_macro"],
     })
-    return per_fold, pixels
+    return per_fold
 
 
 def metrics_fragment(made: Mapping, stats: FeatureStats, backbone: str, backbone_weights, layer: str, dim: int,

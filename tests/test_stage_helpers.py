@@ -203,21 +203,6 @@ def test_summary_stage_report_counts():
     assert sm.stage_report({}, rep, info, 0, face_detect=False)["face_fallback"]["clips_without_face"] is None
 
 
-# ----------------------------------------------------------------------------- notebook 04
-
-def test_write_split_features_means_and_sequences(tmp_path):
-    F = np.arange(12, dtype=np.float32).reshape(6, 2)
-    images = {"a": [0, 0], "b": [0]}  # only their number matters
-    pos = {("fold0", "a", 0): 4, ("fold0", "a", 1): 0, ("fold0", "b", 0): 5}
-    ids, X = vis.write_split_features(tmp_path, "fold0", images, F, pos, ["v:0", "v:1"], ["b", "a"])
-    assert ids == ["b", "a"]
-    assert np.allclose(X, [[10, 11], [4, 5]])  # a: mean of rows 4 and 0
-    seqs = io.load_sequences(tmp_path / "visual" / "fold0" / "sequences.npz")
-    assert np.allclose(seqs["a"], [[8, 9], [0, 1]])
-    with pytest.raises(KeyError, match="no summary images for 1 clip"):
-        vis.write_split_features(tmp_path, "fold0", images, F, pos, ["v:0", "v:1"], ["a", "b", "z"])
-
-
 # ----------------------------------------------------------------------------- notebook 05
 
 def test_selection_run_split_compare_and_fragment(tmp_path):

@@ -61,17 +61,3 @@ def test_extract_to_npz_streams_and_matches_all_at_once(tmp_path, cache_dir, mon
     np.testing.assert_array_equal(once["id3"], got["id3"])
     with pytest.raises(ValueError, match="3 clip ids"):
         audio.extract_to_npz(paths, ids[:3], tmp_path / "x.npz", n_jobs=1, progress=False)
-
-
-def test_sequence_writer_leaves_nothing_after_an_error(tmp_path):
-    target = tmp_path / "seq.npz"
-    with pytest.raises(ValueError, match="written twice"):
-        with io.SequenceWriter(target) as w:
-            w.add("a", np.ones((2, 3)))
-            w.add("a", np.ones((2, 3)))
-    assert not target.exists() and list(tmp_path.iterdir()) == []
-    with io.SequenceWriter(target) as w:
-        w.add("a", np.arange(6, dtype=np.float64).reshape(2, 3))
-    z = io.load_sequences(target)
-    assert z["a"].dtype == np.float32 and z["a"][1, 2] == 5.0
-    assert [p.name for p in tmp_path.iterdir()] == ["seq.npz"]

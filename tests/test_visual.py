@@ -137,3 +137,13 @@ def test_pixel_baseline_is_the_mean_grey_image():
                      for im in clip], axis=0).ravel() for clip in clips]
     np.testing.assert_allclose(vis.pixel_baseline(clips, size=8, dtype=np.float64), want, rtol=0, atol=1e-12)
     assert 0.0 <= X.min() and X.max() <= 1.0
+
+
+@pytest.mark.slow  # ResNet-50
+def test_features_do_not_depend_on_the_grouping():
+    """An image's row is the same alone, in a pair or in a batch of 32 + 1 (notebook 04 streams in chunks)."""
+    ims = images(33, seed=3)
+    F = vis.backbone_features(ims, "resnet50", "none", use_cache=False, progress=False)
+    alone = vis.backbone_features(ims[32:], "resnet50", "none", use_cache=False, progress=False)
+    pair = vis.backbone_features(ims[:2], "resnet50", "none", use_cache=False, progress=False)
+    assert np.array_equal(alone[0], F[32]) and np.array_equal(pair, F[:2])
