@@ -761,32 +761,10 @@ def grey_means(clips: Sequence[np.ndarray], size: int = 32) -> np.ndarray:
                      for clip in clips])
 
 
-def save_grey_pixels(artifacts: str | os.PathLike, clip_ids: Sequence[str], clips: Sequence[np.ndarray],
-                     size: int = 32) -> Path:
-    """Write :data:`GREY_PIXELS` (:func:`grey_means` of ``clips``) under ``artifacts``.
-
-    Parameters
-    ----------
-    artifacts : path
-        ``OUT/artifacts``.
-    clip_ids : sequence of str
-        One id per clip, in the order of ``clips``.
-    clips : sequence of arrays
-        Face-only uint8 frames of each clip (``sample_clips(..., face_only=True, dtype="uint8")``).
-    size : int
-        Thumbnail side.
-
-    Returns
-    -------
-    Path
-        The file written.
-    """
-    return write_grey_pixels(artifacts, clip_ids, grey_means(clips, size), size)
-
-
 def write_grey_pixels(artifacts: str | os.PathLike, clip_ids: Sequence[str], X: np.ndarray,
                       size: int = 32) -> Path:
-    """Write :data:`GREY_PIXELS` from thumbnails already made (``SampledClips.grey`` of :func:`sample_stream`).
+    """Write :data:`GREY_PIXELS` under ``artifacts``: each clip's face-only frames as :func:`grey_means`
+    (``SampledClips.grey`` of :func:`sample_stream`, or ``grey_means(clips, size)``).
 
     Parameters
     ----------

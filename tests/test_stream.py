@@ -80,15 +80,6 @@ def test_sample_stream_holds_one_clip_and_matches_sample_clips(monkeypatch):
     np.testing.assert_array_equal(face_store.store[ids[2]], ref[2])
 
 
-def test_write_grey_pixels_is_save_grey_pixels(tmp_path):
-    rng = np.random.default_rng(1)
-    clips = [rng.integers(0, 256, (n, 16, 16, 3), dtype=np.uint8) for n in (2, 5, 1)]
-    fr.save_grey_pixels(tmp_path / "a", ["x", "y", "z"], clips, size=4)
-    fr.write_grey_pixels(tmp_path / "b", ["x", "y", "z"], fr.grey_means(clips, 4), size=4)
-    a, b = (np.load(tmp_path / d / fr.GREY_PIXELS) for d in "ab")
-    assert all(np.array_equal(a[k], b[k]) for k in ("clip_ids", "X", "size"))
-
-
 # ----------------------------------------------------------------------------- the summary pass
 
 class LazyFrames(Mapping):
