@@ -102,10 +102,16 @@ class LazyFrames(Mapping):
         return len(self._data)
 
 
+class Fitted(list):
+    encoded: list
+
+
 @pytest.fixture
 def fake_cae(monkeypatch):
-    """No TensorFlow: ``fit`` records its frames, the codes are a fixed subsample of the pixels."""
-    fitted = []
+    """No TensorFlow: ``fit`` records its frames (and ``transform`` the size of each call in
+    ``fitted.encoded``), the codes are a fixed subsample of the pixels."""
+    fitted = Fitted()
+    fitted.encoded = []
 
     def fit(self, X, y=None):
         fitted.append(np.array(X))
@@ -114,6 +120,7 @@ def fake_cae(monkeypatch):
 
     def transform(self, X):
         X = sm._to_float(sm._check_frames(X, self.frame_size))
+        fitted.encoded.append(len(X))
         return X.reshape(len(X), -1)[:, ::29].copy()
 
     monkeypatch.setattr(sm.ConvAutoencoder, "fit", fit)
@@ -145,8 +152,9 @@ def test_run_split_streams_and_writes_what_the_in_memory_path_writes(tmp_path, m
     model = sm.SummaryImages(**params).fit([data[c] for c in split["train"]])
     ref = dict(zip(ids, model.select([data[c] for c in ids], clip_ids=ids)))
     ref_index = sm.write_summary(tmp_path / "ref", "fold0", ref)
-    ref_fit = list(fake_cae)
+    ref_fit, ref_encoded = list(fake_cae), fake_cae.encoded
     fake_cae.clear()
+    fake_cae.encoded = []
 
     lazy = LazyFrames(data)
     got = sm.run_split(tmp_path / "got", split, lazy, keep=keep, **params)
@@ -159,6 +167,13 @@ def test_run_split_streams_and_writes_what_the_in_memory_path_writes(tmp_path, m
     reads = lazy.seen.reads
     if mode == "shared":
         assert len(fake_cae) == 1 and np.array_equal(fake_cae[0], ref_fit[0])
+        # the encoder groups of the code before streaming: clips gathered until >= 10 frames
+        groups, size = [], 0
+        for c in ids:
+            size += len(data[c])
+            if size >= 10:
+                groups, size = groups + [size], 0
+        assert fake_cae.encoded == ref_encoded == groups + ([size] if size else [])
         # the draw of the code before streaming: (clip, frame) pairs of all training frames
         pairs = np.array([(c, j) for c, n in enumerate(len(data[i]) for i in split["train"]) for j in range(n)])
         pick = np.sort(np.random.default_rng(42).choice(len(pairs), size=12, replace=False))
