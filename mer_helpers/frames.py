@@ -32,15 +32,19 @@ from __future__ import annotations
 import functools
 import os
 import subprocess
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from mer_helpers import cache
 from mer_helpers.media import MediaError, ffmpeg_exe, probe
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: bump when the sampling/cropping code changes what it returns (invalidates the cache)
 FRAMES_VERSION = "frames-v3"
@@ -398,8 +402,10 @@ def _cache_key(path: str, frame_interval: int, frame_size: int, face_detect: boo
                           frame_size=int(frame_size), face_detect=bool(face_detect))
 
 
-def _sample_cached(path: str, frame_interval: int, frame_size: int, face_detect: bool,
-                   face_only: bool = False) -> tuple[np.ndarray, FrameInfo]:
+def _load_cached(path: str, frame_interval: int, frame_size: int,
+                 face_detect: bool) -> tuple[np.ndarray, np.ndarray, FrameInfo]:
+    """One clip from the frame cache (sampled and stored first on a miss): all its sampled
+    uint8 frames, the mask of frames with their own detected face, and its :class:`FrameInfo`."""
     import cv2
 
     cv2.setNumThreads(1)
@@ -414,7 +420,13 @@ def _sample_cached(path: str, frame_interval: int, frame_size: int, face_detect:
     c = [int(v) for v in arrays["counts"]]
     info = FrameInfo(path=path, n_decoded=c[0], n_frames=c[1], n_face=c[2], n_carried=c[3],
                      n_centre=c[4], backend=str(arrays["backend"]), n_tracked=c[5] if len(c) > 5 else 0)
-    return _keep(arrays["frames"], np.asarray(arrays["face"], bool), info, face_only), info
+    return arrays["frames"], np.asarray(arrays["face"], bool), info
+
+
+def _sample_cached(path: str, frame_interval: int, frame_size: int, face_detect: bool,
+                   face_only: bool = False) -> tuple[np.ndarray, FrameInfo]:
+    frames_u8, own, info = _load_cached(path, frame_interval, frame_size, face_detect)
+    return _keep(frames_u8, own, info, face_only), info
 
 
 def _sample_to_cache(path: str, args: tuple[int, int, bool]) -> FrameInfo:
@@ -459,6 +471,27 @@ def _as_dtype(frames_u8: np.ndarray, dtype: str) -> np.ndarray:
     raise ValueError(f"dtype must be 'float32' or 'uint8', got {dtype!r}")
 
 
+def _fill_cache(paths: list[str], args: tuple[int, int, bool], n_jobs: int, progress: bool) -> None:
+    """Sample every clip into the frame cache, one task per clip (:func:`mer_helpers.parallel.map_clips`);
+    the tasks return only the small :class:`FrameInfo`."""
+    from mer_helpers.parallel import map_clips
+
+    if args[2]:
+        _cascade()  # fail early, in this process, with the explanatory message
+    map_clips(functools.partial(_sample_to_cache, args=args), paths, desc="frames",
+              progress=progress, n_jobs=n_jobs)
+
+
+def _report(infos: Sequence[FrameInfo], ids: Sequence[str] | None):
+    """One :class:`FrameInfo` row per clip (column ``clip_id`` first when ``ids`` is given)."""
+    import pandas as pd
+
+    report = pd.DataFrame([asdict(inf) for inf in infos])
+    if ids is not None:
+        report.insert(0, "clip_id", [str(c) for c in ids])
+    return report
+
+
 def sample_clips(paths: Sequence[str | os.PathLike], frame_interval: int = 5, frame_size: int = 96,
                  face_detect: bool = True, n_jobs: int = 2, dtype: str = "float32",
                  progress: bool = True, ids: Sequence[str] | None = None, face_only: bool = False):
@@ -469,25 +502,123 @@ def sample_clips(paths: Sequence[str | os.PathLike], frame_interval: int = 5, fr
     order of ``paths``) and a DataFrame with one :class:`FrameInfo` row per clip (column
     ``clip_id`` when ``ids`` is given). Use ``dtype="uint8"`` to keep many clips in memory
     (4x smaller); :mod:`mer_helpers.summary` accepts both. ``face_only``: see :func:`read_frames`.
+    Every clip's frames are in memory at once: for a whole corpus use :func:`sample_stream`.
     """
-    import pandas as pd
-
-    from mer_helpers.parallel import map_clips
-
     paths = [str(p) for p in paths]
     args = (int(frame_interval), int(frame_size), bool(face_detect))
-    if face_detect:
-        _cascade()  # fail early, in this process, with the explanatory message
-    # the tasks (Dask workers, or here) decode, crop and write the cache and return only the
-    # small FrameInfo; the frames are then read back from the cache here
-    map_clips(functools.partial(_sample_to_cache, args=args), paths, desc="frames",
-              progress=progress, n_jobs=n_jobs)
+    # the tasks (Dask workers, or here) decode, crop and write the cache; the frames are then
+    # read back from the cache here
+    _fill_cache(paths, args, n_jobs, progress)
     results = [_sample_cached(p, *args, bool(face_only)) for p in paths]
     frames = [_as_dtype(fr, dtype) for fr, _ in results]
-    report = pd.DataFrame([asdict(inf) for _, inf in results])
-    if ids is not None:
-        report.insert(0, "clip_id", [str(c) for c in ids])
-    return frames, report
+    return frames, _report([inf for _, inf in results], ids)
+
+
+class FrameStore(Mapping):
+    """Clip id -> its sampled uint8 frames, read from the frame cache on each access.
+
+    Nothing is kept in memory but the clips' paths and frame counts, so passing it where a
+    ``{clip id: frames}`` dict is expected streams the clips one at a time (each access is a
+    cache read; a clip missing from the cache is sampled again). Made by :func:`sample_stream`.
+
+    Parameters
+    ----------
+    paths : mapping
+        Clip id -> clip path, in the order of iteration.
+    frame_interval, frame_size, face_detect : int, int, bool
+        The sampling parameters (the cache key).
+    face_only : bool
+        Return only the frames with their own detected face (see :func:`read_frames`).
+    lengths : mapping, optional
+        Clip id -> number of frames returned (``n_kept`` of the report): lets a consumer plan
+        without reading frames (:func:`mer_helpers.summary.clip_lengths`).
+    """
+
+    def __init__(self, paths: Mapping[str, str], frame_interval: int, frame_size: int, face_detect: bool,
+                 face_only: bool = False, lengths: Mapping[str, int] | None = None):
+        self._paths = {str(c): str(p) for c, p in paths.items()}
+        self._args = (int(frame_interval), int(frame_size), bool(face_detect), bool(face_only))
+        self.lengths = None if lengths is None else {str(c): int(n) for c, n in lengths.items()}
+
+    def __getitem__(self, clip_id: str) -> np.ndarray:
+        return _sample_cached(self._paths[str(clip_id)], *self._args)[0]
+
+    def __contains__(self, clip_id) -> bool:  # Mapping's default would read the clip
+        return str(clip_id) in self._paths
+
+    def __iter__(self):
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+
+@dataclass
+class SampledClips:
+    """What :func:`sample_stream` keeps: small per clip."""
+
+    report: pd.DataFrame  # one FrameInfo row per clip, clip_id first
+    grey: np.ndarray  # (n_clips, grey_size ** 2) float64: grey_means of each clip's face-only frames
+    store: FrameStore  # clip id -> frames, read from the cache on access
+
+
+def _stream_one(path: str, args: tuple[int, int, bool], face_only: bool, grey_size: int) -> tuple[FrameInfo, np.ndarray]:
+    """One clip of :func:`sample_stream`: its info (``n_kept`` for ``face_only``) and grey thumbnail
+    mean; its frames are dropped on return."""
+    frames_u8, own, info = _load_cached(path, *args)
+    grey = grey_means([_keep(frames_u8, own, FrameInfo(path), True)], grey_size)[0]
+    _keep(frames_u8, own, info, face_only)
+    return info, grey
+
+
+def sample_stream(paths: Sequence[str | os.PathLike], ids: Sequence[str], frame_interval: int = 5,
+                  frame_size: int = 96, face_detect: bool = True, n_jobs: int = 2, face_only: bool = False,
+                  grey_size: int = 32, progress: bool = True) -> SampledClips:
+    """:func:`sample_clips` for a whole corpus: the frames stream through the cache, one clip at a time.
+
+    The clips are sampled into the frame cache (one task per clip, as :func:`sample_clips`);
+    then each clip is read back once, its :class:`FrameInfo` row and the :func:`grey_means` of
+    its face-only frames are kept, and its frames are dropped. Later passes read the frames
+    again from the cache through the returned :class:`FrameStore`. Memory: a report row and
+    ``grey_size ** 2`` float64 values (8 KB at 32) per clip, never the frames of more than one clip.
+
+    Parameters
+    ----------
+    paths : sequence of path
+        The clips.
+    ids : sequence of str
+        One id per clip (the report's ``clip_id`` and the store's keys).
+    frame_interval, frame_size, face_detect : int, int, bool
+        As for :func:`read_frames`.
+    n_jobs : int
+        Worker processes without Dask.
+    face_only : bool
+        What the store returns and the report's ``n_kept`` count (the grey thumbnails always use
+        the face-only frames).
+    grey_size : int
+        Side of the grey thumbnails (:func:`write_grey_pixels`).
+    progress : bool
+        Show the sampling progress bar.
+
+    Returns
+    -------
+    SampledClips
+        ``report`` (as :func:`sample_clips`' with ``ids``), ``grey`` and ``store``; the same
+        values as :func:`sample_clips` and :func:`grey_means` over all clips at once.
+    """
+    paths, ids = [str(p) for p in paths], [str(c) for c in ids]
+    if len(paths) != len(ids):
+        raise ValueError(f"{len(paths)} paths but {len(ids)} ids")
+    args = (int(frame_interval), int(frame_size), bool(face_detect))
+    _fill_cache(paths, args, n_jobs, progress)
+    infos, grey = [], np.empty((len(paths), int(grey_size) ** 2))
+    for i, p in enumerate(paths):
+        info, grey[i] = _stream_one(p, args, bool(face_only), int(grey_size))
+        infos.append(info)
+    report = _report(infos, ids)
+    store = FrameStore(dict(zip(ids, paths)), *args, face_only=bool(face_only),
+                       lengths=dict(zip(ids, report["n_kept"])))
+    return SampledClips(report, grey, store)
 
 
 # --------------------------------------------------------------------------- notebooks 00 and 03
@@ -630,18 +761,19 @@ def grey_means(clips: Sequence[np.ndarray], size: int = 32) -> np.ndarray:
                      for clip in clips])
 
 
-def save_grey_pixels(artifacts: str | os.PathLike, clip_ids: Sequence[str], clips: Sequence[np.ndarray],
-                     size: int = 32) -> Path:
-    """Write :data:`GREY_PIXELS` (:func:`grey_means` of ``clips``) under ``artifacts``.
+def write_grey_pixels(artifacts: str | os.PathLike, clip_ids: Sequence[str], X: np.ndarray,
+                      size: int = 32) -> Path:
+    """Write :data:`GREY_PIXELS` under ``artifacts``: each clip's face-only frames as :func:`grey_means`
+    (``SampledClips.grey`` of :func:`sample_stream`, or ``grey_means(clips, size)``).
 
     Parameters
     ----------
     artifacts : path
         ``OUT/artifacts``.
     clip_ids : sequence of str
-        One id per clip, in the order of ``clips``.
-    clips : sequence of arrays
-        Face-only uint8 frames of each clip (``sample_clips(..., face_only=True, dtype="uint8")``).
+        One id per row of ``X``.
+    X : ndarray
+        ``(n_clips, size * size)``: :func:`grey_means` of each clip's face-only frames.
     size : int
         Thumbnail side.
 
@@ -653,7 +785,7 @@ def save_grey_pixels(artifacts: str | os.PathLike, clip_ids: Sequence[str], clip
     from mer_helpers import io
 
     return io.save_npz(Path(artifacts) / GREY_PIXELS, clip_ids=np.asarray([str(c) for c in clip_ids]),
-                       X=grey_means(clips, size), size=np.int64(size))
+                       X=np.asarray(X), size=np.int64(size))
 
 
 def load_grey_pixels(artifacts: str | os.PathLike, clip_ids: Sequence[str], size: int = 32) -> np.ndarray:

@@ -34,7 +34,7 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -43,9 +43,15 @@ from mer_helpers import cache, io
 from mer_helpers.params import store_init_params
 from mer_helpers.progress import epoch_bar
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 SUMMARY_MODES = ("shared", "per_clip", "average", "all")
 #: bump when the autoencoder or the selection changes (invalidates cached per-clip selections)
 SUMMARY_VERSION = "summary-v2"
+#: frames encoded together by :meth:`ConvAutoencoder.iter_encode` (the group boundaries fix
+#: which frames share a batch of the encoder, so they stay as they always were)
+ENCODE_FRAMES = 2048
 
 
 # --------------------------------------------------------------------------- helpers
@@ -190,31 +196,48 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
         parts = [np.asarray(self.encoder_(X[i:i + 256], training=False)) for i in range(0, len(X), 256)]
         return np.concatenate(parts).astype(np.float32, copy=False)
 
-    def encode_many(self, frames_list: Sequence[np.ndarray], chunk: int = 2048) -> list[np.ndarray]:
+    def encode_many(self, frames_list: Sequence[np.ndarray], chunk: int | None = None) -> list[np.ndarray]:
         """Codes of many clips with few large ``predict`` calls (not one call per clip)."""
-        out: list[np.ndarray] = []
+        return [codes for _, codes in self.iter_encode(frames_list, chunk)]
+
+    def iter_encode(self, frames_iter: Iterable[np.ndarray], chunk: int | None = None):
+        """``(frames, codes)`` of each clip of ``frames_iter``, in order, as the clips stream in.
+
+        Clips are gathered until they hold ``chunk`` frames (default :data:`ENCODE_FRAMES`) and
+        encoded together, so at most one such group (plus one clip) is in memory; the groups,
+        and so the codes, do not depend on how the clips are produced.
+
+        Parameters
+        ----------
+        frames_iter : iterable of arrays
+            One ``(n_i, S, S, 3)`` array per clip (a generator reading them one at a time is fine).
+        chunk : int, optional
+            Frames per group.
+
+        Yields
+        ------
+        tuple
+            ``(frames, codes)`` of one clip.
+        """
+        chunk = ENCODE_FRAMES if chunk is None else int(chunk)
         group: list[np.ndarray] = []
         size = 0
-
-        def flush():
-            nonlocal group, size
-            if not group:
-                return
-            codes = self.transform(np.concatenate([_to_float(g) for g in group]))
-            pos = 0
-            for g in group:
-                out.append(codes[pos:pos + len(g)])
-                pos += len(g)
-            group, size = [], 0
-
-        for fr in frames_list:
-            fr = _check_frames(fr, self.frame_size)
-            group.append(fr)
-            size += len(fr)
+        for fr in frames_iter:
+            group.append(_check_frames(fr, self.frame_size))
+            size += len(group[-1])
             if size >= chunk:
-                flush()
-        flush()
-        return out
+                yield from self._encode_group(group)
+                group, size = [], 0
+        yield from self._encode_group(group)
+
+    def _encode_group(self, group: list[np.ndarray]):
+        if not group:
+            return
+        codes = self.transform(np.concatenate([_to_float(g) for g in group]))
+        pos = 0
+        for g in group:
+            yield g, codes[pos:pos + len(g)]
+            pos += len(g)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Weights only (``*.weights.h5``); the architecture is rebuilt from the parameters."""
@@ -365,53 +388,127 @@ class SummaryImages(BaseEstimator):
         """Fit on the frames of the training clips (only ``shared`` learns anything)."""
         self._check_mode()
         frames_list = [_check_frames(f, self.frame_size, f"training clip {i}") for i, f in enumerate(frames_list)]
-        self.n_train_clips_ = len(frames_list)
+        return self._fit(np.array([len(f) for f in frames_list], dtype=int), frames_list.__getitem__,
+                         [f"training clip {i}" for i in range(len(frames_list))])
+
+    def fit_ids(self, frames_by_id: Mapping[str, np.ndarray], train_ids: Iterable[str]) -> "SummaryImages":
+        """:meth:`fit` on the clips ``train_ids`` of ``frames_by_id``, reading only the clips it needs.
+
+        The same model as ``fit([frames_by_id[c] for c in train_ids])``: the training frames are
+        drawn from the clips' frame counts (:func:`clip_lengths`), then only the clips holding a
+        drawn frame are read, one at a time (at most ``cae_max_frames`` frames are kept; all
+        training frames when it is ``None``). Modes other than ``shared`` read nothing.
+
+        Parameters
+        ----------
+        frames_by_id : Mapping
+            Clip id -> frames, e.g. a lazy :class:`mer_helpers.frames.FrameStore`.
+        train_ids : iterable of str
+            The training clips.
+
+        Returns
+        -------
+        SummaryImages
+            ``self``, fitted.
+        """
+        self._check_mode()
+        ids = [str(c) for c in train_ids]
+        lengths = clip_lengths(frames_by_id, ids) if self.summary_mode == "shared" else np.zeros(len(ids), int)
+        return self._fit(lengths, lambda c: frames_by_id[ids[c]], [f"training clip {c}" for c in ids])
+
+    def _fit(self, lengths: np.ndarray, get, names: Sequence[str]) -> "SummaryImages":
+        """Fit from the training clips' frame counts; ``get(c)`` reads clip ``c`` (only those drawn)."""
+        self.n_train_clips_ = len(lengths)
         self.cae_ = None
         if self.summary_mode != "shared":
             self.n_train_frames_ = 0
             return self
-        if not frames_list:
+        if not len(lengths):
             raise ValueError("summary_mode='shared' needs at least one training clip to fit the autoencoder")
-        lengths = np.array([len(f) for f in frames_list])
-        total = int(lengths.sum())
-        pairs = np.array([(c, j) for c, n in enumerate(lengths) for j in range(n)])
-        if self.cae_max_frames is not None and total > int(self.cae_max_frames):
-            rng = np.random.default_rng(self.random_state)
-            pick = np.sort(rng.choice(total, size=int(self.cae_max_frames), replace=False))
-            pairs = pairs[pick]
-        X = np.stack([_to_float(frames_list[c][j]) for c, j in pairs])
+        if (lengths < 1).any():
+            raise ValueError(f"{names[int(np.argmin(lengths))]}: no frames (the clip has no readable video frame)")
+        pairs = self.training_frames(lengths)
+        X = np.empty((len(pairs), self.frame_size, self.frame_size, 3), np.float32)
+        starts = np.flatnonzero(np.r_[True, pairs[1:, 0] != pairs[:-1, 0]])
+        for a, b in zip(starts, np.r_[starts[1:], len(pairs)]):  # each clip drawn from is read once
+            c = int(pairs[a, 0])
+            X[a:b] = _to_float(_check_frames(get(c), self.frame_size, names[c])[pairs[a:b, 1]])
         self.cae_ = ConvAutoencoder(self.frame_size, self.cae_epochs, self.cae_batch_size,
                                     self.random_state, progress=self.progress).fit(X)
         self.n_train_frames_ = int(len(X))
         return self
 
+    def training_frames(self, lengths: Sequence[int]) -> np.ndarray:
+        """The ``(clip, frame)`` pairs the shared autoencoder trains on, from the training clips'
+        frame counts: every frame, or ``cae_max_frames`` of them drawn at random (``random_state``).
+
+        Parameters
+        ----------
+        lengths : sequence of int
+            Frames of each training clip, in order.
+
+        Returns
+        -------
+        ndarray
+            ``(n, 2)`` int: clip position and frame index, sorted.
+        """
+        lengths = np.asarray(lengths, dtype=int)
+        total = int(lengths.sum())
+        clip = np.repeat(np.arange(len(lengths)), lengths)
+        pairs = np.stack([clip, np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)], axis=1)
+        if self.cae_max_frames is not None and total > int(self.cae_max_frames):
+            rng = np.random.default_rng(self.random_state)
+            pick = np.sort(rng.choice(total, size=int(self.cae_max_frames), replace=False))
+            pairs = pairs[pick]
+        return pairs
+
     # -- select / transform
     def select(self, frames_list: Sequence[np.ndarray], clip_ids: Sequence[str] | None = None) -> list[SummaryResult]:
         """One :class:`SummaryResult` per clip (in order)."""
+        return list(self.iter_select(frames_list, clip_ids))
+
+    def iter_select(self, frames_iter: Iterable[np.ndarray], clip_ids: Sequence[str] | None = None):
+        """:meth:`select` as the clips stream in: one :class:`SummaryResult` per clip, in order.
+
+        Only one clip's frames (``shared``: one encoder group, :meth:`ConvAutoencoder.iter_encode`)
+        are held at a time; the results are those of :meth:`select`.
+
+        Parameters
+        ----------
+        frames_iter : iterable of arrays
+            One clip's frames at a time (e.g. a generator reading them from the cache).
+        clip_ids : sequence of str, optional
+            The clips' ids (error messages, progress).
+
+        Yields
+        ------
+        SummaryResult
+        """
         from mer_helpers.progress import progress
 
         self._check_mode()
-        names = [str(c) for c in clip_ids] if clip_ids is not None else [f"clip {i}" for i in range(len(frames_list))]
-        frames_list = [_check_frames(f, self.frame_size, n) for f, n in zip(frames_list, names)]
+        names = [str(c) for c in clip_ids] if clip_ids is not None else None
+        named = (_check_frames(f, self.frame_size, names[i] if names else f"clip {i}")
+                 for i, f in enumerate(frames_iter))
         k = self.n_images
         if self.summary_mode == "average":
-            return [self._average(f) for f in frames_list]
+            yield from (self._average(f) for f in named)
+            return
         if self.summary_mode == "all":
-            return [SummaryResult(_to_uint8(f), np.arange(len(f)), len(f), False, len(f)) for f in frames_list]
+            yield from (SummaryResult(_to_uint8(f), np.arange(len(f)), len(f), False, len(f)) for f in named)
+            return
         if self.summary_mode == "shared":
             if getattr(self, "cae_", None) is None:
                 raise RuntimeError("SummaryImages(summary_mode='shared') is not fitted: call fit() on the "
                                    "training clips' frames first")
-            codes = self.cae_.encode_many(frames_list)
-            out = []
-            for f, c in zip(frames_list, codes):
+            for f, c in self.cae_.iter_encode(named):
                 idx, info = kmeans_select(c, k, self.random_state, self.n_init)
-                out.append(SummaryResult(_to_uint8(f[idx]), idx, len(f), info["padded"], info["n_distinct"]))
-            return out
+                yield SummaryResult(_to_uint8(f[idx]), idx, len(f), info["padded"], info["n_distinct"])
+            return
         # per_clip: one autoencoder per clip, cached by frame content
         trainer = None
-        out = []
-        for f in progress(frames_list, desc="per-clip autoencoders", unit="clip", disable=not self.progress):
+        total = len(names) if names else (len(frames_iter) if hasattr(frames_iter, "__len__") else None)
+        for f in progress(named, total=total, desc="per-clip autoencoders", unit="clip", disable=not self.progress):
             u8 = _to_uint8(f)
             key = cache.make_key("summary_per_clip", arrays=[u8], version=SUMMARY_VERSION, k=k,
                                  epochs=int(self.cae_epochs), batch=int(self.cae_batch_size),
@@ -429,8 +526,7 @@ class SummaryImages(BaseEstimator):
 
             r = cache.cached_arrays("summary_per_clip", key, compute)
             idx = r["indices"].astype(int)
-            out.append(SummaryResult(u8[idx], idx, len(u8), bool(r["padded"]), int(r["n_distinct"])))
-        return out
+            yield SummaryResult(u8[idx], idx, len(u8), bool(r["padded"]), int(r["n_distinct"]))
 
     def _average(self, frames: np.ndarray) -> SummaryResult:
         n, s = len(frames), int(self.average_segments)
@@ -486,9 +582,57 @@ class SummaryImages(BaseEstimator):
 
 # --------------------------------------------------------------------------- split helpers
 
+def clip_lengths(frames_by_id: Mapping[str, np.ndarray], ids: Sequence[str]) -> np.ndarray:
+    """Frames of each clip of ``ids``: from ``frames_by_id.lengths`` when it has them (a
+    :class:`mer_helpers.frames.FrameStore`; nothing is read), else ``len(frames_by_id[c])``.
+
+    Parameters
+    ----------
+    frames_by_id : Mapping
+        Clip id -> frames.
+    ids : sequence of str
+        The clips.
+
+    Returns
+    -------
+    ndarray
+        One int per clip.
+    """
+    known = getattr(frames_by_id, "lengths", None)
+    if known is not None:
+        return np.array([int(known[str(c)]) for c in ids], dtype=int)
+    return np.array([len(frames_by_id[c]) for c in ids], dtype=int)
+
+
+def fit_split(frames_by_id: Mapping[str, np.ndarray], train_ids: Iterable[str], **params) -> SummaryImages:
+    """A :class:`SummaryImages` fitted on the frames of ``train_ids`` **only** (:meth:`SummaryImages.fit_ids`).
+
+    Parameters
+    ----------
+    frames_by_id : Mapping
+        Clip id -> its sampled frames (a lazy :class:`mer_helpers.frames.FrameStore` is read
+        only where the fit needs frames).
+    train_ids : iterable of str
+        The split's training clips (all must have frames).
+    **params
+        Parameters of :class:`SummaryImages`.
+
+    Returns
+    -------
+    SummaryImages
+    """
+    train_ids = [str(c) for c in train_ids]
+    missing = [c for c in train_ids if c not in frames_by_id]
+    if missing:
+        raise KeyError(f"no frames for training clips {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+    return SummaryImages(**params).fit_ids(frames_by_id, train_ids)
+
+
 def fit_select_split(frames_by_id: Mapping[str, np.ndarray], train_ids: Iterable[str],
                      clip_ids: Iterable[str] | None = None, **params) -> tuple[SummaryImages, dict[str, SummaryResult]]:
     """Fit a :class:`SummaryImages` on the frames of ``train_ids`` **only** and summarise ``clip_ids``.
+
+    Every clip's result (its images) is returned at once; :func:`run_split` streams instead.
 
     Parameters
     ----------
@@ -506,13 +650,9 @@ def fit_select_split(frames_by_id: Mapping[str, np.ndarray], train_ids: Iterable
     tuple
         ``(model, {clip id: SummaryResult})``.
     """
-    train_ids = [str(c) for c in train_ids]
-    missing = [c for c in train_ids if c not in frames_by_id]
-    if missing:
-        raise KeyError(f"no frames for training clips {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+    model = fit_split(frames_by_id, train_ids, **params)
     clip_ids = [str(c) for c in (clip_ids if clip_ids is not None else frames_by_id.keys())]
-    model = SummaryImages(**params).fit([frames_by_id[c] for c in train_ids])
-    results = model.select([frames_by_id[c] for c in clip_ids], clip_ids=clip_ids)
+    results = model.iter_select((frames_by_id[c] for c in clip_ids), clip_ids=clip_ids)
     return model, dict(zip(clip_ids, results))
 
 
@@ -607,23 +747,58 @@ def write_summary(artifacts: str | os.PathLike, split: str, results: Mapping[str
         The index: ``clip_id, k, png, frame_index, n_frames, padded`` (``png`` relative to
         ``ARTIFACTS``).
     """
+    return stream_summary(artifacts, split, results.items(), image_dir=image_dir)[0]
+
+
+_INDEX_COLUMNS = ["clip_id", "k", "png", "frame_index", "n_frames", "padded"]
+
+
+def stream_summary(artifacts: str | os.PathLike, split: str, results: Iterable[tuple[str, SummaryResult]],
+                   keep: Iterable[str] = (), image_dir: str = "summary/images"):
+    """:func:`write_summary` as the results stream in: each clip's PNGs are written and its
+    images dropped; only small per-clip records are kept.
+
+    Parameters
+    ----------
+    artifacts : path-like
+        The run's ``artifacts/``.
+    split : str
+        The split's name (``summary/<split>/index.csv``).
+    results : iterable of (str, SummaryResult)
+        ``(clip id, result)`` pairs, e.g. ``zip(ids, model.iter_select(...))``.
+    keep : iterable of str
+        Clips whose images are kept (for a figure).
+    image_dir : str
+        Folder of the PNGs, relative to ``artifacts``.
+
+    Returns
+    -------
+    tuple
+        ``(index, table, images)``: the index DataFrame written, :func:`results_table` of all
+        clips, and ``{clip id: (k, S, S, 3) uint8}`` of the ``keep`` clips.
+    """
     import pandas as pd
 
     art = Path(artifacts)
-    rows = []
-    for cid, r in results.items():
+    keep = {str(c) for c in keep}
+    cols: dict[str, list] = {c: [] for c in _INDEX_COLUMNS}
+    rows, images = [], {}
+    for cid, r in results:
         for j in range(len(r.images)):
             rel = f"{image_dir}/{image_name(cid, r, j)}"
             dest = art / rel
             if not dest.exists() or not np.array_equal(read_png(dest), r.images[j]):
                 write_png(dest, r.images[j])
-            rows.append({"clip_id": cid, "k": j, "png": rel, "frame_index": int(r.indices[j]),
-                         "n_frames": int(r.n_frames), "padded": bool(r.padded)})
-    index = pd.DataFrame(rows, columns=["clip_id", "k", "png", "frame_index", "n_frames", "padded"])
+            for c, v in zip(_INDEX_COLUMNS, (cid, j, rel, int(r.indices[j]), int(r.n_frames), bool(r.padded))):
+                cols[c].append(v)
+        rows.append(_table_row(cid, r))
+        if cid in keep:
+            images[cid] = r.images
+    index = pd.DataFrame(cols, columns=_INDEX_COLUMNS)
     out = art / "summary" / split / "index.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     io.atomic_write_text(out, index.to_csv(index=False))
-    return index
+    return index, pd.DataFrame(rows), images
 
 
 def read_summary(artifacts: str | os.PathLike, split: str):
@@ -719,10 +894,51 @@ def results_table(results: Mapping[str, SummaryResult]):
     """
     import pandas as pd
 
-    return pd.DataFrame([{"clip_id": c, "n_frames": r.n_frames, "k": len(r.images),
-                          "frame_indices": " ".join(str(int(i)) for i in r.indices) if r.indices.min() >= 0
-                          else " ".join(f"{a}-{b - 1}" for a, b in r.segments),
-                          "padded": r.padded, "n_distinct": r.n_distinct} for c, r in results.items()])
+    return pd.DataFrame([_table_row(c, r) for c, r in results.items()])
+
+
+def _table_row(c: str, r: SummaryResult) -> dict:
+    """The :func:`results_table` row of one clip."""
+    return {"clip_id": c, "n_frames": r.n_frames, "k": len(r.images),
+            "frame_indices": " ".join(str(int(i)) for i in r.indices) if r.indices.min() >= 0
+            else " ".join(f"{a}-{b - 1}" for a, b in r.segments),
+            "padded": r.padded, "n_distinct": r.n_distinct}
+
+
+def grid_clips(clip_ids: Iterable[str], labels: Mapping[str, str], classes: Sequence[str],
+               n_per_class: int = 3, seed: int = 0) -> list[tuple[str, str]]:
+    """The clips :func:`plot_summary_grid` shows: ``n_per_class`` drawn at random per class.
+
+    Known before any image is made, so a streaming pass can keep just these clips' images;
+    :func:`plot_summary_grid` given only their images shows the same clips.
+
+    Parameters
+    ----------
+    clip_ids : iterable of str
+        The clips to draw from.
+    labels : Mapping
+        Clip id → class.
+    classes : sequence of str
+        Classes, in row order.
+    n_per_class : int
+        Clips per class.
+    seed : int
+        Seed of the draw.
+
+    Returns
+    -------
+    list of tuple
+        ``(class, clip id)`` rows.
+    """
+    rng = np.random.default_rng(seed)
+    clip_ids = list(clip_ids)
+    rows = []
+    for c in classes:
+        ids = sorted(i for i in clip_ids if labels.get(i) == c)
+        if ids:
+            pick = rng.choice(len(ids), size=min(n_per_class, len(ids)), replace=False)
+            rows += [(c, ids[j]) for j in sorted(pick)]
+    return rows
 
 
 def plot_summary_grid(images: Mapping[str, np.ndarray], labels: Mapping[str, str], classes: Sequence[str],
@@ -733,13 +949,14 @@ def plot_summary_grid(images: Mapping[str, np.ndarray], labels: Mapping[str, str
     Parameters
     ----------
     images : Mapping
-        Clip id → ``(k, S, S, 3)`` uint8.
+        Clip id → ``(k, S, S, 3)`` uint8 (only those of :func:`grid_clips` are needed: the
+        same clips are shown).
     labels : Mapping
         Clip id → class.
     classes : sequence of str
         Classes shown, in row order.
     n_per_class : int
-        Clips drawn at random per class.
+        Clips drawn at random per class (:func:`grid_clips`).
     title : str
         Figure title.
     seed : int
@@ -751,13 +968,7 @@ def plot_summary_grid(images: Mapping[str, np.ndarray], labels: Mapping[str, str
     """
     import matplotlib.pyplot as plt
 
-    rng = np.random.default_rng(seed)
-    rows = []
-    for c in classes:
-        ids = sorted(i for i in images if labels.get(i) == c)
-        if ids:
-            pick = rng.choice(len(ids), size=min(n_per_class, len(ids)), replace=False)
-            rows += [(c, ids[j]) for j in sorted(pick)]
+    rows = grid_clips(images, labels, classes, n_per_class, seed)
     if not rows:
         raise ValueError("no clip of the given classes has summary images")
     k = max(len(images[i]) for _, i in rows)
@@ -781,19 +992,26 @@ def plot_summary_grid(images: Mapping[str, np.ndarray], labels: Mapping[str, str
 
 @dataclass
 class SummarySplitResult:
-    """What :func:`run_split` returns for one split."""
+    """What :func:`run_split` returns for one split: small per clip (no frames, no images but
+    those asked for)."""
 
     split: str
     model: SummaryImages
-    results: dict  # clip id -> SummaryResult
     info: dict  # the row of notebook 03's per-split table
+    table: pd.DataFrame | None = None  # results_table of every clip
+    images: dict = field(default_factory=dict)  # clip id -> (k, S, S, 3) uint8, the clips kept
 
 
 def run_split(artifacts: str | os.PathLike, split: Mapping, frames_by_id: Mapping[str, np.ndarray],
-              reuse: SummarySplitResult | None = None, **params) -> SummarySplitResult:
+              reuse: SummarySplitResult | None = None, keep: Iterable[str] = (), **params) -> SummarySplitResult:
     """Fit the summary-image model on one split's training clips, summarise every clip, write the images.
 
     Shaped like :func:`mer_helpers.models.run_split`: notebook 03 calls it once per split.
+    Streams: the fit reads only the training clips it draws frames from
+    (:meth:`SummaryImages.fit_ids`), then each clip is read, summarised and written in turn
+    (:meth:`SummaryImages.iter_select`, :func:`stream_summary`); with a lazy
+    :class:`mer_helpers.frames.FrameStore` the memory does not grow with the number of clips
+    but for a :func:`results_table` row and a few index rows per clip.
 
     Parameters
     ----------
@@ -802,34 +1020,44 @@ def run_split(artifacts: str | os.PathLike, split: Mapping, frames_by_id: Mappin
     split : mapping
         One entry of ``splits.json``.
     frames_by_id : mapping
-        Clip id -> sampled frames (every clip of the run).
+        Clip id -> sampled frames (every clip of the run), read once per clip.
     reuse : SummarySplitResult, optional
         The result of an earlier split to write again instead of fitting: modes that fit
-        nothing per split (``per_clip``, ``average``) compute once and reuse.
+        nothing per split (``per_clip``, ``average``, ``all``) compute once and reuse (its
+        index is copied; the PNGs are already there).
+    keep : iterable of str
+        Clips whose summary images are returned (``images``; e.g. :func:`grid_clips`).
     **params
         :class:`SummaryImages` arguments.
 
     Returns
     -------
     SummarySplitResult
-        The model, the per-clip results and ``info`` (training clips, CAE training frames, its
-        final loss, images written, seconds).
+        The model, ``info`` (training clips, CAE training frames, its final loss, images
+        written, seconds), the per-clip ``table`` and the kept ``images``.
     """
     import time
 
     name = str(split["name"])
     t0 = time.perf_counter()
+    art = Path(artifacts)
     if reuse is None:
-        model, results = fit_select_split(frames_by_id, split["train"], list(frames_by_id), **params)
+        model = fit_split(frames_by_id, split["train"], **params)
+        ids = [str(c) for c in frames_by_id]
+        results = model.iter_select((frames_by_id[c] for c in ids), clip_ids=ids)
+        index, table, images = stream_summary(art, name, zip(ids, results), keep=keep)
+        n_images = len(index)
+        del index
     else:
-        model, results = reuse.model, reuse.results
-    index = write_summary(artifacts, name, results)
+        model, table, images, n_images = reuse.model, reuse.table, reuse.images, reuse.info["images"]
+        src = art / "summary" / reuse.split / "index.csv"
+        io.atomic_write_bytes(art / "summary" / name / "index.csv", src.read_bytes())
     seconds = time.perf_counter() - t0
     cae = getattr(model, "cae_", None)
     info = {"train_clips": len(split["train"]), "cae_train_frames": int(model.n_train_frames_),
             "final_loss": round(cae.history_[-1], 4) if cae is not None else None,
-            "images": len(index), "seconds": round(seconds, 1)}
-    return SummarySplitResult(name, model, results, info)
+            "images": n_images, "seconds": round(seconds, 1)}
+    return SummarySplitResult(name, model, info, table, images)
 
 
 def stage_report(settings: Mapping, frame_report, split_info: Mapping[str, Mapping], frame_seconds: float,

@@ -105,7 +105,7 @@ def test_run_facts_reference_and_sanity_rows():
 def test_grey_pixels_round_trip_in_requested_order(tmp_path):
     rng = np.random.default_rng(0)
     clips = [rng.integers(0, 256, (n, 16, 16, 3), dtype=np.uint8) for n in (2, 3, 1)]
-    frames.save_grey_pixels(tmp_path, ["a", "b", "c"], clips, size=4)
+    frames.write_grey_pixels(tmp_path, ["a", "b", "c"], frames.grey_means(clips, size=4), size=4)
     X = frames.load_grey_pixels(tmp_path, ["c", "a"], size=4)
     assert X.shape == (2, 16) and X.dtype == np.float64
     assert np.array_equal(X, frames.grey_means([clips[2], clips[0]], size=4))
