@@ -276,12 +276,17 @@ def chunks(seq, size):
 
 # ----------------------------------------------------------------------------- per-clip stages
 def per_clip_stages(paths: list[str], preset: str, chunk: int, weights_path: str | None) -> dict[str, dict]:
-    """Run the per-clip stages of ``preset`` over ``paths`` (the cache must be empty)."""
+    """Run the per-clip stages of ``preset`` over ``paths`` (the cache must be empty) through the
+    functions the notebooks call: 00's probe, 01's ``audio.extract_to_npz`` (then 02's per-clip
+    statistics), 03's ``frames.sample_stream`` and ``summary.stream_summary``, 04's
+    ``visual.stream_split_features``. They stream, so memory should not grow with N."""
     from mer_helpers import audio, frames, summary, validate, visual
 
     cfg = PRESET_STAGES[preset]
     front = front_end(preset)
-    out = {}
+    ids = [Path(p).stem for p in paths]
+    art = Path(os.environ["MER_CACHE_DIR"]) / "artifacts"  # removed with the cache
+    out, state = {}, {}
 
     def probe_all():
         import pandas as pd
@@ -292,41 +297,29 @@ def per_clip_stages(paths: list[str], preset: str, chunk: int, weights_path: str
             validate.validate_clips(lab, classes=["happy", "sad"], progress=False)
 
     def audio_all():  # notebook 01's streaming write of mfcc.npz, then 02's per-clip statistics
-        npz = Path(os.environ["MER_CACHE_DIR"]) / "mfcc.npz"
-        audio.extract_to_npz(paths, [Path(p).stem for p in paths], npz, progress=False, chunk=chunk, **front)
+        npz = art / "mfcc.npz"
+        audio.extract_to_npz(paths, ids, npz, progress=False, chunk=chunk, **front)
         with np.load(npz) as z:
             for part in chunks(z.files, chunk):
                 audio.summarize([z[k] for k in part], "full" if preset == "strong" else "mean_std")
 
     def frames_all():
-        for part in chunks(paths, chunk):
-            frames.sample_clips(part, frame_interval=5, frame_size=96, face_detect=True, dtype="uint8",
-                                progress=False, face_only=True)
+        state["store"] = frames.sample_stream(paths, ids, frame_interval=5, frame_size=96, face_detect=True,
+                                              face_only=True, progress=False).store
 
-    # the summary and backbone stages read the frames from the cache the frames stage filled;
-    # the shared autoencoder they use is fitted (1 epoch, untimed: its fit is a fitted stage)
-    # after the frames stage, so that stage starts from an empty cache
-    sel = None
-
+    # the summary model is fitted (untimed: fits are the fitted stages; 1 epoch for the shared
+    # autoencoder) between the frames stage and the summary stage
     def fit_summary():
-        nonlocal sel
-        if cfg["summary_mode"] == "shared":
-            first, _ = frames.sample_clips(paths[:chunk], dtype="uint8", progress=False, face_only=True)
-            sel = summary.SummaryImages("shared", cae_epochs=1, progress=False).fit(first)
+        state["model"] = summary.fit_split(state["store"], ids[:chunk], summary_mode=cfg["summary_mode"],
+                                           cae_epochs=1, progress=False)
 
-    def summary_all():
-        if sel is None:  # strong: summary_mode "all" keeps every sampled frame (nothing to compute)
-            return
-        for part in chunks(paths, chunk):
-            fr, _ = frames.sample_clips(part, dtype="uint8", progress=False, face_only=True)
-            sel.select(fr)
+    def summary_all():  # strong (summary_mode "all"): every face frame becomes a PNG
+        store, model = state["store"], state["model"]
+        summary.stream_summary(art, "bench", zip(ids, model.iter_select((store[c] for c in ids), clip_ids=ids)))
 
     def backbone_all():
-        for part in chunks(paths, chunk):
-            fr, _ = frames.sample_clips(part, dtype="uint8", progress=False, face_only=True)
-            images = [im for f in (sel.transform(fr) if sel is not None else fr) for im in f]
-            visual.backbone_features(images, cfg["backbone"], weights=weights_path or cfg["weights"],
-                                     layer=cfg["layer"], progress=False)
+        visual.stream_split_features(art, "bench", ids, cfg["backbone"], weights_path or cfg["weights"],
+                                     layer=cfg["layer"], chunk=chunk, progress=False)
 
     for name, fn in (("probe", probe_all), ("audio", audio_all), ("frames", frames_all),
                      ("summary", summary_all), ("backbone", backbone_all)):
