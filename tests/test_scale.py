@@ -52,6 +52,7 @@ def test_bench_analysis_projects_per_clip_linearly_and_fits_along_their_slope(tm
 
     b = _bench_module()
     runs = {"strong": {str(n): {"audio": {"seconds": n / 10, "peak_mb": 100.0, "cpu_s": n / 5},
+                                "backbone": {"seconds": n / 100, "peak_mb": 100.0, "cpu_s": n / 50},
                                 "selection": {"seconds": min(n, 2000) / 100, "peak_mb": 50.0},
                                 "classifier": {"seconds": n / 100, "peak_mb": 50.0}}
                        for n in (500, 2000, 8000)}}
@@ -62,8 +63,13 @@ def test_bench_analysis_projects_per_clip_linearly_and_fits_along_their_slope(tm
     assert abs(table["selection"]["meld_s"] - 20.0) < 1e-9        # capped: flat from 2,000 to 8,000
     assert abs(table["classifier"]["meld_s"] - 137.08) < 1e-6     # linear
     chain = res["chain"]["strong"]
-    assert abs(chain["official"] - (1370.8 + 7 * 20.0 + 13 * 137.08)) < 1e-6
+    assert abs(table["backbone"]["meld_s"] - 137.08) < 1e-6       # per clip, not scaled by the decode factor
+    # the backbone runs once per split (2 with the official protocol, 6 with 5-fold speaker-cv)
+    assert abs(chain["official"] - (1370.8 + 2 * 137.08 + 7 * 20.0 + 13 * 137.08)) < 1e-6
+    assert abs(chain["speaker-cv"] - (1370.8 + 6 * 137.08 + 15 * 20.0 + 53 * 137.08)) < 1e-6
+    assert b.runs_per_chain("paper", "summary", True, "speaker-cv") == 6
+    assert b.runs_per_chain("strong", "summary", True, "speaker-cv") == 1  # reused: every split has the same images
     res["table"] = {"strong": table}
     (tmp_path / "bench.json").write_text(__import__("json").dumps(res))
     md = book.scale_markdown(tmp_path / "bench.json")
-    assert "| audio | 50.0 | 200.0 | 800.0 | 10.0 |" in md and "**55 min**" in md
+    assert "| audio | 50.0 | 200.0 | 800.0 | 10.0 |" in md and "**59 min**" in md  # 3567 s
