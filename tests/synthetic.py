@@ -1,10 +1,11 @@
-"""Test helpers (not part of the package): synthetic artifacts for notebook 05's helpers and the
-mouth region of the sample's rendered faces.
+"""Test helpers (not part of the package): synthetic artifacts for notebook 05's helpers, the
+mouth region of the sample's rendered faces, and the scripts of ``scripts/`` as modules.
 
 Imported by the tests as ``from synthetic import ...`` (pytest puts ``tests/`` on ``sys.path``).
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -70,3 +71,12 @@ def mouth_box(size: int, identity_params: Mapping[str, Any]) -> tuple[int, int, 
     a, b = identity_params["face_w"] * size, identity_params["face_h"] * size
     cx, cy = 0.5 * size, 0.47 * size
     return (int(cy + 0.28 * b), int(min(size, cy + 0.85 * b)), int(cx - 0.62 * a), int(cx + 0.62 * a))
+
+
+def load_script(name: str):
+    """``scripts/<name>.py`` imported as a module (the scripts are not a package)."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

@@ -2,15 +2,13 @@
 mer_helpers.book's Sphinx-warning filter."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from synthetic import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("check_book", ROOT / "scripts" / "check_book.py")
-cb = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(cb)
+cb = load_script("check_book")
 
 
 def page(body: str, head: str = "") -> str:

@@ -1,19 +1,13 @@
 """scripts/fusion_ceiling.py: the late fusion it scores."""
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic import load_script
 
 
 @pytest.fixture(scope="module")
 def ceiling():
-    path = Path(__file__).resolve().parents[1] / "scripts" / "fusion_ceiling.py"
-    spec = importlib.util.spec_from_file_location("fusion_ceiling", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("fusion_ceiling")
 
 
 def _preds(p, y_true, split):

@@ -37,14 +37,9 @@ def test_capped_selection_sees_cap_rows_and_uncapped_below_cap_is_unchanged():
 
 
 def _bench_module():
-    import importlib.util
-    from pathlib import Path
+    from synthetic import load_script
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "bench_scale.py"
-    spec = importlib.util.spec_from_file_location("bench_scale", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("bench_scale")
 
 
 def test_bench_analysis_projects_per_clip_linearly_and_fits_along_their_slope(tmp_path):
