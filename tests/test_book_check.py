@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from synthetic import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
 cb = load_script("check_book")
 
 
