@@ -46,7 +46,6 @@ import argparse
 import contextlib
 import functools
 import json
-import math
 import os
 import shutil
 import sys
@@ -275,11 +274,6 @@ def fresh_cache(root: Path):
         shutil.rmtree(root, ignore_errors=True)
 
 
-def chunks(seq, size):
-    for i in range(0, len(seq), size):
-        yield seq[i:i + size]
-
-
 # ----------------------------------------------------------------------------- per-clip stages
 def per_clip_stages(paths: list[str], preset: str, chunk: int, weights_path: str | None) -> dict[str, dict]:
     """Run the per-clip stages of ``preset`` over ``paths`` (the cache must be empty) through the
@@ -287,6 +281,7 @@ def per_clip_stages(paths: list[str], preset: str, chunk: int, weights_path: str
     statistics), 03's ``frames.sample_stream`` and ``summary.stream_summary``, 04's
     ``visual.stream_split_features``. They stream, so memory should not grow with N."""
     from mer_helpers import audio, frames, summary, validate, visual
+    from mer_helpers.parallel import chunked
 
     cfg = PRESET_STAGES[preset]
     front = front_end(preset)
@@ -297,7 +292,7 @@ def per_clip_stages(paths: list[str], preset: str, chunk: int, weights_path: str
     def probe_all():
         import pandas as pd
 
-        for part in chunks(paths, chunk):
+        for part in chunked(paths, chunk):
             lab = pd.DataFrame({"clip_id": [Path(p).stem for p in part], "path": part,
                                 "label": "happy", "speaker": "s"})
             validate.validate_clips(lab, classes=["happy", "sad"], progress=False)
@@ -306,7 +301,7 @@ def per_clip_stages(paths: list[str], preset: str, chunk: int, weights_path: str
         npz = art / "mfcc.npz"
         audio.extract_to_npz(paths, ids, npz, progress=False, chunk=chunk, **front)
         with np.load(npz) as z:
-            for part in chunks(z.files, chunk):
+            for part in chunked(z.files, chunk):
                 audio.summarize([z[k] for k in part], "full" if preset == "strong" else "mean_std")
 
     def frames_all():
@@ -522,7 +517,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("MER_PROGRESS", "plain")
     from distributed import Client, LocalCluster
 
-    from mer_helpers import visual, weights
+    from mer_helpers import weights
 
     caps = {k: int(v) for k, v in (s.split("=") for s in a.max_size)}
     res_path = out / "bench.json"
