@@ -83,7 +83,8 @@ def cmd_predict(a: argparse.Namespace) -> int:
     import_tensorflow_quietly()  # no TensorFlow start-up lines in the command's output
     from mer_helpers.predict import predict_cli
 
-    return predict_cli(a.model_dir, a.clips, labels=a.labels, out=a.out, on_bad_input=a.on_bad_input)
+    return predict_cli(a.model_dir, a.clips, labels=a.labels, out=a.out, on_bad_input=a.on_bad_input,
+                       person_column=a.person_column, person=a.person)
 
 
 def cmd_weights_fetch(a: argparse.Namespace) -> int:
@@ -184,6 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="stop (default): name every unreadable clip and exit 2 without predicting; skip: "
                     "predict the others, list the bad ones in the CSV too (empty y_pred, reason in an "
                     "error column) and exit 3")
+    who = pr.add_mutually_exclusive_group()
+    who.add_argument("--person-column", default=None, metavar="COL",
+                     help="a column of --labels naming each clip's person (e.g. speaker): a person-normalised "
+                     "bundle normalises a person with at least min_person_clips clips with their own statistics; "
+                     "the person-free model answers everyone else (the CSV's answered_by column says which)")
+    who.add_argument("--person", default=None, metavar="NAME",
+                     help="all clips are this one person's (e.g. a folder of one speaker's clips)")
     pr.set_defaults(func=cmd_predict)
 
     w = sub.add_parser("weights", help="manage pretrained backbone weights",

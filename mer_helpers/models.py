@@ -1491,15 +1491,18 @@ class SplitResult:
     n_test: int
 
 
-def _load_split_features(artifacts: Path, split: Mapping, columns: str):
-    """``fused/<split>/features.npz`` with the columns to use (see :func:`choose_columns`) and the
-    row indices of the split's training and test clips: ``(ids, X, cols, use, tr, te)``."""
+def _load_split_features(artifacts: Path, split: Mapping, columns: str, source: str = "features"):
+    """``fused/<split>/<source>.npz`` with the columns to use (see :func:`choose_columns`) and the
+    row indices of the split's training and test clips: ``(ids, X, cols, use, tr, te)``.
+    ``source``: ``features`` (what the run's stages read, person-normalised when the run
+    normalises) or ``plain`` (the same clips without per-person normalisation)."""
     from mer_helpers.io import load_features
 
     name = str(split["name"])
-    fpath = artifacts / "fused" / name / "features.npz"
+    fpath = artifacts / "fused" / name / f"{source}.npz"
     if not fpath.exists():
-        raise FileNotFoundError(f"{fpath}: missing (has 05_feature_selection run?)")
+        raise FileNotFoundError(f"{fpath}: missing (has 05_feature_selection run"
+                                + (" with person_norm_audio / person_norm_visual?)" if source == "plain" else "?)"))
     ids, X, cols = load_features(fpath)
     use = choose_columns(cols, read_selected(artifacts / "selection" / name / "selection.json"), columns)
     row = {c: i for i, c in enumerate(ids)}
@@ -1516,7 +1519,7 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
               batch_size: int = 32, validation_split: float = 0.2, seed: int = 42, units: int = 64,
               heads: int = 4, dropout: float = 0.3, patience: int = 3, keep_models: bool = False,
               progress=None, learning_rate: float = 1e-3, monitor: str = "none",
-              fusion: str = "early") -> SplitResult:
+              fusion: str = "early", source: str = "features") -> SplitResult:
     """Train ``model_names`` on the training clips of ``split`` and predict its test clips.
 
     Reads ``fused/<split>/features.npz`` and ``selection/<split>/selection.json`` (and in
@@ -1547,6 +1550,9 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
         Keep the trained models in the result (else they are freed).
     progress : progress bar or None
         Updated once per model.
+    source : {"features", "plain"}, default="features"
+        Which fused file (see :func:`_load_split_features`): ``plain`` trains on the features
+        without per-person normalisation.
 
     Returns
     -------
@@ -1556,7 +1562,7 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
 
     artifacts = Path(artifacts)
     name = str(split["name"])
-    ids, X, cols, use, tr, te = _load_split_features(artifacts, split, columns)
+    ids, X, cols, use, tr, te = _load_split_features(artifacts, split, columns, source)
     lab = labels.set_index(labels["clip_id"].astype(str))
     cls_index = {c: i for i, c in enumerate(classes)}
     y_all = np.array([cls_index[str(lab.at[c, "label"])] for c in ids])
@@ -1630,7 +1636,7 @@ def set_threads(n_jobs: int = 2) -> None:
 
 
 def linear_reference_split(artifacts, split: Mapping, labels, classes: Sequence[str], columns: str = "selected",
-                           C: float = 1.0, seed: int = 42):
+                           C: float = 1.0, seed: int = 42, source: str = "features"):
     """A reference, not one of the papers' models: standardised multinomial logistic regression
     (:func:`mer_helpers.evaluation.logreg_per_split`, ``C`` = 1, at most 2000 iterations) on the
     same columns and training clips as :func:`run_split`.
@@ -1654,6 +1660,8 @@ def linear_reference_split(artifacts, split: Mapping, labels, classes: Sequence[
         Inverse regularisation strength (the papers' models have none to match).
     seed : int
         ``random_state``, unused by the lbfgs solver; kept for a solver that uses it.
+    source : {"features", "plain"}
+        Which fused file (:func:`_load_split_features`).
 
     Returns
     -------
@@ -1662,7 +1670,7 @@ def linear_reference_split(artifacts, split: Mapping, labels, classes: Sequence[
     """
     from mer_helpers.evaluation import logreg_per_split
 
-    ids, X, cols, use, tr, te = _load_split_features(Path(artifacts), split, columns)
+    ids, X, cols, use, tr, te = _load_split_features(Path(artifacts), split, columns, source)
     pos = {c: i for i, c in enumerate(cols)}
     Xs = X[:, [pos[c] for c in use]].astype(np.float64)
     label_of = dict(zip(labels["clip_id"].astype(str), labels["label"].astype(str)))
@@ -1757,17 +1765,25 @@ def training_table(records: Mapping[str, Mapping[str, dict]], frames: Mapping[st
     return pd.DataFrame(rows).set_index(["split", "model"]).round(3)
 
 
-def ablation_variants(classifier_columns: str = "selected") -> dict[str, str]:
+#: the ablation variant that reads the fused features without per-person normalisation
+NO_PERSON_NORM = "fused_no_person_norm"
+
+
+def ablation_variants(classifier_columns: str = "selected", person_norm: bool = False) -> dict[str, str]:
     """The ablation's inputs: variant name -> column set (:func:`choose_columns`).
 
     ``audio_only`` / ``visual_only`` read every column of one modality, ``fused`` the run's own
     columns, and the fourth variant the other fused set (``fused_no_selection`` when the run
-    reads the selection, ``fused_selected`` when it reads every column).
+    reads the selection, ``fused_selected`` when it reads every column). With ``person_norm``
+    a fifth, :data:`NO_PERSON_NORM`, reads the run's columns of the plain (not person-normalised)
+    features (:func:`run_ablation` trains it on ``fused/<split>/plain.npz``).
 
     Parameters
     ----------
     classifier_columns : str, default="selected"
         The run's column set: ``selected`` or ``all``.
+    person_norm : bool, default=False
+        Whether the run normalises per person.
 
     Returns
     -------
@@ -1775,7 +1791,10 @@ def ablation_variants(classifier_columns: str = "selected") -> dict[str, str]:
         In the order the ablation trains them.
     """
     other = ("fused_selected", "selected") if classifier_columns == "all" else ("fused_no_selection", "all")
-    return {"audio_only": "audio", "visual_only": "visual", "fused": classifier_columns, other[0]: other[1]}
+    out = {"audio_only": "audio", "visual_only": "visual", "fused": classifier_columns, other[0]: other[1]}
+    if person_norm:
+        out[NO_PERSON_NORM] = classifier_columns
+    return out
 
 
 def run_ablation(artifacts, eval_splits: Sequence[Mapping], labels, classes: Sequence[str],
@@ -1818,8 +1837,10 @@ def run_ablation(artifacts, eval_splits: Sequence[Mapping], labels, classes: Seq
         if key == "fused" and fused is not None:
             df = fused
         else:
+            source = "plain" if key == NO_PERSON_NORM else "features"
             df = pd.concat([run_split(artifacts, s, labels, classes, [model_name], columns=cols, progress=progress,
-                                      **kwargs).predictions[model_name] for s in eval_splits], ignore_index=True)
+                                      source=source, **kwargs).predictions[model_name] for s in eval_splits],
+                           ignore_index=True)
         save_predictions(artifacts / "predictions" / "ablation" / f"{key}.csv", df)
         f1[key] = mean_over_splits(df, classes, "f1_macro")
     return f1

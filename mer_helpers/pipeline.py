@@ -23,12 +23,21 @@ them with :meth:`EmotionModel.from_dir` and saves the whole model.
 carry: for them :meth:`EmotionModel.predict_proba_all` takes the sequences from the featurizers
 directly (``predict_proba`` works the same way; ``fit`` supports the ``features`` mode only).
 
+Per-person normalisation (:mod:`mer_helpers.person`): a model trained on person-normalised
+features (``person_norm_``: the mode of each modality and ``min_person_clips``) also carries a
+*person-free* classifier (``person_free_``, trained in the same run on the same clips without
+normalisation, saved in ``person_free/``). Given the person of each clip, a person with at least
+``min_person_clips`` clips among those predicted is normalised with the statistics of those
+clips and answered by the main classifier; a clip without a person, or of a person with fewer
+clips, is answered by the person-free classifier. Every prediction says which one answered.
+
 `mer predict` (:mod:`mer_helpers.predict`) is a thin call on this object:
 :meth:`EmotionModel.load`, then :meth:`EmotionModel.predict_frame`, which can leave out clips that
 fail during feature extraction (a failed batch is retried clip by clip).
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Sequence
 
@@ -38,8 +47,14 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from mer_helpers import person
+
 MODEL_FORMAT = "mer-emotion-model"
 MODEL_VERSION = 1
+#: the folder of the person-free classifier inside a model bundle
+PERSON_FREE_DIR = "person_free"
+#: what the ``answered_by`` column of a prediction says
+ANSWERED_PERSON, ANSWERED_PERSON_FREE = "person", "person-free"
 
 
 def _paths(X) -> list[str]:
@@ -256,6 +271,37 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         self.pipeline_ = Pipeline([("features", features), ("select", select), ("classify", classify)])
         self.columns_ = [str(c) for c in columns]
         self.classes_ = np.asarray(classify.classes_)
+        if not hasattr(self, "person_norm_"):
+            self.person_norm_, self.person_free_ = None, None
+        return self
+
+    def with_person_norm(self, audio: str, visual: str, min_person_clips: int = person.MIN_PERSON_CLIPS,
+                         person_free=None) -> "EmotionModel":
+        """Declare that the classifier reads person-normalised features (see the module docstring).
+
+        Parameters
+        ----------
+        audio, visual : {"none", "center", "zscore"}
+            The modes the classifier was trained with (:func:`mer_helpers.person.normalize_fused`).
+        min_person_clips : int
+            The fewest clips of one person that make a reference.
+        person_free : SequenceClassifier or None
+            The fitted classifier on the same columns without normalisation; needed when either
+            mode is not ``none``.
+
+        Returns
+        -------
+        self
+        """
+        if not person.is_active(audio, visual):
+            self.person_norm_, self.person_free_ = None, None
+            return self
+        if person_free is None:
+            raise ValueError("with_person_norm: a person-normalised model needs its person-free classifier")
+        if int(min_person_clips) < 2:
+            raise ValueError(f"min_person_clips must be at least 2, got {min_person_clips}")
+        self.person_norm_ = {"audio": audio, "visual": visual, "min_person_clips": int(min_person_clips)}
+        self.person_free_ = person_free
         return self
 
     def fit(self, X, y, groups=None):
@@ -383,6 +429,22 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
                 "columns", "all" if selected == every else "selected") == "all" else "zebra"
         sel_path = model_dir / "selection" / "selection.json"
         record = read_json(sel_path) if sel_path.exists() else None
+        model = cls._from_dir_select(model_dir, audio, visual, clf, select_kind, record, sel_path, selected, every,
+                                     n_jobs)
+        # a classifier handed in (notebook 06 assembling a new model) brings its own normalisation
+        norm = read_json(meta_path).get("person_norm") if meta_path.exists() and classifier is None else None
+        if norm:
+            free_dir = model_dir / PERSON_FREE_DIR
+            if not (free_dir / "bundle.json").exists():
+                raise FileNotFoundError(f"{free_dir}: missing from the model bundle (its person-free classifier); "
+                                        "rebuild the bundle with `mer run`")
+            model.with_person_norm(norm["audio"], norm["visual"], norm["min_person_clips"],
+                                   SequenceClassifier.load(free_dir))
+        return model
+
+    @classmethod
+    def _from_dir_select(cls, model_dir, audio, visual, clf, select_kind, record, sel_path, selected, every, n_jobs):
+        """:meth:`from_dir`'s second half: the model with its selection step."""
         if select_kind == "passthrough":
             return cls.from_parts(audio, visual, clf, "passthrough", columns=every or selected,
                                   selection_record=record, n_jobs=n_jobs)
@@ -439,13 +501,20 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
             write_json(model_dir / "selection" / "selection.json", record)
         clf = self.pipeline_["classify"]
         clf.save(model_dir, extra=extra)
+        norm = getattr(self, "person_norm_", None)
+        if norm:
+            self.person_free_.save(model_dir / PERSON_FREE_DIR, extra={**(extra or {}), "person_norm": "none"})
+        elif (model_dir / PERSON_FREE_DIR).exists():  # from an earlier run that normalised
+            shutil.rmtree(model_dir / PERSON_FREE_DIR)
         write_json(model_dir / "model.json", {
+            "person_norm": norm,
             "format": MODEL_FORMAT, "version": MODEL_VERSION, "classes": [str(c) for c in self.classes_],
             "select": "passthrough" if isinstance(select, str) else "zebra",
             "sequence_mode": clf.sequence_mode, "n_columns": len(self.columns_),
             "steps": {"features": "audio/ (AudioFeaturizer) + visual/ (VisualFeaturizer), fused audio first",
                       "select": "selection/selection.json" if not isinstance(select, str) else "every fused column",
-                      "classify": "classifiers/ + bundle.json (SequenceClassifier)"}})
+                      "classify": "classifiers/ + bundle.json (SequenceClassifier)"
+                      + (f"; {PERSON_FREE_DIR}/: the person-free classifier" if norm else "")}})
         return model_dir
 
     @classmethod
@@ -485,7 +554,8 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         bundle = self.pipeline_["classify"].bundle_
         return [bundle.main_model] + [m for m in bundle.models if m != bundle.main_model]
 
-    def predict_proba_all(self, X, n_jobs: int | None = None, errors: dict | None = None):
+    def predict_proba_all(self, X, n_jobs: int | None = None, errors: dict | None = None,
+                          persons: Sequence | None = None):
         """Every model's class probabilities for clip files.
 
         Parameters
@@ -497,6 +567,9 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         errors : dict or None
             ``None``: a clip that fails raises. A dict: failing clips are left out and
             ``errors[path] = exception`` (a failed batch is retried clip by clip).
+        persons : sequence or None
+            The person of each clip (``None`` entries: unknown). Used by a person-normalised
+            model (see the module docstring); ``None``: every clip is a stranger.
 
         Returns
         -------
@@ -504,9 +577,14 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
             Positions (in ``X``) of the clips predicted.
         probabilities : dict
             Model name → ndarray of shape (len(kept), n_classes).
+        answered : ndarray of str, shape (len(kept),)
+            Per clip :data:`ANSWERED_PERSON` (normalised with the person's statistics, main
+            classifier) or :data:`ANSWERED_PERSON_FREE`.
         """
         check_is_fitted(self, "pipeline_")
         paths = _paths(X)
+        if persons is not None and len(persons) != len(paths):
+            raise ValueError(f"predict_proba_all: {len(persons)} persons for {len(paths)} clips")
         n_jobs = int(self.n_jobs if n_jobs is None else n_jobs)
         audio, visual = (step for _, step in self.pipeline_["features"].transformer_list)
         Xa, ca, seq_a, kept = _featurize(audio, paths, n_jobs, errors)
@@ -515,10 +593,10 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
             if len(kept_v) < len(kept):  # some clips failed in the visual branch only
                 Xa, seq_a, kept = Xa[kept_v], [seq_a[j] for j in kept_v], [kept[j] for j in kept_v]
         if not kept:
-            return [], {}
+            return [], {}, np.array([], dtype=object)
         clf = self.pipeline_["classify"]
         if clf.sequence_mode == "temporal":
-            return kept, clf.predict_proba_sequences(seq_a, seq_v)
+            return kept, clf.predict_proba_sequences(seq_a, seq_v), np.full(len(kept), ANSWERED_PERSON_FREE, object)
         from mer_helpers.selection import fuse
 
         F, columns = fuse(Xa, ca, Xv, cv)
@@ -526,7 +604,70 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
             first = next((c for c, e in zip(columns, self.columns_) if c != e), "-")
             raise ValueError(f"the featurizers give {len(columns)} columns, the model expects {len(self.columns_)} "
                              f"(first difference near {first}); the featurizers do not match this model")
-        return kept, clf.predict_proba_all(self.pipeline_[1:-1].transform(F))
+        probs, answered = self.predict_features_by_person(F, None if persons is None else [persons[i] for i in kept])
+        return kept, probs, answered
+
+    def reference_persons(self, persons: Sequence | None, n: int) -> np.ndarray:
+        """Which of ``n`` clips have a person with a reference: at least ``min_person_clips``
+        clips of the same (known) person among them. Always all False for a model without
+        per-person normalisation.
+
+        Parameters
+        ----------
+        persons : sequence or None
+            The person of each clip (``None`` / ``""`` / NaN entries: unknown).
+        n : int
+            The number of clips.
+
+        Returns
+        -------
+        ndarray of bool, shape (n,)
+        """
+        norm = getattr(self, "person_norm_", None)
+        if not norm or persons is None:
+            return np.zeros(n, dtype=bool)
+        names = np.array(["" if p is None or (isinstance(p, float) and p != p) else str(p) for p in persons],
+                         dtype=object)
+        counts = pd.Series(names).value_counts()
+        return np.array([p != "" and counts[p] >= norm["min_person_clips"] for p in names], dtype=bool)
+
+    def predict_features_by_person(self, F, persons: Sequence | None = None):
+        """Every model's probabilities from fused features, each clip answered by the main
+        classifier on person-normalised features (when its person has a reference, see
+        :meth:`reference_persons`) or by the person-free classifier.
+
+        Parameters
+        ----------
+        F : ndarray of shape (n_clips, n_columns)
+            Plain fused features (``columns_``).
+        persons : sequence or None
+            The person of each row.
+
+        Returns
+        -------
+        probabilities : dict
+            Model name → ndarray of shape (n_clips, n_classes).
+        answered : ndarray of str, shape (n_clips,)
+        """
+        F = np.asarray(F)
+        head = self.pipeline_[1:-1]
+        norm = getattr(self, "person_norm_", None)
+        if not norm:
+            return (self.pipeline_["classify"].predict_proba_all(head.transform(F)),
+                    np.full(len(F), ANSWERED_PERSON_FREE, dtype=object))
+        ref = self.reference_persons(persons, len(F))
+        answered = np.where(ref, ANSWERED_PERSON, ANSWERED_PERSON_FREE).astype(object)
+        probs: dict[str, np.ndarray] = {}
+        for mask, clf in ((ref, self.pipeline_["classify"]), (~ref, self.person_free_)):
+            if not mask.any():
+                continue
+            rows = F[mask]
+            if clf is self.pipeline_["classify"]:
+                who = [str(persons[i]) for i in np.flatnonzero(mask)]
+                rows = person.normalize_fused(rows, self.columns_, who, norm["audio"], norm["visual"]).astype(F.dtype)
+            for name, p in clf.predict_proba_all(head.transform(rows)).items():
+                probs.setdefault(name, np.zeros((len(F), p.shape[1]), dtype=p.dtype))[mask] = p
+        return probs, answered
 
     def predict_proba(self, X) -> np.ndarray:
         """The main model's class probabilities, from clip files through the whole pipeline.
@@ -543,6 +684,8 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self, "pipeline_")
         if self.sequence_mode == "temporal":
+            return self.predict_proba_all(X)[1][self.model_names[0]]
+        if getattr(self, "person_norm_", None):  # every clip a stranger: the person-free classifier
             return self.predict_proba_all(X)[1][self.model_names[0]]
         return self.pipeline_.predict_proba(_paths(X))
 
@@ -591,7 +734,8 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
                 df[f"{name}:p_{c}"] = p[:, j]
         return df
 
-    def predict_frame(self, X, n_jobs: int | None = None, errors: dict | None = None) -> tuple[list[int], pd.DataFrame]:
+    def predict_frame(self, X, n_jobs: int | None = None, errors: dict | None = None,
+                      persons: Sequence | None = None) -> tuple[list[int], pd.DataFrame]:
         """:meth:`predict_proba_all` as the ``mer predict`` table (``clip_id`` = file stem).
 
         Parameters
@@ -599,6 +743,7 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         X : sequence of path-like
         n_jobs : int or None
         errors : dict or None
+        persons : sequence or None
             See :meth:`predict_proba_all`.
 
         Returns
@@ -606,11 +751,15 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         kept : list of int
             Positions (in ``X``) of the rows.
         table : pandas.DataFrame
-            See :meth:`prediction_frame`.
+            See :meth:`prediction_frame`, then ``person`` (empty: unknown) and ``answered_by``
+            (``person``: normalised with the person's own statistics; ``person-free``).
         """
         paths = _paths(X)
-        kept, probs = self.predict_proba_all(paths, n_jobs=n_jobs, errors=errors)
-        return kept, self.prediction_frame([Path(paths[i]).stem for i in kept], probs)
+        kept, probs, answered = self.predict_proba_all(paths, n_jobs=n_jobs, errors=errors, persons=persons)
+        df = self.prediction_frame([Path(paths[i]).stem for i in kept], probs)
+        df["person"] = ["" if persons is None or persons[i] is None else str(persons[i]) for i in kept]
+        df["answered_by"] = list(answered)
+        return kept, df
 
     def predict_features(self, X_fused, columns: Sequence[str] | None = None, audio_sequences=None,
                          visual_sequences=None) -> dict:

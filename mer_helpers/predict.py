@@ -131,7 +131,7 @@ def check_clips(paths: Sequence, n_jobs: int = 4) -> dict[str, str]:
 
 
 def predict_clips(model, paths: Sequence, n_jobs: int = 1,
-                  failed: dict[str, str] | None = None) -> pd.DataFrame:
+                  failed: dict[str, str] | None = None, persons: Sequence | None = None) -> pd.DataFrame:
     """Predict clips with a trained model.
 
     Parameters
@@ -145,13 +145,18 @@ def predict_clips(model, paths: Sequence, n_jobs: int = 1,
     failed : dict or None
         ``None``: a clip whose features cannot be extracted raises. A dict: such a clip is left
         out of the result and ``failed[str(path)]`` holds the one-line reason.
+    persons : sequence or None
+        The person of each clip (``None`` entries: unknown): a person-normalised model uses the
+        statistics of a person with at least ``min_person_clips`` clips here
+        (:meth:`mer_helpers.pipeline.EmotionModel.predict_proba_all`).
 
     Returns
     -------
     pandas.DataFrame
         ``clip_id, path, y_pred, p_<class>...`` (main model, BiLSTM-SA), then ``<model>:y_pred,
-        <model>:p_<class>...`` for every model; ``clip_id`` is the file name without extension;
-        rows keep the order of ``paths``.
+        <model>:p_<class>...`` for every model, then ``person`` and ``answered_by``
+        (``person`` or ``person-free``); ``clip_id`` is the file name without extension; rows
+        keep the order of ``paths``.
     """
     from mer_helpers.pipeline import EmotionModel
 
@@ -161,11 +166,67 @@ def predict_clips(model, paths: Sequence, n_jobs: int = 1,
     if not isinstance(model, EmotionModel):
         model = EmotionModel.load(model)
     errors: dict | None = None if failed is None else {}
-    kept, df = model.predict_frame([str(p) for p in paths], n_jobs=n_jobs, errors=errors)
+    kept, df = model.predict_frame([str(p) for p in paths], n_jobs=n_jobs, errors=errors, persons=persons)
     if errors:
         failed.update({p: _reason(e, p) for p, e in errors.items()})
     df.insert(1, "path", [str(paths[i].resolve()) for i in kept])
     return df
+
+
+def persons_from_labels(paths: Sequence, labels_path, column: str) -> list[str | None]:
+    """The person of each clip from a column of a ``labels.csv`` (matched by resolved path, then
+    by ``clip_id`` = file stem); ``None`` for a clip the file does not list.
+
+    Parameters
+    ----------
+    paths : sequence of path-like
+    labels_path : path-like
+        A ``labels.csv`` with ``clip_id`` (and optionally ``path``) and ``column``.
+    column : str
+        The person column, e.g. ``speaker``.
+
+    Returns
+    -------
+    list
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        No such file; no such column (the message lists the file's columns).
+    """
+    labels_path = Path(labels_path)
+    if not labels_path.exists():
+        raise FileNotFoundError(f"{labels_path}: labels file not found")
+    lab = pd.read_csv(labels_path, dtype=str, keep_default_na=False)
+    if column not in lab.columns or "clip_id" not in lab.columns:
+        raise ValueError(f"{labels_path}: --person-column {column!r} needs columns clip_id and {column} "
+                         f"(it has {', '.join(lab.columns)})")
+    by_id = dict(zip(lab["clip_id"], lab[column]))
+    by_path = {}
+    if "path" in lab.columns:
+        for p, who in zip(lab["path"], lab[column]):
+            q = Path(p) if Path(p).is_absolute() else labels_path.parent / p
+            by_path[str(q.resolve())] = who
+    out = []
+    for p in paths:
+        who = by_path.get(str(Path(p).resolve()), by_id.get(Path(p).stem))
+        out.append(who if who not in (None, "") else None)
+    return out
+
+
+def describe_persons(table: pd.DataFrame, min_person_clips: int | None) -> str:
+    """One line: how many clips each model answered, and which persons had too few clips."""
+    if "answered_by" not in table.columns or not len(table):
+        return ""
+    n_person = int((table["answered_by"] == "person").sum())
+    line = f"[mer predict] {n_person} clip(s) answered with their person's own statistics, " \
+           f"{len(table) - n_person} by the person-free model"
+    if min_person_clips:
+        few = table.loc[(table["answered_by"] != "person") & (table["person"] != ""), "person"].unique()
+        if len(few):
+            line += f" (fewer than {min_person_clips} clips: {', '.join(map(str, few[:5]))}" \
+                    + (", ..." if len(few) > 5 else "") + ")"
+    return line
 
 
 def score_against_labels(pred: pd.DataFrame, labels_path, classes: Sequence[str]) -> tuple[float, float, int]:
@@ -242,7 +303,7 @@ def _with_failures(pred: pd.DataFrame, paths: list[Path], failed: dict[str, str]
 
 
 def predict_cli(model_dir, clips: Sequence[str], labels=None, out=None, n_jobs: int = 1,
-                on_bad_input: str = "stop") -> int:
+                on_bad_input: str = "stop", person_column: str | None = None, person: str | None = None) -> int:
     """The ``mer predict`` command: predict, write the CSV (``out``) or print it, and with
     ``labels`` end with the line ``accuracy=A f1_macro=F``.
 
@@ -264,6 +325,10 @@ def predict_cli(model_dir, clips: Sequence[str], labels=None, out=None, n_jobs: 
         Where to write the CSV (``None``: standard output).
     n_jobs : int, default=1
     on_bad_input : {"stop", "skip"}, default="stop"
+    person_column : str or None
+        A column of ``labels`` naming each clip's person (e.g. ``speaker``).
+    person : str or None
+        All clips are this one person's.
 
     Returns
     -------
@@ -280,7 +345,13 @@ def predict_cli(model_dir, clips: Sequence[str], labels=None, out=None, n_jobs: 
         paths = expand_clips(clips)
         if not Path(model_dir).is_dir():
             raise FileNotFoundError(f"{model_dir}: model folder not found")
-    except FileNotFoundError as e:
+        if person_column and person:
+            raise ValueError("give --person-column or --person, not both")
+        if person_column and not labels:
+            raise ValueError("--person-column needs --labels (the file that holds the column)")
+        persons = (persons_from_labels(paths, labels, person_column) if person_column
+                   else [str(person)] * len(paths) if person else None)
+    except (FileNotFoundError, ValueError) as e:
         print(f"mer predict: {e}", file=sys.stderr)
         return 2
     failed = check_clips(paths)
@@ -289,9 +360,10 @@ def predict_cli(model_dir, clips: Sequence[str], labels=None, out=None, n_jobs: 
     if failed and on_bad_input == "stop":
         return 2
     good = [p for p in paths if str(p) not in failed]
+    who = None if persons is None else [w for p, w in zip(paths, persons) if str(p) not in failed]
     try:
         model = EmotionModel.load(model_dir) if good else None
-        pred = predict_clips(model, good, n_jobs=n_jobs, failed=failed) if good else None
+        pred = predict_clips(model, good, n_jobs=n_jobs, failed=failed, persons=who) if good else None
     except (FileNotFoundError, ValueError) as e:
         print(f"mer predict: {e}", file=sys.stderr)
         return 2
@@ -301,6 +373,10 @@ def predict_cli(model_dir, clips: Sequence[str], labels=None, out=None, n_jobs: 
     if pred is None:  # every clip failed the up-front check
         pred = pd.DataFrame(columns=["clip_id", "path", "y_pred"])
     table = _with_failures(pred, paths, failed) if on_bad_input == "skip" else pred
+    norm = getattr(model, "person_norm_", None)
+    said = describe_persons(pred, norm["min_person_clips"] if norm else None) if norm else ""
+    if said:
+        print(said, file=sys.stderr)
     csv = table.to_csv(index=False, float_format="%.6f")
     if out:
         atomic_write_text(out, csv)

@@ -235,6 +235,8 @@ def finalize_metrics(out: Path, dataset: str, protocol: str, timings: dict[str, 
     (``--notebooks 06 07``) each stage and ``total`` still describe the whole chain.
     """
     metrics: dict[str, Any] = {"dataset": dataset, "protocol": protocol}
+    if (out / "run.json").exists():  # INTERFACE.md: metrics.json carries the preset at its top level
+        metrics["preset"] = io.read_json(out / "run.json").get("preset")
     metrics.update(io.merge_fragments(out))
     old = out / "metrics.json"
     prev = io.read_json(old) if old.exists() else {}

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from mer_helpers.person import PERSON_NORM
+
 __all__ = ["InvalidParameters", "Rule", "SCHEMA", "check", "validate", "check_environment",
            "chain_parameters", "needs_of", "describe"]
 
@@ -259,6 +261,12 @@ SCHEMA: dict[str, Rule] = {
     "fitness_classifier": Choice("fast classifier scoring a feature subset", "knn", "logreg", "lda"),
     "n_features_to_select": Int("features to keep (none: chosen by the selector)", nullable=True),
     "selection_seeds": Int("selector seeds of the convergence plot"),
+    # 05 per-person normalisation (read by 05, 06 and the model bundle)
+    "person_norm_audio": Choice("per-person normalisation of the audio columns with statistics of the "
+                                "person's own clips (a person = the speaker of labels.csv)", *PERSON_NORM),
+    "person_norm_visual": Choice("per-person normalisation of the visual columns", *PERSON_NORM),
+    "min_person_clips": Int("fewest clips of one person that make a reference at prediction time "
+                            "(fewer: the bundle's person-free model answers)", lo=2),
     # 06 classifiers
     "fusion": Choice("how the two modalities meet: one model on both (early) or one each, "
                      "probabilities averaged (late)", "early", "late"),
@@ -358,6 +366,10 @@ def _cross_problems(p: Mapping[str, Any]) -> list[str]:
     if _is_int(n_mfcc) and _is_int(n_mels) and n_mfcc > n_mels:
         out.append(f"n_mfcc = {n_mfcc!r}, n_mels = {n_mels!r}: allowed: n_mfcc <= n_mels")
     out += _cross_corpus_problems(p)
+    norm = {k: p.get(k) for k in ("person_norm_audio", "person_norm_visual") if p.get(k) not in (None, "none")}
+    if norm and p.get("sequence_mode") == "temporal":
+        out.append(", ".join(f"{k} = {v!r}" for k, v in norm.items()) + ", sequence_mode = 'temporal': "
+                   "allowed: per-person normalisation with sequence_mode features (it normalises the fused vectors)")
     feats = p.get("audio_features")
     if SCHEMA["audio_features"].problem("audio_features", feats) is None and feats is not None:
         names = _split_words(feats, "+,") if isinstance(feats, str) else list(feats)

@@ -42,7 +42,7 @@ from sklearn.model_selection import GroupKFold, StratifiedGroupKFold, Stratified
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from mer_helpers import io, parallel
+from mer_helpers import io, parallel, person
 
 __all__ = [
     "fuse", "load_fused", "column_modality", "modality_counts", "mantegna_sigma", "levy_flight",
@@ -145,6 +145,50 @@ def load_fused(artifacts: str | os.PathLike, split: str, how: str = "strict"
     keep = [i for i, c in enumerate(ids_a) if c in pos_v]
     ids = ids_a[keep]
     X, cols = fuse(Xa[keep], cols_a, Xv[[pos_v[c] for c in ids]], cols_v)
+    return ids, X, cols
+
+
+#: the fused features every fitted stage reads (person-normalised when the run normalises)
+FUSED_FILE = "features"
+#: the same clips without per-person normalisation (written only when the run normalises): the
+#: person-free model of the bundle and the "no person normalisation" ablation read it
+PLAIN_FILE = "plain"
+
+
+def write_fused_split(artifacts: str | os.PathLike, split: str, labels: pd.DataFrame,
+                      person_norm_audio: str = "none", person_norm_visual: str = "none"
+                      ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Fuse a split's audio and visual features (:func:`load_fused`), normalise them per person
+    (:func:`mer_helpers.person.normalize_fused`, a person = the ``speaker`` of ``labels.csv``,
+    statistics from that person's clips of this file, never their labels) and write
+    ``fused/<split>/features.npz``; with normalisation also the plain features to
+    ``fused/<split>/plain.npz``.
+
+    Parameters
+    ----------
+    artifacts : path-like
+        The run's ``artifacts/``.
+    split : str
+        The split's name.
+    labels : pandas.DataFrame
+        ``labels.csv`` (``clip_id``, ``speaker``); its ``label`` column is not read.
+    person_norm_audio, person_norm_visual : {"none", "center", "zscore"}
+
+    Returns
+    -------
+    tuple
+        ``(clip_ids, X, columns)`` as written to ``features.npz``.
+    """
+    artifacts = Path(artifacts)
+    ids, X, cols = load_fused(artifacts, split)
+    out = artifacts / "fused" / split
+    if person.is_active(person_norm_audio, person_norm_visual):
+        io.save_features(out / f"{PLAIN_FILE}.npz", ids, X, cols)
+        X = person.normalize_fused(X, cols, person.persons_of(ids, labels), person_norm_audio,
+                                   person_norm_visual).astype(X.dtype)
+    else:
+        (out / f"{PLAIN_FILE}.npz").unlink(missing_ok=True)  # from an earlier run with normalisation
+    io.save_features(out / f"{FUSED_FILE}.npz", ids, X, cols)
     return ids, X, cols
 
 

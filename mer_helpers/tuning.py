@@ -17,6 +17,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from mer_helpers import person
+
 
 def inner_split(split: Mapping, labels: pd.DataFrame, seed: int = 42,
                 fraction: float = 0.2) -> tuple[list[str], list[str], str]:
@@ -175,6 +177,72 @@ def summarize_candidates(table: pd.DataFrame, chosen: str | None = None) -> pd.D
 
 
 
+def inner_person_norm_table(plain: Mapping[str, tuple], labels: pd.DataFrame, splits: Sequence[Mapping],
+                            seed: int = 42) -> pd.DataFrame:
+    """Inner-speaker macro-F1 of each modality's columns under each per-person normalisation.
+
+    For every evaluation split and modality, a logistic regression (:func:`logreg_f1`) reads the
+    modality's fused columns with ``none`` / ``center`` / ``zscore``
+    (:func:`mer_helpers.person.normalize`); each person's statistics come from that person's
+    clips in the file, never their labels. Fitted on the inner-fit speakers, scored on the
+    held-out inner speakers (:func:`inner_split`); the test clips are not read.
+
+    Parameters
+    ----------
+    plain : Mapping
+        Split name → ``(clip_ids, X, columns)``: the fused features without normalisation.
+    labels : pandas.DataFrame
+        ``labels.csv`` (``clip_id``, ``label``, ``speaker``).
+    splits : sequence of Mapping
+        The evaluation splits.
+    seed : int
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows ``split, candidate, f1_macro, n_fit, n_val``; candidates ``"<modality> <mode>"``.
+    """
+    frames = []
+    for modality in ("audio", "visual"):
+        for mode in person.PERSON_NORM:
+            cand = {}
+            for sp in splits:
+                ids, X, cols = plain[sp["name"]]
+                keep = np.array([str(c).startswith(modality + ":") for c in cols])
+                if not keep.any():
+                    break
+                Xn = person.normalize(X[:, keep], person.persons_of(ids, labels), [mode] * int(keep.sum()))
+                cand[sp["name"]] = dict(zip([str(c) for c in ids], Xn))
+            if len(cand) == len(splits):
+                frames.append(inner_logreg_table({f"{modality} {mode}": cand}, labels, splits, seed=seed))
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["split", "candidate", "f1_macro", "n_fit", "n_val"])
+
+
+def best_person_norm(table: pd.DataFrame) -> dict[str, str]:
+    """The mode with the highest mean inner macro-F1 for each modality of
+    :func:`inner_person_norm_table` (``{}`` for an empty table).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+
+    Returns
+    -------
+    dict
+        ``{"audio": mode, "visual": mode}`` (the modalities present).
+    """
+    if table is None or table.empty:
+        return {}
+    mean = table.groupby("candidate")["f1_macro"].mean()
+    out = {}
+    for cand, f1 in mean.sort_values(ascending=False).items():
+        modality, mode = str(cand).split(" ", 1)
+        out.setdefault(modality, mode)
+    return out
+
+
 #: the training settings a classifier candidate may override (names of notebook 06's parameters)
 CLASSIFIER_SETTINGS = dict(columns="selected", fusion="early", epochs=10, batch_size=32, learning_rate=1e-3,
                            seq_steps=4, units=64, heads=4, dropout=0.3, patience=3, monitor="none",
@@ -265,5 +333,5 @@ def inner_classifier_table(artifacts, splits: Sequence[Mapping], labels: pd.Data
     return pd.DataFrame(rows)
 
 
-__all__ = ["inner_split", "logreg_f1", "inner_logreg_table", "mean_by_candidate", "summarize_candidates",
+__all__ = ["inner_split", "logreg_f1", "inner_logreg_table", "inner_person_norm_table", "best_person_norm", "mean_by_candidate", "summarize_candidates",
            "inner_classifier_table", "CLASSIFIER_SETTINGS"]

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import types
+from io import StringIO
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -373,3 +374,61 @@ def test_mer_predict_reproduces_final_train_predictions(tmp_path):
     last = dict(kv.split("=") for kv in res.stdout.strip().splitlines()[-1].split())
     acc = (ref.y_true.astype(str) == ref.y_pred.astype(str)).mean()
     assert abs(float(last["accuracy"]) - acc) <= 0.02 + 1e-9
+
+
+def _person_norm_bundle(tmp_path, rng, n=30):
+    """:func:`_make_bundle` turned into a person-normalised bundle: its classifier reads features
+    z-scored per person (audio) and centred (visual); a second, differently seeded bundle is the
+    person-free classifier. Returns (model_dir, paths, X plain, cols, main bundle, person-free bundle)."""
+    from mer_helpers.pipeline import PERSON_FREE_DIR
+
+    model_dir, paths, _, X, cols = _make_bundle(tmp_path, rng, n=n)
+    meta = io.read_json(model_dir / "bundle.json")
+    bundle = M.ClassifierBundle.load(model_dir)
+    keras.utils.set_random_seed(7)
+    free_models = {m: M.build_model(m, (3, 2), 3, units=4, heads=2) for m in ("bilstm_sa", "cnn")}
+    free = M.ClassifierBundle(CLASSES, meta["selected_columns"], bundle.sequencer, free_models)
+    free.save(model_dir / PERSON_FREE_DIR)
+    io.write_json(model_dir / "model.json", {
+        "format": "mer-emotion-model", "version": 1, "classes": CLASSES, "select": "zebra",
+        "sequence_mode": "features", "n_columns": len(cols),
+        "person_norm": {"audio": "zscore", "visual": "center", "min_person_clips": 4}})
+    return model_dir, paths, X, cols, bundle, free
+
+
+@pytest.mark.slow  # builds two small bundles
+def test_predict_person_reference_and_fallback(tmp_path, fake_chain, capsys):
+    from mer_helpers import person
+
+    model_dir, paths, X, cols, bundle, free = _person_norm_bundle(tmp_path, np.random.default_rng(5))
+    who = ["ann"] * 6 + ["bob"] * 3 + [None] * 21  # ann has a reference, bob too few clips, the rest unknown
+    df = P.predict_clips(model_dir, paths, persons=who)
+    assert df["answered_by"].tolist() == ["person"] * 6 + ["person-free"] * 24
+    assert df["person"].tolist()[:9] == ["ann"] * 6 + ["bob"] * 3 and set(df["person"][9:]) == {""}
+    pcols = ["p_happy", "p_sad", "p_surprise"]
+    Z = person.normalize_fused(X[:6], cols, ["ann"] * 6, "zscore", "center")
+    np.testing.assert_allclose(df[pcols].to_numpy()[:6],
+                               bundle.predict_proba(bundle.inputs(Z, cols))["bilstm_sa"], atol=1e-6)
+    np.testing.assert_allclose(df[pcols].to_numpy()[6:],
+                               free.predict_proba(free.inputs(X[6:], cols))["bilstm_sa"], atol=1e-6)
+    # one clip of a stranger: the person-free model answers, and the command says so
+    rc = P.predict_cli(model_dir, [str(paths[0])], person="carol")
+    cap = capsys.readouterr()
+    pred = pd.read_csv(StringIO(cap.out))
+    assert rc == 0 and pred["answered_by"].tolist() == ["person-free"] and pred["person"].tolist() == ["carol"]
+    assert "0 clip(s) answered with their person's own statistics, 1 by the person-free model" in cap.err
+    assert "fewer than 4 clips: carol" in cap.err
+    np.testing.assert_allclose(pred[pcols].to_numpy()[0],
+                               free.predict_proba(free.inputs(X[:1], cols))["bilstm_sa"][0], atol=1e-5)
+    # --person-column from the labels file: every clip of one speaker (30 >= 4) has a reference
+    lab = pd.DataFrame({"clip_id": [p.stem for p in paths], "label": "happy", "speaker": "dan"})
+    lab.to_csv(tmp_path / "labels.csv", index=False)
+    out = tmp_path / "pred.csv"
+    rc = P.predict_cli(model_dir, [str(p) for p in paths], labels=str(tmp_path / "labels.csv"), out=str(out),
+                       person_column="speaker")
+    got = pd.read_csv(out)
+    assert rc == 0 and set(got["answered_by"]) == {"person"} and set(got["person"]) == {"dan"}
+    # a column the labels file does not have is named before anything is predicted
+    assert P.predict_cli(model_dir, [str(paths[0])], labels=str(tmp_path / "labels.csv"),
+                         person_column="subject") == 2
+    assert "--person-column 'subject'" in capsys.readouterr().err
