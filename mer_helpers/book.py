@@ -113,7 +113,11 @@ _PRESET_ROWS = [
     ("BiLSTM-SA macro-F1", ("models", "bilstm_sa", "f1_macro"), "pct"),
     ("BiLSTM macro-F1", ("models", "bilstm", "f1_macro"), "pct"),
     ("CNN macro-F1", ("models", "cnn", "f1_macro"), "pct"),
+    ("BiLSTM-SA without per-person normalisation (plain features)", ("ablation", "fused_no_person_norm"), "pct"),
+    ("BiLSTM-SA, skewed reference (each test person's clips of 2 emotions)",
+     ("person_norm", "skewed_reference_f1_macro", "bilstm_sa"), "pct"),
     ("logistic regression on the classifiers' columns (yardstick)", ("reference", "logreg_f1_macro"), "pct"),
+    ("the same without per-person normalisation", ("reference", "logreg_f1_macro_no_person_norm"), "pct"),
     ("BiLSTM-SA, audio columns only", ("ablation", "audio_only"), "pct"),
     ("BiLSTM-SA, visual columns only", ("ablation", "visual_only"), "pct"),
     ("audio branch: logistic regression", ("sanity", "audio_logreg_f1_macro"), "pct"),
@@ -125,6 +129,7 @@ _PRESET_ROWS = [
     ("backbone weights", ("backbone_weights",), "txt"),
     ("classifier columns", ("classifiers", "columns"), "txt"),
     ("fusion", ("classifiers", "fusion"), "txt"),
+    ("per-person normalisation (audio / visual)", (), "norm"),
     ("features: audio + visual (classifiers read)", ("features",), "feat"),
     ("wall time, whole chain (min)", ("timings_s", "total"), "min"),
 ]
@@ -166,6 +171,12 @@ def _feat_cell(m: dict) -> str:
     return f"{f.get('audio', '?')} + {f.get('visual', '?')} ({f.get('total') if every else f.get('selected')})"
 
 
+def _norm_cell(m: dict) -> str:
+    """``audio / visual`` per-person normalisation modes (``none`` for runs made before it existed)."""
+    n = m.get("person_norm") or {}
+    return f"{n.get('audio', 'none')} / {n.get('visual', 'none')}"
+
+
 def run_command(run_dir: Path) -> str:
     """The ``mer run`` command line that reproduces a run (from its ``run.json``)."""
     run = io.read_json(run_dir / "run.json") if (run_dir / "run.json").exists() else {}
@@ -195,8 +206,8 @@ def presets_markdown(run_dirs: list[Path]) -> str:
     lines = ["| | " + " | ".join(head) + " |", "|---|" + "---|" * len(runs)]
     for label, path, kind in _PRESET_ROWS:
         std_path = path[:-1] + (path[-1] + "_std",) if kind == "pct" and path[0] in ("models", "sanity") else None
-        vals = [_cell(_dig(m, path), kind, _dig(m, std_path) if std_path else None) if kind != "feat"
-                else _feat_cell(m) for m in ms]
+        vals = [_feat_cell(m) if kind == "feat" else _norm_cell(m) if kind == "norm"
+                else _cell(_dig(m, path), kind, _dig(m, std_path) if std_path else None) for m in ms]
         lines.append(f"| {label} | " + " | ".join(vals) + " |")
     lines += ["", "Macro-F1 in %, mean ± standard deviation over the evaluation folds (speaker-independent "
               "under `speaker-cv`). The commands that made these runs (`DATA`: the folder of the corpora):", ""]
@@ -234,8 +245,9 @@ def generalise_markdown(run_dirs: list[Path]) -> str:
     runs = [r for r in run_dirs if (r / "metrics.json").exists()]
     if not runs:
         return "*No run with a `metrics.json` was given to `mer book`.*\n"
-    lines = ["| run | preset | classes | protocol | clips | BiLSTM-SA | BiLSTM | CNN | LR, same columns | "
-             "LR late fusion, MFCC + pixels |", "|---" * 10 + "|"]
+    lines = ["| run | preset | classes | protocol | clips | person norm (audio / visual) | BiLSTM-SA | "
+             "BiLSTM-SA, plain | BiLSTM-SA, skewed reference | BiLSTM | CNN | LR, same columns | LR, plain | "
+             "LR late fusion, MFCC + pixels |", "|---" * 14 + "|"]
     details = []
     for r in runs:
         m = io.read_json(r / "metrics.json")
@@ -246,8 +258,12 @@ def generalise_markdown(run_dirs: list[Path]) -> str:
                        _dig(m, ("models", k, "f1_macro_std")) if several else None)
               for k in ("bilstm_sa", "bilstm", "cnn")}
         lines.append(f"| {_run_name(r)} | {preset} | {len(classes)} | {m.get('protocol')} | {m.get('n_clips')} | "
-                     f"{f1['bilstm_sa']} | {f1['bilstm']} | {f1['cnn']} | "
+                     f"{_norm_cell(m)} | {f1['bilstm_sa']} | "
+                     f"{_cell(_dig(m, ('ablation', 'fused_no_person_norm')), 'pct')} | "
+                     f"{_cell(_dig(m, ('person_norm', 'skewed_reference_f1_macro', 'bilstm_sa')), 'pct')} | "
+                     f"{f1['bilstm']} | {f1['cnn']} | "
                      f"{_cell(_dig(m, ('reference', 'logreg_f1_macro')), 'pct')} | "
+                     f"{_cell(_dig(m, ('reference', 'logreg_f1_macro_no_person_norm')), 'pct')} | "
                      f"{_cell(_dig(m, ('plain_references', 'late_fusion', 'f1_macro')), 'pct')} |")
         cm = _dig(m, ("models", "bilstm_sa", "confusion"))
         if cm and (len(classes) > 3 or m.get("protocol") == "cross-corpus"):
@@ -260,7 +276,10 @@ def generalise_markdown(run_dirs: list[Path]) -> str:
             details += [f"| {c} | " + " | ".join(str(int(v)) for v in row) + f" | {100 * f:.1f} |"
                         for c, row, f in zip(classes, cm, pcf)]
     lines += ["", "Macro-F1 in % (mean ± std over the evaluation splits; a cross-corpus run has one split, "
-              "its clips count both corpus pairs). LR: standardised logistic regression. Commands:", ""] + [f"- {_run_name(r)}: `{run_command(r)}`" for r in runs]
+              "its clips count both corpus pairs). LR: standardised logistic regression. *Plain*: the same model "
+              "on the same columns without per-person normalisation (trained in the same run); *skewed reference*: "
+              "the normalised model with each test person's statistics taken from the clips of only two of their "
+              "emotions; n/a: the run does not normalise per person. Commands:", ""] + [f"- {_run_name(r)}: `{run_command(r)}`" for r in runs]
     return "\n".join(lines + details) + "\n"
 
 

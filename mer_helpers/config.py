@@ -28,7 +28,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         "backbone_weights": "fer2013",
         "backbone_layer": "block",
         "classifier_columns": "all",    # 06: every fused column (the zebra selection is still run and
-    },                                  #     scored in 05, but loses on inner speakers)
+                                        #     scored in 05, but loses on inner speakers)
+        "person_norm_audio": "zscore",  # 05: each speaker's audio columns z-scored with their own clips'
+        "person_norm_visual": "center",  #     statistics, face columns centred (issue 20; 05's inner table)
+    },
     # Few epochs and small search budgets: for the committed sample and CI, not for results.
     "smoke": {
         "ae_epochs": 5,
@@ -39,6 +42,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "selection_seeds": 2,
         "epochs": 4,
         "bootstrap": 200,
+        "person_norm_audio": "zscore",  # as strong: the sample run goes through the person-normalised
+        "person_norm_visual": "center",  # bundle (person-free model beside it) in CI
     },
 }
 

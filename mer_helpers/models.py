@@ -1489,6 +1489,9 @@ class SplitResult:
     columns: list[str]
     n_train: int
     n_test: int
+    #: the test clips again, normalised with a skewed reference (``fused/<split>/skewed.npz``,
+    #: see :func:`mer_helpers.selection.write_skewed_split`): model -> prediction frame
+    skewed: dict = field(default_factory=dict)
 
 
 def _load_split_features(artifacts: Path, split: Mapping, columns: str, source: str = "features"):
@@ -1568,11 +1571,20 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
     y_all = np.array([cls_index[str(lab.at[c, "label"])] for c in ids])
     groups = lab.loc[list(ids[tr]), "speaker"].astype(str).to_numpy() if "speaker" in lab.columns else None
 
+    X_skew = None
     if sequence_mode == "features":
         col_pos = {c: i for i, c in enumerate(cols)}
         Xs = X[:, [col_pos[c] for c in use]]
         seq = features_sequencer(use, steps, fusion).fit(Xs[tr])
         X_tr, X_te = seq.transform(Xs[tr]), (seq.transform(Xs[te]) if len(te) else None)
+        skew_path = artifacts / "fused" / name / "skewed.npz"
+        if source == "features" and len(te) and skew_path.exists():
+            from mer_helpers.io import load_features
+
+            ids_k, X_k, cols_k = load_features(skew_path)
+            if list(ids_k) != list(ids) or list(cols_k) != list(cols):
+                raise ValueError(f"{skew_path}: not the clips and columns of {name}'s features.npz")
+            X_skew = seq.transform(X_k[te][:, [col_pos[c] for c in use]])
     elif sequence_mode == "temporal":
         if isinstance(features_sequencer(use, steps, fusion), LateFusionSequencer):
             raise ValueError("fusion='late' needs sequence_mode='features'")
@@ -1587,7 +1599,7 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
     else:
         raise ValueError(f"unknown sequence_mode {sequence_mode!r} (features or temporal)")
 
-    preds, records, models = {}, {}, {}
+    preds, records, models, skewed = {}, {}, {}, {}
     fit_kw = dict(groups=groups, validation_split=validation_split, epochs=epochs, batch_size=batch_size,
                   seed=seed, patience=patience, n_classes=len(classes), units=units, heads=heads,
                   dropout=dropout, learning_rate=learning_rate, monitor=monitor)
@@ -1596,15 +1608,9 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
         rec.update(split=name, columns=columns, sequence_layout=seq.layout())
         records[m] = rec
         if len(te):
-            import pandas as pd
-
-            p = predict_proba(model, X_te)
-            df = pd.DataFrame({"clip_id": ids[te], "split": name,
-                               "y_true": [classes[i] for i in y_all[te]],
-                               "y_pred": [classes[i] for i in p.argmax(axis=1)]})
-            for j, c in enumerate(classes):
-                df[f"p_{c}"] = p[:, j]
-            preds[m] = df
+            preds[m] = _prediction_frame(predict_proba(model, X_te), ids[te], name, y_all[te], classes)
+        if X_skew is not None:
+            skewed[m] = _prediction_frame(predict_proba(model, X_skew), ids[te], name, y_all[te], classes)
         if keep_models:
             models[m] = model
         else:
@@ -1612,7 +1618,18 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
             keras.backend.clear_session()
         if progress is not None:
             progress.update(1)
-    return SplitResult(name, preds, records, models, seq, use, len(tr), len(te))
+    return SplitResult(name, preds, records, models, seq, use, len(tr), len(te), skewed)
+
+
+def _prediction_frame(p: np.ndarray, clip_ids, split: str, y_idx, classes: Sequence[str]):
+    """``clip_id, split, y_true, y_pred, p_<class>...`` of one split's test clips."""
+    import pandas as pd
+
+    df = pd.DataFrame({"clip_id": clip_ids, "split": split, "y_true": [classes[i] for i in y_idx],
+                       "y_pred": [classes[i] for i in p.argmax(axis=1)]})
+    for j, c in enumerate(classes):
+        df[f"p_{c}"] = p[:, j]
+    return df
 
 
 def set_threads(n_jobs: int = 2) -> None:
@@ -1687,7 +1704,10 @@ def run_eval_splits(artifacts, eval_splits: Sequence[Mapping], labels, classes: 
     """:func:`run_split` on each evaluation split in turn, with the files notebook 06 keeps.
 
     Writes ``histories/<split>/<model>.json`` (the training record) after each split and
-    ``predictions/<model>.csv`` (all splits' test predictions) at the end.
+    ``predictions/<model>.csv`` (all splits' test predictions) at the end; with per-person
+    normalisation and a ``fused/<split>/skewed.npz``, also
+    ``predictions/skewed_reference/<model>.csv`` (the same models on the test clips normalised
+    with a skewed reference).
 
     Parameters
     ----------
@@ -1719,15 +1739,20 @@ def run_eval_splits(artifacts, eval_splits: Sequence[Mapping], labels, classes: 
 
     artifacts = Path(artifacts)
     frames: dict[str, list] = {m: [] for m in model_names}
+    skewed: dict[str, list] = {m: [] for m in model_names}
     records: dict[str, dict] = {}
     for s in eval_splits:
         r = run_split(artifacts, s, labels, classes, model_names, columns=columns, progress=progress, **kwargs)
         for m in model_names:
             frames[m].append(r.predictions[m])
+            if m in r.skewed:
+                skewed[m].append(r.skewed[m])
             write_json(artifacts / "histories" / s["name"] / f"{m}.json", r.records[m])
         records[s["name"]] = r.records
     for m in model_names:
         save_predictions(artifacts / "predictions" / f"{m}.csv", frames[m])
+        if skewed[m]:
+            save_predictions(artifacts / "predictions" / "skewed_reference" / f"{m}.csv", skewed[m])
     return frames, records
 
 

@@ -153,6 +153,8 @@ FUSED_FILE = "features"
 #: the same clips without per-person normalisation (written only when the run normalises): the
 #: person-free model of the bundle and the "no person normalisation" ablation read it
 PLAIN_FILE = "plain"
+#: an evaluation file: the test persons normalised with a skewed reference (:func:`write_skewed_split`)
+SKEWED_FILE = "skewed"
 
 
 def write_fused_split(artifacts: str | os.PathLike, split: str, labels: pd.DataFrame,
@@ -186,10 +188,65 @@ def write_fused_split(artifacts: str | os.PathLike, split: str, labels: pd.DataF
         io.save_features(out / f"{PLAIN_FILE}.npz", ids, X, cols)
         X = person.normalize_fused(X, cols, person.persons_of(ids, labels), person_norm_audio,
                                    person_norm_visual).astype(X.dtype)
-    else:
-        (out / f"{PLAIN_FILE}.npz").unlink(missing_ok=True)  # from an earlier run with normalisation
+    else:  # files of an earlier run with normalisation
+        for stale in (PLAIN_FILE, SKEWED_FILE):
+            (out / f"{stale}.npz").unlink(missing_ok=True)
     io.save_features(out / f"{FUSED_FILE}.npz", ids, X, cols)
     return ids, X, cols
+
+
+def write_skewed_split(artifacts: str | os.PathLike, split: Mapping, labels: pd.DataFrame,
+                       person_norm_audio: str, person_norm_visual: str, n_emotions: int = 2,
+                       seed: int = 42) -> Path | None:
+    """The skewed-reference check's input: ``fused/<split>/skewed.npz``, the split's fused features
+    with every **test** person normalised with statistics from the clips of only ``n_emotions``
+    of their emotions (drawn at random per person), as the clips a real user brings may show few
+    feelings; training persons as in ``features.npz``.
+
+    An evaluation file, not an input of any fitted stage: to draw the subset it reads the test
+    clips' labels, which is what the check is about. :func:`mer_helpers.models.run_split`
+    predicts its test rows with the models trained on ``features.npz``.
+
+    Parameters
+    ----------
+    artifacts : path-like
+        The run's ``artifacts/``.
+    split : Mapping
+        An evaluation split (``name``, ``train``, ``test``).
+    labels : pandas.DataFrame
+        ``labels.csv`` (``clip_id``, ``label``, ``speaker``).
+    person_norm_audio, person_norm_visual : {"none", "center", "zscore"}
+        The run's modes.
+    n_emotions : int, default=2
+    seed : int, default=42
+
+    Returns
+    -------
+    Path or None
+        The file written; ``None`` (and no file) when the run does not normalise, the split has
+        no test clips, or a person has clips on both sides (random-split: no test person to skew).
+    """
+    artifacts = Path(artifacts)
+    path = artifacts / "fused" / str(split["name"]) / f"{SKEWED_FILE}.npz"
+    path.unlink(missing_ok=True)
+    ids, X, cols = load_fused(artifacts, str(split["name"]))
+    who = person.persons_of(ids, labels)
+    test = np.isin(ids.astype(str), [str(c) for c in split["test"]])
+    if not person.is_active(person_norm_audio, person_norm_visual) or not test.any() \
+            or set(who[test]) & set(who[~test]):
+        return None
+    y = np.array([dict(zip(labels["clip_id"].astype(str), labels["label"].astype(str)))[str(c)] for c in ids])
+
+    def pick(idx, rng):
+        if not test[idx[0]]:
+            return idx
+        emotions = np.unique(y[idx])
+        keep = rng.choice(emotions, size=min(n_emotions, len(emotions)), replace=False)
+        return idx[np.isin(y[idx], keep)]
+
+    stats = person.reference_statistics(X, who, person.subset_reference(who, pick, rng=seed))
+    Z = person.normalize_fused(X, cols, who, person_norm_audio, person_norm_visual, stats=stats)
+    return io.save_features(path, ids, Z, cols)
 
 
 def column_modality(columns: Iterable[str]) -> np.ndarray:

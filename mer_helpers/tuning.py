@@ -243,6 +243,76 @@ def best_person_norm(table: pd.DataFrame) -> dict[str, str]:
     return out
 
 
+def inner_reference_size_table(plain: Mapping[str, tuple], labels: pd.DataFrame, splits: Sequence[Mapping],
+                               audio: str, visual: str, sizes: Sequence[int] = (1, 2, 4, 8, 16),
+                               seed: int = 42) -> pd.DataFrame:
+    """How many clips a person's reference needs, on inner training speakers.
+
+    For every evaluation split: a logistic regression (:func:`logreg_f1`) is fitted on the
+    inner-fit speakers' person-normalised features (each person's statistics over all their
+    clips) and scored on the held-out inner speakers, whose statistics come from only ``k``
+    of their clips drawn at random (every held-out clip is normalised with them). The row
+    ``person-free`` is the same model on plain features: the answer a person without a
+    reference gets. The test clips are not read.
+
+    Parameters
+    ----------
+    plain : Mapping
+        Split name → ``(clip_ids, X, columns)``: the fused features without normalisation.
+    labels : pandas.DataFrame
+        ``labels.csv`` (``clip_id``, ``label``, ``speaker``).
+    splits : sequence of Mapping
+        The evaluation splits.
+    audio, visual : {"none", "center", "zscore"}
+        The run's modes.
+    sizes : sequence of int
+        Reference sizes ``k`` (a person with fewer clips uses all of them).
+    seed : int
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows ``split, candidate, f1_macro, n_fit, n_val``; candidates ``person-free``,
+        ``k clips`` for each size and ``all clips``.
+    """
+    y_of = dict(zip(labels["clip_id"].astype(str), labels["label"].astype(str)))
+    rows = []
+    for sp in splits:
+        try:
+            fit_ids, val_ids, _ = inner_split(sp, labels, seed)
+        except ValueError:
+            continue
+        ids, X, cols = plain[sp["name"]]
+        pos = {str(c): i for i, c in enumerate(ids)}
+        fi, vi = np.array([pos[c] for c in fit_ids]), np.array([pos[c] for c in val_ids])
+        yf, yv = [y_of[c] for c in fit_ids], [y_of[c] for c in val_ids]
+        who_f, who_v = person.persons_of(fit_ids, labels), person.persons_of(val_ids, labels)
+        Xf = person.normalize_fused(X[fi], cols, who_f, audio, visual)
+        n = dict(n_fit=len(fi), n_val=len(vi))
+        rows.append({"split": sp["name"], "candidate": "person-free", **n,
+                     "f1_macro": logreg_f1(X[fi], yf, X[vi], yv, seed=seed)})
+        for k in [*sizes, None]:
+            mask = person.subset_reference(who_v, lambda idx, rng: idx if k is None or len(idx) <= k
+                                           else rng.choice(idx, size=k, replace=False), rng=seed)
+            stats = person.reference_statistics(X[vi], who_v, mask)
+            Xv = person.normalize_fused(X[vi], cols, who_v, audio, visual, stats=stats)
+            rows.append({"split": sp["name"], "candidate": "all clips" if k is None else f"{k} clips", **n,
+                         "f1_macro": logreg_f1(Xf, yf, Xv, yv, seed=seed)})
+    return pd.DataFrame(rows, columns=["split", "candidate", "f1_macro", "n_fit", "n_val"])
+
+
+def smallest_reference(table: pd.DataFrame) -> int | None:
+    """The fewest clips (``"k clips"`` rows of :func:`inner_reference_size_table`) whose mean
+    inner macro-F1 reaches the person-free model's; ``None`` when no size does or the table is
+    empty."""
+    if table is None or table.empty:
+        return None
+    mean = table.groupby("candidate")["f1_macro"].mean()
+    free = mean.get("person-free")
+    sizes = sorted(int(c.split()[0]) for c in mean.index if c.endswith(" clips") and c[0].isdigit())
+    return next((k for k in sizes if mean[f"{k} clips"] >= free), None)
+
+
 #: the training settings a classifier candidate may override (names of notebook 06's parameters)
 CLASSIFIER_SETTINGS = dict(columns="selected", fusion="early", epochs=10, batch_size=32, learning_rate=1e-3,
                            seq_steps=4, units=64, heads=4, dropout=0.3, patience=3, monitor="none",
@@ -333,5 +403,6 @@ def inner_classifier_table(artifacts, splits: Sequence[Mapping], labels: pd.Data
     return pd.DataFrame(rows)
 
 
-__all__ = ["inner_split", "logreg_f1", "inner_logreg_table", "inner_person_norm_table", "best_person_norm", "mean_by_candidate", "summarize_candidates",
+__all__ = ["inner_split", "logreg_f1", "inner_logreg_table", "inner_person_norm_table", "best_person_norm",
+           "inner_reference_size_table", "smallest_reference", "mean_by_candidate", "summarize_candidates",
            "inner_classifier_table", "CLASSIFIER_SETTINGS"]

@@ -44,10 +44,18 @@ def test_generalise_tables_per_class_f1_and_confusion(tmp_path):
                                                "models": {"bilstm_sa": {"f1_macro": 0.8, "f1_macro_std": 0.1,
                                                                         "confusion": [[8, 2, 0, 0], [0, 10, 0, 0],
                                                                                       [0, 0, 5, 5], [0, 0, 0, 10]]}},
-                                               "plain_references": {"late_fusion": {"f1_macro": 0.7}}})
+                                               "plain_references": {"late_fusion": {"f1_macro": 0.7}},
+                                               "ablation": {"fused_no_person_norm": 0.6},
+                                               "reference": {"logreg_f1_macro": 0.75,
+                                                             "logreg_f1_macro_no_person_norm": 0.65},
+                                               "person_norm": {"audio": "zscore", "visual": "center",
+                                                               "skewed_reference_f1_macro": {"bilstm_sa": 0.72}}})
     three = _run(tmp_path, "three", "strong", 0.95)
     md = book.generalise_markdown([three, d])
-    assert "| `six` | strong | 4 | speaker-cv | 480 | 80.0 ± 10.0 |" in md and "| 70.0 |" in md
+    # plain and normalised side by side: BiLSTM-SA, plain, skewed reference, ..., LR, LR plain, LR late fusion
+    assert "| `six` | strong | 4 | speaker-cv | 480 | zscore / center | 80.0 ± 10.0 | 60.0 | 72.0 |" in md
+    assert "| 75.0 | 65.0 | 70.0 |" in md
+    assert "| `three` | strong | 0 | speaker-cv | 480 | none / none |" in md  # a run made before it existed
     # class a: precision 8/8, recall 8/10 -> F1 0.889; class c: precision 5/5, recall 0.5 -> 0.667
     assert "| a | 8 | 2 | 0 | 0 | 88.9 |" in md and "| c | 0 | 0 | 5 | 5 | 66.7 |" in md
     assert "**`three`**" not in md          # no matrix for a within-corpus three-class run
