@@ -6,7 +6,8 @@ Stages and shapes
 1. :func:`extract_wav` — the clip's audio track as mono 16-bit WAV at ``sr`` Hz (``None``: the
    native rate), cached by clip content and ``sr``.
 2. :func:`preprocess` — :func:`spectral_subtraction` (noise magnitude spectrum estimated from the
-   quietest frames of the clip) then peak normalisation (``librosa.util.normalize``).
+   quietest frames of the clip), optionally silence trimming (``trim_db``, off by default), then
+   peak normalisation (``librosa.util.normalize``; ``peak_normalize=False`` skips it).
 3. :func:`compute_mfcc` — frame-level MFCC matrix of shape ``(T, n_mfcc)`` (``(T, 3 n_mfcc)``
    with deltas); one frame every ``hop_length`` samples (10 ms at 16 kHz by default).
    :func:`extract_clips` / :func:`extract_mfcc` run 1-3 over many clips (Dask tasks,
@@ -60,7 +61,12 @@ MFCC_VERSION = "mfcc-1"
 FRONT_END_DEFAULTS: dict[str, Any] = dict(
     sr=16000, denoise=True, over_subtraction=2.0, spectral_floor=0.02, noise_percentile=10.0,
     n_mfcc=13, mfcc_deltas=False, n_fft=2048, hop_length=512, n_mels=128,
+    trim_db=None, peak_normalize=True,
 )
+
+#: Front-end parameters added after the first cached results: they enter a cache key only when
+#: they differ from these values, so the keys (and cached MFCC) of every earlier setting stay put.
+LATE_FRONT_END_DEFAULTS: dict[str, Any] = dict(trim_db=None, peak_normalize=True)
 
 #: The feature sets :class:`AudioFeaturizer` can build (``audio_features``).
 AUDIO_FEATURE_SETS = ("ae", "mfcc_stats", "egemaps")
@@ -244,10 +250,40 @@ def spectral_subtraction(y: np.ndarray, n_fft: int = 512, hop_length: int = 160,
     return out.astype(np.float32)
 
 
+def trim_silence(y: np.ndarray, top_db: float) -> np.ndarray:
+    """Leading and trailing silence cut off: ``librosa.effects.trim(y, top_db=top_db)`` (frames
+    more than ``top_db`` dB below the clip's loudest frame; librosa's 2048-sample frames, hop 512).
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Mono signal.
+    top_db : float
+        Threshold below the loudest frame, in dB.
+
+    Returns
+    -------
+    numpy.ndarray
+        The trimmed signal; ``y`` itself when it is empty, silent or trimming would leave nothing.
+    """
+    import librosa
+
+    y = np.asarray(y, dtype=np.float32)
+    if not y.size or not np.any(y):
+        return y
+    out = librosa.effects.trim(y, top_db=float(top_db))[0]
+    return out if out.size else y
+
+
 def preprocess(y: np.ndarray, denoise: bool = True, n_fft: int = 512, hop_length: int = 160,
                over_subtraction: float = 2.0, spectral_floor: float = 0.02,
-               noise_percentile: float = 10.0) -> np.ndarray:
-    """Spectral subtraction (unless ``denoise=False``) then peak normalisation to max |y| = 1.
+               noise_percentile: float = 10.0, trim_db: float | None = None,
+               peak_normalize: bool = True) -> np.ndarray:
+    """Spectral subtraction (unless ``denoise=False``), silence trimming (``trim_db``), then peak
+    normalisation to max |y| = 1 (unless ``peak_normalize=False``).
+
+    The defaults are the papers' front end (no trimming, peak normalisation). Trimming comes
+    after the subtraction, whose noise estimate needs the quiet frames the trim would remove.
 
     Parameters
     ----------
@@ -257,6 +293,12 @@ def preprocess(y: np.ndarray, denoise: bool = True, n_fft: int = 512, hop_length
         Apply :func:`spectral_subtraction` first.
     n_fft, hop_length, over_subtraction, spectral_floor, noise_percentile
         Passed to :func:`spectral_subtraction`.
+    trim_db : float, optional
+        Cut leading and trailing silence more than ``trim_db`` dB below the loudest frame
+        (:func:`trim_silence`); ``None``: keep the whole clip.
+    peak_normalize : bool
+        Scale to max |y| = 1 (``librosa.util.normalize``); ``False`` keeps the recorded level
+        (MFCC c0 then carries it).
 
     Returns
     -------
@@ -269,7 +311,9 @@ def preprocess(y: np.ndarray, denoise: bool = True, n_fft: int = 512, hop_length
     if denoise:
         y = spectral_subtraction(y, n_fft=n_fft, hop_length=hop_length, over_subtraction=over_subtraction,
                                  spectral_floor=spectral_floor, noise_percentile=noise_percentile)
-    if y.size and np.any(y):
+    if trim_db is not None:
+        y = trim_silence(y, trim_db)
+    if peak_normalize and y.size and np.any(y):
         y = librosa.util.normalize(y)
     return y.astype(np.float32)
 
@@ -338,7 +382,15 @@ def front_end_params(**params: Any) -> dict[str, Any]:
     for k in ("over_subtraction", "spectral_floor", "noise_percentile"):
         out[k] = float(out[k])
     out["denoise"], out["mfcc_deltas"] = bool(out["denoise"]), bool(out["mfcc_deltas"])
+    out["trim_db"] = None if out["trim_db"] is None else float(out["trim_db"])
+    out["peak_normalize"] = bool(out["peak_normalize"])
     return out
+
+
+def _key_params(p: Mapping[str, Any]) -> dict[str, Any]:
+    """``p`` without the :data:`LATE_FRONT_END_DEFAULTS` parameters that are at their default
+    (what goes into the MFCC cache key)."""
+    return {k: v for k, v in p.items() if not (k in LATE_FRONT_END_DEFAULTS and v == LATE_FRONT_END_DEFAULTS[k])}
 
 
 def load_clean(path: str | os.PathLike, **params: Any) -> tuple[np.ndarray, np.ndarray, int]:
@@ -360,7 +412,8 @@ def load_clean(path: str | os.PathLike, **params: Any) -> tuple[np.ndarray, np.n
     y, sr = read_wav(extract_wav(path, p["sr"]))
     clean = preprocess(y, denoise=p["denoise"], n_fft=p["n_fft"], hop_length=p["hop_length"],
                        over_subtraction=p["over_subtraction"], spectral_floor=p["spectral_floor"],
-                       noise_percentile=p["noise_percentile"])
+                       noise_percentile=p["noise_percentile"], trim_db=p["trim_db"],
+                       peak_normalize=p["peak_normalize"])
     return y, clean, sr
 
 
@@ -391,7 +444,7 @@ def clip_mfcc(path: str | os.PathLike, **params: Any) -> dict[str, Any]:
         raise media.MediaError(f"clip {path}: file not found")
     # the key extract_wav gives the clip's WAV entry (it covers the clip's bytes and ``sr``)
     wav_key = cache.make_key("audio_wav", files=[path], sr=p["sr"], version=WAV_VERSION)
-    key = cache.make_key("audio_mfcc", version=MFCC_VERSION, inputs=[wav_key], **p)
+    key = cache.make_key("audio_mfcc", version=MFCC_VERSION, inputs=[wav_key], **_key_params(p))
 
     def compute() -> dict[str, np.ndarray]:
         COUNTS["mfcc"] += 1
@@ -403,7 +456,8 @@ def clip_mfcc(path: str | os.PathLike, **params: Any) -> dict[str, Any]:
             raise media.MediaError(f"clip {path.name}: the audio track is empty")
         clean = preprocess(y, denoise=p["denoise"], n_fft=p["n_fft"], hop_length=p["hop_length"],
                            over_subtraction=p["over_subtraction"], spectral_floor=p["spectral_floor"],
-                           noise_percentile=p["noise_percentile"])
+                           noise_percentile=p["noise_percentile"], trim_db=p["trim_db"],
+                           peak_normalize=p["peak_normalize"])
         m = compute_mfcc(clean, sr, n_mfcc=p["n_mfcc"], n_fft=p["n_fft"], hop_length=p["hop_length"],
                          n_mels=p["n_mels"], deltas=p["mfcc_deltas"])
         if not np.all(np.isfinite(m)):
@@ -698,8 +752,8 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
         Seed of the validation clips and of Keras.
     progress : bool
         Show a progress bar while training.
-    sr, denoise, over_subtraction, spectral_floor, noise_percentile, n_mfcc, mfcc_deltas, n_fft, hop_length, n_mels :
-        The front end (see :func:`clip_mfcc`).
+    sr, denoise, over_subtraction, spectral_floor, noise_percentile, n_mfcc, mfcc_deltas, n_fft, hop_length, n_mels, trim_db, peak_normalize :
+        The front end (see :func:`clip_mfcc` and :func:`preprocess`).
     features : str
         Feature sets: ``ae``, ``mfcc_stats``, ``egemaps`` or a ``+`` combination.
 
@@ -723,7 +777,8 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
                  progress: bool = True, sr: int | None = 16000, denoise: bool = True,
                  over_subtraction: float = 2.0, spectral_floor: float = 0.02,
                  noise_percentile: float = 10.0, n_mfcc: int = 13, mfcc_deltas: bool = False,
-                 n_fft: int = 2048, hop_length: int = 512, n_mels: int = 128, features: str = "ae"):
+                 n_fft: int = 2048, hop_length: int = 512, n_mels: int = 128, features: str = "ae",
+                 trim_db: float | None = None, peak_normalize: bool = True):
         store_init_params(self, locals())
 
     # -- helpers
@@ -1246,7 +1301,7 @@ def plot_histories(histories: Mapping[str, Mapping[str, list]], title: str = "Au
 
 __all__ = [
     "FRONT_END_DEFAULTS", "STAT_PRESETS", "COUNTS", "extract_wav", "read_wav", "spectral_subtraction",
-    "preprocess", "compute_mfcc", "front_end_params", "load_clean", "clip_mfcc", "extract_wavs",
+    "preprocess", "trim_silence", "LATE_FRONT_END_DEFAULTS", "compute_mfcc", "front_end_params", "load_clean", "clip_mfcc", "extract_wavs",
     "extract_clips", "extract_to_npz", "extract_mfcc", "parse_stats", "summarize", "mfcc_summary", "build_autoencoder",
     "AudioFeaturizer", "fit_transform_split", "featurizer_params",
     "plot_denoising", "plot_histories",

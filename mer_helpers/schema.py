@@ -224,6 +224,9 @@ SCHEMA: dict[str, Rule] = {
     "n_fft": Int("FFT window length in samples"),
     "hop_length": Int("hop between MFCC frames in samples"),
     "n_mels": Int("mel bands"),
+    "trim_db": Float("cut leading/trailing silence this many dB below the loudest frame, after the "
+                     "spectral subtraction (none: no trimming)", lo=0, nullable=True),
+    "peak_normalize": Bool("scale each clip to peak 1 before the MFCC (false: keep the recorded level)"),
     # 02 audio autoencoder
     "ae_epochs": Int("audio autoencoder epochs"),
     "ae_batch_size": Int("audio autoencoder batch size"),

@@ -237,3 +237,43 @@ def test_summarize_in_float32_is_the_sequences_own_mean_and_std():
     X64, cols64 = audio.mfcc_summary(seqs)
     assert cols == cols64 and X64.dtype == np.float32
     np.testing.assert_allclose(X64, X32, rtol=1e-5, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- trim_db, peak_normalize
+def test_trim_and_level_options_default_to_the_papers_front_end():
+    """The new options are off by default: same signal, same front end, same MFCC cache key."""
+    rng = np.random.default_rng(0)
+    y = np.concatenate([np.zeros(8000, np.float32), _tone(16000, 1.0), np.zeros(8000, np.float32)])
+    y = y + 0.001 * rng.standard_normal(y.size).astype(np.float32)
+    np.testing.assert_array_equal(audio.preprocess(y), audio.preprocess(y, trim_db=None, peak_normalize=True))
+    p = audio.front_end_params()
+    assert p["trim_db"] is None and p["peak_normalize"] is True
+    old = {k: v for k, v in p.items() if k not in audio.LATE_FRONT_END_DEFAULTS}
+    assert audio._key_params(p) == old  # earlier cache keys are unchanged
+    assert audio._key_params(audio.front_end_params(trim_db=30))["trim_db"] == 30.0
+    assert audio._key_params(audio.front_end_params(peak_normalize=False))["peak_normalize"] is False
+
+
+def test_trim_db_cuts_leading_and_trailing_silence():
+    sr = 16000
+    y = np.concatenate([np.zeros(sr, np.float32), _tone(sr, 1.0), np.zeros(sr, np.float32)])
+    out = audio.preprocess(y, denoise=False, trim_db=30)
+    assert abs(len(out) - sr) <= 2048, len(out)  # within one librosa trim frame of the tone
+    assert len(audio.preprocess(y, denoise=False)) == len(y)
+    silent = np.zeros(sr, np.float32)
+    assert len(audio.preprocess(silent, denoise=False, trim_db=30)) == sr  # nothing to trim to
+
+
+def test_peak_normalize_false_keeps_the_level():
+    y = _tone(16000, 0.5, amp=0.1)
+    np.testing.assert_allclose(np.abs(audio.preprocess(y, denoise=False)).max(), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(audio.preprocess(y, denoise=False, peak_normalize=False), y)
+
+
+def test_trim_db_changes_the_mfcc_cache_entry(tmp_path, cache_dir):
+    clip = _clip(tmp_path / "tone.mp4", seconds=1.5, sr=16000)
+    plain = audio.clip_mfcc(clip, n_fft=512, hop_length=160, n_mels=40)
+    trimmed = audio.clip_mfcc(clip, n_fft=512, hop_length=160, n_mels=40, trim_db=30)
+    assert not trimmed["cached"]
+    assert audio.clip_mfcc(clip, n_fft=512, hop_length=160, n_mels=40)["cached"]
+    assert trimmed["mfcc"].shape[0] <= plain["mfcc"].shape[0]

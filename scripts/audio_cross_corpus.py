@@ -1,0 +1,284 @@
+"""Where does the chain's cross-corpus audio lose against plain MFCC statistics? (issue 20, item 4)
+
+Not part of the papers' method. Train on RAVDESS speech actors 01-20, test on SAVEE's four
+speakers, three classes (happy / sad / surprise); every row is a standardised logistic regression
+(``StandardScaler`` + ``LogisticRegression(max_iter=5000)``, fitted on the training corpus only)
+on clip statistics of 40 MFCC + delta + delta-delta (``n_fft=512, hop_length=160, n_mels=40``,
+16 kHz, the ``strong`` preset's front end), scored by macro-F1 on SAVEE. With ``--cv`` each row
+also gets RAVDESS 5-fold speaker-grouped CV (actors 01-20; training data only: the only column a
+front-end setting may be chosen on).
+
+The first table walks from the yardstick of issue 20 (FLAC, ``librosa.effects.trim`` 30 dB, no
+denoising, no peak normalisation, mean + std) to the chain's own audio path (the paired clip's
+AAC track through FFmpeg → WAV, spectral subtraction, peak normalisation, no trim, ``full``
+statistics), one change per row; the second changes one thing at a time from the chain's path.
+
+The AAC rows use the paired clips of a run (``--paired-labels OUT/artifacts/labels.csv``, matched
+by utterance name) or, without it, the same AAC encoding of each FLAC file
+(``-c:a aac -b:a 64k``, as :func:`mer_helpers.media.write_clip`), decoded through
+:func:`mer_helpers.audio.extract_wav` like the chain. Per-clip statistics are kept in
+``--work`` (default ``$MER_CACHE_DIR/audio_cross_corpus``); the package's WAV cache is
+``MER_CACHE_DIR`` as usual.
+
+    MER_CACHE_DIR=/work/cache-audio python scripts/audio_cross_corpus.py --data ../shared/data --cv \\
+        --out book/reference_runs/audio_cross_corpus.md
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+CLASSES = ("happy", "sad", "surprise")
+MFCC = dict(n_mfcc=40, n_fft=512, hop_length=160, deltas=True)
+SR = 16000
+
+#: the chain's audio path for the strong preset (FFmpeg WAV of the AAC track, denoise, peak
+#: normalisation, no trim, full statistics)
+CHAIN = dict(source="aac", trim_db=None, denoise=True, peak=True, stats="full")
+#: issue 20's yardstick
+YARDSTICK = dict(source="flac", trim_db=30.0, denoise=False, peak=False, stats="mean_std")
+
+
+def clip_table(data_root: Path):
+    """The training (RAVDESS 01-20) and test (SAVEE) utterances of the three classes.
+
+    Parameters
+    ----------
+    data_root : pathlib.Path
+        The shared data folder (``ravdess_speech/``, ``savee/``).
+
+    Returns
+    -------
+    list of dict
+        ``stem, path, speaker, label, domain`` per utterance, training corpus first.
+    """
+    from mer_helpers.paired import scan_speech
+
+    rows = []
+    for domain, folder in (("train", "ravdess_speech"), ("test", "savee")):
+        _, utts = scan_speech(data_root / folder)
+        for u in sorted(utts, key=lambda u: (u.speaker, u.stem)):
+            if u.label in CLASSES:
+                rows.append(dict(stem=f"{u.speaker}/{u.stem}", path=u.path, speaker=u.speaker,
+                                 label=u.label, domain=domain))
+    return rows
+
+
+def aac_clip(flac: Path, work: Path) -> Path:
+    """``flac``'s 16 kHz signal encoded as the paired clips' audio track (AAC, 64 kb/s, mono).
+
+    Parameters
+    ----------
+    flac : pathlib.Path
+        The utterance.
+    work : pathlib.Path
+        Folder of the encoded files (kept; named by the utterance's path).
+
+    Returns
+    -------
+    pathlib.Path
+        The ``.m4a`` file.
+    """
+    import tempfile
+
+    from mer_helpers.media import load_audio, run_ffmpeg
+
+    out = work / "aac" / (hashlib.sha256(str(flac).encode()).hexdigest()[:16] + ".m4a")
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    y, sr = load_audio(flac, sr=SR)  # what paired.build_clip muxes
+    with tempfile.TemporaryDirectory() as td:
+        pcm = Path(td) / "a.f32"
+        y.astype(np.float32).tofile(pcm)
+        tmp = Path(td) / "a.m4a"
+        run_ffmpeg(["-f", "f32le", "-ar", str(sr), "-ac", "1", "-i", str(pcm), "-c:a", "aac", "-b:a", "64k",
+                    str(tmp)], what=f"aac {flac.name}")
+        os.replace(tmp, out)
+    return out
+
+
+def signal(row: dict, source: str, work: Path, paired: dict | None) -> np.ndarray:
+    """The clip's 16 kHz signal as the chosen source gives it.
+
+    ``flac``: the corpus file (soundfile). ``aac``: the paired clip (``paired``) or the AAC
+    encoding of the file, through the chain's :func:`mer_helpers.audio.extract_wav` +
+    :func:`mer_helpers.audio.read_wav`.
+    """
+    from mer_helpers.audio import extract_wav, read_wav
+
+    if source == "flac":
+        import soundfile as sf
+
+        y, sr = sf.read(str(row["path"]), dtype="float32", always_2d=True)
+        assert sr == SR, (row["path"], sr)
+        return y.mean(axis=1)
+    clip = paired[row["stem"]] if paired else aac_clip(row["path"], work)
+    y, sr = read_wav(extract_wav(clip, SR))
+    return y
+
+
+def frames(y: np.ndarray, trim_db: float | None, denoise: bool, peak: bool, level_db: float | None = None,
+           trim_stage: str = "clean", n_mels: int = 40) -> np.ndarray:
+    """MFCC + deltas of one signal under one front-end setting.
+
+    Order: [trim (``trim_stage='raw'``)] → spectral subtraction (``denoise``) → [trim
+    (``trim_stage='clean'``)] → peak normalisation (``peak``) or RMS level normalisation
+    (``level_db``) → :func:`mer_helpers.audio.compute_mfcc`.
+    """
+    import librosa
+
+    from mer_helpers.audio import compute_mfcc, spectral_subtraction
+
+    y = np.asarray(y, dtype=np.float32)
+    if trim_db is not None and trim_stage == "raw":
+        y = librosa.effects.trim(y, top_db=trim_db)[0]
+    if denoise:  # the package's defaults (over-subtraction 2, floor 0.02, 10th percentile)
+        y = spectral_subtraction(y, n_fft=MFCC["n_fft"], hop_length=MFCC["hop_length"])
+    if trim_db is not None and trim_stage == "clean":
+        y = librosa.effects.trim(y, top_db=trim_db)[0]
+    if peak and np.any(y):
+        y = librosa.util.normalize(y)
+    if level_db is not None and np.any(y):
+        rms = float(np.sqrt(np.mean(y.astype(np.float64) ** 2)))
+        y = y * (10 ** (level_db / 20) / rms)
+    return compute_mfcc(y, SR, n_mels=n_mels, **MFCC)
+
+
+def features(rows, cfg: dict, work: Path, paired: dict | None) -> dict[str, np.ndarray]:
+    """Statistics (``mean_std`` and ``full``) of every clip under ``cfg``, kept in ``work``."""
+    from mer_helpers.audio import summarize
+
+    front = {k: cfg.get(k) for k in ("source", "trim_db", "denoise", "peak", "level_db", "trim_stage", "n_mels")}
+    if front["n_mels"] in (None, 40):  # keys of the first tables made stay valid
+        front.pop("n_mels")
+    front["paired"] = bool(paired) and front["source"] == "aac"
+    key = hashlib.sha256(json.dumps(front, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    f = work / f"stats-{key}.npz"
+    if f.exists():
+        z = np.load(f)
+        return {k: z[k] for k in z.files}
+    t0 = time.time()
+    ms, full = [], []
+    for r in rows:
+        m = frames(signal(r, front["source"], work, paired), front["trim_db"], front["denoise"],
+                   front["peak"], front.get("level_db"), front.get("trim_stage") or "clean",
+                   front.get("n_mels") or 40)
+        ms.append(summarize([m], "mean_std")[0][0])
+        full.append(summarize([m], "full")[0][0])
+    out = {"mean_std": np.stack(ms), "full": np.stack(full)}
+    work.mkdir(parents=True, exist_ok=True)
+    np.savez(f, **out)
+    print(f"  computed {front} in {time.time() - t0:.0f} s", file=sys.stderr)
+    return out
+
+
+def scores(rows, X: np.ndarray, cv: bool) -> tuple[float, float | None]:
+    """Cross-corpus macro-F1 (train RAVDESS, test SAVEE) and, with ``cv``, the mean macro-F1 of
+    RAVDESS 5-fold speaker-grouped CV."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import GroupKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    y = np.array([r["label"] for r in rows])
+    dom = np.array([r["domain"] for r in rows])
+    groups = np.array([r["speaker"] for r in rows])
+
+    def fit_score(tr, te):
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
+        model.fit(X[tr], y[tr])
+        return f1_score(y[te], model.predict(X[te]), average="macro")
+
+    cc = fit_score(dom == "train", dom == "test")
+    if not cv:
+        return cc, None
+    tr_idx = np.flatnonzero(dom == "train")
+    folds = [fit_score(tr_idx[a], tr_idx[b])
+             for a, b in GroupKFold(n_splits=5).split(tr_idx, groups=groups[tr_idx])]
+    return cc, float(np.mean(folds))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default="../shared/data", help="the shared data folder")
+    ap.add_argument("--paired-labels", help="labels.csv of a paired run: use its mp4 clips for the AAC rows")
+    ap.add_argument("--work", help="folder of the per-clip statistics and AAC files")
+    ap.add_argument("--cv", action="store_true", help="also RAVDESS 5-fold speaker-grouped CV")
+    ap.add_argument("--out", help="write the markdown tables here")
+    a = ap.parse_args(argv)
+
+    from mer_helpers import cache
+
+    work = Path(a.work) if a.work else Path(cache.cache_root()) / "audio_cross_corpus"
+    rows = clip_table(Path(a.data))
+    paired = None
+    if a.paired_labels:
+        import pandas as pd
+
+        lab = pd.read_csv(a.paired_labels)
+        root = Path(a.paired_labels).parent
+        paired = {}
+        for _, r in lab.iterrows():
+            p = Path(r["path"]) if Path(r["path"]).is_absolute() else root / r["path"]
+            paired[f"{r['speaker']}/{p.stem.split('_', 2)[-1]}"] = p
+        missing = [r["stem"] for r in rows if r["stem"] not in paired]
+        if missing:
+            raise SystemExit(f"{len(missing)} utterances have no paired clip, e.g. {missing[:3]}")
+    print(f"{sum(r['domain'] == 'train' for r in rows)} training clips, "
+          f"{sum(r['domain'] == 'test' for r in rows)} test clips", file=sys.stderr)
+
+    walk = [
+        ("yardstick: FLAC, trim 30 dB, MFCC 40 + Δ + ΔΔ (librosa's 128 mel bands), mean + std",
+         dict(YARDSTICK, n_mels=128)),
+        ("40 mel bands (the strong preset's n_mels)", YARDSTICK),
+        ("no trim", dict(YARDSTICK, trim_db=None)),
+        ("+ peak normalisation", dict(YARDSTICK, trim_db=None, peak=True)),
+        ("+ spectral subtraction (= the chain's front end on the FLAC)", dict(YARDSTICK, trim_db=None, peak=True, denoise=True)),
+        ("AAC track through FFmpeg (= the chain's frames)", dict(CHAIN, stats="mean_std")),
+        ("'full' statistics (= the chain's audio features, notebook 02)", CHAIN),
+    ]
+    one = [
+        ("the chain (AAC, denoise, peak, no trim, full)", CHAIN),
+        ("FLAC instead of AAC", dict(CHAIN, source="flac")),
+        ("no spectral subtraction", dict(CHAIN, denoise=False)),
+        ("no peak normalisation", dict(CHAIN, peak=False)),
+        ("trim 30 dB (after denoising)", dict(CHAIN, trim_db=30.0)),
+        ("trim 30 dB (before denoising)", dict(CHAIN, trim_db=30.0, trim_stage="raw")),
+        ("mean + std", dict(CHAIN, stats="mean_std")),
+        ("trim 30 dB + no spectral subtraction", dict(CHAIN, trim_db=30.0, denoise=False)),
+        ("RMS level -25 dBFS instead of peak", dict(CHAIN, peak=False, level_db=-25.0)),
+        ("no spectral subtraction + no peak normalisation", dict(CHAIN, denoise=False, peak=False)),
+        ("trim 30 dB + no peak normalisation", dict(CHAIN, trim_db=30.0, peak=False)),
+        ("trim 30 dB + no spectral subtraction + no peak normalisation (the yardstick's front end)",
+         dict(CHAIN, trim_db=30.0, denoise=False, peak=False)),
+    ]
+    out = []
+    for title, table in (("From the yardstick to the chain (one change per row)", walk),
+                         ("One change at a time from the chain", one)):
+        lines = [f"### {title}", "",
+                 "| row | change | SAVEE macro-F1 (cross-corpus) |" + (" RAVDESS 5-fold grouped |" if a.cv else ""),
+                 "|---|---|---|" + ("---|" if a.cv else "")]
+        for i, (name, cfg) in enumerate(table, 1):
+            X = features(rows, cfg, work, paired)[cfg["stats"]]
+            cc, cvs = scores(rows, X, a.cv)
+            lines.append(f"| {i} | {name} | {cc:.3f} |" + (f" {cvs:.3f} |" if a.cv else ""))
+            print(lines[-1], file=sys.stderr)
+        out += lines + [""]
+    text = "\n".join(out)
+    print(text)
+    if a.out:
+        Path(a.out).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
