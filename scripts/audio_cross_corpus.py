@@ -21,7 +21,7 @@ by utterance name) or, without it, the same AAC encoding of each FLAC file
 ``MER_CACHE_DIR`` as usual.
 
     MER_CACHE_DIR=/work/cache-audio python scripts/audio_cross_corpus.py --data ../shared/data --cv \\
-        --out book/reference_runs/audio_cross_corpus.md
+        --out scripts/audio_cross_corpus_table.md
 """
 from __future__ import annotations
 
