@@ -15,7 +15,8 @@
 ``fit(paths, y, groups)`` fits the steps in that order, each on the output of the previous one;
 ``predict_proba`` / ``predict`` run the pipeline; :meth:`EmotionModel.save` writes the folder
 ``OUT/model/`` (``audio/``, ``visual/``, ``selection/selection.json``, ``classifiers/``,
-``bundle.json``, ``model.json``) and :meth:`EmotionModel.load` reads it back as one object.
+``bundle.json``, ``model.json``, ``checksums.json``) and :meth:`EmotionModel.load` checks the
+files against ``checksums.json`` (:mod:`mer_helpers.bundle`), then reads it back as one object.
 In a run the steps are fitted by different notebooks (02, 03-04, 05, 06); notebook 06 assembles
 them with :meth:`EmotionModel.from_dir` and saves the whole model.
 
@@ -420,7 +421,7 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         Path
             ``model_dir``.
         """
-        from mer_helpers.io import write_json
+        from mer_helpers.io import write_checksums, write_json
 
         check_is_fitted(self, "pipeline_")
         model_dir = Path(model_dir)
@@ -446,6 +447,7 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
             "steps": {"features": "audio/ (AudioFeaturizer) + visual/ (VisualFeaturizer), fused audio first",
                       "select": "selection/selection.json" if not isinstance(select, str) else "every fused column",
                       "classify": "classifiers/ + bundle.json (SequenceClassifier)"}})
+        write_checksums(model_dir)  # every file of the folder, for :meth:`load` to name a damaged one
         return model_dir
 
     @classmethod
@@ -461,9 +463,17 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         Returns
         -------
         EmotionModel
+
+        Raises
+        ------
+        mer_helpers.bundle.BundleError
+            A file listed in ``checksums.json`` is missing or changed (or, for a bundle saved
+            without checksums, a needed file is missing or unreadable); one line per file.
         """
+        from mer_helpers.bundle import verify_bundle
         from mer_helpers.io import read_json
 
+        verify_bundle(model_dir)
         meta_path = Path(model_dir) / "model.json"
         if meta_path.exists():
             meta = read_json(meta_path)
