@@ -30,9 +30,25 @@ TABLE: dict[int, str] = {
 }
 
 
-def help_text() -> str:
-    """The table as the ``Exit status`` paragraph of ``--help`` (argparse epilog)."""
-    return "Exit status: " + "; ".join(f"{code} {what}" for code, what in TABLE.items()) + "."
+def help_text(width: int = 78) -> str:
+    """The table as the ``exit status`` section of ``--help`` (an argparse epilog shown as is:
+    ``formatter_class=argparse.RawDescriptionHelpFormatter``).
+
+    Parameters
+    ----------
+    width : int
+        Line width.
+
+    Returns
+    -------
+    str
+    """
+    import textwrap
+
+    lines = ["exit status (mer run and mer predict):"]
+    for code, what in TABLE.items():
+        lines += textwrap.wrap(what, width, initial_indent=f"  {code:<5}", subsequent_indent=" " * 7)
+    return "\n".join(lines)
 
 
 __all__ = ["OK", "INPUT_ERROR", "BAD_CLIPS", "SKIPPED", "INTERRUPTED", "TABLE", "help_text"]

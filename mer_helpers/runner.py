@@ -31,7 +31,12 @@ KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR", "--IPKernelApp.capture_fd_output
 
 
 class NotebookFailed(RuntimeError):
-    """A notebook of the chain raised; the message names the notebook and the cell."""
+    """A notebook of the chain raised; the message names the notebook and the cell, ``ename``
+    the exception's class name (``BadInputError``: unusable clips in stop mode)."""
+
+    def __init__(self, message: str, ename: str | None = None):
+        super().__init__(message)
+        self.ename = ename
 
 
 def chain_notebooks(notebook_dir: Path = NOTEBOOK_DIR, only: list[str] | None = None) -> list[Path]:
@@ -130,7 +135,8 @@ def run_chain(dataset: str = "sample", out_dir: str | os.PathLike = "runs/sample
             except PapermillExecutionError as e:
                 raise NotebookFailed(
                     f"notebook {nb.name} failed in cell {e.exec_count if e.exec_count else e.cell_index}"
-                    f" ({e.ename}: {e.evalue}); the executed copy with the traceback is {target}") from None
+                    f" ({e.ename}: {e.evalue}); the executed copy with the traceback is {target}",
+                    ename=e.ename) from None
             dt = time.perf_counter() - t0
             timings[nb.stem] = round(dt, 2)
             recorded[nb.name] = {"fingerprint": fps[nb.name], "wall_s": round(dt, 2),
