@@ -24,10 +24,13 @@ STAGE_OF = {"00": "data", "01": "audio", "02": "audio", "03": "visual", "04": "v
             "05": "selection", "06": "classifiers", "07": "results"}
 
 
-#: kernel options for the chain: no "running over TCP without encryption" notices, and no
-#: capture of the kernel's file-descriptor output (ipykernel's fd watcher can raise "Event loop
-#: is closed" at shutdown, ipython/ipykernel#1155; C libraries' lines then reach the console)
-KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR", "--IPKernelApp.capture_fd_output=False"]
+#: kernel options for the chain: no kernel-application log lines (the "running over TCP without
+#: encryption" notice, and the "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel" that
+#: jupyter_client's shutdown, which interrupts the idle kernel before asking it to stop, makes
+#: it log; a cell's error still reaches papermill as its error message), and no capture of the
+#: kernel's file-descriptor output (ipykernel's fd watcher can raise "Event loop is closed" at
+#: shutdown, ipython/ipykernel#1155; C libraries' lines then reach the console)
+KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL", "--IPKernelApp.capture_fd_output=False"]
 
 
 class NotebookFailed(RuntimeError):
