@@ -277,11 +277,18 @@ def test_predict_cli_bad_clips_stop_and_skip(tmp_path, fake_chain, capsys):
     assert P.predict_cli(model_dir, [str(paths[0]), str(late)], out=str(tmp_path / "p2.csv")) == 2
     assert _problems(capsys.readouterr().err) == [f"mer predict: {late}: decoder gave up"]
     # every clip bad, skip: the CSV still lists them
+    more = pd.concat([labels, pd.DataFrame({"clip_id": ["text", "zero"], "label": ["sad", "happy"]})])
+    more.to_csv(tmp_path / "labels2.csv", index=False)
     rc = P.predict_cli(model_dir, [str(bad["text"]), str(bad["zero"])], out=str(tmp_path / "p3.csv"),
-                       labels=str(tmp_path / "labels.csv"), on_bad_input="skip")
+                       labels=str(tmp_path / "labels2.csv"), on_bad_input="skip")
     cap = capsys.readouterr()
     assert rc == 3 and cap.out.strip().splitlines()[-1] == "accuracy=nan f1_macro=nan"
     assert pd.read_csv(tmp_path / "p3.csv").clip_id.tolist() == ["text", "zero"]
+    # labels that list none of the clips: named before any clip is decoded
+    rc = P.predict_cli(model_dir, [str(bad["text"]), str(bad["zero"])], labels=str(tmp_path / "labels.csv"))
+    assert rc == 1 and _problems(capsys.readouterr().err) == [
+        f"mer predict: {tmp_path / 'labels.csv'}: none of the 2 clips is listed (matched by path, then by "
+        "clip_id = file name without extension)"]
 
 
 def _tiny_real_bundle(tmp_path, clips: list[Path]) -> Path:
