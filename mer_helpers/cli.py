@@ -135,6 +135,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(exitcodes.INPUT_ERROR, f"{self.prog}: error: {message}\n")
 
 
+def _with_exit_statuses(sub, name: str, help: str, description: str) -> argparse.ArgumentParser:
+    """A sub-command whose ``--help`` ends with the exit-status table (:mod:`mer_helpers.exitcodes`)."""
+    return sub.add_parser(name, help=help, formatter_class=argparse.RawDescriptionHelpFormatter,
+                          description=_wrapped(description), epilog=exitcodes.help_text())
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="mer", formatter_class=argparse.RawDescriptionHelpFormatter,
                 description=_wrapped("Multimodal (speech + face) emotion recognition book. Errors are "
@@ -144,15 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", help="what to do")
 
-    r = sub.add_parser(
-        "run", help="check the inputs, then execute the numbered notebooks in order (papermill)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=_wrapped("Check the inputs first (data, parameters, backbone weights; stops within seconds "
+    r = _with_exit_statuses(
+        sub, "run", "check the inputs, then execute the numbered notebooks in order (papermill)",
+        "Check the inputs first (data, parameters, backbone weights; stops within seconds "
         "if one is missing or wrong), then execute the numbered notebooks in order with papermill. "
         "Executed notebooks go to OUT/notebooks/, intermediate artifacts to OUT/artifacts/ (reused "
         "when a re-run has the same inputs), the results to OUT/metrics.json and the trained model "
-        "bundle to OUT/model/ (for `mer predict`). Every requested class must have clips in the data."),
-        epilog=exitcodes.help_text())
+        "bundle to OUT/model/ (for `mer predict`). Every requested class must have clips in the data.")
     r.add_argument("--dataset", default="sample", choices=list(DATASETS), metavar="NAME",
                    help="the corpus: " + _listing(DATASETS))
     r.add_argument("--data-root", default=None, help="where the dataset lives (default per dataset)")
@@ -190,17 +194,15 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--limit", type=int, default=None, help="build at most this many clips (for trials)")
     b.set_defaults(func=cmd_paired_build)
 
-    pr = sub.add_parser(
-        "predict", help="apply a trained model bundle to clips",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=_wrapped("Apply a trained model bundle (RUN/model from `mer run`) to clips and write one row "
+    pr = _with_exit_statuses(
+        sub, "predict", "apply a trained model bundle to clips",
+        "Apply a trained model bundle (RUN/model from `mer run`) to clips and write one row "
         "of class probabilities per clip. First every input that needs no decoding is checked (clip "
         "paths and duplicate clip ids, the bundle's files against its checksums, the labels file, the "
         "output path), all problems named at once, one line each `mer predict: FILE: REASON`; then "
         "every clip is decoded whole (the check `mer run` uses) and a bad one is named in one line "
         "`mer predict: CLIP: REASON`. Standard output holds only the CSV (without --out) and the "
-        "score line; progress lines go to standard error."),
-        epilog=exitcodes.help_text())
+        "score line; progress lines go to standard error.")
     pr.add_argument("model_dir", help="the model bundle folder (RUN/model)")
     pr.add_argument("clips", nargs="+", help="clip files or folders (searched recursively for .mp4/.avi/.flv/.mkv)")
     pr.add_argument("--labels", default=None,

@@ -78,22 +78,8 @@ def find_clips(clips: Iterable[str]) -> tuple[list[Path], list[str]]:
 
 
 def expand_clips(clips: Iterable[str]) -> list[Path]:
-    """Files as given; folders expanded (recursively, sorted) to their video files.
-
-    Parameters
-    ----------
-    clips : iterable of str
-        Clip files and folders.
-
-    Returns
-    -------
-    list of Path
-
-    Raises
-    ------
-    FileNotFoundError
-        A path does not exist, or a folder holds no clip.
-    """
+    """:func:`find_clips`'s paths; its first problem (a path that does not exist, a folder
+    without clips) raised as ``FileNotFoundError``."""
     paths, problems = find_clips(clips)
     if problems:
         raise FileNotFoundError(problems[0])
