@@ -473,13 +473,13 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         from mer_helpers.bundle import verify_bundle
         from mer_helpers.io import read_json
 
-        verify_bundle(model_dir)
         meta_path = Path(model_dir) / "model.json"
         if meta_path.exists():
             meta = read_json(meta_path)
             if meta.get("format") != MODEL_FORMAT or int(meta.get("version", 0)) > MODEL_VERSION:
                 raise ValueError(f"{meta_path}: not a {MODEL_FORMAT} v{MODEL_VERSION} model; "
                                  "re-run `mer run` to rebuild it")
+        verify_bundle(model_dir)
         return cls.from_dir(model_dir, n_jobs=n_jobs)
 
     # -- prediction -----------------------------------------------------------------------------
