@@ -42,7 +42,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from mer_helpers.io import atomic_write, atomic_write_text
+from mer_helpers.io import atomic_write, atomic_write_text, file_sha256, tree_checksums
 
 try:  # POSIX; elsewhere entries are still verified and written atomically, just not locked
     import fcntl
@@ -74,11 +74,7 @@ def cache_root() -> Path:
 
 @lru_cache(maxsize=65536)
 def _file_digest(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_sha256(path)
 
 
 def file_digest(path: str | os.PathLike) -> str:
@@ -648,13 +644,7 @@ def store(stage: str, key: str, suffix: str, write: Callable[[Path], None], *,
 # --------------------------------------------------------------------------- folder entries
 
 def _tree_files(root: Path) -> dict[str, dict[str, Any]]:
-    files = {}
-    for p in sorted(root.rglob("*")):
-        if p.is_file() and not p.name.startswith("."):  # hidden: temporary files of writers
-            st = p.stat()
-            files[p.relative_to(root).as_posix()] = {
-                "sha256": _file_digest(str(p.resolve()), st.st_size, st.st_mtime_ns), "size": st.st_size}
-    return files
+    return tree_checksums(root, digest=file_digest)  # memoised digests; hidden files left out
 
 
 def seal_tree(root: str | os.PathLike, stage: str | None = None, key: str | None = None) -> Path:

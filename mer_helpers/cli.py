@@ -1,7 +1,8 @@
 """The ``mer`` command line (also ``python -m mer_helpers``).
 
-Every failure ends in one line on stderr, ``mer COMMAND: ...``, and a non-zero exit status;
-set ``MER_DEBUG=1`` to see the Python traceback instead.
+Every failure ends in one line on stderr, ``mer COMMAND: ...``, and a non-zero exit status
+(:mod:`mer_helpers.exitcodes`: the same table for `mer run` and `mer predict`, shown by
+``--help``); set ``MER_DEBUG=1`` to see the Python traceback instead.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from mer_helpers import __version__
+from mer_helpers import __version__, exitcodes
 
 DATASETS = {
     "sample": "the committed sample under data/sample (default)",
@@ -39,6 +40,13 @@ def _kv(pairs: list[list[str]] | None) -> dict:
     return {k: parse_value(v) for k, v in (pairs or [])}
 
 
+def _wrapped(text: str, width: int = 78) -> str:
+    """``text`` wrapped for a parser whose description and epilog are shown as is."""
+    import textwrap
+
+    return textwrap.fill(" ".join(text.split()), width)
+
+
 def _listing(options: dict[str, str]) -> str:
     return "; ".join(f"{k} = {v}" for k, v in options.items())
 
@@ -55,9 +63,12 @@ def cmd_run(a: argparse.Namespace) -> int:
         metrics = run_chain(dataset=a.dataset, out_dir=out, data_root=a.data_root, protocol=a.protocol,
                             params=params, preset=a.preset, only=a.notebooks, scheduler=a.scheduler,
                             force=a.force)
-    except (NotebookFailed, SchedulerUnreachable, ValueError) as e:
+    except NotebookFailed as e:
         print(f"mer run: {e}", file=sys.stderr)
-        return 1
+        return exitcodes.BAD_CLIPS if e.ename == "BadInputError" else exitcodes.INPUT_ERROR
+    except (SchedulerUnreachable, ValueError) as e:
+        print(f"mer run: {e}", file=sys.stderr)
+        return exitcodes.INPUT_ERROR
     print(f"[mer run] wrote {Path(out) / 'metrics.json'}")
     models = metrics.get("models", {})
     for name, m in models.items():
@@ -65,7 +76,8 @@ def cmd_run(a: argparse.Namespace) -> int:
             print(f"  {name:10s} accuracy={m.get('accuracy', float('nan')):.3f} f1_macro={m['f1_macro']:.3f}")
     if metrics.get("skipped_clips"):
         print(f"  skipped clips: {len(metrics['skipped_clips'])} (listed in metrics.json)")
-    return 0
+        return exitcodes.SKIPPED
+    return exitcodes.OK
 
 
 def cmd_paired_build(a: argparse.Namespace) -> int:
@@ -78,10 +90,7 @@ def cmd_paired_build(a: argparse.Namespace) -> int:
 
 
 def cmd_predict(a: argparse.Namespace) -> int:
-    from mer_helpers.progress import import_tensorflow_quietly
-
-    import_tensorflow_quietly()  # no TensorFlow start-up lines in the command's output
-    from mer_helpers.predict import predict_cli
+    from mer_helpers.predict import predict_cli  # TensorFlow is imported after the inputs are checked
 
     return predict_cli(a.model_dir, a.clips, labels=a.labels, out=a.out, on_bad_input=a.on_bad_input,
                        person_column=a.person_column, person=a.person)
@@ -118,20 +127,37 @@ def cmd_download(a: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's exit status for a usage error (1, as every input error;
+    argparse's own is 2, which here means bad clips)."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(exitcodes.INPUT_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def _with_exit_statuses(sub, name: str, help: str, description: str) -> argparse.ArgumentParser:
+    """A sub-command whose ``--help`` ends with the exit-status table (:mod:`mer_helpers.exitcodes`)."""
+    return sub.add_parser(name, help=help, formatter_class=argparse.RawDescriptionHelpFormatter,
+                          description=_wrapped(description), epilog=exitcodes.help_text())
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mer", description="Multimodal (speech + face) emotion recognition book. "
-                                "Errors are reported in one line; set MER_DEBUG=1 for the full traceback.")
+    p = _Parser(prog="mer", formatter_class=argparse.RawDescriptionHelpFormatter,
+                description=_wrapped("Multimodal (speech + face) emotion recognition book. Errors are "
+                                     "reported in one line; set MER_DEBUG=1 for the full traceback."),
+                epilog=exitcodes.help_text())
     p.add_argument("--version", action="version", version=f"mer-book {__version__}",
                    help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", help="what to do")
 
-    r = sub.add_parser(
-        "run", help="check the inputs, then execute the numbered notebooks in order (papermill)",
-        description="Check the inputs first (data, parameters, backbone weights; stops within seconds "
+    r = _with_exit_statuses(
+        sub, "run", "check the inputs, then execute the numbered notebooks in order (papermill)",
+        "Check the inputs first (data, parameters, backbone weights; stops within seconds "
         "if one is missing or wrong), then execute the numbered notebooks in order with papermill. "
         "Executed notebooks go to OUT/notebooks/, intermediate artifacts to OUT/artifacts/ (reused "
         "when a re-run has the same inputs), the results to OUT/metrics.json and the trained model "
-        "bundle to OUT/model/ (for `mer predict`).")
+        "bundle to OUT/model/ (for `mer predict`). Every requested class must have clips in the data.")
     r.add_argument("--dataset", default="sample", choices=list(DATASETS), metavar="NAME",
                    help="the corpus: " + _listing(DATASETS))
     r.add_argument("--data-root", default=None, help="where the dataset lives (default per dataset)")
@@ -169,12 +195,15 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--limit", type=int, default=None, help="build at most this many clips (for trials)")
     b.set_defaults(func=cmd_paired_build)
 
-    pr = sub.add_parser(
-        "predict", help="apply a trained model bundle to clips",
-        description="Apply a trained model bundle (RUN/model from `mer run`) to clips and write one row "
-        "of class probabilities per clip. Every clip is checked first; a bad one is named in one line "
-        "`mer predict: CLIP: REASON`. Exit status: 0 done, 2 bad input (nothing predicted), "
-        "3 with --on-bad-input skip when some clips could not be read.")
+    pr = _with_exit_statuses(
+        sub, "predict", "apply a trained model bundle to clips",
+        "Apply a trained model bundle (RUN/model from `mer run`) to clips and write one row "
+        "of class probabilities per clip. First every input that needs no decoding is checked (clip "
+        "paths and duplicate clip ids, the bundle's files against its checksums, the labels file, the "
+        "output path), all problems named at once, one line each `mer predict: FILE: REASON`; then "
+        "every clip is decoded whole (the check `mer run` uses) and a bad one is named in one line "
+        "`mer predict: CLIP: REASON`. Standard output holds only the CSV (without --out) and the "
+        "score line; progress lines go to standard error.")
     pr.add_argument("model_dir", help="the model bundle folder (RUN/model)")
     pr.add_argument("clips", nargs="+", help="clip files or folders (searched recursively for .mp4/.avi/.flv/.mkv)")
     pr.add_argument("--labels", default=None,
@@ -235,12 +264,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("mer: interrupted", file=sys.stderr)
-        return 130
+        return exitcodes.INTERRUPTED
     except Exception as e:  # SystemExit is not an Exception: it passes through
         if os.environ.get("MER_DEBUG", "") not in ("", "0"):
             raise
         print(f"mer {args.command}: {_one_line(e)}", file=sys.stderr)
-        return 1
+        return exitcodes.INPUT_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,8 +1,14 @@
-"""Artifact paths, atomic writes and metrics fragments shared by every notebook."""
+"""Artifact paths, atomic writes, file checksums and metrics fragments shared by every notebook.
+
+Files written here get the mode a plain ``open(path, "w")`` would give them (``0666`` less the
+process's umask; an existing file keeps its mode), not the ``0600`` of a temporary file.
+"""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import stat
 import tempfile
 import zipfile
 from pathlib import Path
@@ -50,6 +56,35 @@ def model_dir(out_dir: str | os.PathLike, stage: str | None = None) -> Path:
     return p
 
 
+def _current_umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (``/proc/self/status``);
+    elsewhere set and restored once."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+#: read once at import: changing the umask while threads create files is not safe
+_UMASK = _current_umask()
+
+
+def _publish(tmp: Path, path: Path) -> None:
+    """Rename the finished temporary ``tmp`` onto ``path``, first giving it ``path``'s mode when
+    ``path`` exists, else ``0666`` less the umask (``mkstemp`` creates ``0600`` files)."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        mode = 0o666 & ~_UMASK
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
 def _tmp_beside(path: Path, suffix: str = "") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp" + suffix, dir=path.parent)
@@ -81,7 +116,7 @@ def atomic_write(path: str | os.PathLike, write, suffix: str = "") -> Path:
     tmp = _tmp_beside(path, suffix=suffix)
     try:
         write(tmp)
-        os.replace(tmp, path)
+        _publish(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -121,6 +156,114 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     pathlib.Path
     """
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB blocks.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    str
+        Hex digest.
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def tree_checksums(root: str | os.PathLike, digest=None, skip: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+    """``{relative posix path: {"sha256", "size"}}`` of every file under ``root``, sorted; hidden
+    files (temporary files of writers) and the relative paths in ``skip`` are left out.
+
+    Parameters
+    ----------
+    root : path-like
+        A folder.
+    digest : callable or None
+        ``digest(path) -> hex`` (default :func:`file_sha256`).
+    skip : tuple of str
+        Relative paths not listed.
+
+    Returns
+    -------
+    dict
+    """
+    root = Path(root)
+    digest = digest or file_sha256
+    files = {}
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if p.is_file() and not p.name.startswith(".") and rel not in skip:
+            files[rel] = {"sha256": digest(p), "size": p.stat().st_size}
+    return files
+
+
+#: the file a checksummed folder (a model bundle) lists its files in
+CHECKSUMS_FILE = "checksums.json"
+CHECKSUMS_FORMAT = "mer-checksums"
+
+
+def write_checksums(root: str | os.PathLike) -> Path:
+    """List the size and SHA-256 of every file under ``root`` in ``root/checksums.json``, so that
+    :func:`verify_checksums` can later name a file that went missing or changed.
+
+    Parameters
+    ----------
+    root : path-like
+        The folder, complete (e.g. a model bundle just saved).
+
+    Returns
+    -------
+    pathlib.Path
+        The ``checksums.json`` written.
+    """
+    root = Path(root)
+    files = tree_checksums(root, skip=(CHECKSUMS_FILE,))
+    return write_json(root / CHECKSUMS_FILE, {"format": CHECKSUMS_FORMAT, "version": 1, "files": files})
+
+
+def verify_checksums(root: str | os.PathLike) -> list[tuple[Path, str]] | None:
+    """Check the files under ``root`` against ``root/checksums.json``.
+
+    Parameters
+    ----------
+    root : path-like
+
+    Returns
+    -------
+    list of (Path, str) or None
+        ``None`` when there is no ``checksums.json`` (a folder written before checksums were
+        kept); else one ``(file, reason)`` per listed file that is missing or whose size or
+        SHA-256 differs, or for ``checksums.json`` itself when it cannot be read (empty: all fine).
+    """
+    root = Path(root)
+    listing = root / CHECKSUMS_FILE
+    if not listing.exists():
+        return None
+    try:
+        rec = read_json(listing)
+        files = rec["files"]
+        if rec.get("format") != CHECKSUMS_FORMAT or not isinstance(files, dict):
+            raise ValueError(f"not a {CHECKSUMS_FORMAT} file")
+        items = [(str(rel), int(want["size"]), str(want["sha256"])) for rel, want in files.items()]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return [(listing, f"cannot be read ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")]
+    out = []
+    for rel, size, sha in items:
+        p = root / rel
+        if not p.is_file():
+            out.append((p, "missing (listed in checksums.json)"))
+        elif p.stat().st_size != size:
+            out.append((p, f"damaged: {p.stat().st_size} bytes, {size} when it was saved"))
+        elif file_sha256(p) != sha:
+            out.append((p, "damaged: its SHA-256 differs from the one written when it was saved"))
+    return out
 
 
 def _json_default(o: Any):
@@ -324,7 +467,7 @@ class SequenceWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         self._zip.close()
         if exc_type is None:
-            os.replace(self._tmp, self.path)
+            _publish(self._tmp, self.path)
         elif self._tmp.exists():
             self._tmp.unlink()
 

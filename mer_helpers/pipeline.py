@@ -15,7 +15,8 @@
 ``fit(paths, y, groups)`` fits the steps in that order, each on the output of the previous one;
 ``predict_proba`` / ``predict`` run the pipeline; :meth:`EmotionModel.save` writes the folder
 ``OUT/model/`` (``audio/``, ``visual/``, ``selection/selection.json``, ``classifiers/``,
-``bundle.json``, ``model.json``) and :meth:`EmotionModel.load` reads it back as one object.
+``bundle.json``, ``model.json``, ``checksums.json``) and :meth:`EmotionModel.load` checks the
+files against ``checksums.json`` (:mod:`mer_helpers.bundle`), then reads it back as one object.
 In a run the steps are fitted by different notebooks (02, 03-04, 05, 06); notebook 06 assembles
 them with :meth:`EmotionModel.from_dir` and saves the whole model.
 
@@ -482,7 +483,7 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         Path
             ``model_dir``.
         """
-        from mer_helpers.io import write_json
+        from mer_helpers.io import write_checksums, write_json
 
         check_is_fitted(self, "pipeline_")
         model_dir = Path(model_dir)
@@ -515,6 +516,7 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
                       "select": "selection/selection.json" if not isinstance(select, str) else "every fused column",
                       "classify": "classifiers/ + bundle.json (SequenceClassifier)"
                       + (f"; {PERSON_FREE_DIR}/: the person-free classifier" if norm else "")}})
+        write_checksums(model_dir)  # every file of the folder, for :meth:`load` to name a damaged one
         return model_dir
 
     @classmethod
@@ -530,7 +532,14 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         Returns
         -------
         EmotionModel
+
+        Raises
+        ------
+        mer_helpers.bundle.BundleError
+            A file listed in ``checksums.json`` is missing or changed (or, for a bundle saved
+            without checksums, a needed file is missing or unreadable); one line per file.
         """
+        from mer_helpers.bundle import verify_bundle
         from mer_helpers.io import read_json
 
         meta_path = Path(model_dir) / "model.json"
@@ -539,6 +548,7 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
             if meta.get("format") != MODEL_FORMAT or int(meta.get("version", 0)) > MODEL_VERSION:
                 raise ValueError(f"{meta_path}: not a {MODEL_FORMAT} v{MODEL_VERSION} model; "
                                  "re-run `mer run` to rebuild it")
+        verify_bundle(model_dir)
         return cls.from_dir(model_dir, n_jobs=n_jobs)
 
     # -- prediction -----------------------------------------------------------------------------

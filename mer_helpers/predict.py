@@ -4,32 +4,51 @@ The model is one object, :class:`mer_helpers.pipeline.EmotionModel` (featurizers
 selection → Keras classifiers, fitted on the ``final`` split: all clips of the run); this module
 loads it (:meth:`~mer_helpers.pipeline.EmotionModel.load`) and asks it for predictions
 (:meth:`~mer_helpers.pipeline.EmotionModel.predict_frame`); what is left here is the command:
-finding the clips, naming bad ones, writing the table, scoring against labels.
+checking what it is given, finding the clips, naming bad ones, writing the table, scoring
+against labels.
 
-:func:`predict_clips` predicts clip files; :func:`predict_cli` is the command.
-A clip that cannot be read is named in one line ``mer predict: CLIP: REASON``: :func:`check_clip`
-catches empty, non-media and stream-less files up front (a header probe, no decoding); a clip
-that fails later, during feature extraction, is found by retrying the batch clip by clip.
+The command works in this order, and stops at the first step that finds a problem:
+
+1. :func:`check_inputs`: every input that needs no decoding — the clip paths (missing, an
+   empty folder, a clip id given twice), the model bundle (:func:`mer_helpers.bundle.check_bundle`:
+   files against their checksums), the labels file (:func:`read_labels`: readable UTF-8 CSV,
+   columns, labels in the model's classes, no clip id twice, lists some clip) and the output
+   path. Every problem is one line ``mer predict: FILE: REASON``; exit status 1.
+2. :func:`check_clips`: every clip decoded by the check `mer run` uses too
+   (:func:`mer_helpers.validate.clip_problems`), so an empty, non-media, stream-less, truncated or
+   partly decodable clip is named ``mer predict: CLIP: REASON``; stop: exit status 2; skip: an
+   ``error`` row. A clip that fails later, during feature extraction, is found by retrying the
+   batch clip by clip.
+3. The model is loaded, the clips predicted, the CSV written (or printed: standard output then
+   holds only the CSV and, with labels, the score line; log lines go to standard error).
+
+Exit statuses: :mod:`mer_helpers.exitcodes`.
 """
 from __future__ import annotations
 
+import os
 import re
-import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import pandas as pd
 
+from mer_helpers import exitcodes
+
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".flv", ".mkv")
 ON_BAD_INPUT = ("stop", "skip")
 #: exit status of ``mer predict --on-bad-input skip`` when some clips could not be read
-EXIT_SOME_FAILED = 3
+EXIT_SOME_FAILED = exitcodes.SKIPPED
 _FFMPEG_PREFIX = re.compile(r"\[[^\]]*@ 0x[0-9a-f]+\]\s*")
+#: columns a labels file for ``--labels`` needs (``path`` is optional)
+LABEL_COLUMNS = ("clip_id", "label")
 
 
-def expand_clips(clips: Iterable[str]) -> list[Path]:
-    """Files as given; folders expanded (recursively, sorted) to their video files.
+def find_clips(clips: Iterable[str]) -> tuple[list[Path], list[str]]:
+    """Files as given; folders expanded (recursively, sorted) to their video files; every path
+    that does not exist and every folder without clips named.
 
     Parameters
     ----------
@@ -38,26 +57,33 @@ def expand_clips(clips: Iterable[str]) -> list[Path]:
 
     Returns
     -------
-    list of Path
-
-    Raises
-    ------
-    FileNotFoundError
-        A path does not exist, or a folder holds no clip.
+    paths : list of Path
+    problems : list of str
+        ``PATH: REASON`` lines.
     """
     out: list[Path] = []
+    problems: list[str] = []
     for c in clips:
         p = Path(c)
         if p.is_dir():
             found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS)
             if not found:
-                raise FileNotFoundError(f"{p}: folder holds no {'/'.join(VIDEO_EXTENSIONS)} clips")
+                problems.append(f"{p}: folder holds no {'/'.join(VIDEO_EXTENSIONS)} clips")
             out.extend(found)
         elif p.is_file():
             out.append(p)
         else:
-            raise FileNotFoundError(f"{p}: no such clip or folder")
-    return out
+            problems.append(f"{p}: no such clip or folder")
+    return out, problems
+
+
+def expand_clips(clips: Iterable[str]) -> list[Path]:
+    """:func:`find_clips`'s paths; its first problem (a path that does not exist, a folder
+    without clips) raised as ``FileNotFoundError``."""
+    paths, problems = find_clips(clips)
+    if problems:
+        raise FileNotFoundError(problems[0])
+    return paths
 
 
 def _reason(error, path) -> str:
@@ -76,9 +102,10 @@ def _reason(error, path) -> str:
 
 
 def check_clip(path) -> str | None:
-    """Why ``path`` cannot be predicted, from a quick FFmpeg header probe (nothing is decoded).
-
-    Damage further into the file shows up during feature extraction instead.
+    """Why ``path`` cannot be predicted: the clip check of `mer run` too
+    (:func:`mer_helpers.validate.clip_problems`): the whole clip is decoded, so an empty,
+    non-media, stream-less, truncated or partly decodable file is named. Results are cached by
+    the file's content (``$MER_CACHE_DIR/probe``).
 
     Parameters
     ----------
@@ -87,36 +114,22 @@ def check_clip(path) -> str | None:
     Returns
     -------
     str or None
-        The one-line reason, or ``None`` when it is a media file with a video and an audio stream.
+        The one-line reason (several joined with ``"; "``), or ``None`` when the clip decodes
+        whole and has a video and an audio stream.
     """
-    from mer_helpers.media import MediaError, probe
+    from mer_helpers.validate import clip_problems
 
-    try:
-        info = probe(path, timeout=60)
-    except (MediaError, OSError, subprocess.SubprocessError) as e:
-        return f"not a readable video ({_reason(e, path)})"
-    if info.errors:
-        first = info.errors[0]
-        if first.startswith("empty file"):
-            return "empty file (0 bytes)"
-        if first == "file not found":
-            return first
-        return f"not a readable video (ffmpeg: {_reason(first, path)})"
-    if not info.has_video:
-        return "no video stream"
-    if not info.has_audio:
-        return "no audio stream"
-    return None
+    return "; ".join(clip_problems(path)) or None
 
 
-def check_clips(paths: Sequence, n_jobs: int = 4) -> dict[str, str]:
+def check_clips(paths: Sequence, n_jobs: int = 2) -> dict[str, str]:
     """:func:`check_clip` over ``paths``, one task per clip (:func:`mer_helpers.parallel.map_clips`;
-    without Dask ``n_jobs`` probes at a time).
+    without Dask ``n_jobs`` decodes at a time).
 
     Parameters
     ----------
     paths : sequence of path-like
-    n_jobs : int, default=4
+    n_jobs : int, default=2
 
     Returns
     -------
@@ -128,6 +141,304 @@ def check_clips(paths: Sequence, n_jobs: int = 4) -> dict[str, str]:
     reasons = map_clips(check_clip, list(paths), desc="checking clips", progress=False, n_jobs=n_jobs,
                         prefer="threads")
     return {str(p): r for p, r in zip(paths, reasons) if r is not None}
+
+
+def duplicate_clips(paths: Sequence[Path]) -> list[str]:
+    """One line per clip id that would be predicted twice: the same file given twice, or two
+    files with the same name (the clip id is the file name without extension) in two folders.
+
+    Parameters
+    ----------
+    paths : sequence of Path
+
+    Returns
+    -------
+    list of str
+    """
+    by_file: dict[str, list[Path]] = {}
+    by_id: dict[str, list[Path]] = {}
+    for p in paths:
+        by_file.setdefault(str(p.resolve()), []).append(p)
+    for f, given in by_file.items():
+        by_id.setdefault(Path(f).stem, []).append(given[0])
+    out = [f"{given[0]}: given {len(given)} times" + (f" (as {', '.join(map(str, given))})"
+                                                      if len(set(map(str, given))) > 1 else "")
+           for given in by_file.values() if len(given) > 1]
+    out += [f"{files[0]}: clip id {cid!r} is also the name of {', '.join(map(str, files[1:]))}; clip ids are "
+            "file names without extension, so rename one or predict the folders one at a time"
+            for cid, files in by_id.items() if len(files) > 1]
+    return out
+
+
+def read_labels(path) -> tuple[pd.DataFrame | None, list[str]]:
+    """Read a labels file for ``--labels`` and say everything wrong with it that the model is
+    not needed for (see :func:`label_problems` for the classes).
+
+    Parameters
+    ----------
+    path : path-like
+        A CSV with columns ``clip_id`` and ``label`` (UTF-8), optionally ``path`` (relative
+        to the file's folder or absolute) and others (kept).
+
+    Returns
+    -------
+    labels : pandas.DataFrame or None
+        Every column as text, values stripped, ``label`` normalised
+        (:func:`mer_helpers.datasets.normalize_label`); ``None`` when the file cannot be read as
+        such a table.
+    problems : list of str
+        ``PATH: REASON`` lines: missing, a folder, empty, not UTF-8, not a CSV, a column
+        missing, empty clip ids or labels, a clip id listed twice.
+    """
+    import io as _io
+
+    from mer_helpers.datasets import normalize_label
+
+    path = Path(path)
+    need = ",".join(LABEL_COLUMNS) + "[,path]"
+    if not path.exists():
+        return None, [f"{path}: labels file not found"]
+    if path.is_dir():
+        return None, [f"{path}: is a folder; --labels needs a CSV file ({need})"]
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        return None, [f"{path}: cannot be read ({e.strerror or e})"]
+    if not raw.strip():
+        return None, [f"{path}: empty file; a labels CSV needs a header {need} and one row per clip"]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        return None, [f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at position {e.start}); "
+                      "save it as UTF-8"]
+    try:
+        lab = pd.read_csv(_io.StringIO(text), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
+        return None, [f"{path}: not a CSV table ({(str(e).strip().splitlines() or [''])[0][:160]})"]
+    lab.columns = [str(c).strip() for c in lab.columns]
+    missing = [c for c in LABEL_COLUMNS if c not in lab.columns]
+    if missing:
+        return None, [f"{path}: no {' or '.join(repr(c) for c in missing)} column (columns: "
+                      f"{', '.join(lab.columns) or 'none'}); a labels CSV needs {need}"]
+    lab = lab.apply(lambda col: col.str.strip())
+    problems = []
+    if not len(lab):
+        problems.append(f"{path}: no rows under the header")
+    for col in LABEL_COLUMNS:
+        rows = [i + 2 for i, v in enumerate(lab[col]) if v == ""]
+        if rows:
+            problems.append(f"{path}: {len(rows)} row(s) with an empty {col} (line {_lines(rows)})")
+    ids = lab.loc[lab["clip_id"] != "", "clip_id"]
+    twice = ids[ids.duplicated(keep=False)]
+    if len(twice):
+        where = [f"{cid!r} (lines {_lines([i + 2 for i in idx])})"
+                 for cid, idx in twice.groupby(twice, sort=False).groups.items()]
+        problems.append(f"{path}: clip_id listed more than once: {', '.join(where[:5])}"
+                        + (f" and {len(where) - 5} more" if len(where) > 5 else ""))
+    lab["label"] = [normalize_label(v) if v != "" else "" for v in lab["label"]]
+    return lab, problems
+
+
+def _lines(rows: list[int], at_most: int = 8) -> str:
+    shown = ", ".join(map(str, rows[:at_most]))
+    return shown + (f", ... ({len(rows)} in all)" if len(rows) > at_most else "")
+
+
+def label_problems(labels: pd.DataFrame, path, classes: Sequence[str]) -> list[str]:
+    """The labels of :func:`read_labels`'s table that are not among the model's classes, in one line.
+
+    Parameters
+    ----------
+    labels : pandas.DataFrame
+    path : path-like
+        The labels file (named in the line).
+    classes : sequence of str
+        The model's classes.
+
+    Returns
+    -------
+    list of str
+    """
+    classes = [str(c) for c in classes]
+    outside = labels.loc[~labels["label"].isin(classes) & (labels["label"] != ""), "label"]
+    if not len(outside):
+        return []
+    where = [f"{lab!r} (line {_lines([i + 2 for i in idx], 3)})"
+             for lab, idx in outside.groupby(outside, sort=True).groups.items()]
+    return [f"{path}: label(s) not among the model's classes {classes}: {', '.join(where)}"]
+
+
+def match_labels(labels: pd.DataFrame, labels_path, paths: Sequence, clip_ids: Sequence[str],
+                 column: str = "label") -> list[str | None]:
+    """The label (or another ``column``, e.g. the person) of each clip: by resolved ``path`` first
+    (relative paths are relative to the labels file's folder), then by ``clip_id`` = file stem;
+    ``None`` when it is not listed (or its value is empty).
+
+    Parameters
+    ----------
+    labels : pandas.DataFrame
+        :func:`read_labels`'s table.
+    labels_path : path-like
+    paths : sequence of path-like
+    clip_ids : sequence of str
+    column : str, default="label"
+
+    Returns
+    -------
+    list of str or None
+    """
+    by_id = dict(zip(labels["clip_id"], labels[column]))
+    by_path = {}
+    if "path" in labels.columns:
+        base = Path(labels_path).parent
+        for p, lab in zip(labels["path"], labels[column]):
+            if p:
+                by_path[str((Path(p) if Path(p).is_absolute() else base / p).resolve())] = lab
+    found = [by_path.get(str(Path(p).resolve()), by_id.get(c)) for p, c in zip(paths, clip_ids)]
+    return [v if v not in (None, "") else None for v in found]
+
+
+def output_problems(out, inputs: Sequence = ()) -> list[str]:
+    """Why the predictions CSV cannot be written to ``out`` (checked before any clip is decoded).
+
+    Parameters
+    ----------
+    out : path-like
+        The ``--out`` path.
+    inputs : sequence of path-like
+        Files the command reads (the labels file, the clips): ``out`` must not be one of them.
+
+    Returns
+    -------
+    list of str
+    """
+    out = Path(out)
+    if out.is_dir():
+        return [f"{out}: is a folder; --out needs a file name (e.g. {out / 'predictions.csv'})"]
+    if str(out).endswith(os.sep):
+        return [f"{out}: --out needs a file name, not a folder"]
+    target = str(out.resolve())
+    if any(str(Path(p).resolve()) == target for p in inputs):
+        return [f"{out}: is one of the inputs (labels file or clip); it would be overwritten, "
+                "choose another --out"]
+    parent = out.resolve().parent
+    existing = parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return [f"{out}: cannot be created: {existing} is a file, not a folder"]
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return [f"{out}: cannot be written: no permission to write in {existing}"]
+    return []
+
+
+def bundle_classes(model_dir) -> list[str] | None:
+    """The classes a bundle's ``bundle.json`` lists, without loading the model (``None``: unreadable)."""
+    from mer_helpers.io import read_json
+
+    try:
+        classes = read_json(Path(model_dir) / "bundle.json").get("classes")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return [str(c) for c in classes] if isinstance(classes, list) else None
+
+
+@dataclass
+class Inputs:
+    """What :func:`check_inputs` found: the clip files, the labels table (or ``None``), the
+    model's classes, the bundle's note (a bundle without checksums) and the problems."""
+
+    paths: list[Path] = field(default_factory=list)
+    labels: pd.DataFrame | None = None
+    classes: list[str] | None = None
+    note: str | None = None
+    persons: list[str | None] | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def check_inputs(model_dir, clips: Sequence[str], labels=None, out=None, person_column: str | None = None,
+                 person: str | None = None) -> Inputs:
+    """Every input of `mer predict` that can be checked without decoding a clip, all at once.
+
+    Parameters
+    ----------
+    model_dir : path-like
+        The model bundle (:func:`mer_helpers.bundle.check_bundle`).
+    clips : sequence of str
+        Clip files and folders (:func:`find_clips`, :func:`duplicate_clips`).
+    labels : path-like or None
+        The labels file (:func:`read_labels`, :func:`label_problems`; it must list at least one
+        of the clips).
+    out : path-like or None
+        The output CSV (:func:`output_problems`).
+    person_column : str or None
+        A column of ``labels`` naming each clip's person (``persons``; needs ``labels``).
+    person : str or None
+        Every clip is this person's.
+
+    Returns
+    -------
+    Inputs
+        ``problems``: one ``FILE: REASON`` line per problem, in the order clips, bundle,
+        labels, person, output (empty: go on); ``persons``: the person of each clip or ``None``.
+    """
+    from mer_helpers.bundle import check_bundle
+
+    res = Inputs()
+    res.paths, problems = find_clips(clips)
+    problems += duplicate_clips(res.paths)
+    bundle_problems, res.note = check_bundle(model_dir)
+    problems += bundle_problems
+    res.classes = bundle_classes(model_dir)
+    if labels is not None:
+        res.labels, label_lines = read_labels(labels)
+        problems += label_lines
+        if res.labels is not None:
+            if res.classes is not None:
+                problems += label_problems(res.labels, labels, res.classes)
+            truth = match_labels(res.labels, labels, res.paths, [p.stem for p in res.paths])
+            if res.paths and len(res.labels) and all(t is None for t in truth):
+                problems.append(f"{labels}: none of the {len(res.paths)} clips is listed (matched by path, "
+                                "then by clip_id = file name without extension)")
+    problems += _person_problems(res, labels, person_column, person)
+    if out:
+        problems += output_problems(out, inputs=[p for p in [labels, *res.paths] if p])
+    res.problems = problems
+    return res
+
+
+def _person_problems(res: Inputs, labels, person_column: str | None, person: str | None) -> list[str]:
+    """Fill ``res.persons`` from ``--person-column`` / ``--person``; the problem lines."""
+    if person_column and person:
+        return ["give --person-column or --person, not both"]
+    if person:
+        res.persons = [str(person)] * len(res.paths)
+    elif person_column:
+        if labels is None:
+            return [f"--person-column {person_column!r} needs --labels (the file that holds the column)"]
+        if res.labels is None:
+            return []  # the labels file's own problem is already said
+        if person_column not in res.labels.columns:
+            return [f"{labels}: no {person_column!r} column for --person-column (columns: "
+                    f"{', '.join(res.labels.columns)})"]
+        res.persons = match_labels(res.labels, labels, res.paths, [p.stem for p in res.paths], column=person_column)
+    return []
+
+
+def describe_persons(table: pd.DataFrame, min_person_clips: int | None) -> str:
+    """One line: how many clips the person-normalised and the person-free model answered, and
+    which persons had fewer than ``min_person_clips`` clips (empty for a model without
+    per-person normalisation)."""
+    if not min_person_clips or "answered_by" not in table.columns or not len(table):
+        return ""
+    n_person = int((table["answered_by"] == "person").sum())
+    line = (f"{n_person} clip(s) answered with their person's own statistics, "
+            f"{len(table) - n_person} by the person-free model")
+    few = table.loc[(table["answered_by"] != "person") & (table["person"] != ""), "person"].unique()
+    if len(few):
+        line += (f" (fewer than {min_person_clips} clips: {', '.join(map(str, few[:5]))}"
+                 + (", ..." if len(few) > 5 else "") + ")")
+    return line
 
 
 def predict_clips(model, paths: Sequence, n_jobs: int = 1,
@@ -173,73 +484,17 @@ def predict_clips(model, paths: Sequence, n_jobs: int = 1,
     return df
 
 
-def persons_from_labels(paths: Sequence, labels_path, column: str) -> list[str | None]:
-    """The person of each clip from a column of a ``labels.csv`` (matched by resolved path, then
-    by ``clip_id`` = file stem); ``None`` for a clip the file does not list.
+def score_against_labels(pred: pd.DataFrame, labels, classes: Sequence[str]) -> tuple[float, float, int]:
+    """Accuracy and macro-F1 of ``pred`` (main model) against a labels file.
 
-    Parameters
-    ----------
-    paths : sequence of path-like
-    labels_path : path-like
-        A ``labels.csv`` with ``clip_id`` (and optionally ``path``) and ``column``.
-    column : str
-        The person column, e.g. ``speaker``.
-
-    Returns
-    -------
-    list
-
-    Raises
-    ------
-    FileNotFoundError, ValueError
-        No such file; no such column (the message lists the file's columns).
-    """
-    labels_path = Path(labels_path)
-    if not labels_path.exists():
-        raise FileNotFoundError(f"{labels_path}: labels file not found")
-    lab = pd.read_csv(labels_path, dtype=str, keep_default_na=False)
-    if column not in lab.columns or "clip_id" not in lab.columns:
-        raise ValueError(f"{labels_path}: --person-column {column!r} needs columns clip_id and {column} "
-                         f"(it has {', '.join(lab.columns)})")
-    by_id = dict(zip(lab["clip_id"], lab[column]))
-    by_path = {}
-    if "path" in lab.columns:
-        for p, who in zip(lab["path"], lab[column]):
-            q = Path(p) if Path(p).is_absolute() else labels_path.parent / p
-            by_path[str(q.resolve())] = who
-    out = []
-    for p in paths:
-        who = by_path.get(str(Path(p).resolve()), by_id.get(Path(p).stem))
-        out.append(who if who not in (None, "") else None)
-    return out
-
-
-def describe_persons(table: pd.DataFrame, min_person_clips: int | None) -> str:
-    """One line: how many clips each model answered, and which persons had too few clips."""
-    if "answered_by" not in table.columns or not len(table):
-        return ""
-    n_person = int((table["answered_by"] == "person").sum())
-    line = f"[mer predict] {n_person} clip(s) answered with their person's own statistics, " \
-           f"{len(table) - n_person} by the person-free model"
-    if min_person_clips:
-        few = table.loc[(table["answered_by"] != "person") & (table["person"] != ""), "person"].unique()
-        if len(few):
-            line += f" (fewer than {min_person_clips} clips: {', '.join(map(str, few[:5]))}" \
-                    + (", ..." if len(few) > 5 else "") + ")"
-    return line
-
-
-def score_against_labels(pred: pd.DataFrame, labels_path, classes: Sequence[str]) -> tuple[float, float, int]:
-    """Accuracy and macro-F1 of ``pred`` (main model) against a ``labels.csv``.
-
-    Clips are matched by resolved path first, then by ``clip_id`` = file stem.
+    Clips are matched by resolved path first, then by ``clip_id`` = file stem (:func:`match_labels`).
 
     Parameters
     ----------
     pred : pandas.DataFrame
         :func:`predict_clips`'s table.
-    labels_path : path-like
-        A ``labels.csv`` (``clip_id``, ``label``, optional ``path``).
+    labels : path-like or tuple
+        A labels CSV (read with :func:`read_labels`), or ``(table, path)`` already read.
     classes : sequence of str
         The model's classes.
 
@@ -251,39 +506,48 @@ def score_against_labels(pred: pd.DataFrame, labels_path, classes: Sequence[str]
     Raises
     ------
     FileNotFoundError, ValueError
-        No such file; missing columns; no clip matches; labels outside ``classes``.
+        No such file; an unreadable table; labels outside ``classes``; no clip matches. The
+        message names the file.
     """
     from mer_helpers.evaluation import classification_metrics
 
-    labels_path = Path(labels_path)
-    if not labels_path.exists():
-        raise FileNotFoundError(f"{labels_path}: labels file not found")
-    lab = pd.read_csv(labels_path, dtype=str)
-    if not {"clip_id", "label"} <= set(lab.columns):
-        raise ValueError(f"{labels_path}: needs columns clip_id and label")
-    by_path, by_id = {}, dict(zip(lab["clip_id"], lab["label"]))
-    if "path" in lab.columns:
-        for p, l in zip(lab["path"], lab["label"]):
-            q = Path(p) if Path(p).is_absolute() else labels_path.parent / p
-            by_path[str(q.resolve())] = l
-    truth = [by_path.get(str(Path(p).resolve()), by_id.get(c)) for p, c in zip(pred["path"], pred["clip_id"])]
+    if isinstance(labels, tuple):
+        lab, labels_path = labels
+        problems = []
+    else:
+        labels_path = Path(labels)
+        lab, problems = read_labels(labels_path)
+        if lab is not None:
+            problems += label_problems(lab, labels_path, classes)
+    if problems:
+        err = FileNotFoundError if problems[0].endswith("labels file not found") else ValueError
+        raise err("\n".join(problems))
+    truth = match_labels(lab, labels_path, pred["path"], pred["clip_id"])
     keep = [t is not None for t in truth]
     if not any(keep):
         raise ValueError(f"{labels_path}: none of the {len(pred)} clips is listed (matched by path and clip_id)")
     y_true = [t for t in truth if t is not None]
-    outside = sorted(set(y_true) - set(classes))
-    if outside:
-        raise ValueError(f"{labels_path}: labels {outside} are not in the model's classes {list(classes)}")
     y_pred = pred.loc[keep, "y_pred"].tolist()
     m = classification_metrics(y_true, y_pred, classes)
     return m["accuracy"], m["f1_macro"], len(y_true)
+
+
+def _say(line: str) -> None:
+    """A problem line of the command, ``mer predict: ...``, on standard error."""
+    print(f"mer predict: {line}", file=sys.stderr)
+
+
+def _log(line: str) -> None:
+    """A progress line, ``[mer predict] ...``, on standard error (standard output holds the CSV
+    and the score line only)."""
+    print(f"[mer predict] {line}", file=sys.stderr)
 
 
 def _report(failed: dict[str, str], done: set[str]) -> None:
     """One stderr line per bad clip not reported yet."""
     for path, reason in failed.items():
         if path not in done:
-            print(f"mer predict: {path}: {reason}", file=sys.stderr)
+            _say(f"{path}: {reason}")
             done.add(path)
 
 
@@ -302,15 +566,34 @@ def _with_failures(pred: pd.DataFrame, paths: list[Path], failed: dict[str, str]
     return table.reindex(columns=[c for c in pred.columns if c != "error"] + ["error"])
 
 
+def _load_model(model_dir):
+    """The bundle as an :class:`~mer_helpers.pipeline.EmotionModel`, or the problem lines."""
+    from mer_helpers.bundle import REBUILD, BundleError
+    from mer_helpers.pipeline import EmotionModel
+    from mer_helpers.progress import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # no TensorFlow start-up lines in the command's output
+    try:
+        return EmotionModel.load(model_dir), []
+    except BundleError as e:
+        return None, e.problems
+    except Exception as e:  # a bundle without checksums that passed the structural check
+        first = (str(e).strip().splitlines() or [""])[0][:300]
+        if first.startswith(str(model_dir)):
+            return None, [first]
+        return None, [f"{model_dir}: cannot load the model bundle ({type(e).__name__}: {first}); {REBUILD}"]
+
+
 def predict_cli(model_dir, clips: Sequence[str], labels=None, out=None, n_jobs: int = 1,
                 on_bad_input: str = "stop", person_column: str | None = None, person: str | None = None) -> int:
-    """The ``mer predict`` command: predict, write the CSV (``out``) or print it, and with
-    ``labels`` end with the line ``accuracy=A f1_macro=F``.
+    """The ``mer predict`` command: check the inputs, check the clips, predict, write the CSV
+    (``out``) or print it, and with ``labels`` end with the line ``accuracy=A f1_macro=F``.
 
-    Every clip is probed first; each bad one gets one stderr line ``mer predict: CLIP: REASON``.
-    ``on_bad_input="stop"``: any bad clip → status 2, nothing written. ``"skip"``: the other
-    clips are predicted, the bad ones are rows with an empty ``y_pred`` and the reason in the
-    ``error`` column, the score covers the predicted clips, and the status is 3.
+    The steps and their exit statuses are in the module docstring; each problem is one stderr
+    line ``mer predict: FILE: REASON``. ``on_bad_input="stop"``: any bad clip → status 2,
+    nothing written. ``"skip"``: the other clips are predicted, the bad ones are rows with an
+    empty ``y_pred`` and the reason in the ``error`` column, the score covers the predicted
+    clips, and the status is 3.
 
     Parameters
     ----------
@@ -320,9 +603,10 @@ def predict_cli(model_dir, clips: Sequence[str], labels=None, out=None, n_jobs: 
     clips : sequence of str
         Clip files and folders.
     labels : path-like or None
-        A ``labels.csv`` to score against.
+        A labels CSV to score against (:func:`read_labels`).
     out : path-like or None
-        Where to write the CSV (``None``: standard output).
+        Where to write the CSV (``None``: standard output, which then holds only the CSV and
+        the score line).
     n_jobs : int, default=1
     on_bad_input : {"stop", "skip"}, default="stop"
     person_column : str or None
@@ -333,69 +617,63 @@ def predict_cli(model_dir, clips: Sequence[str], labels=None, out=None, n_jobs: 
     Returns
     -------
     int
-        The exit status: 0, 2 (error, or a bad clip in stop mode) or 3 (skip mode, some clips
-        unreadable).
+        The exit status (:mod:`mer_helpers.exitcodes`): 0 done; 1 an input problem (nothing
+        decoded); 2 a bad clip in stop mode (nothing written); 3 skip mode, some clips unreadable.
     """
     from mer_helpers.io import atomic_write_text
-    from mer_helpers.pipeline import EmotionModel
 
     if on_bad_input not in ON_BAD_INPUT:
         raise ValueError(f"on_bad_input must be one of {ON_BAD_INPUT}, got {on_bad_input!r}")
-    try:
-        paths = expand_clips(clips)
-        if not Path(model_dir).is_dir():
-            raise FileNotFoundError(f"{model_dir}: model folder not found")
-        if person_column and person:
-            raise ValueError("give --person-column or --person, not both")
-        if person_column and not labels:
-            raise ValueError("--person-column needs --labels (the file that holds the column)")
-        persons = (persons_from_labels(paths, labels, person_column) if person_column
-                   else [str(person)] * len(paths) if person else None)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"mer predict: {e}", file=sys.stderr)
-        return 2
+    inputs = check_inputs(model_dir, clips, labels=labels, out=out, person_column=person_column, person=person)
+    for line in inputs.problems:
+        _say(line)
+    if inputs.problems:
+        return exitcodes.INPUT_ERROR
+    if inputs.note:
+        _say(f"note: {inputs.note}")
+    paths = inputs.paths
     failed = check_clips(paths)
     reported: set[str] = set()
     _report(failed, reported)
     if failed and on_bad_input == "stop":
-        return 2
+        return exitcodes.BAD_CLIPS
     good = [p for p in paths if str(p) not in failed]
-    who = None if persons is None else [w for p, w in zip(paths, persons) if str(p) not in failed]
+    who = None if inputs.persons is None else [w for p, w in zip(paths, inputs.persons) if str(p) not in failed]
+    model, problems = _load_model(model_dir)
+    for line in problems:
+        _say(line)
+    if problems:
+        return exitcodes.INPUT_ERROR
     try:
-        model = EmotionModel.load(model_dir) if good else None
         pred = predict_clips(model, good, n_jobs=n_jobs, failed=failed, persons=who) if good else None
-    except (FileNotFoundError, ValueError) as e:
-        print(f"mer predict: {e}", file=sys.stderr)
-        return 2
+    except ValueError as e:  # e.g. the featurizers do not match the classifier
+        _say(f"{model_dir}: {(str(e).strip().splitlines() or [''])[0]}")
+        return exitcodes.INPUT_ERROR
     _report(failed, reported)
     if failed and on_bad_input == "stop":
-        return 2
+        return exitcodes.BAD_CLIPS
     if pred is None:  # every clip failed the up-front check
         pred = pd.DataFrame(columns=["clip_id", "path", "y_pred"])
     table = _with_failures(pred, paths, failed) if on_bad_input == "skip" else pred
     norm = getattr(model, "person_norm_", None)
-    said = describe_persons(pred, norm["min_person_clips"] if norm else None) if norm else ""
+    said = describe_persons(pred, norm["min_person_clips"] if norm else None)
     if said:
-        print(said, file=sys.stderr)
+        _log(said)
     csv = table.to_csv(index=False, float_format="%.6f")
     if out:
         atomic_write_text(out, csv)
-        print(f"[mer predict] {len(pred)} clips" + (f" ({len(failed)} unreadable)" if failed else "") + f" -> {out}")
+        _log(f"{len(pred)} clips" + (f" ({len(failed)} unreadable)" if failed else "") + f" -> {out}")
     else:
         sys.stdout.write(csv)
-    status = EXIT_SOME_FAILED if failed else 0
+    status = exitcodes.SKIPPED if failed else exitcodes.OK
     if labels:
         if not len(pred):
             sys.stdout.flush()
             print("accuracy=nan f1_macro=nan")
             return status
-        try:
-            acc, f1, n = score_against_labels(pred, labels, [str(c) for c in model.classes_])
-        except (FileNotFoundError, ValueError) as e:
-            print(f"mer predict: {e}", file=sys.stderr)
-            return 2
+        acc, f1, n = score_against_labels(pred, (inputs.labels, Path(labels)), [str(c) for c in model.classes_])
         if n < len(pred):
-            print(f"[mer predict] scored {n} of {len(pred)} clips (the others are not in {labels})")
+            _log(f"scored {n} of {len(pred)} clips (the others are not in {labels})")
         sys.stdout.flush()
         print(f"accuracy={acc:.4f} f1_macro={f1:.4f}")
     return status

@@ -24,14 +24,22 @@ STAGE_OF = {"00": "data", "01": "audio", "02": "audio", "03": "visual", "04": "v
             "05": "selection", "06": "classifiers", "07": "results"}
 
 
-#: kernel options for the chain: no "running over TCP without encryption" notices, and no
-#: capture of the kernel's file-descriptor output (ipykernel's fd watcher can raise "Event loop
-#: is closed" at shutdown, ipython/ipykernel#1155; C libraries' lines then reach the console)
-KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR", "--IPKernelApp.capture_fd_output=False"]
+#: kernel options for the chain: no kernel-application log lines (the "running over TCP without
+#: encryption" notice, and the "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel" that
+#: jupyter_client's shutdown, which interrupts the idle kernel before asking it to stop, makes
+#: it log; a cell's error still reaches papermill as its error message), and no capture of the
+#: kernel's file-descriptor output (ipykernel's fd watcher can raise "Event loop is closed" at
+#: shutdown, ipython/ipykernel#1155; C libraries' lines then reach the console)
+KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL", "--IPKernelApp.capture_fd_output=False"]
 
 
 class NotebookFailed(RuntimeError):
-    """A notebook of the chain raised; the message names the notebook and the cell."""
+    """A notebook of the chain raised; the message names the notebook and the cell, ``ename``
+    the exception's class name (``BadInputError``: unusable clips in stop mode)."""
+
+    def __init__(self, message: str, ename: str | None = None):
+        super().__init__(message)
+        self.ename = ename
 
 
 def chain_notebooks(notebook_dir: Path = NOTEBOOK_DIR, only: list[str] | None = None) -> list[Path]:
@@ -130,7 +138,8 @@ def run_chain(dataset: str = "sample", out_dir: str | os.PathLike = "runs/sample
             except PapermillExecutionError as e:
                 raise NotebookFailed(
                     f"notebook {nb.name} failed in cell {e.exec_count if e.exec_count else e.cell_index}"
-                    f" ({e.ename}: {e.evalue}); the executed copy with the traceback is {target}") from None
+                    f" ({e.ename}: {e.evalue}); the executed copy with the traceback is {target}",
+                    ename=e.ename) from None
             dt = time.perf_counter() - t0
             timings[nb.stem] = round(dt, 2)
             recorded[nb.name] = {"fingerprint": fps[nb.name], "wall_s": round(dt, 2),

@@ -526,6 +526,54 @@ def _data_problems(p: Mapping[str, Any]) -> list[str]:
     return []
 
 
+def _class_counts(p: Mapping[str, Any]) -> tuple[dict[str, int], list[str], str] | None:
+    """``(clips per label, the run's classes, where)`` of the run's data, counted without
+    building or decoding anything (``paired``: the dry plan of the pairing); ``None`` when the
+    data cannot be read that way (notebook 00 then reports why)."""
+    import warnings
+
+    from mer_helpers import datasets as ds
+
+    name = _dataset_name(p.get("dataset", "sample"))
+    raw = p.get("data_root")
+    root = Path(str(raw)).expanduser() if raw not in (None, "") else None
+    try:
+        classes = ds.resolve_classes(p.get("classes", ds.DEFAULT_CLASSES))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if name == "paired":
+                from mer_helpers.paired import plan_paired
+
+                base = root or ds._default_paired_root()
+                plan = plan_paired(base / str(p.get("speech")), base / str(p.get("faces")), classes,
+                                   int(p.get("seed", 0)))
+                return ({str(k): int(v) for k, v in plan.counts()["per_class"].items()}, plan.classes,
+                        f"the pairs of {base / str(p.get('speech'))} and {base / str(p.get('faces'))}")
+            if name not in ("sample", "folder", "meld", "ravdess", "crema-d"):
+                return None
+            labels = ds.load_labels(name, root, classes=classes, verbose=False)
+    except Exception:  # noqa: BLE001 - notebook 00 reports it with its context
+        return None
+    where = f"dataset {name!r}" + (f" ({root})" if root is not None else "")
+    counts = {str(k): int(v) for k, v in labels["label"].value_counts().items()}
+    return counts, list(labels.attrs.get("classes", classes)), where
+
+
+def _class_problems(p: Mapping[str, Any]) -> list[str]:
+    """One line per class of the run with no clip in its data (a one-class fit would fail
+    notebooks later, in either ``on_bad_input`` mode)."""
+    found = _class_counts(p)
+    if found is None:
+        return []
+    counts, classes, where = found
+    empty = [c for c in classes if counts.get(c, 0) == 0]
+    ranked = [k for k, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if k]
+    have = ", ".join(f"{k} {counts[k]}" for k in ranked) or "none"
+    hint = f' (e.g. -p classes "[{", ".join(ranked[:3])}]")' if len(ranked) >= 2 else ""
+    return [f"classes: no clip of class {c!r} in {where} (clips per label there: {have}); choose "
+            f"classes the data has{hint}" for c in empty]
+
+
 def _ffmpeg_problems() -> list[str]:
     from mer_helpers import media
 
@@ -557,13 +605,16 @@ def _weights_problems(p: Mapping[str, Any]) -> list[str]:
 def check_environment(params: Mapping[str, Any], needs: Iterable[str],
                       bad: set[str] = frozenset()) -> list[str]:
     """``data``: the dataset's folder (and, for ``paired``, its ``speech`` and ``faces``
-    subfolders) exists; ``ffmpeg``: an FFmpeg binary is found; ``weights``: the backbone
+    subfolders) exists and holds clips of every class of the run; ``ffmpeg``: an FFmpeg binary is found; ``weights``: the backbone
     weights can be loaded (:func:`mer_helpers.visual.resolve_weights`). Checks whose
     parameters are already reported in ``bad`` are left out."""
     needs = set(needs)
     out: list[str] = []
     if "data" in needs and not bad & {"dataset", "data_root", "speech", "faces", "test_speech", "test_faces"}:
-        out += _data_problems(params)
+        data = _data_problems(params)
+        out += data
+        if not data and "classes" not in bad:
+            out += _class_problems(params)
     if "ffmpeg" in needs:
         out += _ffmpeg_problems()
     if "weights" in needs and not bad & {"backbone", "backbone_weights"}:

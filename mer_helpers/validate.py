@@ -26,7 +26,7 @@ import pandas as pd
 from mer_helpers import DEFAULT_CLASSES
 
 #: bump when the probe or the checks change, so cached probe results are recomputed
-PROBE_VERSION = "1"
+PROBE_VERSION = "2"  # 2: errors no longer start with the probed path
 ON_BAD_INPUT = ("stop", "skip")
 
 
@@ -46,9 +46,11 @@ class BadInputError(ValueError):
 _ADDR = re.compile(r"\[[^\]]*@ 0x[0-9a-f]+\]\s*")
 
 
-def _clean(msg: str) -> str:
-    """Drop FFmpeg's ``[component @ 0x55...]`` prefixes (they change from run to run)."""
-    return _ADDR.sub("", msg).strip()
+def _clean(msg: str, path=None) -> str:
+    """Drop FFmpeg's ``[component @ 0x55...]`` prefixes (they change from run to run) and a
+    ``PATH:`` (the caller names the clip; a result cached by content is shared by copies)."""
+    msg = _ADDR.sub("", msg).strip()
+    return msg.replace(f"{path}: ", "") if path is not None else msg
 
 
 def probe_clip(path: str | os.PathLike, decode: bool = True, use_cache: bool = True) -> dict:
@@ -59,12 +61,12 @@ def probe_clip(path: str | os.PathLike, decode: bool = True, use_cache: bool = T
     path = Path(path)
     if not path.is_file() or path.stat().st_size == 0:
         info = asdict(media.probe(path, decode=decode))
-        info["errors"] = [_clean(e) for e in info["errors"]]
+        info["errors"] = [_clean(e, path) for e in info["errors"]]
         return info
 
     def compute() -> dict:
         info = asdict(media.probe(path, decode=decode))
-        info["errors"] = [_clean(e) for e in info["errors"]]
+        info["errors"] = [_clean(e, path) for e in info["errors"]]
         info.pop("path", None)
         return info
 
@@ -104,8 +106,25 @@ def problems(info: dict) -> list[str]:
     return out
 
 
-def _probe_problems(path: str, decode: bool, use_cache: bool) -> list[str]:
-    """The :func:`problems` of one clip; an FFmpeg time-out or an OS error is a problem too."""
+def clip_problems(path: str | os.PathLike, decode: bool = True, use_cache: bool = True) -> list[str]:
+    """The one clip check of `mer run` (:func:`validate_clips`) and `mer predict`
+    (:func:`mer_helpers.predict.check_clip`): :func:`problems` of :func:`probe_clip`, which with
+    ``decode=True`` decodes every stream, so a truncated or partly decodable clip whose header
+    looks fine is named ("corrupt or truncated: ..."). An FFmpeg time-out or an OS error is a
+    problem too.
+
+    Parameters
+    ----------
+    path : path-like
+    decode : bool, default=True
+    use_cache : bool, default=True
+        Reuse the probe of a file with the same content.
+
+    Returns
+    -------
+    list of str
+        Reasons (empty: the clip is usable).
+    """
     try:
         return problems(probe_clip(path, decode=decode, use_cache=use_cache))
     except subprocess.TimeoutExpired:
@@ -159,7 +178,7 @@ def validate_clips(labels: pd.DataFrame, classes: Sequence[str] = DEFAULT_CLASSE
     paths = [str(p) for p in df["path"]]
     uniq = sorted(set(paths))
 
-    found = dict(zip(uniq, map_clips(functools.partial(_probe_problems, decode=decode, use_cache=use_cache),
+    found = dict(zip(uniq, map_clips(functools.partial(clip_problems, decode=decode, use_cache=use_cache),
                                      uniq, desc="probing clips", progress=progress, n_jobs=n_jobs,
                                      prefer="threads")))
     for i, p in enumerate(paths):
@@ -175,4 +194,4 @@ def validate_clips(labels: pd.DataFrame, classes: Sequence[str] = DEFAULT_CLASSE
     return good, skipped
 
 
-__all__ = ["validate_clips", "probe_clip", "problems", "BadInputError", "ON_BAD_INPUT"]
+__all__ = ["validate_clips", "clip_problems", "probe_clip", "problems", "BadInputError", "ON_BAD_INPUT"]

@@ -48,9 +48,12 @@ BAD = {"truncated", "empty", "silent", "angry_one"}
 @pytest.mark.slow  # subprocess `mer run`
 def test_stop_names_every_bad_clip(bad_folder, tmp_path):
     proc = _run(bad_folder, tmp_path / "out", "stop")
-    assert proc.returncode != 0
+    assert proc.returncode == 2  # bad clips in stop mode, as `mer predict`
     msg = proc.stderr + proc.stdout
     assert "00_data.ipynb" in msg
+    for cid in BAD:
+        assert f"clip {cid} (" in proc.stderr, f"{cid} not named on stderr"
+    assert "clip truncated (truncated.mp4): corrupt or truncated: " in proc.stderr
     nb = (tmp_path / "out" / "notebooks" / "00_data.ipynb").read_text()
     for cid in BAD:
         assert cid in nb, f"{cid} not named in the error"
@@ -59,7 +62,7 @@ def test_stop_names_every_bad_clip(bad_folder, tmp_path):
 @pytest.mark.slow  # subprocess `mer run` through the chain
 def test_skip_lists_bad_clips_in_metrics(bad_folder, tmp_path):
     proc = _run(bad_folder, tmp_path / "out", "skip")
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.returncode == 3, proc.stderr[-2000:]  # done, some clips skipped
     m = json.loads((tmp_path / "out" / "metrics.json").read_text())
     skipped = {s["clip_id"]: s["reason"] for s in m["skipped_clips"]}
     assert set(skipped) == BAD

@@ -143,12 +143,35 @@ def test_predict_stop_mode_names_each_bad_clip_once(tmp_path, capsys):
     (clips / "notes.mp4").write_text("a text file, not a video\n")
     (clips / "empty.mp4").write_bytes(b"")
     model = tmp_path / "model"
-    model.mkdir()  # empty: the check must stop before any model work
+    model.mkdir()  # empty: named before any clip is decoded (status 1)
+    assert cli.main(["predict", str(model), str(clips)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"mer predict: {model / p}: missing from the model bundle; rebuild the bundle (`mer run "
+                   "--force` on its run writes RUN/model) or copy it again"
+                   for p in ("audio", "visual", "bundle.json", "classifiers/sequencer.npz")]
+    from test_predict_inputs import _bundle
+
+    model = _bundle(tmp_path / "whole")
     assert cli.main(["predict", str(model), str(clips)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2
-    assert err[0] == f"mer predict: {clips / 'empty.mp4'}: empty file (0 bytes)"
-    assert err[1].startswith(f"mer predict: {clips / 'notes.mp4'}: not a readable video (ffmpeg: ")
-    # a missing clip or model folder: one line, status 2
-    assert cli.main(["predict", str(model), str(tmp_path / "nope.mp4")]) == 2
-    assert capsys.readouterr().err.strip().splitlines() == [f"mer predict: {tmp_path / 'nope.mp4'}: no such clip or folder"]
+    assert err[0] == f"mer predict: {clips / 'empty.mp4'}: zero-byte file (empty)"
+    assert err[1].startswith(f"mer predict: {clips / 'notes.mp4'}: unreadable: not a media file or corrupt (")
+    # a missing clip: one line, status 1, with the other input problems
+    assert cli.main(["predict", str(model), str(tmp_path / "nope.mp4"), "--out", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"mer predict: {tmp_path / 'nope.mp4'}: no such clip or folder",
+        f"mer predict: {tmp_path}: is a folder; --out needs a file name (e.g. {tmp_path / 'predictions.csv'})"]
+
+
+@pytest.mark.parametrize("mode", ["stop", "skip"])
+def test_run_names_a_class_without_clips_before_any_notebook(tmp_path, capsys, mode):
+    out = tmp_path / "run"
+    rc = cli.main(["run", "--dataset", "sample", "--out", str(out), "-p", "classes", "[happy, angry]",
+                   "-p", "on_bad_input", mode, "-p", "backbone_weights", "none"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1
+    assert err[0] == "mer run: 1 problem with the run's settings (nothing was run):"
+    assert err[1] == ("  - classes: no clip of class 'angry' in dataset 'sample' (clips per label there: happy 16, "
+                      "sad 16, surprise 16); choose classes the data has (e.g. -p classes \"[happy, sad, surprise]\")")
+    assert not out.exists()

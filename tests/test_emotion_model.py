@@ -124,5 +124,9 @@ def test_older_or_foreign_model_folder_is_refused_in_one_line(tmp_path):
     io.write_json(tmp_path / "m" / "model.json", {"format": "something-else", "version": 9})
     with pytest.raises(ValueError, match="re-run `mer run`"):
         EmotionModel.load(tmp_path / "m")
-    with pytest.raises(FileNotFoundError, match="bundle.json"):
+    from mer_helpers.bundle import BundleError
+
+    with pytest.raises(BundleError) as e:  # every missing part named, before anything is read
         EmotionModel.load(tmp_path)
+    assert [line.split(":")[0] for line in e.value.problems] == [
+        str(tmp_path / p) for p in ("audio", "visual", "bundle.json", "classifiers/sequencer.npz")]

@@ -198,8 +198,8 @@ def test_predict_cli_scores_against_labels(tmp_path, fake_chain, capsys):
     sel = io.read_json(model_dir / "selection" / "selection.json")
     sel["selected"] = sel["selected"][:-1]
     io.write_json(model_dir / "selection" / "selection.json", sel)
-    assert P.predict_cli(model_dir, [str(paths[0])]) == 2
-    assert "selection.json" in capsys.readouterr().err
+    assert P.predict_cli(model_dir, [str(paths[0])]) == 1
+    assert _problems(capsys.readouterr().err)[0].startswith(f"mer predict: {model_dir / 'selection' / 'selection.json'}: ")
 
 
 def _bad_clips(folder: Path) -> dict[str, Path]:
@@ -211,14 +211,21 @@ def _bad_clips(folder: Path) -> dict[str, Path]:
 
 
 def _lines_naming(err: str, path) -> list[str]:
-    return [line for line in err.splitlines() if str(path) in line]
+    return [line for line in _problems(err) if str(path) in line]
+
+
+def _problems(err: str) -> list[str]:
+    """stderr without progress lines and the note on a bundle saved without checksums."""
+    return [line for line in err.strip().splitlines()
+            if not line.startswith(("[mer predict]", "mer predict: note: "))]
 
 
 def test_check_clip_reasons(tmp_path, tiny_clip_factory):
     bad = _bad_clips(tmp_path)
-    assert P.check_clip(bad["zero"]) == "empty file (0 bytes)"
+    assert P.check_clip(bad["zero"]) == "zero-byte file (empty)"
     reason = P.check_clip(bad["text"])
-    assert reason.startswith("not a readable video (ffmpeg: ") and "\n" not in reason and str(tmp_path) not in reason
+    assert reason.startswith("unreadable: not a media file or corrupt (") and "\n" not in reason
+    assert str(tmp_path) not in reason
     assert P.check_clip(tiny_clip_factory()) is None
     assert P.check_clip(tiny_clip_factory(audio=False)) == "no audio stream"
     assert P.check_clip(tiny_clip_factory(video=False)) == "no video stream"
@@ -240,14 +247,14 @@ def test_predict_cli_bad_clips_stop_and_skip(tmp_path, fake_chain, capsys):
     err = capsys.readouterr().err
     for p in bad.values():
         assert len(_lines_naming(err, p)) == 1
-    assert "mer predict: " + str(bad["zero"]) + ": empty file (0 bytes)" in err.splitlines()
-    assert len(err.strip().splitlines()) == 2 and not out.exists()  # stopped before extraction
+    assert "mer predict: " + str(bad["zero"]) + ": zero-byte file (empty)" in err.splitlines()
+    assert len(_problems(err)) == 2 and not out.exists()  # stopped before extraction
 
     # skip: the others predicted, the bad ones listed in the CSV, status 3, score over the good ones
     rc = P.predict_cli(*args, out=str(out), labels=str(tmp_path / "labels.csv"), on_bad_input="skip")
     cap = capsys.readouterr()
     assert rc == P.EXIT_SOME_FAILED == 3
-    assert len(cap.err.strip().splitlines()) == 3
+    assert len(_problems(cap.err)) == 3
     assert _lines_naming(cap.err, late) == [f"mer predict: {late}: decoder gave up"]
     pred = pd.read_csv(out, keep_default_na=False)
     assert len(pred) == len(paths) + 3 and list(pred.columns[:3]) == ["clip_id", "path", "y_pred"]
@@ -269,13 +276,20 @@ def test_predict_cli_bad_clips_stop_and_skip(tmp_path, fake_chain, capsys):
 
     # a late failure in stop mode: named, status 2
     assert P.predict_cli(model_dir, [str(paths[0]), str(late)], out=str(tmp_path / "p2.csv")) == 2
-    assert capsys.readouterr().err.strip().splitlines() == [f"mer predict: {late}: decoder gave up"]
+    assert _problems(capsys.readouterr().err) == [f"mer predict: {late}: decoder gave up"]
     # every clip bad, skip: the CSV still lists them
+    more = pd.concat([labels, pd.DataFrame({"clip_id": ["text", "zero"], "label": ["sad", "happy"]})])
+    more.to_csv(tmp_path / "labels2.csv", index=False)
     rc = P.predict_cli(model_dir, [str(bad["text"]), str(bad["zero"])], out=str(tmp_path / "p3.csv"),
-                       labels=str(tmp_path / "labels.csv"), on_bad_input="skip")
+                       labels=str(tmp_path / "labels2.csv"), on_bad_input="skip")
     cap = capsys.readouterr()
     assert rc == 3 and cap.out.strip().splitlines()[-1] == "accuracy=nan f1_macro=nan"
     assert pd.read_csv(tmp_path / "p3.csv").clip_id.tolist() == ["text", "zero"]
+    # labels that list none of the clips: named before any clip is decoded
+    rc = P.predict_cli(model_dir, [str(bad["text"]), str(bad["zero"])], labels=str(tmp_path / "labels.csv"))
+    assert rc == 1 and _problems(capsys.readouterr().err) == [
+        f"mer predict: {tmp_path / 'labels.csv'}: none of the 2 clips is listed (matched by path, then by "
+        "clip_id = file name without extension)"]
 
 
 def _tiny_real_bundle(tmp_path, clips: list[Path]) -> Path:
@@ -325,16 +339,16 @@ def test_mer_predict_skip_mode_with_a_real_bundle(tmp_path, isolated_cache):
                          capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
     assert res.returncode == 3, res.stderr[-3000:]
     assert "Traceback" not in res.stderr
-    assert [line for line in res.stderr.splitlines() if "mer predict:" in line] == expected
+    assert [line for line in _problems(res.stderr) if "mer predict:" in line] == expected
     pred = pd.read_csv(out, keep_default_na=False)
     assert pred.clip_id.tolist() == [good.stem, "text", "zero"]
     assert pred.y_pred[0] in CLASSES and pred.error[0] == ""
-    assert (pred.y_pred[1:] == "").all() and pred.error[1].startswith("not a readable video")
-    assert pred.error[2] == "empty file (0 bytes)"
+    assert (pred.y_pred[1:] == "").all() and pred.error[1].startswith("unreadable: not a media file")
+    assert pred.error[2] == "zero-byte file (empty)"
     # stop mode: named, status 2, no model work
     res = subprocess.run([sys.executable, "-m", "mer_helpers", "predict", str(model_dir), str(folder)],
                          capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
-    assert res.returncode == 2 and res.stderr.strip().splitlines() == expected
+    assert res.returncode == 2 and _problems(res.stderr) == expected
 
 
 def _find_run() -> Path | None:
@@ -430,5 +444,7 @@ def test_predict_person_reference_and_fallback(tmp_path, fake_chain, capsys):
     assert rc == 0 and set(got["answered_by"]) == {"person"} and set(got["person"]) == {"dan"}
     # a column the labels file does not have is named before anything is predicted
     assert P.predict_cli(model_dir, [str(paths[0])], labels=str(tmp_path / "labels.csv"),
-                         person_column="subject") == 2
-    assert "--person-column 'subject'" in capsys.readouterr().err
+                         person_column="subject") == 1
+    assert "labels.csv: no 'subject' column for --person-column" in capsys.readouterr().err
+    assert P.predict_cli(model_dir, [str(paths[0])], person_column="speaker") == 1
+    assert "--person-column 'speaker' needs --labels" in capsys.readouterr().err
