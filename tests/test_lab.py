@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import nbformat
-import pytest
 
 from mer_helpers import cli, lab
 from mer_helpers.runner import NOTEBOOK_DIR, chain_notebooks

@@ -37,11 +37,11 @@ import pandas as pd
 import pytest
 
 from mer_helpers.runner import REPO_ROOT
+from synthetic import load_script
 
 pytestmark = pytest.mark.slow
 MER = [sys.executable, "-m", "mer_helpers"]
 NOTEBOOK = "00_data.ipynb"
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 #: JupyterLab settings for the test: no news or update checks (no network), every cell in the
@@ -54,14 +54,6 @@ LAB_SETTINGS = {
 #: one line typed into a new last cell: the mode a kernel of JupyterLab chooses, and one bar
 WIDGET_CELL = ("from mer_helpers.progress import progress, progress_mode; print('mode', progress_mode()); "
                "_ = [i for i in progress(range(5), desc='lab bar', unit='step', leave=True)]")
-
-
-def _chromium() -> str | None:
-    for name in CHROMIUM_NAMES:
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
 
 
 def _free_port() -> int:
@@ -137,7 +129,7 @@ def _wait_until_run(page, n_code: int, timeout_s: float) -> None:
 
 
 def test_notebook_runs_in_jupyterlab(run_folder, tmp_path):
-    chromium = _chromium()
+    chromium = load_script("check_book").find_chromium()  # the page check's Chromium
     if chromium is None:
         pytest.skip("no Chromium on this machine (apt-get install chromium; scripts/test.sh does where it can)")
     from playwright.sync_api import sync_playwright
