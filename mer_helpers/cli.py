@@ -116,6 +116,18 @@ def cmd_book(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lab(a: argparse.Namespace) -> int:
+    from mer_helpers.lab import NotARunFolder, launch
+
+    try:
+        launch(a.run_dir, port=a.port, browser=not a.no_browser, reset=a.reset, extra=a.jupyter_args,
+               dry_run=a.dry_run)
+    except NotARunFolder as e:
+        print(f"mer lab: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_download(a: argparse.Namespace) -> int:
     from mer_helpers.datasets import DownloadError, download
 
@@ -244,6 +256,23 @@ def build_parser() -> argparse.ArgumentParser:
     bk.add_argument("--strict", "-W", action="store_true",
                     help="treat Sphinx warnings as errors (as CI does; also MER_BOOK_STRICT=1)")
     bk.set_defaults(func=cmd_book)
+
+    lb = sub.add_parser(
+        "lab", help="open the numbered notebooks in JupyterLab on a run folder",
+        description="Write OUT/lab/NN_*.ipynb (the repository's notebooks, with the run's parameters from "
+        "OUT/run.json injected after each parameters cell and out_dir pointing at OUT) and start JupyterLab "
+        "on OUT. Run > Run All Cells then recomputes a stage of that run and shows its tables, figures and "
+        "progress bars (widgets). Copies already there are kept (they may hold your edits) unless --reset.")
+    lb.add_argument("--from", dest="run_dir", default=None, metavar="OUT",
+                    help="a `mer run` folder (default: runs/sample of the repository, what scripts/run.sh writes)")
+    lb.add_argument("--port", type=int, default=None, help="the server's port (default: JupyterLab's, 8888 or the next free)")
+    lb.add_argument("--no-browser", action="store_true", help="do not open a web browser (print the URL only)")
+    lb.add_argument("--reset", action="store_true",
+                    help="write every OUT/lab copy afresh from notebooks/ (discards edits made in OUT/lab)")
+    lb.add_argument("--dry-run", action="store_true", help="write OUT/lab, print the jupyter command and exit")
+    lb.add_argument("jupyter_args", nargs="*", metavar="JUPYTER_ARG",
+                    help="passed to `jupyter lab` after --, e.g. -- --ServerApp.ip=0.0.0.0")
+    lb.set_defaults(func=cmd_lab)
 
     d = sub.add_parser("download", help="download a corpus (needs internet)")
     d.add_argument("name", choices=["meld", "ravdess"], help="the corpus")

@@ -558,20 +558,23 @@ def plot_confusion(cm, classes: Sequence[str], title: str = "", normalize: bool 
     n = len(classes)
     if cm.shape != (n, n):
         raise ValueError(f"plot_confusion: a {cm.shape} matrix for {n} classes {list(classes)}")
+    import seaborn as sns
+
     ax = _ax(ax, confusion_size(n))  # grows with the class count
-    im = ax.imshow(cm, cmap="Blues", vmin=0, vmax=1 if normalize else max(cm.max(), 1))
-    ax.set_xticks(range(n), classes, rotation=30 if n <= 4 else 45, ha="center" if n <= 4 else "right")
-    ax.set_yticks(range(n), classes)
+    cells = [[f"{v:.2f}" if normalize else f"{int(v)}" for v in row] for row in cm]
+    # seaborn picks each number's colour (black or white) from the darkness of its cell
+    sns.heatmap(cm, ax=ax, cmap="Blues", vmin=0, vmax=1 if normalize else max(cm.max(), 1), square=True,
+                annot=np.array(cells), fmt="", annot_kws={"fontsize": 9 if n <= 5 else 7},
+                linewidths=0.5, linecolor="white", xticklabels=list(classes), yticklabels=list(classes),
+                cbar_kws={"fraction": 0.046, "pad": 0.04})
+    ax.tick_params(axis="x", rotation=30 if n <= 4 else 45)
+    ax.tick_params(axis="y", rotation=0)
+    if n > 4:
+        for t in ax.get_xticklabels():
+            t.set_horizontalalignment("right")
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    size = 9 if n <= 5 else 7
-    for i in range(cm.shape[0]):
-        for j in range(cm.shape[1]):
-            txt = f"{cm[i, j]:.2f}" if normalize else f"{int(cm[i, j])}"
-            ax.text(j, i, txt, ha="center", va="center",
-                    color="white" if cm[i, j] > (0.5 if normalize else cm.max() / 2) else "black", fontsize=size)
     ax.set_title(title, fontsize=9)
-    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     return ax
 
 
@@ -630,27 +633,35 @@ def plot_metric_bars(summaries: Mapping[str, Mapping[str, float]], metrics: Sequ
     -------
     matplotlib.axes.Axes
     """
+    import seaborn as sns
+
     ax = _ax(ax, (7, 3.8))
     models = list(summaries)
-    width = 0.8 / max(len(models), 1)
-    x = np.arange(len(metrics))
+    names = [k.replace("_weighted", " (w)") for k in metrics]
+    long = pd.DataFrame([{"metric": name, "model": MODEL_LABELS.get(m, m), "value": summaries[m].get(k, np.nan)}
+                         for m in models for k, name in zip(metrics, names)])
+    # the values are given (means over splits), not raw rows: seaborn draws the bars, the
+    # intervals are the half-widths passed in ``errors``
+    sns.barplot(data=long, x="metric", y="value", hue="model", order=names,
+                hue_order=[MODEL_LABELS.get(m, m) for m in models], errorbar=None, width=0.8, ax=ax)
     top = 0.0  # the highest bar or error-bar end: the axis reaches above it
+    width = 0.8 / max(len(models), 1)
     for i, m in enumerate(models):
         vals = [summaries[m].get(k, np.nan) for k in metrics]
+        centres = np.arange(len(metrics)) - 0.4 + width * (i + 0.5)  # seaborn's dodged bar centres
         err = [errors[m].get(k, np.nan) or np.nan for k in metrics] if errors and m in errors else None
-        pos = x - 0.4 + width * (i + 0.5)
-        bars = ax.bar(pos, vals, width, yerr=err, capsize=3, label=MODEL_LABELS.get(m, m))
+        if err is not None:
+            ax.errorbar(centres, vals, yerr=err, fmt="none", ecolor="k", elinewidth=1, capsize=3, zorder=3)
         ends = np.asarray(vals, dtype=float) + np.nan_to_num(np.asarray(err if err else 0.0, dtype=float))
         top = max(top, *(e for e in ends if np.isfinite(e)), 0.0)
-        for rect, v in zip(bars, vals):
-            ax.text(rect.get_x() + rect.get_width() / 2, 0.02, f"{v:.3f}", ha="center", va="bottom",
-                    fontsize=7, rotation=90, color="white")
+        for x, v in zip(centres, vals):
+            ax.text(x, 0.02, f"{v:.3f}", ha="center", va="bottom", fontsize=7, rotation=90, color="white")
         if reference and m in reference:
             ref = [reference[m].get(k, np.nan) for k in metrics]
-            ax.scatter(pos, ref, marker="_", s=200, color="k", zorder=3,
-                       label="papers' Table 1" if i == 0 else None)
-    ax.set_xticks(x, [k.replace("_weighted", " (w)") for k in metrics])
+            ax.scatter(centres, ref, marker="_", s=200, color="k", zorder=4,
+                       label="papers' Table 1" if m == models[0] else None)
     ax.set_ylim(0, max(1.05, top + 0.02))
+    ax.set_xlabel("")
     ax.set_ylabel("score")
     ax.set_title(title, fontsize=9)
     # below the axes: inside, it covered the tops of the bars and their error bars

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create ./.venv (if missing) with the package and its book + test extras, then fetch the
+# Create ./.venv (if missing) with the package and its book + test extras (the book extra holds
+# JupyterLab, for `mer lab`; the test extra Playwright, for tests/test_lab_browser.py), then fetch the
 # pretrained backbone weights. Sourced by run.sh and test.sh; safe to run again (pip only
 # installs what changed; the weights are fetched once). Needs Python 3.10-3.13 and pip.
 set -euo pipefail

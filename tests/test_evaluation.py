@@ -142,12 +142,27 @@ def test_paper_table_consistent_with_paper2_confusion():
 def test_plots_draw():
     df = prediction_frame()
     s = {"bilstm_sa": ev.summarize_model(df, CLASSES, bootstrap=0)}
-    ax = ev.plot_confusion(s["bilstm_sa"]["confusion"], CLASSES, "t", normalize=True)
-    assert len(ax.texts) == 9
+    cm = np.asarray(s["bilstm_sa"]["confusion"])
+    ax = ev.plot_confusion(cm, CLASSES, "t", normalize=True)
+    rows = cm / cm.sum(axis=1, keepdims=True)
+    assert [t.get_text() for t in ax.texts] == [f"{v:.2f}" for v in rows.ravel()]  # row by row
+    assert [t.get_text() for t in ax.get_yticklabels()] == CLASSES
+    ax = ev.plot_confusion(cm, CLASSES, "t")
+    assert [t.get_text() for t in ax.texts] == [str(int(v)) for v in cm.ravel()]
     ax = ev.plot_roc(df.y_true, ev.proba_matrix(df, CLASSES), CLASSES, "roc")
     assert len(ax.lines) == 4
-    ax = ev.plot_metric_bars(s, reference=ev.PAPER_TABLE1)
-    assert len(ax.patches) == 4
+    two = {"bilstm_sa": s["bilstm_sa"], "cnn": {k: v / 2 for k, v in s["bilstm_sa"].items() if k in ev.PAPER_METRICS}}
+    ax = ev.plot_metric_bars(two, reference=ev.PAPER_TABLE1, errors={"bilstm_sa": {"accuracy": 0.05}})
+    bars = [c for c in ax.containers if type(c).__name__ == "BarContainer"]
+    assert [[r.get_height() for r in c] for c in bars] == [[m[k] for k in ev.PAPER_METRICS] for m in two.values()]
+    # the intervals and the papers' ticks sit on the bars' centres
+    (err,) = [c for c in ax.containers if type(c).__name__ == "ErrorbarContainer"]
+    xs = list(err.lines[2][0].get_segments()[0][:, 0])
+    assert xs == pytest.approx([bars[0][0].get_x() + bars[0][0].get_width() / 2] * 2)
+    assert list(err.lines[2][0].get_segments()[0][:, 1]) == pytest.approx([two["bilstm_sa"]["accuracy"] - 0.05, two["bilstm_sa"]["accuracy"] + 0.05])
+    ticks = np.asarray(ax.collections[-1].get_offsets())  # the cnn's papers' values
+    assert list(ticks[:, 0]) == pytest.approx([r.get_x() + r.get_width() / 2 for r in bars[1]])
+    assert list(ticks[:, 1]) == pytest.approx([ev.PAPER_TABLE1["cnn"][k] for k in ev.PAPER_METRICS])
     axes = ev.plot_history({"m": {"history": {"loss": [1, 0.5], "val_loss": [1, 0.8], "accuracy": [0.3, 0.6],
                                               "val_accuracy": [0.3, 0.4]}}})
     assert len(axes[0].lines) == 2
