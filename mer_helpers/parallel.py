@@ -103,7 +103,9 @@ def _connect(address: str):
 def start_local_cluster(n_workers: int = LOCAL_WORKERS):
     """A :class:`distributed.LocalCluster` of ``n_workers`` processes with one thread each, its
     scheduler and dashboard on free ports (several runs may share a machine), no worker logs
-    below critical (a failing clip is reported by the caller, a lost worker by Dask's error).
+    below critical (a failing clip is reported by the caller, a lost worker by Dask's error),
+    and workers that do not die of a Ctrl-C meant for the process that started them
+    (:func:`_sigint_blocked`; they stop when the cluster is closed).
 
     Parameters
     ----------
@@ -117,8 +119,31 @@ def start_local_cluster(n_workers: int = LOCAL_WORKERS):
     """
     from distributed import LocalCluster
 
-    return LocalCluster(n_workers=int(n_workers), threads_per_worker=1, processes=True,
-                        dashboard_address=":0", silence_logs=logging.CRITICAL)
+    with _sigint_blocked():
+        return LocalCluster(n_workers=int(n_workers), threads_per_worker=1, processes=True,
+                            dashboard_address=":0", silence_logs=logging.CRITICAL)
+
+
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Start a cluster deaf to Ctrl-C: SIGINT is ignored in this process while inside, and the
+    worker processes spawned meanwhile inherit that (a Python handler would not survive their
+    ``exec``), so they keep ignoring it. A terminal's Ctrl-C goes to the whole process group;
+    without this each worker dies of it with a ``KeyboardInterrupt`` traceback of its own, while
+    the run that started them shuts them down anyway (``mer run``: one line, the cluster closed
+    in order). A Ctrl-C during the few seconds inside is lost. Only in the main thread (the
+    only one that may set signal handlers); a worker a nanny restarts later does not ignore it."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def get_client():

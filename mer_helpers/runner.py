@@ -6,13 +6,17 @@ wall time of each stage are merged into ``OUT/metrics.json``.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import signal
 import sys
+import threading
 import time
+import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from mer_helpers import io
 
@@ -31,6 +35,78 @@ STAGE_OF = {"00": "data", "01": "audio", "02": "audio", "03": "visual", "04": "v
 #: kernel's file-descriptor output (ipykernel's fd watcher can raise "Event loop is closed" at
 #: shutdown, ipython/ipykernel#1155; C libraries' lines then reach the console)
 KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL", "--IPKernelApp.capture_fd_output=False"]
+
+
+#: the kernel managers of the chain's kernels started in this process (:func:`_kernel_manager_class`)
+_KERNELS: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+def _kernel_manager_class():
+    """jupyter_client's ``AsyncKernelManager`` that records each kernel it starts in
+    :data:`_KERNELS`, so that an interrupted run can stop them (:func:`_stop_kernels`):
+    papermill keeps its kernel manager to itself, and a ``KeyboardInterrupt`` raised inside its
+    event loop leaves nbclient's own clean-up unrun."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class ChainKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw):
+            await super().start_kernel(**kw)
+            _KERNELS.add(self)
+
+    return ChainKernelManager
+
+
+def _stop_kernels(timeout: float = 10.0) -> None:
+    """Kill every kernel of :data:`_KERNELS` that still runs, with whatever it started: Jupyter
+    starts each kernel in a session of its own, so a terminal's Ctrl-C does not reach it, and
+    it is killed here (SIGKILL to its process group) before the Dask cluster it uses goes away,
+    which it would otherwise report with tracebacks on the console. What a killed kernel was
+    writing is a temporary file (:func:`mer_helpers.io.atomic_write`), not a torn result. Its
+    connection file is removed."""
+    for km in list(_KERNELS):
+        proc = getattr(getattr(km, "provisioner", None), "process", None)
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # its own session: group id == its pid
+            except OSError:
+                proc.kill()
+            try:
+                proc.wait(timeout)
+            except Exception:
+                pass
+        try:
+            km.cleanup_connection_file()
+        except Exception:
+            pass
+        _KERNELS.discard(km)
+
+
+@contextlib.contextmanager
+def _kernels_stopped_on_interrupt() -> Iterator[None]:
+    """On ``KeyboardInterrupt`` inside: further Ctrl-C is ignored (a second one would only tear
+    the take-down half-way; :func:`_sigint_restored` restores it) and the kernels are killed
+    (:func:`_stop_kernels`); the interrupt then propagates."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _stop_kernels()
+        raise
+
+
+@contextlib.contextmanager
+def _sigint_restored() -> Iterator[None]:
+    """The SIGINT handler on entry is the one on exit (in the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        yield
+    finally:
+        if handler is not None:
+            signal.signal(signal.SIGINT, handler)
 
 
 class NotebookFailed(RuntimeError):
@@ -112,7 +188,9 @@ def run_chain(dataset: str = "sample", out_dir: str | os.PathLike = "runs/sample
     timings: dict[str, float] = {}
     if all(nb.name in skip for nb in notebooks):
         scheduler = "none"  # nothing runs: no cluster to start
-    with parallel.session(scheduler) as address:
+    # Ctrl-C: the kernel is killed first, then the cluster closed (the session), further Ctrl-C
+    # ignored meanwhile; the notebook that was running keeps no fingerprint: a rerun redoes it
+    with _sigint_restored(), parallel.session(scheduler) as address, _kernels_stopped_on_interrupt():
         if address:
             log(f"[mer run] per-clip work on the Dask scheduler {address}")
         for nb in notebooks:
@@ -132,7 +210,7 @@ def run_chain(dataset: str = "sample", out_dir: str | os.PathLike = "runs/sample
             t0 = time.perf_counter()
             try:
                 pm.execute_notebook(str(nb), str(target), parameters=own[nb.name], cwd=str(notebook_dir),
-                                    extra_arguments=KERNEL_ARGS,
+                                    extra_arguments=KERNEL_ARGS, kernel_manager_class=_kernel_manager_class(),
                                     kernel_name="python3", progress_bar=False, log_output=False,
                                     report_mode=False)  # own: only declared names, no papermill warnings
             except PapermillExecutionError as e:
