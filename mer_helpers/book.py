@@ -190,7 +190,7 @@ def run_command(run_dir: Path) -> str:
     from mer_helpers.config import PRESETS
 
     preset = PRESETS.get(run.get("preset", ""), {})
-    parts += [f"-p {k} {v}" for k, v in p.items() if preset.get(k) != v]
+    parts += [f"-p {k} {'null' if v is None else v}" for k, v in p.items() if preset.get(k) != v]
     return " ".join(parts)
 
 
