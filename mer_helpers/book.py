@@ -14,6 +14,8 @@ environment variable ``MER_BOOK_STRICT=1``) turns them into errors (``jupyter-bo
 """
 from __future__ import annotations
 
+import functools
+
 import os
 import re
 import shutil
@@ -190,8 +192,27 @@ def run_command(run_dir: Path) -> str:
     from mer_helpers.config import PRESETS
 
     preset = PRESETS.get(run.get("preset", ""), {})
-    parts += [f"-p {k} {'null' if v is None else v}" for k, v in p.items() if preset.get(k) != v]
+    # a setting the preset has gained since the run was made: the run used the notebooks' default
+    p.update({k: _notebook_defaults().get(k) for k in preset if k not in p})
+    parts += [f"-p {k} {_cli_value(v)}" for k, v in p.items() if preset.get(k) != v]
     return " ".join(parts)
+
+
+def _cli_value(v) -> str:
+    """A parameter value as ``mer run -p`` reads it back (YAML): ``null``, ``"[a, b]"``."""
+    if v is None:
+        return "null"
+    if isinstance(v, (list, tuple)):
+        return '"[' + ", ".join(map(str, v)) + ']"'
+    return str(v)
+
+
+@functools.lru_cache(maxsize=1)
+def _notebook_defaults() -> dict:
+    """Every parameter's default, from the notebooks' ``parameters`` cells."""
+    from mer_helpers.schema import chain_parameters
+
+    return chain_parameters(sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb")))[1]
 
 
 def presets_markdown(run_dirs: list[Path]) -> str:
