@@ -387,10 +387,25 @@ def front_end_params(**params: Any) -> dict[str, Any]:
     return out
 
 
-def _key_params(p: Mapping[str, Any]) -> dict[str, Any]:
-    """``p`` without the :data:`LATE_FRONT_END_DEFAULTS` parameters that are at their default
-    (what goes into the MFCC cache key)."""
-    return {k: v for k, v in p.items() if not (k in LATE_FRONT_END_DEFAULTS and v == LATE_FRONT_END_DEFAULTS[k])}
+def mfcc_key(wav_key: str, **params: Any) -> str:
+    """The cache key of a clip's MFCC entry: its WAV entry's key and the front-end parameters,
+    without the :data:`LATE_FRONT_END_DEFAULTS` parameters that are at their default (so caches
+    made before those parameters existed stay valid).
+
+    Parameters
+    ----------
+    wav_key : str
+        The key of the clip's WAV entry.
+    **params
+        Front-end parameters (:func:`front_end_params`).
+
+    Returns
+    -------
+    str
+    """
+    p = front_end_params(**params)
+    p = {k: v for k, v in p.items() if not (k in LATE_FRONT_END_DEFAULTS and v == LATE_FRONT_END_DEFAULTS[k])}
+    return cache.make_key("audio_mfcc", version=MFCC_VERSION, inputs=[wav_key], **p)
 
 
 def load_clean(path: str | os.PathLike, **params: Any) -> tuple[np.ndarray, np.ndarray, int]:
@@ -444,7 +459,7 @@ def clip_mfcc(path: str | os.PathLike, **params: Any) -> dict[str, Any]:
         raise media.MediaError(f"clip {path}: file not found")
     # the key extract_wav gives the clip's WAV entry (it covers the clip's bytes and ``sr``)
     wav_key = cache.make_key("audio_wav", files=[path], sr=p["sr"], version=WAV_VERSION)
-    key = cache.make_key("audio_mfcc", version=MFCC_VERSION, inputs=[wav_key], **_key_params(p))
+    key = mfcc_key(wav_key, **p)
 
     def compute() -> dict[str, np.ndarray]:
         COUNTS["mfcc"] += 1

@@ -515,13 +515,16 @@ def _raw_outputs(model, x: np.ndarray, batch_size: int, backbone: str) -> np.nda
     """One ``predict`` call → one row per image: the pooled output, or for fer_xception the
     flattened block followed by the 7 scores (every ``backbone_layer`` is a slice of it).
 
-    On CPU a batch of one image takes another path than any larger batch and its outputs differ
-    in the last bits (about 4e-6); a last batch of one is therefore padded with a copy of its
-    image, so that a row does not depend on how the images were grouped into calls (chunks of
-    notebook 04, cache hits)."""
+    On CPU the kernels depend on the batch size: a batch of one image takes another path than
+    any larger batch (outputs about 4e-6 apart), and on some processors (seen on an AMD EPYC) a
+    batch of 2 differs from a batch of 32 by up to about 1e-2 in a ResNet-50 feature. A last,
+    partial batch is therefore filled up to ``batch_size`` with copies of its last image, so that
+    every image is computed in a batch of the same size and a row does not depend on how the
+    images were grouped into calls (chunks of notebook 04, cache hits, `mer predict`)."""
     n = len(x)
-    if int(batch_size) > 1 and n % int(batch_size) == 1:
-        x = np.concatenate([x, x[-1:]])
+    fill = (-n) % int(batch_size) if int(batch_size) > 1 else 0
+    if fill:
+        x = np.concatenate([x, np.repeat(x[-1:], fill, axis=0)])
     y = model.predict(x, batch_size=batch_size, verbose=0)
     if backbone_spec(backbone).module == "fer":
         block, logits = y

@@ -8,7 +8,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import pytest
 
-from mer_helpers import audio, media
+from mer_helpers import audio, cache, media
 
 
 def _tone(sr: float, seconds: float, freq: float = 440.0, amp: float = 0.5) -> np.ndarray:
@@ -249,9 +249,12 @@ def test_trim_and_level_options_default_to_the_papers_front_end():
     p = audio.front_end_params()
     assert p["trim_db"] is None and p["peak_normalize"] is True
     old = {k: v for k, v in p.items() if k not in audio.LATE_FRONT_END_DEFAULTS}
-    assert audio._key_params(p) == old  # earlier cache keys are unchanged
-    assert audio._key_params(audio.front_end_params(trim_db=30))["trim_db"] == 30.0
-    assert audio._key_params(audio.front_end_params(peak_normalize=False))["peak_normalize"] is False
+    key = cache.make_key("audio_mfcc", version=audio.MFCC_VERSION, inputs=["w"], **old)
+    assert audio.mfcc_key("w", **p) == key  # earlier cache keys are unchanged
+    assert audio.mfcc_key("w", **p, trim_db=None, peak_normalize=True) == key
+    assert audio.mfcc_key("w", **{**p, "trim_db": 30}) == cache.make_key(
+        "audio_mfcc", version=audio.MFCC_VERSION, inputs=["w"], **old, trim_db=30.0)
+    assert audio.mfcc_key("w", **{**p, "peak_normalize": False}) not in (key, audio.mfcc_key("w", **{**p, "trim_db": 30}))
 
 
 def test_trim_db_cuts_leading_and_trailing_silence():

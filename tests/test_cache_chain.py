@@ -62,6 +62,7 @@ def test_mfcc_is_keyed_on_its_wav_and_never_reads_a_damaged_one(fresh, tmp_path,
     old = {k: v for k, v in p.items() if k not in ("trim_db", "peak_normalize")}
     assert mfcc_entry.name == cache.make_key("audio_mfcc", version=audio.MFCC_VERSION,
                                              inputs=[_wav_key(clip)], **old) + ".npz"
+    assert mfcc_entry.name == audio.mfcc_key(_wav_key(clip), **p) + ".npz"
     good_wav = wav.read_bytes()
     # the reported bug: the WAV cut in half (header intact) and the MFCC entry missing
     wav.write_bytes(good_wav[:44 + (len(good_wav) - 44) // 2])
@@ -205,15 +206,14 @@ def test_damaged_wav_and_mfcc_are_rebuilt_and_reported(chain02):
     assert ext["n_rebuilt"] == 0 and ext["n_from_cache"] == 0
     labels = pd.read_csv(art / "labels.csv", dtype={"clip_id": str})
     clip_id, clip = labels["clip_id"][0], Path(labels["path"][0])
-    from mer_helpers.audio import MFCC_VERSION
-
     old = os.environ.get("MER_CACHE_DIR")
     os.environ["MER_CACHE_DIR"] = str(c)
     try:
         wav_key = _wav_key(clip, ext["parameters"]["sr"])
         wav = cache.entry_path("audio_wav", wav_key, ".wav")
-        npz = cache.entry_path("audio_mfcc", cache.make_key("audio_mfcc", version=MFCC_VERSION, inputs=[wav_key],
-                                                            **ext["parameters"]), ".npz")
+        from mer_helpers import audio
+
+        npz = cache.entry_path("audio_mfcc", audio.mfcc_key(wav_key, **ext["parameters"]), ".npz")
     finally:
         os.environ.pop("MER_CACHE_DIR") if old is None else os.environ.__setitem__("MER_CACHE_DIR", old)
     assert cache.verify_entry(wav) and cache.verify_entry(npz)

@@ -192,8 +192,9 @@ def test_sequence_writer_is_an_npz(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ref.npz", "s.npz"]  # nothing half-written left
 
 
-def test_a_last_batch_of_one_is_padded():
-    """A batch of one image is computed differently on CPU: _raw_outputs never sends one."""
+def test_a_partial_last_batch_is_filled_up():
+    """CPU kernels depend on the batch size: _raw_outputs sends whole batches only (a partial last
+    batch is filled with copies of its last image, dropped from the result)."""
     got = []
 
     class Model:
@@ -202,7 +203,7 @@ def test_a_last_batch_of_one_is_padded():
             return x.reshape(len(x), -1)[:, :5] * 2.0
 
     x = np.arange(33 * 4 * 6, dtype=np.float32).reshape(33, 4, 2, 3)
-    for n, sent in [(33, 34), (32, 32), (1, 2), (2, 2), (65, 66)]:
+    for n, sent in [(33, 64), (32, 32), (1, 32), (2, 32), (65, 96)]:
         y = vis._raw_outputs(Model(), x[:n] if n <= 33 else np.concatenate([x, x[:32]]), 32, "resnet50")
         assert got[-1] == sent and y.shape == (n, 5) and y.dtype == np.float32
     np.testing.assert_array_equal(y[-2:], x[30:32].reshape(2, -1)[:, :5] * 2.0)  # the padded copy is dropped
