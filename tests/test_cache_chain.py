@@ -109,8 +109,9 @@ def test_backbone_entries_are_sealed(fresh, monkeypatch):
     assert st.n_computed == 3 and len(entries) == 3 and all(cache.verify_entry(e) for e in entries)
     entries[0].write_bytes(entries[0].read_bytes()[:100])               # truncated
     F2, st2 = vis.backbone_features(imgs, "resnet50", "none", progress=False, return_stats=True)
-    # the one image recomputed is sent with a copy of itself (never a batch of one): 3 + 2 rows
-    assert (st2.n_cached, st2.n_computed, Model.calls) == (2, 1, 5) and np.array_equal(F, F2)
+    # every call is a whole batch (a partial one filled up with copies): 32 rows, then 32 again
+    # for the one image recomputed
+    assert (st2.n_cached, st2.n_computed, Model.calls) == (2, 1, 64) and np.array_equal(F, F2)
     assert cache.stats()["backbone"] == {"hits": 2, "misses": 3, "rebuilt": 1}
     assert all(cache.verify_entry(e) for e in entries)
 
