@@ -235,7 +235,8 @@ def write_skewed_split(artifacts: str | os.PathLike, split: Mapping, labels: pd.
     if not person.is_active(person_norm_audio, person_norm_visual) or not test.any() \
             or set(who[test]) & set(who[~test]):
         return None
-    y = np.array([dict(zip(labels["clip_id"].astype(str), labels["label"].astype(str)))[str(c)] for c in ids])
+    label_of = dict(zip(labels["clip_id"].astype(str), labels["label"].astype(str)))
+    y = np.array([label_of[str(c)] for c in ids])
 
     def pick(idx, rng):
         if not test[idx[0]]:
