@@ -514,6 +514,30 @@ def sample_clips(paths: Sequence[str | os.PathLike], frame_interval: int = 5, fr
     return frames, _report([inf for _, inf in results], ids)
 
 
+def face_rate(artifacts: str | os.PathLike, clip_ids: Sequence[str]) -> dict:
+    """The share of ``clip_ids`` in which the face detector found a face, from the frame report
+    notebook 03 writes (``summary/frames.csv``).
+
+    Parameters
+    ----------
+    artifacts : path-like
+        ``OUT/artifacts``.
+    clip_ids : sequence of str
+
+    Returns
+    -------
+    dict
+        ``{"clips_with_face": float, "n_clips": int}`` (``clips_with_face`` is ``None`` when no
+        clip is in the report).
+    """
+    import pandas as pd
+
+    report = pd.read_csv(Path(artifacts) / "summary" / "frames.csv", dtype={"clip_id": str})
+    rows = report[report["clip_id"].isin({str(c) for c in clip_ids})]
+    rate = float((rows["n_face"] > 0).mean()) if len(rows) else None
+    return {"clips_with_face": rate, "n_clips": int(len(rows))}
+
+
 class FrameStore(Mapping):
     """Clip id -> its sampled uint8 frames, read from the frame cache on each access.
 

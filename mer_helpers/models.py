@@ -1794,6 +1794,63 @@ def training_table(records: Mapping[str, Mapping[str, dict]], frames: Mapping[st
 NO_PERSON_NORM = "fused_no_person_norm"
 
 
+def classifier_from_split(result: SplitResult, classes: Sequence[str], params: Mapping[str, Any]) -> SequenceClassifier:
+    """The fitted :class:`SequenceClassifier` of one :func:`run_split` result (``keep_models=True``).
+
+    Parameters
+    ----------
+    result : SplitResult
+    classes : sequence of str
+    params : mapping
+        The training parameters, recorded in ``bundle.json``.
+
+    Returns
+    -------
+    SequenceClassifier
+    """
+    return SequenceClassifier.from_bundle(ClassifierBundle(classes=list(classes), selected_columns=result.columns,
+                                                           sequencer=result.sequencer, models=result.models,
+                                                           params=dict(params)))
+
+
+def fit_branches(artifacts, split: Mapping, labels, classes: Sequence[str], params: Mapping[str, Any],
+                 sources: Sequence[str] = ("features",), model_name: str = MAIN_MODEL, progress=None,
+                 **kwargs) -> dict[str, dict[str, SequenceClassifier]]:
+    """One classifier per modality on ``split``'s training clips, every column of that modality:
+    what a bundle uses for clips without a voice or without a face.
+
+    Parameters
+    ----------
+    artifacts : path-like
+        ``OUT/artifacts``.
+    split : mapping
+        Usually the ``final`` split.
+    labels : pandas.DataFrame
+    classes : sequence of str
+    params : mapping
+        Recorded in each ``bundle.json`` (with ``columns`` set to the modality).
+    sources : sequence of str, default=("features",)
+        The fused files to train on (``plain`` too for the person-free twins).
+    model_name : str, default="bilstm_sa"
+    progress : progress bar or None
+        Advanced once per trained model.
+    **kwargs
+        :func:`run_split`'s settings.
+
+    Returns
+    -------
+    dict
+        modality → {source → SequenceClassifier}.
+    """
+    out: dict[str, dict[str, SequenceClassifier]] = {}
+    for modality in ("audio", "visual"):
+        for src in sources:
+            r = run_split(artifacts, split, labels, classes, [model_name], columns=modality, keep_models=True,
+                          progress=progress, source=src, **kwargs)
+            out.setdefault(modality, {})[src] = classifier_from_split(r, classes, {**params, "columns": modality})
+    return out
+
+
 def ablation_variants(classifier_columns: str = "selected", person_norm: bool = False) -> dict[str, str]:
     """The ablation's inputs: variant name -> column set (:func:`choose_columns`).
 

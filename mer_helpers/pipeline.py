@@ -32,6 +32,15 @@ normalisation, saved in ``person_free/``). Given the person of each clip, a pers
 clips and answered by the main classifier; a clip without a person, or of a person with fewer
 clips, is answered by the person-free classifier. Every prediction says which one answered.
 
+Clips that lack a voice or a face (issue 24): a bundle may also carry one classifier per
+modality (``branches_``, trained in the same run on the same clips, each reading every column of
+its modality; with per-person normalisation a person-free one each too). A clip without an audio
+track or whose audio is silent (:func:`mer_helpers.audio.has_speech`) is answered by the visual
+branch, one without a video track or without any detected face (when the bundle's training clips
+had detected faces, :data:`FACE_RATE_TRUSTED`) by the audio branch; a clip with neither is an
+error. The ``modalities`` column of a prediction says which answered. :meth:`EmotionModel.predict_rows`
+is the core that clips and the windows of a timeline (:mod:`mer_helpers.timeline`) share.
+
 `mer predict` (:mod:`mer_helpers.predict`) is a thin call on this object:
 :meth:`EmotionModel.load`, then :meth:`EmotionModel.predict_frame`, which can leave out clips that
 fail during feature extraction (a failed batch is retried clip by clip).
@@ -40,7 +49,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -56,6 +65,17 @@ MODEL_VERSION = 1
 PERSON_FREE_DIR = "person_free"
 #: what the ``answered_by`` column of a prediction says
 ANSWERED_PERSON, ANSWERED_PERSON_FREE = "person", "person-free"
+#: the folder of the per-modality classifiers inside a model bundle: ``branches/audio/``,
+#: ``branches/visual/`` (and ``branches/<modality>_person_free/`` for a person-normalised model)
+BRANCHES_DIR = "branches"
+MODALITIES = ("audio", "visual")
+#: what the ``modalities`` column of a prediction says: which branches answered
+BOTH, AUDIO_ONLY, VISUAL_ONLY = "audio+visual", "audio", "visual"
+#: a bundle treats "no face detected" as "no face" only when at least this share of its training
+#: clips had a detected face: the Haar detector found a face in every KDEF clip of the paired
+#: corpus, but in 85 % of the cross-corpus clips, 36 % of the Oulu-CASIA crops and half of the
+#: sample's drawn faces, and where it often misses, its silence says nothing about a new clip
+FACE_RATE_TRUSTED = 0.9
 
 
 def _paths(X) -> list[str]:
@@ -274,6 +294,8 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         self.classes_ = np.asarray(classify.classes_)
         if not hasattr(self, "person_norm_"):
             self.person_norm_, self.person_free_ = None, None
+        if not hasattr(self, "branches_"):
+            self.branches_, self.branches_free_, self.faces_ = None, None, None
         return self
 
     def with_person_norm(self, audio: str, visual: str, min_person_clips: int = person.MIN_PERSON_CLIPS,
@@ -304,6 +326,52 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         self.person_norm_ = {"audio": audio, "visual": visual, "min_person_clips": int(min_person_clips)}
         self.person_free_ = person_free
         return self
+
+    def with_branches(self, branches: Mapping[str, Any], person_free: Mapping[str, Any] | None = None,
+                      faces: Mapping[str, Any] | None = None) -> "EmotionModel":
+        """Add the per-modality classifiers that answer clips without a voice or a face.
+
+        Parameters
+        ----------
+        branches : mapping
+            ``{"audio": SequenceClassifier, "visual": SequenceClassifier}``, each fitted on every
+            column of its modality (person-normalised like the main classifier).
+        person_free : mapping or None
+            The same without normalisation; needed when the model normalises per person.
+        faces : mapping or None
+            ``{"clips_with_face": float, "n_clips": int}``: the share of the training clips in
+            which the face detector found a face (:func:`mer_helpers.frames.face_rate`); at
+            least :data:`FACE_RATE_TRUSTED`, "no face detected" in a new clip is read as "no
+            face" (``None``: never).
+
+        Returns
+        -------
+        self
+        """
+        missing = [m for m in MODALITIES if m not in branches]
+        if missing:
+            raise ValueError(f"with_branches: no classifier for {', '.join(missing)}")
+        for m, clf in branches.items():
+            own = [c for c in self.columns_ if c.startswith(f"{m}:")]
+            if [str(c) for c in clf.bundle_.selected_columns] != own:
+                raise ValueError(f"with_branches: the {m} classifier does not read the model's {m} columns")
+        if getattr(self, "person_norm_", None) and not person_free:
+            raise ValueError("with_branches: a person-normalised model needs person-free branches too")
+        self.branches_ = {m: branches[m] for m in MODALITIES}
+        self.branches_free_ = {m: person_free[m] for m in MODALITIES} if self.person_norm_ else None
+        self.faces_ = dict(faces) if faces else None
+        return self
+
+    @property
+    def has_branches(self) -> bool:
+        """Can the model answer a clip that lacks a voice or a face?"""
+        return bool(getattr(self, "branches_", None))
+
+    @property
+    def face_absence_trusted(self) -> bool:
+        """Is "no face detected in the clip" read as "no face" (the audio branch answers)?"""
+        faces = getattr(self, "faces_", None) or {}
+        return float(faces.get("clips_with_face") or 0.0) >= FACE_RATE_TRUSTED
 
     def fit(self, X, y, groups=None):
         """Fit the featurizers, the selector and the classifier, in that order.
@@ -441,6 +509,9 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
                                         "rebuild the bundle with `mer run`")
             model.with_person_norm(norm["audio"], norm["visual"], norm["min_person_clips"],
                                    SequenceClassifier.load(free_dir))
+        meta = read_json(meta_path) if meta_path.exists() and classifier is None else {}
+        if meta.get("branches"):
+            model.with_branches(*_load_branches(model_dir, bool(norm)), faces=meta.get("faces"))
         return model
 
     @classmethod
@@ -507,15 +578,26 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
             self.person_free_.save(model_dir / PERSON_FREE_DIR, extra={**(extra or {}), "person_norm": "none"})
         elif (model_dir / PERSON_FREE_DIR).exists():  # from an earlier run that normalised
             shutil.rmtree(model_dir / PERSON_FREE_DIR)
+        if (model_dir / BRANCHES_DIR).exists():  # from an earlier run
+            shutil.rmtree(model_dir / BRANCHES_DIR)
+        if self.has_branches:
+            for m in MODALITIES:
+                self.branches_[m].save(model_dir / BRANCHES_DIR / m, extra={**(extra or {}), "modality": m})
+                if norm:
+                    self.branches_free_[m].save(model_dir / BRANCHES_DIR / f"{m}_{PERSON_FREE_DIR}",
+                                                extra={**(extra or {}), "modality": m, "person_norm": "none"})
         write_json(model_dir / "model.json", {
             "person_norm": norm,
+            "branches": list(MODALITIES) if self.has_branches else None,
+            "faces": getattr(self, "faces_", None),
             "format": MODEL_FORMAT, "version": MODEL_VERSION, "classes": [str(c) for c in self.classes_],
             "select": "passthrough" if isinstance(select, str) else "zebra",
             "sequence_mode": clf.sequence_mode, "n_columns": len(self.columns_),
             "steps": {"features": "audio/ (AudioFeaturizer) + visual/ (VisualFeaturizer), fused audio first",
                       "select": "selection/selection.json" if not isinstance(select, str) else "every fused column",
                       "classify": "classifiers/ + bundle.json (SequenceClassifier)"
-                      + (f"; {PERSON_FREE_DIR}/: the person-free classifier" if norm else "")}})
+                      + (f"; {PERSON_FREE_DIR}/: the person-free classifier" if norm else "")
+                      + (f"; {BRANCHES_DIR}/: one classifier per modality" if self.has_branches else "")}})
         write_checksums(model_dir)  # every file of the folder, for :meth:`load` to name a damaged one
         return model_dir
 
@@ -576,7 +658,8 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
             Clips decoded at a time (``None``: the ``n_jobs`` parameter).
         errors : dict or None
             ``None``: a clip that fails raises. A dict: failing clips are left out and
-            ``errors[path] = exception`` (a failed batch is retried clip by clip).
+            ``errors[path] = exception`` (a failed batch is retried clip by clip). With branches
+            a clip with neither speech nor a face fails this way.
         persons : sequence or None
             The person of each clip (``None`` entries: unknown). Used by a person-normalised
             model (see the module docstring); ``None``: every clip is a stranger.
@@ -586,10 +669,13 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         kept : list of int
             Positions (in ``X``) of the clips predicted.
         probabilities : dict
-            Model name → ndarray of shape (len(kept), n_classes).
+            Model name → ndarray of shape (len(kept), n_classes); NaN rows for a model that did
+            not answer a clip (the other models of a clip that one branch answered).
         answered : ndarray of str, shape (len(kept),)
-            Per clip :data:`ANSWERED_PERSON` (normalised with the person's statistics, main
-            classifier) or :data:`ANSWERED_PERSON_FREE`.
+            Per clip :data:`ANSWERED_PERSON` (normalised with the person's statistics) or
+            :data:`ANSWERED_PERSON_FREE`.
+        modalities : ndarray of str, shape (len(kept),)
+            Per clip :data:`BOTH`, :data:`AUDIO_ONLY` or :data:`VISUAL_ONLY`.
         """
         check_is_fitted(self, "pipeline_")
         paths = _paths(X)
@@ -597,29 +683,89 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
             raise ValueError(f"predict_proba_all: {len(persons)} persons for {len(paths)} clips")
         n_jobs = int(self.n_jobs if n_jobs is None else n_jobs)
         audio, visual = (step for _, step in self.pipeline_["features"].transformer_list)
+        clf = self.pipeline_["classify"]
+        if clf.sequence_mode == "temporal" or not self.has_branches:
+            return self._predict_both(paths, audio, visual, n_jobs, errors, persons)
+        A, V, kept = self._clip_rows(paths, audio, visual, n_jobs, errors)
+        if not kept:
+            return [], {}, np.array([], dtype=object), np.array([], dtype=object)
+        probs, answered, modalities = self.predict_rows(A, V, None if persons is None else [persons[i] for i in kept])
+        return kept, probs, answered, modalities
+
+    def _predict_both(self, paths, audio, visual, n_jobs, errors, persons):
+        """:meth:`predict_proba_all` of a model without branches (or temporal): every clip needs
+        both modalities."""
         Xa, ca, seq_a, kept = _featurize(audio, paths, n_jobs, errors)
         if kept:
             Xv, cv, seq_v, kept_v = _featurize(visual, [paths[i] for i in kept], n_jobs, errors)
             if len(kept_v) < len(kept):  # some clips failed in the visual branch only
                 Xa, seq_a, kept = Xa[kept_v], [seq_a[j] for j in kept_v], [kept[j] for j in kept_v]
         if not kept:
-            return [], {}, np.array([], dtype=object)
+            return [], {}, np.array([], dtype=object), np.array([], dtype=object)
+        both = np.full(len(kept), BOTH, dtype=object)
         clf = self.pipeline_["classify"]
         if clf.sequence_mode == "temporal":
-            return kept, clf.predict_proba_sequences(seq_a, seq_v), np.full(len(kept), ANSWERED_PERSON_FREE, object)
+            return kept, clf.predict_proba_sequences(seq_a, seq_v), np.full(len(kept), ANSWERED_PERSON_FREE, object), both
         from mer_helpers.selection import fuse
 
         F, columns = fuse(Xa, ca, Xv, cv)
+        self._check_columns(columns)
+        probs, answered = self.predict_features_by_person(F, None if persons is None else [persons[i] for i in kept])
+        return kept, probs, answered, both
+
+    def _check_columns(self, columns: Sequence[str]) -> None:
         if list(columns) != self.columns_:
             first = next((c for c, e in zip(columns, self.columns_) if c != e), "-")
             raise ValueError(f"the featurizers give {len(columns)} columns, the model expects {len(self.columns_)} "
                              f"(first difference near {first}); the featurizers do not match this model")
-        probs, answered = self.predict_features_by_person(F, None if persons is None else [persons[i] for i in kept])
-        return kept, probs, answered
 
-    def reference_persons(self, persons: Sequence | None, n: int) -> np.ndarray:
+    def _clip_rows(self, paths: list[str], audio, visual, n_jobs: int, errors: dict | None):
+        """Each clip's audio row (NaN: no audio track, or silent) and visual row (NaN: no video
+        track, or no face detected where that is trusted), and the positions of the clips kept
+        (those with at least one of the two; the others go to ``errors`` or raise)."""
+        from mer_helpers.audio import clip_has_speech
+        from mer_helpers.media import MediaError
+        from mer_helpers.validate import probe_clip
+
+        streams = [probe_clip(p, decode=False) for p in paths]
+        n, ia, iv = len(paths), self.modality_index("audio"), self.modality_index("visual")
+        A, V = np.full((n, len(ia)), np.nan, np.float32), np.full((n, len(iv)), np.nan, np.float32)
+        failed: dict = {}
+        for rows, idx, step, has in ((A, ia, audio, "has_audio"), (V, iv, visual, "has_video")):
+            todo = [i for i, s in enumerate(streams) if s.get(has) and paths[i] not in failed]
+            if not todo:
+                continue
+            X, cols, _, kept = _featurize(step, [paths[i] for i in todo], n_jobs, failed)
+            if kept:
+                if list(cols) != [self.columns_[j] for j in idx]:
+                    self._check_columns(list(cols))
+                rows[[todo[j] for j in kept]] = X
+        fe, vf = audio.featurizer_.front_end(), visual.featurizer_
+        for i, p in enumerate(paths):
+            if p in failed:
+                continue
+            if not np.isnan(A[i, 0]) and not clip_has_speech(p, fe["sr"]):
+                A[i] = np.nan
+            if not np.isnan(V[i, 0]) and self.face_absence_trusted and not _clip_has_face(p, vf):
+                V[i] = np.nan
+            if np.isnan(A[i, 0]) and np.isnan(V[i, 0]):
+                failed[p] = MediaError(f"clip {Path(p).name}: neither speech nor a face found "
+                                       "(no audio track or silence, and no video track or no face detected)")
+        if failed and errors is None:
+            raise next(iter(failed.values()))
+        if errors is not None:
+            errors.update(failed)
+        kept = [i for i, p in enumerate(paths) if p not in failed]
+        return A[kept], V[kept], kept
+
+    def modality_index(self, modality: str) -> np.ndarray:
+        """Positions of one modality's columns among ``columns_``."""
+        return np.array([j for j, c in enumerate(self.columns_) if c.startswith(f"{modality}:")], dtype=int)
+
+    def reference_persons(self, persons: Sequence | None, n: int, present: np.ndarray | None = None) -> np.ndarray:
         """Which of ``n`` clips have a person with a reference: at least ``min_person_clips``
-        clips of the same (known) person among them. Always all False for a model without
+        clips of the same (known) person among them (among those with ``present`` True, when
+        given: the clips that carry the modality). Always all False for a model without
         per-person normalisation.
 
         Parameters
@@ -628,6 +774,8 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
             The person of each clip (``None`` / ``""`` / NaN entries: unknown).
         n : int
             The number of clips.
+        present : ndarray of bool or None
+            Count only these clips (and only they get a reference).
 
         Returns
         -------
@@ -638,8 +786,10 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
             return np.zeros(n, dtype=bool)
         names = np.array(["" if p is None or (isinstance(p, float) and p != p) else str(p) for p in persons],
                          dtype=object)
-        counts = pd.Series(names).value_counts()
-        return np.array([p != "" and counts[p] >= norm["min_person_clips"] for p in names], dtype=bool)
+        present = np.ones(n, dtype=bool) if present is None else np.asarray(present, dtype=bool)
+        counts = pd.Series(names[present]).value_counts()
+        return np.array([ok and p != "" and counts.get(p, 0) >= norm["min_person_clips"]
+                         for p, ok in zip(names, present)], dtype=bool)
 
     def predict_features_by_person(self, F, persons: Sequence | None = None):
         """Every model's probabilities from fused features, each clip answered by the main
@@ -660,24 +810,79 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         answered : ndarray of str, shape (n_clips,)
         """
         F = np.asarray(F)
-        head = self.pipeline_[1:-1]
-        norm = getattr(self, "person_norm_", None)
-        if not norm:
-            return (self.pipeline_["classify"].predict_proba_all(head.transform(F)),
-                    np.full(len(F), ANSWERED_PERSON_FREE, dtype=object))
-        ref = self.reference_persons(persons, len(F))
-        answered = np.where(ref, ANSWERED_PERSON, ANSWERED_PERSON_FREE).astype(object)
-        probs: dict[str, np.ndarray] = {}
-        for mask, clf in ((ref, self.pipeline_["classify"]), (~ref, self.person_free_)):
-            if not mask.any():
-                continue
-            rows = F[mask]
-            if clf is self.pipeline_["classify"]:
-                who = [str(persons[i]) for i in np.flatnonzero(mask)]
-                rows = person.normalize_fused(rows, self.columns_, who, norm["audio"], norm["visual"]).astype(F.dtype)
-            for name, p in clf.predict_proba_all(head.transform(rows)).items():
-                probs.setdefault(name, np.zeros((len(F), p.shape[1]), dtype=p.dtype))[mask] = p
+        probs, answered, _ = self._answer(F[:, self.modality_index("audio")], F[:, self.modality_index("visual")],
+                                          np.ones(len(F), bool), np.ones(len(F), bool), persons)
         return probs, answered
+
+    def predict_rows(self, A, V, persons: Sequence | None = None):
+        """Every model's probabilities from per-modality feature rows, a row of NaN meaning that
+        modality is missing: both present → the fused classifier; one → that modality's branch.
+
+        Each person's statistics (person-normalised models) come from the rows of that person
+        that carry the modality; a person with fewer than ``min_person_clips`` such rows, or a
+        row without a person, is answered by the person-free classifier (a fused row needs a
+        reference in both modalities).
+
+        Parameters
+        ----------
+        A : ndarray of shape (n, n_audio_columns)
+            Audio rows (the model's ``audio:`` columns, plain), NaN where there is no speech.
+        V : ndarray of shape (n, n_visual_columns)
+            Visual rows, NaN where there is no face.
+        persons : sequence or None
+            The person of each row (e.g. every window of one video: one person).
+
+        Returns
+        -------
+        probabilities : dict
+            Model name → ndarray (n, n_classes); NaN rows where that model did not answer.
+        answered : ndarray of str, shape (n,)
+            :data:`ANSWERED_PERSON` or :data:`ANSWERED_PERSON_FREE`.
+        modalities : ndarray of str, shape (n,)
+            :data:`BOTH`, :data:`AUDIO_ONLY` or :data:`VISUAL_ONLY`.
+
+        Raises
+        ------
+        ValueError
+            A row has neither modality, or one modality is missing and the model has no branches.
+        """
+        A, V = np.asarray(A, dtype=np.float32), np.asarray(V, dtype=np.float32)
+        has_a, has_v = ~np.isnan(A).any(axis=1), ~np.isnan(V).any(axis=1)
+        if not (has_a | has_v).all():
+            raise ValueError(f"predict_rows: {int((~(has_a | has_v)).sum())} rows have neither speech nor a face")
+        if not (has_a & has_v).all() and not self.has_branches:
+            raise ValueError("this model has no per-modality classifiers (bundles saved before they existed): "
+                             "it needs both speech and a face; rebuild the bundle with `mer run`")
+        return self._answer(A, V, has_a, has_v, persons)
+
+    def _answer(self, A, V, has_a, has_v, persons):
+        """:meth:`predict_rows` once the inputs are checked."""
+        n, norm = len(A), getattr(self, "person_norm_", None)
+        ref_a, ref_v = self.reference_persons(persons, n, has_a), self.reference_persons(persons, n, has_v)
+        An, Vn = A.copy(), V.copy()
+        for rows, out, ref, mode in ((A, An, ref_a, "audio"), (V, Vn, ref_v, "visual")):
+            if ref.any() and norm[mode] != "none":
+                who = [str(persons[i]) for i in np.flatnonzero(ref)]
+                out[ref] = person.normalize(rows[ref], who, [norm[mode]] * rows.shape[1]).astype(np.float32)
+        both, head = has_a & has_v, self.pipeline_[1:-1]
+        free = self.person_free_ if norm else self.pipeline_["classify"]
+        groups = [(both & ref_a & ref_v, self.pipeline_["classify"], lambda m: head.transform(np.hstack([An[m], Vn[m]]))),
+                  (both & ~(ref_a & ref_v), free, lambda m: head.transform(np.hstack([A[m], V[m]])))]
+        if self.has_branches:
+            b_free = self.branches_free_ if norm else self.branches_
+            groups += [(has_a & ~has_v & ref_a, self.branches_["audio"], lambda m: An[m]),
+                       (has_a & ~has_v & ~ref_a, b_free["audio"], lambda m: A[m]),
+                       (has_v & ~has_a & ref_v, self.branches_["visual"], lambda m: Vn[m]),
+                       (has_v & ~has_a & ~ref_v, b_free["visual"], lambda m: V[m])]
+        probs: dict[str, np.ndarray] = {}
+        for mask, clf, rows in groups:
+            if mask.any():
+                for name, p in clf.predict_proba_all(rows(mask)).items():
+                    probs.setdefault(name, np.full((n, p.shape[1]), np.nan, dtype=np.float64))[mask] = p
+        answered = np.where(((both & ref_a & ref_v) | (~both & has_a & ref_a) | (~both & has_v & ref_v)),
+                            ANSWERED_PERSON, ANSWERED_PERSON_FREE).astype(object)
+        modalities = np.where(both, BOTH, np.where(has_a, AUDIO_ONLY, VISUAL_ONLY)).astype(object)
+        return probs, answered, modalities
 
     def predict_proba(self, X) -> np.ndarray:
         """The main model's class probabilities, from clip files through the whole pipeline.
@@ -733,13 +938,16 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         df = pd.DataFrame({"clip_id": [str(c) for c in clip_ids]})
         if not len(df):
             return pd.DataFrame(columns=["clip_id", "y_pred", *(f"p_{c}" for c in classes)])
+        def winners(p):  # "" where the model did not answer (a row of NaN)
+            return ["" if np.isnan(r).any() else classes[int(np.argmax(r))] for r in p]
+
         main = probabilities[self.model_names[0]]
-        df["y_pred"] = [classes[i] for i in main.argmax(axis=1)]
+        df["y_pred"] = winners(main)
         for j, c in enumerate(classes):
             df[f"p_{c}"] = main[:, j]
         for name in self.model_names:
-            p = probabilities[name]
-            df[f"{name}:y_pred"] = [classes[i] for i in p.argmax(axis=1)]
+            p = probabilities.get(name, np.full_like(main, np.nan))
+            df[f"{name}:y_pred"] = winners(p)
             for j, c in enumerate(classes):
                 df[f"{name}:p_{c}"] = p[:, j]
         return df
@@ -761,14 +969,17 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         kept : list of int
             Positions (in ``X``) of the rows.
         table : pandas.DataFrame
-            See :meth:`prediction_frame`, then ``person`` (empty: unknown) and ``answered_by``
-            (``person``: normalised with the person's own statistics; ``person-free``).
+            See :meth:`prediction_frame`, then ``person`` (empty: unknown), ``answered_by``
+            (``person``: normalised with the person's own statistics; ``person-free``) and
+            ``modalities`` (``audio+visual``, ``audio`` or ``visual``: which branches answered).
         """
         paths = _paths(X)
-        kept, probs, answered = self.predict_proba_all(paths, n_jobs=n_jobs, errors=errors, persons=persons)
+        kept, probs, answered, modalities = self.predict_proba_all(paths, n_jobs=n_jobs, errors=errors,
+                                                                   persons=persons)
         df = self.prediction_frame([Path(paths[i]).stem for i in kept], probs)
         df["person"] = ["" if persons is None or persons[i] is None else str(persons[i]) for i in kept]
         df["answered_by"] = list(answered)
+        df["modalities"] = list(modalities)
         return kept, df
 
     def predict_features(self, X_fused, columns: Sequence[str] | None = None, audio_sequences=None,
@@ -796,6 +1007,33 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         if columns is not None and [str(c) for c in columns] != self.columns_:
             raise ValueError("predict_features: the columns differ from the model's fused columns")
         return clf.predict_proba_all(self.pipeline_[1:-1].transform(np.asarray(X_fused)))
+
+
+def _clip_has_face(path: str, visual) -> bool:
+    """Did the visual featurizer's face detector find a face in any sampled frame of the clip?
+    (The frame cache holds the answer once the clip's frames were sampled.)"""
+    from mer_helpers.frames import sample_frames
+
+    if not bool(visual.face_detect):
+        return True
+    _, info = sample_frames(path, int(visual.frame_interval), int(visual.frame_size), True, dtype="uint8",
+                            return_info=True)
+    return info.n_face > 0
+
+
+def _load_branches(model_dir: Path, person_free: bool) -> tuple[dict, dict | None]:
+    """The per-modality classifiers of a bundle (``branches/``), and their person-free twins."""
+    from mer_helpers.models import SequenceClassifier
+
+    def load(name: str):
+        d = model_dir / BRANCHES_DIR / name
+        if not (d / "bundle.json").exists():
+            raise FileNotFoundError(f"{d}: missing from the model bundle (model.json lists branches); "
+                                    "rebuild the bundle with `mer run`")
+        return SequenceClassifier.load(d)
+
+    own = {m: load(m) for m in MODALITIES}
+    return own, ({m: load(f"{m}_{PERSON_FREE_DIR}") for m in MODALITIES} if person_free else None)
 
 
 def _fitted_selector(columns: Sequence[str], selected: Sequence[str], record: dict | None = None):

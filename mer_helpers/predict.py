@@ -26,6 +26,8 @@ Exit statuses: :mod:`mer_helpers.exitcodes`.
 """
 from __future__ import annotations
 
+import functools
+
 import os
 import re
 import sys
@@ -101,7 +103,7 @@ def _reason(error, path) -> str:
     return line[:200] or "unknown error"
 
 
-def check_clip(path) -> str | None:
+def check_clip(path, need_both: bool = True) -> str | None:
     """Why ``path`` cannot be predicted: the clip check of `mer run` too
     (:func:`mer_helpers.validate.clip_problems`): the whole clip is decoded, so an empty,
     non-media, stream-less, truncated or partly decodable file is named. Results are cached by
@@ -110,19 +112,22 @@ def check_clip(path) -> str | None:
     Parameters
     ----------
     path : path-like
+    need_both : bool, default=True
+        A missing audio or video stream is a problem (``False``: for a bundle with per-modality
+        classifiers, which answers a clip with one stream by that modality alone).
 
     Returns
     -------
     str or None
         The one-line reason (several joined with ``"; "``), or ``None`` when the clip decodes
-        whole and has a video and an audio stream.
+        whole and has a video and an audio stream (one of them with ``need_both=False``).
     """
     from mer_helpers.validate import clip_problems
 
-    return "; ".join(clip_problems(path)) or None
+    return "; ".join(clip_problems(path, need_both=need_both)) or None
 
 
-def check_clips(paths: Sequence, n_jobs: int = 2) -> dict[str, str]:
+def check_clips(paths: Sequence, n_jobs: int = 2, need_both: bool = True) -> dict[str, str]:
     """:func:`check_clip` over ``paths``, one task per clip (:func:`mer_helpers.parallel.map_clips`;
     without Dask ``n_jobs`` decodes at a time).
 
@@ -130,6 +135,8 @@ def check_clips(paths: Sequence, n_jobs: int = 2) -> dict[str, str]:
     ----------
     paths : sequence of path-like
     n_jobs : int, default=2
+    need_both : bool, default=True
+        See :func:`check_clip`.
 
     Returns
     -------
@@ -138,7 +145,7 @@ def check_clips(paths: Sequence, n_jobs: int = 2) -> dict[str, str]:
     """
     from mer_helpers.parallel import map_clips
 
-    reasons = map_clips(check_clip, list(paths), desc="checking clips", progress=False, n_jobs=n_jobs,
+    reasons = map_clips(functools.partial(check_clip, need_both=need_both), list(paths), desc="checking clips", progress=False, n_jobs=n_jobs,
                         prefer="threads")
     return {str(p): r for p, r in zip(paths, reasons) if r is not None}
 
@@ -332,6 +339,17 @@ def output_problems(out, inputs: Sequence = ()) -> list[str]:
     return []
 
 
+def bundle_has_branches(model_dir) -> bool:
+    """Does the bundle's ``model.json`` list per-modality classifiers (clips with one stream are
+    then answered), read without loading the model?"""
+    from mer_helpers.io import read_json
+
+    try:
+        return bool(read_json(Path(model_dir) / "model.json").get("branches"))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def bundle_classes(model_dir) -> list[str] | None:
     """The classes a bundle's ``bundle.json`` lists, without loading the model (``None``: unreadable)."""
     from mer_helpers.io import read_json
@@ -439,6 +457,19 @@ def describe_persons(table: pd.DataFrame, min_person_clips: int | None) -> str:
         line += (f" (fewer than {min_person_clips} clips: {', '.join(map(str, few[:5]))}"
                  + (", ..." if len(few) > 5 else "") + ")")
     return line
+
+
+def describe_modalities(table: pd.DataFrame) -> str:
+    """One line on the clips that one modality answered alone (empty when both answered every clip)."""
+    if "modalities" not in table.columns or not len(table):
+        return ""
+    counts = table["modalities"].value_counts()
+    alone = {m: int(counts.get(m, 0)) for m in ("visual", "audio")}
+    if not any(alone.values()):
+        return ""
+    parts = [f"{n} by the face alone (no speech)" for m, n in alone.items() if m == "visual" and n] + \
+            [f"{n} by the voice alone (no face)" for m, n in alone.items() if m == "audio" and n]
+    return f"{len(table)} clips: " + ", ".join(parts) + " (column modalities)"
 
 
 def predict_clips(model, paths: Sequence, n_jobs: int = 1,
@@ -632,7 +663,7 @@ def predict_cli(model_dir, clips: Sequence[str], labels=None, out=None, n_jobs: 
     if inputs.note:
         _say(f"note: {inputs.note}")
     paths = inputs.paths
-    failed = check_clips(paths)
+    failed = check_clips(paths, need_both=not bundle_has_branches(model_dir))
     reported: set[str] = set()
     _report(failed, reported)
     if failed and on_bad_input == "stop":
@@ -657,6 +688,9 @@ def predict_cli(model_dir, clips: Sequence[str], labels=None, out=None, n_jobs: 
     table = _with_failures(pred, paths, failed) if on_bad_input == "skip" else pred
     norm = getattr(model, "person_norm_", None)
     said = describe_persons(pred, norm["min_person_clips"] if norm else None)
+    if said:
+        _log(said)
+    said = describe_modalities(pred)
     if said:
         _log(said)
     csv = table.to_csv(index=False, float_format="%.6f")

@@ -79,8 +79,9 @@ def probe_clip(path: str | os.PathLike, decode: bool = True, use_cache: bool = T
     return info
 
 
-def problems(info: dict) -> list[str]:
-    """Reasons a probed clip is unusable (empty list: the clip is fine)."""
+def problems(info: dict, need_both: bool = True) -> list[str]:
+    """Reasons a probed clip is unusable (empty list: the clip is fine); with ``need_both=False``
+    a clip with one of the two streams is fine (a bundle with per-modality classifiers)."""
     errors = list(info.get("errors") or [])
     has_a, has_v = bool(info.get("has_audio")), bool(info.get("has_video"))
     if errors and errors[0] == "file not found":
@@ -97,16 +98,17 @@ def problems(info: dict) -> list[str]:
             out.append("corrupt or truncated: " + e)
         else:
             out.append("unreadable: " + e)
-    if not has_a:
+    if not has_a and need_both:
         out.append("no audio stream")
-    if not has_v:
+    if not has_v and need_both:
         out.append("no video stream")
     if not info.get("duration") or float(info["duration"]) <= 0:
         out.append("zero duration")
     return out
 
 
-def clip_problems(path: str | os.PathLike, decode: bool = True, use_cache: bool = True) -> list[str]:
+def clip_problems(path: str | os.PathLike, decode: bool = True, use_cache: bool = True,
+                  need_both: bool = True) -> list[str]:
     """The one clip check of `mer run` (:func:`validate_clips`) and `mer predict`
     (:func:`mer_helpers.predict.check_clip`): :func:`problems` of :func:`probe_clip`, which with
     ``decode=True`` decodes every stream, so a truncated or partly decodable clip whose header
@@ -119,6 +121,8 @@ def clip_problems(path: str | os.PathLike, decode: bool = True, use_cache: bool 
     decode : bool, default=True
     use_cache : bool, default=True
         Reuse the probe of a file with the same content.
+    need_both : bool, default=True
+        See :func:`problems`.
 
     Returns
     -------
@@ -126,7 +130,7 @@ def clip_problems(path: str | os.PathLike, decode: bool = True, use_cache: bool 
         Reasons (empty: the clip is usable).
     """
     try:
-        return problems(probe_clip(path, decode=decode, use_cache=use_cache))
+        return problems(probe_clip(path, decode=decode, use_cache=use_cache), need_both=need_both)
     except subprocess.TimeoutExpired:
         return ["unreadable: FFmpeg timed out while probing"]
     except OSError as e:

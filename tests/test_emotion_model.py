@@ -90,8 +90,9 @@ def test_save_load_round_trip_gives_identical_predictions(fitted, tmp_path):
         assert (tmp_path / "model" / part).exists(), part
     back = EmotionModel.load(tmp_path / "model")
     np.testing.assert_array_equal(back.predict_proba(paths), model.predict_proba(paths))
-    kept, probs, _ = back.predict_proba_all(paths)
-    _, probs0, _ = model.predict_proba_all(paths)
+    kept, probs, _, modalities = back.predict_proba_all(paths)
+    _, probs0, _, _ = model.predict_proba_all(paths)
+    assert set(modalities) == {"audio+visual"}  # no branches: both modalities, always
     assert kept == list(range(len(paths)))
     for name in ("bilstm_sa", "cnn"):
         np.testing.assert_array_equal(probs[name], probs0[name])

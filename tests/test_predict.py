@@ -71,14 +71,14 @@ def _fake_fuse(audio_X, audio_columns, visual_X, visual_columns):
     return np.concatenate([audio_X, visual_X], axis=1), list(audio_columns) + list(visual_columns)
 
 
-def _fake_check_clip(path):
+def _fake_check_clip(path, **kwargs):
     """A JSON 'clip' of the fake chain passes the up-front check; anything else is probed."""
     try:
         if "audio" in json.loads(Path(path).read_text()):
             return None
     except (OSError, ValueError, TypeError):
         pass
-    return _real_check_clip(path)
+    return _real_check_clip(path, **kwargs)
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ def _bundle(folder: Path, checksums: bool = True) -> Path:
 
 def _no_decoding(monkeypatch):
     """Fail the test if a clip is decoded."""
-    def check_clip(path):
+    def check_clip(path, **kwargs):
         raise AssertionError(f"clip {path} decoded before the inputs were checked")
     monkeypatch.setattr(P, "check_clip", check_clip)
 
