@@ -5,8 +5,8 @@
 seconds (9.6 s by default: seven whole 3 s windows at a 1 s hop lie inside each segment), with
 SAVEE speech of the same emotion as the audio track (``<data-root>/savee/<speaker>``: h =
 happiness, sa = sadness, su = surprise): the speaker's utterances of that emotion one after
-another with ``--gap-s`` of silence between them, as many whole utterances as fit, the rest of
-the segment silent. The face and the voice are two different people (MEAD and SAVEE share
+another with ``--gap-s`` of silence between them, the whole utterances that fit (in file order;
+one too long for what is left is skipped), the rest of the segment silent. The face and the voice are two different people (MEAD and SAVEE share
 nobody); both are unseen by a bundle trained on RAVDESS + KDEF. Written: ``<stem>.mp4``
 (H.264 crf 18 + AAC, 25 fps) and ``segments.csv`` with ``clip_id,start_s,end_s,label``
 (``clip_id`` is the video's stem, labels ``happy``, ``sad``, ``surprise``).
@@ -39,8 +39,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _speech(files: list[Path], seconds: float, gap_s: float) -> tuple[np.ndarray, list[str]]:
-    """Whole utterances one after another (``gap_s`` apart) while they fit in ``seconds``, then
-    silence: float32 mono at :data:`SR`, exactly ``round(seconds * SR)`` samples."""
+    """Whole utterances one after another (``gap_s`` apart), in file order, each that still fits
+    in ``seconds`` (one that does not is skipped), then silence: float32 mono at :data:`SR`, exactly ``round(seconds * SR)`` samples."""
     import soundfile as sf
 
     n = int(round(seconds * SR))
@@ -51,7 +51,7 @@ def _speech(files: list[Path], seconds: float, gap_s: float) -> tuple[np.ndarray
             raise SystemExit(f"make_timeline_video: {f} is {sr} Hz, expected {SR} Hz")
         y = y.mean(axis=1)
         if pos + len(y) > n:
-            break
+            continue  # too long for what is left: try the next, shorter ones may fit
         out[pos:pos + len(y)] = y
         used.append(f.stem)
         pos += len(y) + int(round(gap_s * SR))
