@@ -10,7 +10,8 @@ nearest frame of the same clip that had one (*carried*); a clip where no frame h
 centre-cropped (*centre*). Both fallbacks are counted per clip (:class:`FrameInfo`) so that a
 notebook can report them. A frame that looks like the frame analysed just before it (mean
 absolute difference of 32x32 grey thumbnails below 2 grey levels: a static shot) reuses that
-detection instead of running the cascade again.
+detection instead of running the cascade again. The per-frame detection is :class:`FaceTracker`
+and the crop :func:`crop_face`, which :mod:`mer_helpers.stream` uses on long videos too.
 
 Face-only frames (``face_only=True``). Summary images should show a face the detector could
 read. Where a clip sweeps head poses (the paired KDEF clips turn from full left profile to full
@@ -245,6 +246,95 @@ def square_box(box: tuple[int, int, int, int] | None, height: int, width: int,
     return x0, y0, side
 
 
+def crop_face(frame: np.ndarray, box: tuple[int, int, int, int] | None, frame_size: int) -> np.ndarray:
+    """The square around ``box`` (:func:`square_box`, 15 % margin; ``None``: the centre square)
+    resized to ``frame_size`` x ``frame_size`` (``INTER_AREA`` when shrinking, else ``INTER_LINEAR``).
+
+    Parameters
+    ----------
+    frame : numpy.ndarray
+        ``(H, W, 3)`` uint8 RGB.
+    box : tuple of int or None
+        A face ``(x, y, w, h)`` in the frame's pixels.
+    frame_size : int
+        Side of the crop returned.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(frame_size, frame_size, 3)`` uint8.
+    """
+    import cv2
+
+    h, w = frame.shape[:2]
+    x0, y0, side = square_box(box, h, w)
+    crop = frame[y0:y0 + side, x0:x0 + side]
+    interp = cv2.INTER_AREA if side >= frame_size else cv2.INTER_LINEAR
+    return cv2.resize(crop, (frame_size, frame_size), interpolation=interp)
+
+
+class FaceTracker:
+    """The face of one shot after another: feed the sampled frames of a video in order to :meth:`step`.
+
+    Per frame: when its 32x32 grey thumbnail differs from that of the frame last analysed by
+    less than ``_SAME_SHOT`` grey levels (a static shot) that frame's result is reused (no
+    cascade); otherwise the face is looked for around the last face seen
+    (:func:`detect_face_near`, counted in ``n_tracked``) and, failing that, over the whole
+    frame (:func:`detect_face`).
+
+    Attributes
+    ----------
+    last_seen : tuple of int or None
+        The last face found, in any earlier frame (``None`` until one is found).
+    n_tracked : int
+        Frames whose face was found by tracking.
+    n_detected : int
+        Frames where the cascade ran (tracking or a full search); the others reused a result.
+    """
+
+    def __init__(self):
+        self.last_seen: tuple[int, int, int, int] | None = None
+        self.n_tracked = 0
+        self.n_detected = 0
+        self._thumb: np.ndarray | None = None
+        self._box: tuple[int, int, int, int] | None = None  # result of the frame last analysed
+
+    def step(self, frame_rgb: np.ndarray) -> tuple[tuple[int, int, int, int] | None, bool]:
+        """The box for the next frame, and whether it is the frame's own detection.
+
+        Parameters
+        ----------
+        frame_rgb : numpy.ndarray
+            ``(H, W, 3)`` uint8 RGB, the next sampled frame of the video.
+
+        Returns
+        -------
+        tuple
+            ``(box, own)``: ``own`` is True when a face was found in this frame (or in the frame
+            of the same static shot analysed just before); then ``box`` is that face. Otherwise
+            ``box`` is :attr:`last_seen` (``None`` when no face was seen yet) and ``own`` False.
+        """
+        import cv2
+
+        thumb = cv2.resize(cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY), (32, 32),
+                           interpolation=cv2.INTER_AREA).astype(np.float32)
+        if self._thumb is not None and float(np.mean(np.abs(thumb - self._thumb))) < _SAME_SHOT:
+            box = self._box  # same picture as the frame just analysed
+        else:
+            self.n_detected += 1
+            box = detect_face_near(frame_rgb, self.last_seen) if self.last_seen is not None else None
+            if box is not None:
+                self.n_tracked += 1
+            else:
+                box = detect_face(frame_rgb)
+            self._box = box
+            self.last_seen = box or self.last_seen  # keep following the last face seen
+            self._thumb = thumb
+        if box is not None:
+            return box, True
+        return self.last_seen, False
+
+
 # --------------------------------------------------------------------------- decoding
 
 def _read_opencv(path: str, frame_interval: int) -> tuple[list[np.ndarray], int]:
@@ -339,8 +429,6 @@ def _keep(frames_u8: np.ndarray, own: np.ndarray, info: FrameInfo, face_only: bo
 def _read_frames_uint8(path: str, frame_interval: int, frame_size: int,
                        face_detect: bool) -> tuple[np.ndarray, FrameInfo, np.ndarray]:
     """Frames (uint8), what happened to them, and a per-frame mask: face detected in that frame."""
-    import cv2
-
     if frame_interval < 1:
         raise ValueError(f"frame_interval must be >= 1, got {frame_interval}")
     if frame_size < 8:
@@ -357,27 +445,26 @@ def _read_frames_uint8(path: str, frame_interval: int, frame_size: int,
         raise MediaError(f"clip {Path(path).name}: no video frames could be read (OpenCV and FFmpeg)")
     info.n_decoded, info.n_frames = n_dec, len(raw)
 
+    out, own = _crop_frames(raw, frame_size, face_detect, info)
+    return out, info, own
+
+
+def _crop_frames(raw: Sequence[np.ndarray], frame_size: int, face_detect: bool,
+                 info: FrameInfo) -> tuple[np.ndarray, np.ndarray]:
+    """Crop a clip's sampled frames (:class:`FaceTracker`, then :func:`crop_face`), counting in
+    ``info`` (``n_face``, ``n_tracked``, ``n_carried``, ``n_centre``); also the mask of frames with
+    their own detection. A frame without one takes the box of the *nearest* frame of the clip that
+    had one (before or after it), which a whole clip in memory allows."""
     boxes: list[tuple[int, int, int, int] | None] = [None] * len(raw)
     if face_detect:
-        last_thumb, last_box, tracked = None, None, None
+        tracker = FaceTracker()
         for i, f in enumerate(raw):
-            thumb = cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (32, 32),
-                               interpolation=cv2.INTER_AREA).astype(np.float32)
-            if last_thumb is not None and float(np.mean(np.abs(thumb - last_thumb))) < _SAME_SHOT:
-                boxes[i] = last_box  # same picture as the frame just analysed
-                continue
-            box = detect_face_near(f, tracked) if tracked is not None else None
-            if box is not None:
-                info.n_tracked += 1
-            else:
-                box = detect_face(f)
-            boxes[i] = last_box = box
-            tracked = box or tracked  # keep following the last face seen
-            last_thumb = thumb
+            box, own = tracker.step(f)
+            boxes[i] = box if own else None
+        info.n_tracked += tracker.n_tracked
     found = [i for i, b in enumerate(boxes) if b is not None]
     out = np.empty((len(raw), frame_size, frame_size, 3), dtype=np.uint8)
     for i, frame in enumerate(raw):
-        h, w = frame.shape[:2]
         if boxes[i] is not None:
             info.n_face += 1
             box = boxes[i]
@@ -387,12 +474,9 @@ def _read_frames_uint8(path: str, frame_interval: int, frame_size: int,
         else:
             info.n_centre += 1
             box = None
-        x0, y0, side = square_box(box, h, w)
-        crop = frame[y0:y0 + side, x0:x0 + side]
-        interp = cv2.INTER_AREA if side >= frame_size else cv2.INTER_LINEAR
-        out[i] = cv2.resize(crop, (frame_size, frame_size), interpolation=interp)
+        out[i] = crop_face(frame, box, frame_size)
     own = np.array([b is not None for b in boxes], dtype=bool)
-    return out, info, own
+    return out, own
 
 
 # --------------------------------------------------------------------------- cached, one task per clip

@@ -48,7 +48,9 @@ def ffmpeg_exe() -> str:
 
 @dataclass
 class MediaInfo:
-    """What a probe learnt about a clip. ``duration`` in seconds, ``fps`` frames/s."""
+    """What a probe learnt about a clip. ``duration`` in seconds, ``fps`` frames/s; ``rotation``:
+    the display rotation in degrees that FFmpeg applies when it decodes (``width`` and ``height``
+    are the stored, unrotated size)."""
 
     path: str
     duration: float = 0.0
@@ -60,11 +62,13 @@ class MediaInfo:
     audio_rate: int = 0
     audio_channels: int = 0
     errors: list[str] = field(default_factory=list)
+    rotation: float = 0.0
 
 
 _DUR = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
 _VID = re.compile(r"Stream #\S+.*?: Video: .*?(\d{2,5})x(\d{2,5})")
 _FPS = re.compile(r"(\d+(?:\.\d+)?) (?:fps|tbr)")
+_ROT = re.compile(r"(?:rotation of (-?\d+(?:\.\d+)?) degrees|^\s*rotate\s*:\s*(-?\d+))", re.I)
 _AUD = re.compile(r"Stream #\S+.*?: Audio: .*?(\d+) Hz(?:, ([^,]+))?")
 
 
@@ -105,6 +109,9 @@ def probe(path: str | os.PathLike, decode: bool = False, timeout: float = 60) ->
         h, mi, s = m.groups()
         info.duration = int(h) * 3600 + int(mi) * 60 + float(s)
     for line in text.splitlines():
+        mr = _ROT.search(line)
+        if mr and info.has_video and not info.rotation:
+            info.rotation = float(mr.group(1) or mr.group(2))
         if ": Video:" in line and "attached pic" not in line:
             info.has_video = True
             mv = re.search(r"(\d{2,5})x(\d{2,5})", line)

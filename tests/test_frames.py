@@ -144,3 +144,95 @@ def test_detect_face_near_needs_the_face_near_the_box():
     frame = rng.integers(0, 256, (120, 160, 3)).astype(np.uint8)   # noise: no face anywhere
     assert fr.detect_face_near(frame, (40, 30, 50, 50)) is None
     assert fr.detect_face_near(frame, (150, 110, 8, 8)) is None     # window too small to search
+
+
+def _reference_crops(raw, frame_size, face_detect, info):
+    """The per-frame detection and crop loop of ``_read_frames_uint8`` before :class:`FaceTracker`
+    and :func:`crop_face` were taken out of it (verbatim), to check the refactor changes nothing."""
+    import cv2
+
+    boxes = [None] * len(raw)
+    if face_detect:
+        last_thumb, last_box, tracked = None, None, None
+        for i, f in enumerate(raw):
+            thumb = cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (32, 32),
+                               interpolation=cv2.INTER_AREA).astype(np.float32)
+            if last_thumb is not None and float(np.mean(np.abs(thumb - last_thumb))) < fr._SAME_SHOT:
+                boxes[i] = last_box  # same picture as the frame just analysed
+                continue
+            box = fr.detect_face_near(f, tracked) if tracked is not None else None
+            if box is not None:
+                info.n_tracked += 1
+            else:
+                box = fr.detect_face(f)
+            boxes[i] = last_box = box
+            tracked = box or tracked  # keep following the last face seen
+            last_thumb = thumb
+    found = [i for i, b in enumerate(boxes) if b is not None]
+    out = np.empty((len(raw), frame_size, frame_size, 3), dtype=np.uint8)
+    for i, frame in enumerate(raw):
+        h, w = frame.shape[:2]
+        if boxes[i] is not None:
+            info.n_face += 1
+            box = boxes[i]
+        elif found:
+            info.n_carried += 1
+            box = boxes[min(found, key=lambda j: abs(j - i))]
+        else:
+            info.n_centre += 1
+            box = None
+        x0, y0, side = fr.square_box(box, h, w)
+        crop = frame[y0:y0 + side, x0:x0 + side]
+        interp = cv2.INTER_AREA if side >= frame_size else cv2.INTER_LINEAR
+        out[i] = cv2.resize(crop, (frame_size, frame_size), interpolation=interp)
+    own = np.array([b is not None for b in boxes], dtype=bool)
+    return out, own
+
+
+@pytest.mark.shared_data
+@pytest.mark.skipif(not VIDEO.is_dir(), reason="../shared/data/video/mead_silent absent")
+def test_face_tracker_refactor_gives_the_same_crops_on_real_video():
+    """FaceTracker + crop_face give bit-identical crops, masks and counts to the loop they came
+    from, on a real MEAD clip made harder: blank frames (carried boxes), a repeated frame (same
+    shot, no cascade), a frame shifted sideways (tracking fails, full search), a small frame
+    (upscaled crop), and the clip read whole through _read_frames_uint8."""
+    clip = sorted(VIDEO.glob("*_surprised_*.mp4"))[0]
+    raw = fr._read_opencv(str(clip), 5)[0]
+    blank = np.full_like(raw[0], 120)
+    shifted = np.roll(raw[3], 90, axis=1)
+    mixed = [blank, blank] + raw[:4] + [raw[3], shifted, blank] + raw[4:9] + [blank, np.ascontiguousarray(raw[9][::3, ::3])]
+    mixed = [np.ascontiguousarray(f) for f in mixed]
+    for size, detect in ((96, True), (48, True), (96, False)):
+        new_info, ref_info = fr.FrameInfo("x"), fr.FrameInfo("x")
+        new, own = fr._crop_frames(mixed, size, detect, new_info)
+        ref, ref_own = _reference_crops(mixed, size, detect, ref_info)
+        np.testing.assert_array_equal(new, ref)
+        np.testing.assert_array_equal(own, ref_own)
+        assert new_info == ref_info
+    assert ref_info.n_centre == len(mixed)
+    new_info = fr.FrameInfo("x")
+    fr._crop_frames(mixed, 96, True, new_info)
+    assert new_info.n_carried >= 3 and new_info.n_face >= 10 and new_info.n_tracked >= 5
+    out, info, own = fr._read_frames_uint8(str(clip), 5, 96, True)
+    ref_info = fr.FrameInfo(str(clip), n_decoded=info.n_decoded, n_frames=info.n_frames, backend=info.backend)
+    ref, ref_own = _reference_crops(raw, 96, True, ref_info)
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(own, ref_own)
+    assert info == ref_info
+
+
+def test_face_tracker_reuses_a_static_shot_and_reports_the_last_face(monkeypatch):
+    """Same shot: the cascade runs once; a frame without a face gets the last face seen, own=False."""
+    calls = []
+    faces = iter([(10, 10, 20, 20), None])
+    monkeypatch.setattr(fr, "detect_face", lambda f: calls.append("full") or next(faces))
+    monkeypatch.setattr(fr, "detect_face_near", lambda f, box: calls.append("near") or None)
+    still = np.full((64, 64, 3), 100, np.uint8)
+    other = np.full((64, 64, 3), 200, np.uint8)
+    t = fr.FaceTracker()
+    assert t.step(still) == ((10, 10, 20, 20), True)
+    assert t.step(still) == ((10, 10, 20, 20), True)        # same shot: reused, no cascade
+    assert calls == ["full"]
+    assert t.step(other) == ((10, 10, 20, 20), False)       # tracking and full search fail
+    assert calls == ["full", "near", "full"] and t.n_detected == 2 and t.n_tracked == 0
+    assert fr.crop_face(other, None, 16).shape == (16, 16, 3)
