@@ -467,11 +467,39 @@ def load_clean(path: str | os.PathLike, **params: Any) -> tuple[np.ndarray, np.n
     """
     p = front_end_params(**params)
     y, sr = read_wav(extract_wav(path, p["sr"]))
-    clean = preprocess(y, denoise=p["denoise"], n_fft=p["n_fft"], hop_length=p["hop_length"],
-                       over_subtraction=p["over_subtraction"], spectral_floor=p["spectral_floor"],
-                       noise_percentile=p["noise_percentile"], trim_db=p["trim_db"],
-                       peak_normalize=p["peak_normalize"])
+    clean = _preprocess_with(y, p)
     return y, clean, sr
+
+
+def _preprocess_with(y: np.ndarray, p: dict[str, Any]) -> np.ndarray:
+    """:func:`preprocess` with the front-end parameters ``p`` (:func:`front_end_params`)."""
+    return preprocess(y, denoise=p["denoise"], n_fft=p["n_fft"], hop_length=p["hop_length"],
+                      over_subtraction=p["over_subtraction"], spectral_floor=p["spectral_floor"],
+                      noise_percentile=p["noise_percentile"], trim_db=p["trim_db"],
+                      peak_normalize=p["peak_normalize"])
+
+
+def signal_mfcc(y: np.ndarray, sr: int, params: Mapping[str, Any] | None = None) -> np.ndarray:
+    """The front end on a signal already decoded: :func:`preprocess` then :func:`compute_mfcc`
+    (what :func:`clip_mfcc` does to a clip's WAV; a timeline window's samples go the same way).
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Mono signal at ``sr`` Hz.
+    sr : int
+    params : mapping or None
+        Front-end parameters (:func:`front_end_params`; its ``sr`` is not used: the signal's is ``sr``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(T, n_mfcc)`` float32 (``3 n_mfcc`` columns with deltas).
+    """
+    p = front_end_params(**(params or {}))
+    clean = _preprocess_with(y, p)
+    return compute_mfcc(clean, sr, n_mfcc=p["n_mfcc"], n_fft=p["n_fft"], hop_length=p["hop_length"],
+                        n_mels=p["n_mels"], deltas=p["mfcc_deltas"])
 
 
 def clip_mfcc(path: str | os.PathLike, **params: Any) -> dict[str, Any]:
@@ -511,12 +539,7 @@ def clip_mfcc(path: str | os.PathLike, **params: Any) -> dict[str, Any]:
         y, sr = read_wav(wav)
         if y.size == 0:
             raise media.MediaError(f"clip {path.name}: the audio track is empty")
-        clean = preprocess(y, denoise=p["denoise"], n_fft=p["n_fft"], hop_length=p["hop_length"],
-                           over_subtraction=p["over_subtraction"], spectral_floor=p["spectral_floor"],
-                           noise_percentile=p["noise_percentile"], trim_db=p["trim_db"],
-                           peak_normalize=p["peak_normalize"])
-        m = compute_mfcc(clean, sr, n_mfcc=p["n_mfcc"], n_fft=p["n_fft"], hop_length=p["hop_length"],
-                         n_mels=p["n_mels"], deltas=p["mfcc_deltas"])
+        m = signal_mfcc(y, sr, p)
         if not np.all(np.isfinite(m)):
             raise media.MediaError(f"clip {path.name}: MFCC has non-finite values")
         return {"mfcc": m, "duration_s": np.float64(len(y) / sr), "sr": np.int64(sr)}

@@ -92,8 +92,12 @@ def cmd_paired_build(a: argparse.Namespace) -> int:
 def cmd_predict(a: argparse.Namespace) -> int:
     from mer_helpers.predict import predict_cli  # TensorFlow is imported after the inputs are checked
 
+    timeline = {"window_s": a.window, "hop_s": a.hop, "plot": a.plot} if a.timeline else None
+    if not a.timeline and (a.plot or a.window is not None or a.hop is not None):
+        print("mer predict: --window, --hop and --plot need --timeline", file=sys.stderr)
+        return 1
     return predict_cli(a.model_dir, a.clips, labels=a.labels, out=a.out, on_bad_input=a.on_bad_input,
-                       person_column=a.person_column, person=a.person)
+                       person_column=a.person_column, person=a.person, timeline=timeline)
 
 
 def cmd_weights_fetch(a: argparse.Namespace) -> int:
@@ -233,6 +237,15 @@ def build_parser() -> argparse.ArgumentParser:
                      "the person-free model answers everyone else (the CSV's answered_by column says which)")
     who.add_argument("--person", default=None, metavar="NAME",
                      help="all clips are this one person's (e.g. a folder of one speaker's clips)")
+    tl = pr.add_argument_group("emotion over time (long videos)")
+    tl.add_argument("--timeline", action="store_true",
+                    help="one row per window of each video instead of one per clip: clip_id, start_s, end_s, "
+                    "y_pred, p_<class>..., modalities, answered_by; each video is decoded once, window by "
+                    "window, and is one person (its own windows are the person's reference)")
+    tl.add_argument("--window", type=float, default=None, metavar="S",
+                    help="window length in seconds (default 3: about one training utterance)")
+    tl.add_argument("--hop", type=float, default=None, metavar="S", help="seconds between window starts (default 1)")
+    tl.add_argument("--plot", default=None, metavar="PNG", help="also draw the probabilities over time")
     pr.set_defaults(func=cmd_predict)
 
     w = sub.add_parser("weights", help="manage pretrained backbone weights",

@@ -615,8 +615,62 @@ def _load_model(model_dir):
         return None, [f"{model_dir}: cannot load the model bundle ({type(e).__name__}: {first}); {REBUILD}"]
 
 
+def timeline_problems(timeline: dict, labels, out) -> list[str]:
+    """The ``--timeline`` settings checked before anything is decoded (one line each)."""
+    from mer_helpers.timeline import HOP_S, WINDOW_S
+
+    window = WINDOW_S if timeline.get("window_s") is None else float(timeline["window_s"])
+    hop = HOP_S if timeline.get("hop_s") is None else float(timeline["hop_s"])
+    problems = []
+    if not 0.5 <= window <= 60:
+        problems.append(f"--window {window:g}: a window must last 0.5 to 60 seconds")
+    if not 0 < hop <= window:
+        problems.append(f"--hop {hop:g}: the hop must be above 0 and at most the window ({window:g} s)")
+    if labels:
+        problems.append("--labels scores whole clips; a timeline has no labels per window (leave out --labels)")
+    plot = timeline.get("plot")
+    if plot and Path(plot).suffix.lower() not in (".png", ".svg", ".pdf"):
+        problems.append(f"{plot}: --plot writes a .png, .svg or .pdf figure")
+    elif plot:
+        problems += output_problems(plot)
+    timeline.update(window_s=window, hop_s=hop)
+    return problems
+
+
+def _streams_problem(path) -> str | None:
+    """Why a video cannot be read as a timeline, from its header only (a long video is not
+    decoded twice: damage further in is named when the window reaches it)."""
+    from mer_helpers.validate import clip_problems
+
+    return "; ".join(clip_problems(path, decode=False, need_both=False)) or None
+
+
+def _timeline(model_dir, inputs: Inputs, timeline: dict, out, on_bad_input: str) -> int:
+    """``mer predict --timeline`` once the inputs passed: header check of each video, the model,
+    then :func:`mer_helpers.timeline.timeline_cli`."""
+    from mer_helpers.timeline import timeline_cli
+
+    bad = {str(p): r for p in inputs.paths if (r := _streams_problem(p))}
+    for p, r in bad.items():
+        _say(f"{p}: {r}")
+    if bad and on_bad_input == "stop":
+        return exitcodes.BAD_CLIPS
+    keep = [i for i, p in enumerate(inputs.paths) if str(p) not in bad]
+    model, problems = _load_model(model_dir)
+    for line in problems:
+        _say(line)
+    if problems:
+        return exitcodes.INPUT_ERROR
+    persons = None if inputs.persons is None else [inputs.persons[i] for i in keep]
+    status = timeline_cli(model, [inputs.paths[i] for i in keep], out=out, window_s=timeline["window_s"],
+                          hop_s=timeline["hop_s"], plot=timeline.get("plot"), persons=persons,
+                          on_bad_input=on_bad_input, say=_say, log=_log)
+    return exitcodes.SKIPPED if bad and status == exitcodes.OK else status
+
+
 def predict_cli(model_dir, clips: Sequence[str], labels=None, out=None, n_jobs: int = 1,
-                on_bad_input: str = "stop", person_column: str | None = None, person: str | None = None) -> int:
+                on_bad_input: str = "stop", person_column: str | None = None, person: str | None = None,
+                timeline: dict | None = None) -> int:
     """The ``mer predict`` command: check the inputs, check the clips, predict, write the CSV
     (``out``) or print it, and with ``labels`` end with the line ``accuracy=A f1_macro=F``.
 
@@ -644,6 +698,9 @@ def predict_cli(model_dir, clips: Sequence[str], labels=None, out=None, n_jobs: 
         A column of ``labels`` naming each clip's person (e.g. ``speaker``).
     person : str or None
         All clips are this one person's.
+    timeline : dict or None
+        ``{"window_s", "hop_s", "plot"}``: one row per window of each video
+        (:func:`mer_helpers.timeline.timeline_cli`) instead of one per clip.
 
     Returns
     -------
@@ -656,6 +713,8 @@ def predict_cli(model_dir, clips: Sequence[str], labels=None, out=None, n_jobs: 
     if on_bad_input not in ON_BAD_INPUT:
         raise ValueError(f"on_bad_input must be one of {ON_BAD_INPUT}, got {on_bad_input!r}")
     inputs = check_inputs(model_dir, clips, labels=labels, out=out, person_column=person_column, person=person)
+    if timeline is not None:
+        inputs.problems += timeline_problems(timeline, labels, out)
     for line in inputs.problems:
         _say(line)
     if inputs.problems:
@@ -663,6 +722,8 @@ def predict_cli(model_dir, clips: Sequence[str], labels=None, out=None, n_jobs: 
     if inputs.note:
         _say(f"note: {inputs.note}")
     paths = inputs.paths
+    if timeline is not None:
+        return _timeline(model_dir, inputs, timeline, out, on_bad_input)
     failed = check_clips(paths, need_both=not bundle_has_branches(model_dir))
     reported: set[str] = set()
     _report(failed, reported)
