@@ -31,6 +31,7 @@ reading every second. Both are parameters (``--window``, ``--hop``).
 from __future__ import annotations
 
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -50,6 +51,8 @@ BATCH_WINDOWS = 64
 MIN_AUDIO_S = 0.5
 #: what ``modalities`` says for a window with neither speech nor a face
 NO_MODALITY = "none"
+#: one thread computes a batch's MFCCs while this one runs the face network
+_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="timeline-audio")
 
 
 def columns(classes: Sequence[str]) -> list[str]:
@@ -95,12 +98,15 @@ def window_features(model, windows: Sequence, trust_face: bool) -> tuple[np.ndar
     V_rows = np.full((n, len(model.modality_index("visual"))), np.nan, np.float32)
     speech = [i for i, w in enumerate(windows) if w.audio is not None and len(w.audio) >= MIN_AUDIO_S * fe["sr"]
               and A.has_speech(w.audio)]
-    if speech:
-        A_rows[speech] = audio.featurize([A.signal_mfcc(windows[i].audio, fe["sr"], fe) for i in speech])[0]
     faces = [i for i, w in enumerate(windows) if w.frames is not None and len(w.frames)
              and (not trust_face or bool(np.any(w.face)))]
-    if faces:
-        V_rows[faces] = visual.transform_frames([windows[i].frames for i in faces], progress=False)[0]
+    # the audio front end (NumPy/SciPy, much of it outside the GIL) in a thread beside the backbone
+    mfcc = _POOL.submit(lambda: [A.signal_mfcc(windows[i].audio, fe["sr"], fe) for i in speech])
+    if faces:  # frames shared by overlapping windows go through the network once; nothing is cached
+        V_rows[faces] = visual.transform_frames([windows[i].frames for i in faces], progress=False,
+                                                use_cache=False, local=True)[0]
+    if speech:
+        A_rows[speech] = audio.featurize(mfcc.result())[0]
     return A_rows, V_rows
 
 

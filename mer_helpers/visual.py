@@ -588,7 +588,7 @@ def _features_task(job: tuple[list[str], np.ndarray], backbone: str, weights: st
 def backbone_features(images: Sequence[np.ndarray] | np.ndarray, backbone: str = "resnet50",
                       weights="imagenet", seed: int = 42, batch_size: int = 32, chunk: int = 256,
                       use_cache: bool = True, progress: bool = True, return_stats: bool = False,
-                      layer: str | None = None, seen: set | None = None):
+                      layer: str | None = None, seen: set | None = None, local: bool = False):
     """Backbone features of many images: ``(n, dim)`` float32 (2048 for ResNet-50; for
     fer_xception the width of ``layer``, see :func:`select_layer`).
 
@@ -603,6 +603,9 @@ def backbone_features(images: Sequence[np.ndarray] | np.ndarray, backbone: str =
     counts in ``n_images`` (and, if it is computed again, in ``n_computed``) but not as distinct
     or cached, so the stats of the calls added up (:meth:`FeatureStats.add`) are those of one
     call over all the images, as long as the cache is on.
+
+    ``local``: compute the missing images here, in one call, without Dask (a timeline's small
+    batches, where starting workers would cost more than the network).
     """
     backbone = str(backbone).lower()
     spec = backbone_spec(backbone)
@@ -641,11 +644,15 @@ def backbone_features(images: Sequence[np.ndarray] | np.ndarray, backbone: str =
         size = max(int(batch_size), min(int(chunk), -(-len(todo) // 8)))
         parts = [todo[s:s + size] for s in range(0, len(todo), size)]
         t0 = time.perf_counter()
-        ys = map_clips(functools.partial(_features_task, backbone=backbone, weights=path or "none",
-                                         seed=int(seed), batch_size=int(batch_size), use_cache=use_cache),
-                       [(part, np.stack([imgs[uniq[k]] for k in part])) for part in parts],
-                       desc=f"{backbone} ({weights_label(weights)})", unit="chunk", progress=progress,
-                       n_jobs=1)
+        task = functools.partial(_features_task, backbone=backbone, weights=path or "none", seed=int(seed),
+                                 batch_size=int(batch_size), use_cache=use_cache)
+        if local:
+            parts = [todo]
+            ys = [task((todo, np.stack([imgs[uniq[k]] for k in todo])))]
+        else:
+            ys = map_clips(task, [(part, np.stack([imgs[uniq[k]] for k in part])) for part in parts],
+                           desc=f"{backbone} ({weights_label(weights)})", unit="chunk", progress=progress,
+                           n_jobs=1)
         for part, y in zip(parts, ys):
             feats.update(zip(part, y))
         stats.seconds = time.perf_counter() - t0
@@ -711,7 +718,7 @@ def feature_columns(backbone: str = "resnet50", dim: int | None = None, layer: s
 
 def clip_features(images_per_clip: Sequence[np.ndarray], backbone: str = "resnet50", weights="imagenet",
                   seed: int = 42, batch_size: int = 32, progress: bool = True, return_stats: bool = False,
-                  layer: str | None = None):
+                  layer: str | None = None, use_cache: bool = True, local: bool = False):
     """Per clip: the sequence of its summary images' features ``(k, dim)`` and their mean.
 
     All images of all clips go through :func:`backbone_features` in one batched pass.
@@ -734,6 +741,8 @@ def clip_features(images_per_clip: Sequence[np.ndarray], backbone: str = "resnet
         Also return :func:`backbone_features`' timing and cache statistics.
     layer : str, optional
         ``fer_xception``'s layer.
+    use_cache, local : bool
+        See :func:`backbone_features`.
 
     Returns
     -------
@@ -745,7 +754,7 @@ def clip_features(images_per_clip: Sequence[np.ndarray], backbone: str = "resnet
         raise ValueError("every clip needs at least one summary image")
     flat = [im for x in images_per_clip for im in x]
     F, stats = backbone_features(flat, backbone, weights, seed, batch_size=batch_size, progress=progress,
-                                 return_stats=True, layer=layer)
+                                 return_stats=True, layer=layer, use_cache=use_cache, local=local)
     seqs, pos = [], 0
     for c in counts:
         seqs.append(F[pos:pos + c].astype(np.float32))
@@ -864,7 +873,7 @@ class VisualFeaturizer(TransformerMixin, BaseEstimator):
         """
         return self.transform_frames(X, progress=False)[0]
 
-    def transform_images(self, images_per_clip: Sequence[np.ndarray], progress: bool = True):
+    def transform_images(self, images_per_clip: Sequence[np.ndarray], progress: bool = True, **kwargs):
         """Summary images per clip → features: the backbone's features of each image (layer
         ``backbone_layer``) and their mean over the clip's images.
 
@@ -874,6 +883,8 @@ class VisualFeaturizer(TransformerMixin, BaseEstimator):
             The summary images of each clip (e.g. from :meth:`SummaryImages.transform`).
         progress : bool
             Show a progress bar over the backbone's batches.
+        **kwargs
+            ``use_cache``, ``local``: see :func:`backbone_features`.
 
         Returns
         -------
@@ -882,9 +893,9 @@ class VisualFeaturizer(TransformerMixin, BaseEstimator):
             feature, the column names, and the features of each image.
         """
         return clip_features(images_per_clip, self._backbone, self._weights, int(self.seed),
-                             int(self.backbone_batch_size), progress=progress, layer=self._layer)
+                             int(self.backbone_batch_size), progress=progress, layer=self._layer, **kwargs)
 
-    def transform_frames(self, frames_list: Sequence[np.ndarray], progress: bool = True):
+    def transform_frames(self, frames_list: Sequence[np.ndarray], progress: bool = True, **kwargs):
         """Sampled frames per clip → summary images (the fitted summary model) → features.
 
         Parameters
@@ -893,6 +904,8 @@ class VisualFeaturizer(TransformerMixin, BaseEstimator):
             Frames as :meth:`sample_frames` returns them.
         progress : bool
             Passed to :meth:`transform_images`.
+        **kwargs
+            Passed to :meth:`transform_images` (``use_cache``, ``local``).
 
         Returns
         -------
@@ -900,7 +913,7 @@ class VisualFeaturizer(TransformerMixin, BaseEstimator):
             What :meth:`transform_images` returns for the clips' summary images.
         """
         images = self.summary_model.transform(frames_list)
-        return self.transform_images(images, progress=progress)
+        return self.transform_images(images, progress=progress, **kwargs)
 
     def sample_frames(self, paths: Iterable[str | os.PathLike], n_jobs: int = 1, progress: bool = True):
         """The frames this featurizer reads from clip files (:func:`mer_helpers.frames.sample_clips`).
