@@ -1831,11 +1831,8 @@ def fit_branches(artifacts, split: Mapping, labels, classes: Sequence[str], para
         Recorded in each ``bundle.json`` (with ``columns`` set to the modality).
     sources : sequence of str, default=("features",)
         The fused files to train on (``plain`` too for the person-free twins).
-    model_name : str, default="bilstm_sa"
-    progress : progress bar or None
-        Advanced once per trained model.
-    **kwargs
-        :func:`run_split`'s settings.
+    model_name, progress, **kwargs
+        As for :func:`run_ablation` (the model, a bar advanced per model, :func:`run_split`'s settings).
 
     Returns
     -------
