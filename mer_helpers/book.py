@@ -141,8 +141,7 @@ _PRESET_ROWS = [
 
 def _run_name(r: Path) -> str:
     """`name`, or `name` (reference run) for one kept in :data:`REFERENCE_RUNS`."""
-    ref = Path(r).resolve().parent == REFERENCE_RUNS.resolve()
-    return f"`{Path(r).name}`" + (" (reference run)" if ref else "")
+    return f"`{Path(r).name}`" + (" (reference run)" if _is_reference(r) else "")
 
 
 def reference_runs() -> list[Path]:
@@ -465,7 +464,10 @@ def stage_book(run_dir: Path | None, stage: Path, compare: list[Path] | None = N
         io.atomic_write_text(stage / "book" / "run_summary.md", run_summary_markdown(run_dir))
     runs = ([run_dir] if run_dir else []) + [Path(c).resolve() for c in (compare or [])
                                               if not run_dir or Path(c).name != run_dir.name]
-    three = [r for r in runs if _is_three_class_within_corpus(r)]
+    # the presets page compares presets on people the model has not seen: the random-split
+    # reference runs (one split, no spread) are shown in the intro's claim table instead
+    three = [r for r in runs if _is_three_class_within_corpus(r)
+             and (r == run_dir or not (_is_reference(r) and _protocol(r) == "random-split"))]
     for name, mark, make, which in (("presets.md", PRESETS_MARK, presets_markdown, three),
                                     ("generalise.md", GENERALISE_MARK, generalise_markdown, runs)):
         page = stage / "book" / name
@@ -478,6 +480,14 @@ def stage_book(run_dir: Path | None, stage: Path, compare: list[Path] | None = N
     if page.exists():
         io.atomic_write_text(page, page.read_text().replace(CLAIM_MARK, claim_markdown()))
     return stage
+
+
+def _is_reference(run: Path) -> bool:
+    return Path(run).resolve().parent == REFERENCE_RUNS.resolve()
+
+
+def _protocol(run: Path) -> str | None:
+    return io.read_json(run / "metrics.json").get("protocol") if (run / "metrics.json").exists() else None
 
 
 def _is_three_class_within_corpus(run: Path) -> bool:

@@ -93,6 +93,26 @@ def test_claim_table_of_the_kept_reference_runs_matches_their_metrics():
         assert f"--protocol random-split --preset {preset}" in md
 
 
+def test_random_split_reference_runs_stay_off_the_presets_page(tmp_path, monkeypatch):
+    """The presets page compares presets on unseen people: a random-split *reference* run is in
+    the intro's claim table and on the generalise page (with its protocol), not in the presets
+    table; a random-split run the book is built from is still shown there."""
+    ref = tmp_path / "reference_runs"
+    _ref(ref, "paired-strong-random", "strong", "random-split", 0.999)
+    _ref(ref, "paired-strong", "strong", "speaker-cv", 0.985)
+    monkeypatch.setattr(book, "REFERENCE_RUNS", ref)
+    mine = _ref(tmp_path, "mine-random", "paper", "random-split", 0.8)
+    (mine / "notebooks").mkdir()
+    stage = book.stage_book(mine, tmp_path / "stage", compare=book.reference_runs())
+    presets = (stage / "book" / "presets.md").read_text()
+    assert "`paired-strong` (reference run)" in presets and "`mine-random`" in presets
+    assert "paired-strong-random" not in presets
+    generalise = (stage / "book" / "generalise.md").read_text()
+    assert "| `paired-strong-random` (reference run) | strong | 0 | random-split | 480 |" in generalise
+    intro = (stage / "book" / "intro.md").read_text()
+    assert "| `strong` preset (reference runs) | BiLSTM-SA | 99.9 | 99.4 | 98.5 ± 3.0 | 98.0 ± 3.0 |" in intro
+
+
 def test_the_intros_reading_of_the_claim_table_holds_for_the_kept_runs():
     """What book/intro.md says in words under the table, checked against the kept runs: near the
     papers' figures on a random split (within 10 points, every model), the face columns alone at
