@@ -5,7 +5,9 @@ together with the executed notebooks of the run (``OUT/notebooks``; the unexecut
 notebook stands in for any stage the run did not execute), and ``book/run_summary.md`` is
 written from the run's ``metrics.json``. ``book/presets.md`` gets a table of this run and of
 every run given with ``--compare`` (typically the ``paper`` and ``strong`` presets on the same
-data), each number read from that run's ``metrics.json``. The HTML lands in ``_build/html``.
+data), each number read from that run's ``metrics.json``; ``book/intro.md`` gets the claim table
+(paper 1's accuracies beside the random-split and speaker-independent reference runs of each
+preset, :func:`claim_markdown`). The HTML lands in ``_build/html``.
 
 Sphinx's warnings are printed (to stderr) also when the build succeeds. ``strict=True`` (or the
 environment variable ``MER_BOOK_STRICT=1``) turns them into errors (``jupyter-book build -W
@@ -139,8 +141,7 @@ _PRESET_ROWS = [
 
 def _run_name(r: Path) -> str:
     """`name`, or `name` (reference run) for one kept in :data:`REFERENCE_RUNS`."""
-    ref = Path(r).resolve().parent == REFERENCE_RUNS.resolve()
-    return f"`{Path(r).name}`" + (" (reference run)" if ref else "")
+    return f"`{Path(r).name}`" + (" (reference run)" if _is_reference(r) else "")
 
 
 def reference_runs() -> list[Path]:
@@ -367,6 +368,86 @@ def scale_markdown(bench_json: Path = BENCH_SCALE) -> str:
     return "\n".join(out)
 
 
+#: the intro's claim table: for each preset, the reference runs of the paired three-class clips
+#: under the papers' protocol (random 80/20 split of the clips) and speaker-independent (speaker-cv)
+CLAIM_RUNS = {"paper": ("paired-paper-random", "paired-paper"),
+              "strong": ("paired-strong-random", "paired-strong")}
+_CLAIM_MODELS = (("bilstm_sa", "BiLSTM-SA"), ("bilstm", "BiLSTM"), ("cnn", "CNN"))
+
+
+def _claim_cells(m: dict | None, model: str) -> list[str]:
+    """Accuracy and macro-F1 in % of ``model`` (± std over the evaluation folds where several)."""
+    if m is None:
+        return ["not kept", "not kept"]
+    v = _dig(m, ("models", model)) or {}
+    several = (v.get("n_splits") or 2) > 1
+    return [_cell(v.get(k), "pct", v.get(f"{k}_std") if several else None) for k in ("accuracy", "f1_macro")]
+
+
+def claim_markdown(ref_dir: Path | None = None) -> str:
+    """The table at the top of ``book/intro.md``: paper 1's accuracies (quoted), then for each
+    preset and model the random split beside the speaker-independent split, every number read
+    from the ``metrics.json`` of the reference runs in :data:`CLAIM_RUNS`; their commands below."""
+    ref_dir = Path(ref_dir) if ref_dir is not None else REFERENCE_RUNS
+    lines = ["| | model | random split: accuracy % | random split: macro-F1 % | "
+             "speaker-independent: accuracy % | speaker-independent: macro-F1 % |", "|---" * 6 + "|"]
+    for key, label in _CLAIM_MODELS:
+        lines.append(f"| paper 1 (MELD, as published) | {label} | {PAPER1_TABLE1[key]['accuracy']:.2f} | "
+                     f"{PAPER1_TABLE1[key]['f1']:.2f}\\* | not reported | not reported |")
+    commands, sizes, gaps, faces, intervals = [], {}, [], [], []
+    for preset, names in CLAIM_RUNS.items():
+        ms = []
+        for name, what in zip(names, ("random split", "speaker-independent")):
+            r = ref_dir / name
+            m = io.read_json(r / "metrics.json") if (r / "metrics.json").exists() else None
+            ms.append(m)
+            if m is None:
+                commands.append(f"- `{preset}`, {what}: `{name}` is not in `book/reference_runs` yet")
+                continue
+            n_test = _dig(m, ("models", "bilstm_sa", "n_clips"))
+            sizes.setdefault(what, set()).add((m.get("protocol"), m.get("n_clips"), n_test))
+            commands.append(f"- `{preset}`, {what} (`{name}`, reference run, `{m.get('protocol')}`): "
+                            f"`{run_command(r)}`")
+        for key, label in _CLAIM_MODELS:
+            lines.append(f"| `{preset}` preset (reference runs) | {label} | "
+                         + " | ".join(_claim_cells(ms[0], key) + _claim_cells(ms[1], key)) + " |")
+        if None in ms:
+            continue
+        acc = [[_dig(m, ("models", key, "accuracy")) for key, _ in _CLAIM_MODELS] for m in ms]
+        if None not in acc[0] + acc[1]:
+            gaps.append(f"`{preset}` " + " / ".join(f"{100 * (a - b):+.1f}" for a, b in zip(*acc)))
+        ci = _dig(ms[0], ("models", "bilstm_sa", "ci95", "accuracy"))
+        if ci:
+            intervals.append(f"`{preset}` {_cell(ci[0], 'pct')}–{_cell(ci[1], 'pct')}")
+        vis = [_dig(m, ("ablation", "visual_only")) for m in ms]
+        if None not in vis:
+            faces.append(f"`{preset}` {_cell(vis[0], 'pct')} against {_cell(vis[1], 'pct')}")
+    reading = []
+    if gaps:
+        reading.append("**Random split minus speaker-independent**, accuracy in percentage points "
+                       "(BiLSTM-SA / BiLSTM / CNN): " + "; ".join(gaps) + ".")
+    if faces:
+        reading.append("BiLSTM-SA on the face columns alone, macro-F1 % on the random split against "
+                       "speaker-independent: " + "; ".join(faces) + ".")
+    if reading:
+        lines += ["", " ".join(reading)]
+    what_split = []
+    for what, got in sizes.items():
+        for protocol, n, n_test in sorted(got, key=str):
+            what_split.append(f"{what} (`{protocol}`): {n} clips, {n_test} of them scored" if n_test != n
+                              else f"{what} (`{protocol}`): {n} clips, each scored once in a test fold")
+    lines += ["", "Paper 1: Table 1, three MELD emotions, random 80/20 split of the clips, quoted as published "
+              "(\\*: its F1-score, whose averaging, macro or weighted, the paper does not state). "
+              "Ours: the paired three-class clips (RAVDESS speech + KDEF faces, happy / sad / surprise; "
+              + "; ".join(what_split) + "). Mean ± standard deviation over the speaker-grouped folds; "
+              "the random split is one 80/20 split, so it has no spread" + (
+                  " (95 % bootstrap interval of BiLSTM-SA's accuracy over its test clips: " + "; ".join(intervals)
+                  + ")" if intervals else "") + ". `paper` uses a randomly initialised "
+              "ResNet-50 (ImageNet weights cannot be fetched here). The commands (`DATA`: the folder of the "
+              "corpora):", ""] + commands
+    return "\n".join(lines) + "\n"
+
+
 def stage_book(run_dir: Path | None, stage: Path, compare: list[Path] | None = None) -> Path:
     if stage.exists():
         shutil.rmtree(stage)
@@ -383,7 +464,10 @@ def stage_book(run_dir: Path | None, stage: Path, compare: list[Path] | None = N
         io.atomic_write_text(stage / "book" / "run_summary.md", run_summary_markdown(run_dir))
     runs = ([run_dir] if run_dir else []) + [Path(c).resolve() for c in (compare or [])
                                               if not run_dir or Path(c).name != run_dir.name]
-    three = [r for r in runs if _is_three_class_within_corpus(r)]
+    # the presets page compares presets on people the model has not seen: the random-split
+    # reference runs (one split, no spread) are shown in the intro's claim table instead
+    three = [r for r in runs if _is_three_class_within_corpus(r)
+             and (r == run_dir or not (_is_reference(r) and _protocol(r) == "random-split"))]
     for name, mark, make, which in (("presets.md", PRESETS_MARK, presets_markdown, three),
                                     ("generalise.md", GENERALISE_MARK, generalise_markdown, runs)):
         page = stage / "book" / name
@@ -392,7 +476,18 @@ def stage_book(run_dir: Path | None, stage: Path, compare: list[Path] | None = N
     page = stage / "book" / "scale.md"
     if page.exists():
         io.atomic_write_text(page, page.read_text().replace(SCALE_MARK, scale_markdown()))
+    page = stage / "book" / "intro.md"
+    if page.exists():
+        io.atomic_write_text(page, page.read_text().replace(CLAIM_MARK, claim_markdown()))
     return stage
+
+
+def _is_reference(run: Path) -> bool:
+    return Path(run).resolve().parent == REFERENCE_RUNS.resolve()
+
+
+def _protocol(run: Path) -> str | None:
+    return io.read_json(run / "metrics.json").get("protocol") if (run / "metrics.json").exists() else None
 
 
 def _is_three_class_within_corpus(run: Path) -> bool:
@@ -407,6 +502,8 @@ def _is_three_class_within_corpus(run: Path) -> bool:
 PRESETS_MARK = "<!-- presets table: written by mer book -->"
 #: ... in ``book/scale.md``
 SCALE_MARK = "<!-- scale tables: written by mer book -->"
+#: ... in ``book/intro.md`` (the claim table, :func:`claim_markdown`)
+CLAIM_MARK = "<!-- claim table: written by mer book -->"
 #: ... and in ``book/generalise.md``
 GENERALISE_MARK = "<!-- generalisation tables: written by mer book -->"
 
