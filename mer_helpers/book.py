@@ -17,7 +17,6 @@ environment variable ``MER_BOOK_STRICT=1``) turns them into errors (``jupyter-bo
 from __future__ import annotations
 
 import functools
-
 import os
 import re
 import shutil
@@ -26,7 +25,9 @@ import sys
 from pathlib import Path
 
 from mer_helpers import io
+from mer_helpers.config import PRESETS
 from mer_helpers.runner import NOTEBOOK_DIR, REPO_ROOT
+from mer_helpers.schema import chain_parameters
 
 #: named reference runs kept with the book (``scripts/save_reference_run.py``): their
 #: metrics.json and run.json only, shown beside the run that builds the book
@@ -190,7 +191,6 @@ def run_command(run_dir: Path) -> str:
         p.pop("data_root")
     parts.append(f"--protocol {p.pop('protocol', 'speaker-cv')} --preset {run.get('preset', '?')}")
     p.pop("out_dir", None)
-    from mer_helpers.config import PRESETS
 
     preset = PRESETS.get(run.get("preset", ""), {})
     # a setting the preset has gained since the run was made: the run used the notebooks' default
@@ -211,7 +211,6 @@ def _cli_value(v) -> str:
 @functools.lru_cache(maxsize=1)
 def _notebook_defaults() -> dict:
     """Every parameter's default, from the notebooks' ``parameters`` cells."""
-    from mer_helpers.schema import chain_parameters
 
     return chain_parameters(sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb")))[1]
 

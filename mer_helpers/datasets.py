@@ -37,7 +37,14 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
-from mer_helpers import DEFAULT_CLASSES
+from mer_helpers import DEFAULT_CLASSES, cache
+from mer_helpers.cache import cache_root, make_key
+from mer_helpers.io import atomic_write, atomic_write_text
+from mer_helpers.labels import (
+    CORPUS_EMOTIONS, CREMAD_EMOTIONS, RAVDESS_EMOTIONS, normalize_label, resolve_classes
+)
+from mer_helpers.paired import build_paired
+from mer_helpers.progress import progress as progress_bar
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data"
@@ -50,148 +57,6 @@ REQUIRED_COLUMNS = ["clip_id", "path", "label", "speaker"]
 # --------------------------------------------------------------------------------------------
 # Label normalisation
 # --------------------------------------------------------------------------------------------
-
-#: canonical emotion -> spellings used by the corpora (matched case-insensitively):
-#: MELD (joy, sadness, anger), RAVDESS (surprised, fearful), CREMA-D (HAP, SAD, ANG, ...),
-#: SAVEE (h, sa, su, a, d, f, n), TESS (ps = pleasant surprise), KDEF (HA, SA, SU, AF, AN, DI, NE),
-#: Oulu-CASIA (Happiness, Sadness, ...), MEAD (disgusted, surprised, ...).
-LABEL_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "happy": ("happy", "happiness", "joy", "joyful", "ha", "h", "hap"),
-    "sad": ("sad", "sadness", "sa"),
-    "surprise": ("surprise", "surprised", "ps", "pleasant_surprise", "pleasant_surprised", "su", "sur"),
-    "angry": ("angry", "anger", "ang", "an", "a"),
-    "fear": ("fear", "fearful", "afraid", "fea", "af", "f"),
-    "disgust": ("disgust", "disgusted", "dis", "di", "d"),
-    "neutral": ("neutral", "neu", "ne", "n"),
-    "calm": ("calm",),
-    "contempt": ("contempt",),
-}
-LABEL_MAP: dict[str, str] = {s: canon for canon, syns in LABEL_SYNONYMS.items() for s in syns}
-KNOWN_EMOTIONS: frozenset[str] = frozenset(LABEL_SYNONYMS)
-
-#: the emotions each corpus has (after normalisation)
-CORPUS_EMOTIONS = {
-    "meld": ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"),
-    "ravdess": ("neutral", "calm", "happy", "sad", "angry", "fear", "disgust", "surprise"),
-    "crema-d": ("angry", "disgust", "fear", "happy", "neutral", "sad"),
-}
-
-RAVDESS_EMOTIONS = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "angry",
-                    "06": "fear", "07": "disgust", "08": "surprise"}
-CREMAD_EMOTIONS = {"ANG": "angry", "DIS": "disgust", "FEA": "fear", "HAP": "happy",
-                   "NEU": "neutral", "SAD": "sad"}
-
-
-def normalize_label(label: Any) -> str:
-    """Map a corpus' emotion spelling onto the project's names.
-
-    ``"joy"``, ``"Happiness"``, ``"HA"``, ``"h"`` → ``"happy"``; ``"sadness"``, ``"SA"`` → ``"sad"``;
-    ``"surprised"``, ``"ps"``, ``"SU"`` → ``"surprise"``; likewise angry, fear, disgust, neutral,
-    calm.
-
-    Parameters
-    ----------
-    label : object
-        A corpus' label (text, or a missing value).
-
-    Returns
-    -------
-    str
-        The project's name; anything else stripped and lower-cased (so it stays recognisable
-        in error messages); ``""`` for a missing value.
-    """
-    if label is None or (isinstance(label, float) and label != label):
-        return ""
-    text = str(label).strip()
-    key = re.sub(r"[\s\-]+", "_", text.lower())
-    return LABEL_MAP.get(key, text.lower())
-
-
-def _class_items(value: Any) -> list[str]:
-    """The raw names of a class list (see :func:`parse_classes`), not yet normalised."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text[:1] == "[" and text[-1:] == "]":  # "[angry, disgust]" passed as one text
-            text = text[1:-1]
-        items: list[str] = []
-        for part in (p.strip().strip("'\"").strip() for p in text.split(",")):
-            words = part.split()
-            # "happy sad" (no comma) is two classes; "pleasant surprise" is one
-            if len(words) > 1 and normalize_label(part) not in KNOWN_EMOTIONS \
-                    and all(normalize_label(w) in KNOWN_EMOTIONS for w in words):
-                items += words
-            elif part:
-                items.append(part)
-        return items
-    if isinstance(value, (list, tuple)):
-        bad = [v for v in value if not isinstance(v, str) or not v.strip()]
-        if bad:
-            raise ValueError(f"classes = {list(value)!r}: every item must be an emotion name (text), "
-                             f"got {bad[0]!r}")
-        return [v.strip() for v in value]
-    raise ValueError(f"classes = {value!r}: expected a list of emotion names or a text such as "
-                     "'happy,sad,surprise'")
-
-
-def parse_classes(value: Any = DEFAULT_CLASSES, min_classes: int = 2) -> list[str]:
-    """The one parser of class lists: the loaders, the paired builder and the parameter schema
-    all use it.
-
-    Each name is normalised with :func:`normalize_label` (``joy`` → ``happy``, ``Sadness`` →
-    ``sad``, ``surprised`` → ``surprise``, ``anger`` → ``angry``, ``fearful`` → ``fear``,
-    ``disgusted`` → ``disgust``) and must then be one of :data:`KNOWN_EMOTIONS`.
-
-    Parameters
-    ----------
-    value : str or sequence of str
-        A list of names, or a text joined by commas (``"happy, sad"``, ``"[happy, sad]"``;
-        without a comma, whitespace separates names: ``"happy sad"``).
-    min_classes : int
-        Fewest names accepted.
-
-    Returns
-    -------
-    list of str
-        The project's names, order kept.
-
-    Raises
-    ------
-    ValueError
-        One line, for an unknown name, a name listed twice (also as two spellings) or fewer
-        than ``min_classes`` names.
-    """
-    items = _class_items(value)
-    out: list[str] = []
-    for c in items:
-        n = normalize_label(c)
-        if n not in KNOWN_EMOTIONS:
-            raise ValueError(f"unknown class {c!r}: use emotion names ({', '.join(sorted(KNOWN_EMOTIONS))}) "
-                             "or a corpus spelling of one (joy, sadness, surprised, anger, fearful, ...)")
-        if n in out:
-            raise ValueError(f"class {c!r} is listed twice (as {n!r}) in classes={items}")
-        out.append(n)
-    if not out:
-        raise ValueError("classes is empty: give at least two emotions, e.g. [happy, sad, surprise]")
-    if len(out) < min_classes:
-        raise ValueError(f"classes = {out}: give at least {min_classes} distinct emotions, "
-                         "e.g. [happy, sad, surprise]")
-    return out
-
-
-def resolve_classes(classes: str | Iterable[str] = DEFAULT_CLASSES) -> list[str]:
-    """Normalise a class set; keeps order, refuses duplicates and unknown names.
-
-    Parameters
-    ----------
-    classes : str or iterable of str
-        ``"happy,sad"`` or a list.
-
-    Returns
-    -------
-    list of str
-        :func:`parse_classes` with at least two classes.
-    """
-    return parse_classes(classes)
 
 
 def _effective_classes(corpus: str, classes: list[str]) -> list[str]:
@@ -566,8 +431,6 @@ def load_paired(root: str | os.PathLike | None, classes: Sequence[str] = DEFAULT
     pandas.DataFrame
         ``speaker`` is the speech speaker.
     """
-    from mer_helpers import cache
-    from mer_helpers.cache import cache_root, make_key
 
     root = Path(root).expanduser() if root is not None else _default_paired_root()
     layout = ("DATA_ROOT/<speech>/ (RAVDESS speech, SAVEE or TESS naming) and DATA_ROOT/<faces>/ "
@@ -579,7 +442,6 @@ def load_paired(root: str | os.PathLike | None, classes: Sequence[str] = DEFAULT
                    classes=classes, seed=int(seed), opts=opts,
                    listing=_listing_digest(speech_dir, faces_dir))
     out = cache_root() / "paired" / key
-    from mer_helpers.paired import build_paired  # lazy: heavy, and optional for other datasets
 
     # one builder at a time per folder; files that fail the folder's seal (size + SHA-256) are
     # deleted first so that build_paired makes them again; the folder is resealed afterwards
@@ -779,7 +641,6 @@ def _read_recorded(path: Path) -> dict[str, str]:
 
 
 def _record(path: Path, sha: str, md5: str, note: str) -> None:
-    from mer_helpers.io import atomic_write_text
 
     atomic_write_text(Path(str(path) + ".sha256"),
                       f"{sha}  {path.name}\n# sha256:{sha} md5:{md5}\n# {note}\n")
@@ -811,8 +672,6 @@ def _verify(path: Path, expected_md5: str | None) -> str:
 def _fetch(url: str, path: Path, timeout: float, progress: bool) -> None:
     """Stream ``url`` into ``path`` (through :func:`mer_helpers.io.atomic_write`: a dropped
     connection leaves no file) with a progress bar."""
-    from mer_helpers.io import atomic_write
-    from mer_helpers.progress import progress as progress_bar
 
     def stream(part: Path) -> None:
         with _open_url(url, timeout) as resp:
@@ -1021,7 +880,8 @@ def display_paths(df: pd.DataFrame) -> pd.DataFrame:
         return df.assign(path=[os.path.basename(p) for p in paths])
 
 
-__all__ = ["load_labels", "load_folder", "load_meld", "load_ravdess", "load_cremad", "load_paired",
-           "load_cross_corpus", "domain_summary", "DOMAIN_COLUMN", "normalize_label", "parse_classes",
-           "resolve_classes", "download", "extract", "DownloadError",
-           "ChecksumError", "LABEL_MAP", "KNOWN_EMOTIONS", "DATASETS", "SOURCES", "display_paths"]
+__all__ = [
+    "load_labels", "load_folder", "load_meld", "load_ravdess", "load_cremad", "load_paired",
+    "load_cross_corpus", "domain_summary", "DOMAIN_COLUMN", "download", "extract", "DownloadError",
+    "ChecksumError", "DATASETS", "SOURCES", "display_paths"
+]

@@ -41,8 +41,9 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from mer_helpers import cache
-from mer_helpers.media import MediaError, ffmpeg_exe, probe
+from mer_helpers import cache, io
+from mer_helpers.media import MediaError, ffmpeg_exe, load_audio, probe
+from mer_helpers.parallel import map_clips
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -558,7 +559,6 @@ def _as_dtype(frames_u8: np.ndarray, dtype: str) -> np.ndarray:
 def _fill_cache(paths: list[str], args: tuple[int, int, bool], n_jobs: int, progress: bool) -> None:
     """Sample every clip into the frame cache, one task per clip (:func:`mer_helpers.parallel.map_clips`);
     the tasks return only the small :class:`FrameInfo`."""
-    from mer_helpers.parallel import map_clips
 
     if args[2]:
         _cascade()  # fail early, in this process, with the explanatory message
@@ -791,7 +791,6 @@ def plot_clip_examples(examples, fractions: Sequence[float] = (0.1, 0.5, 0.9), s
     """
     import matplotlib.pyplot as plt
 
-    from mer_helpers.media import load_audio
 
     k = len(fractions)
     fig, axes = plt.subplots(len(examples), k + 1, figsize=(11, 2.3 * len(examples)), squeeze=False,
@@ -810,36 +809,6 @@ def plot_clip_examples(examples, fractions: Sequence[float] = (0.1, 0.5, 0.9), s
         row[k].title.set_fontsize(9)
     fig.tight_layout()
     return fig
-
-
-def describe_sampling(report, seconds: float, face_detect: bool, face_only: bool) -> str:
-    """What :func:`sample_clips` did, in a few lines (notebook 03).
-
-    Parameters
-    ----------
-    report : DataFrame
-        The report of :func:`sample_clips` (``n_frames``, ``n_face``, ``n_carried``, ``n_centre``, ``n_kept``).
-    seconds : float
-        Wall time of the sampling.
-    face_detect, face_only : bool
-        The settings it ran with.
-
-    Returns
-    -------
-    str
-    """
-    n, n_sampled = len(report), int(report["n_frames"].sum())
-    lines = [f"{n_sampled} frames from {n} clips in {seconds:.1f} s "
-             f"({100 * seconds / max(1, n):.1f} s per 100 clips); "
-             f"frames per clip: min {report['n_frames'].min()}, median {report['n_frames'].median():.0f}, "
-             f"max {report['n_frames'].max()}"]
-    if face_detect:
-        tot = report[["n_face", "n_carried", "n_centre"]].sum()
-        lines.append(f"face crops: {tot['n_face']} frames with a detected face, {tot['n_carried']} carried from the "
-                     f"nearest detected frame, {tot['n_centre']} centre-cropped")
-    if face_only:
-        lines.append(f"face_only: {int(report['n_kept'].sum())} of {n_sampled} frames passed on to the summary step")
-    return "\n".join(lines)
 
 
 #: ``OUT/artifacts/<this>``: each clip's face-only frames as mean grey thumbnails (notebook 03),
@@ -890,7 +859,6 @@ def write_grey_pixels(artifacts: str | os.PathLike, clip_ids: Sequence[str], X: 
     Path
         The file written.
     """
-    from mer_helpers import io
 
     return io.save_npz(Path(artifacts) / GREY_PIXELS, clip_ids=np.asarray([str(c) for c in clip_ids]),
                        X=np.asarray(X), size=np.int64(size))

@@ -25,7 +25,7 @@ import os
 import sys
 from pathlib import Path
 
-from mer_helpers import io
+from mer_helpers import io, schema
 from mer_helpers.runner import NOTEBOOK_DIR, REPO_ROOT, chain_notebooks
 
 #: the folder of a run that holds the JupyterLab copies
@@ -72,7 +72,6 @@ def prepare(out: str | os.PathLike, reset: bool = False, notebook_dir: Path = NO
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
-    from mer_helpers import schema
 
     out = check_run_folder(out)
     run_params = io.read_json(out / "run.json").get("parameters", {})

@@ -43,8 +43,10 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from mer_helpers.datasets import KNOWN_EMOTIONS, normalize_label, parse_classes
 from mer_helpers.io import atomic_write, atomic_write_text, read_json, write_json
+from mer_helpers.labels import KNOWN_EMOTIONS, normalize_label, parse_classes
+from mer_helpers.media import load_audio, probe, write_clip
+from mer_helpers.parallel import map_clips
 
 VERSION = "paired-1"
 DEFAULT_FPS = 12.0
@@ -70,7 +72,7 @@ _RAVDESS = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "an
 
 def canonical(label: str) -> str | None:
     """Project emotion name for a corpus spelling; the spellings are those of
-    :data:`mer_helpers.datasets.LABEL_SYNONYMS`.
+    :data:`mer_helpers.labels.LABEL_SYNONYMS`.
 
     Parameters
     ----------
@@ -87,7 +89,7 @@ def canonical(label: str) -> str | None:
 
 
 def _classes(classes: str | Iterable[str]) -> list[str]:
-    """The class list (:func:`mer_helpers.datasets.parse_classes`, the project's one parser)."""
+    """The class list (:func:`mer_helpers.labels.parse_classes`, the project's one parser)."""
     return parse_classes(classes)
 
 
@@ -412,14 +414,12 @@ def _duration(path: Path) -> float:
         info = sf.info(str(path))
         return info.frames / info.samplerate
     except Exception:
-        from mer_helpers.media import load_audio
 
         a, sr = load_audio(path, sr=SR)
         return len(a) / sr
 
 
 def _clip_ok(path: Path, expected: float, tol: float = 0.3) -> bool:
-    from mer_helpers.media import probe
 
     if not path.is_file() or path.stat().st_size == 0:
         return False
@@ -453,7 +453,6 @@ def build_clip(utt: Utterance, images: Sequence[Path], out_path: str | os.PathLi
     float
         The utterance's duration in seconds.
     """
-    from mer_helpers.media import load_audio, write_clip
 
     out_path = Path(out_path)
     audio, sr = load_audio(utt.path, sr=SR)
@@ -521,7 +520,7 @@ def plan_paired(speech_dir: str | os.PathLike, faces_dir: str | os.PathLike,
     speech_dir, faces_dir : path-like
         The two corpora.
     classes : str or sequence of str
-        The classes to pair (see :func:`mer_helpers.datasets.parse_classes`).
+        The classes to pair (see :func:`mer_helpers.labels.parse_classes`).
     seed : int
         Seed of the speaker → subject mapping.
 
@@ -619,7 +618,6 @@ def build_paired(speech_dir: str | os.PathLike, faces_dir: str | os.PathLike, ou
     probes fine (audio + video, the utterance's duration) is reused. Returns the rows of
     ``labels.csv`` as a DataFrame (paths relative to ``out_dir``), in a fixed order.
     """
-    from mer_helpers.parallel import map_clips
 
     cls = _classes(classes)
     size = (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))

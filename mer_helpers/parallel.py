@@ -31,6 +31,7 @@ import threading
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from mer_helpers import cache
+from mer_helpers.progress import progress as progress_bar
 
 #: environment variable naming the scheduler (``none``/``off``: no Dask)
 ENV = "MER_DASK_SCHEDULER"
@@ -242,7 +243,6 @@ def map_clips(fn: Callable, items: Iterable, *, desc: str, progress: bool = True
     list
         ``fn(x)`` for every item, in the order of ``items``.
     """
-    from mer_helpers.progress import progress as progress_bar
 
     items = list(items)
     own = bar is None

@@ -58,6 +58,15 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from mer_helpers import person
+from mer_helpers.audio import AudioFeaturizer, clip_has_speech, extract_mfcc
+from mer_helpers.bundle import verify_bundle
+from mer_helpers.frames import sample_frames
+from mer_helpers.io import read_json, write_checksums, write_json
+from mer_helpers.media import MediaError
+from mer_helpers.models import SequenceClassifier
+from mer_helpers.selection import ZebraFeatureSelector, fuse, selection_record
+from mer_helpers.validate import probe_clip
+from mer_helpers.visual import VisualFeaturizer
 
 MODEL_FORMAT = "mer-emotion-model"
 MODEL_VERSION = 1
@@ -192,7 +201,6 @@ class ClipAudioFeatures(_ClipFeatures):
 
     def _fit_clone(self, paths: list[str]):
         """MFCCs of ``paths`` with the clone's front-end settings, then the clone fitted on them."""
-        from mer_helpers.audio import AudioFeaturizer, extract_mfcc
 
         feat = clone(self.featurizer) if self.featurizer is not None else AudioFeaturizer(progress=False)
         mfcc = extract_mfcc(paths, n_jobs=int(self.n_jobs), progress=False, **feat.front_end())
@@ -223,7 +231,6 @@ def _featurize(step: _ClipFeatures, paths: list[str], n_jobs: int, errors: dict 
     and not all with a :class:`~mer_helpers.media.MediaError` (a clip problem), the batch's error
     is raised: it is probably not about the clips (e.g. missing weights).
     """
-    from mer_helpers.media import MediaError
 
     try:
         X, columns, seqs = step.featurize_paths(paths, n_jobs=n_jobs)
@@ -390,7 +397,6 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         -------
         self : EmotionModel
         """
-        from mer_helpers.models import SequenceClassifier
 
         paths = _paths(X)
         y = np.asarray(y)
@@ -470,10 +476,6 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         ValueError
             The selection and the classifier disagree on the columns.
         """
-        from mer_helpers.audio import AudioFeaturizer
-        from mer_helpers.io import read_json
-        from mer_helpers.models import SequenceClassifier
-        from mer_helpers.visual import VisualFeaturizer
 
         model_dir = Path(model_dir)
         if not model_dir.is_dir():
@@ -554,7 +556,6 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         Path
             ``model_dir``.
         """
-        from mer_helpers.io import write_checksums, write_json
 
         check_is_fitted(self, "pipeline_")
         model_dir = Path(model_dir)
@@ -564,7 +565,6 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         select = self.pipeline_["select"]
         record = getattr(self, "selection_record_", None)
         if record is None and not isinstance(select, str):
-            from mer_helpers.selection import selection_record
 
             record = selection_record(select, self.columns_, split="final") if hasattr(select, "best_fitness_") \
                 else {"columns": self.columns_, "support": [bool(s) for s in select.get_support()],
@@ -621,8 +621,6 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
             A file listed in ``checksums.json`` is missing or changed (or, for a bundle saved
             without checksums, a needed file is missing or unreadable); one line per file.
         """
-        from mer_helpers.bundle import verify_bundle
-        from mer_helpers.io import read_json
 
         meta_path = Path(model_dir) / "model.json"
         if meta_path.exists():
@@ -706,7 +704,6 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         clf = self.pipeline_["classify"]
         if clf.sequence_mode == "temporal":
             return kept, clf.predict_proba_sequences(seq_a, seq_v), np.full(len(kept), ANSWERED_PERSON_FREE, object), both
-        from mer_helpers.selection import fuse
 
         F, columns = fuse(Xa, ca, Xv, cv)
         self._check_columns(columns)
@@ -723,9 +720,6 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         """Each clip's audio row (NaN: no audio track, or silent) and visual row (NaN: no video
         track, or no face detected where that is trusted), and the positions of the clips kept
         (those with at least one of the two; the others go to ``errors`` or raise)."""
-        from mer_helpers.audio import clip_has_speech
-        from mer_helpers.media import MediaError
-        from mer_helpers.validate import probe_clip
 
         streams = [probe_clip(p, decode=False) for p in paths]
         n, ia, iv = len(paths), self.modality_index("audio"), self.modality_index("visual")
@@ -1012,7 +1006,6 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
 def _clip_has_face(path: str, visual) -> bool:
     """Did the visual featurizer's face detector find a face in any sampled frame of the clip?
     (The frame cache holds the answer once the clip's frames were sampled.)"""
-    from mer_helpers.frames import sample_frames
 
     if not bool(visual.face_detect):
         return True
@@ -1023,7 +1016,6 @@ def _clip_has_face(path: str, visual) -> bool:
 
 def _load_branches(model_dir: Path, person_free: bool) -> tuple[dict, dict | None]:
     """The per-modality classifiers of a bundle (``branches/``), and their person-free twins."""
-    from mer_helpers.models import SequenceClassifier
 
     def load(name: str):
         d = model_dir / BRANCHES_DIR / name
@@ -1039,7 +1031,6 @@ def _load_branches(model_dir: Path, person_free: bool) -> tuple[dict, dict | Non
 def _fitted_selector(columns: Sequence[str], selected: Sequence[str], record: dict | None = None):
     """A :class:`~mer_helpers.selection.ZebraFeatureSelector` whose support is ``selected``
     (in the order of ``columns``), as notebook 05 chose it."""
-    from mer_helpers.selection import ZebraFeatureSelector
 
     chosen = set(selected)
     if [c for c in columns if c in chosen] != list(selected):

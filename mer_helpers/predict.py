@@ -27,7 +27,6 @@ Exit statuses: :mod:`mer_helpers.exitcodes`.
 from __future__ import annotations
 
 import functools
-
 import os
 import re
 import sys
@@ -38,6 +37,16 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 from mer_helpers import exitcodes
+from mer_helpers.bundle import REBUILD, BundleError, check_bundle
+from mer_helpers.labels import normalize_label
+from mer_helpers.evaluation import classification_metrics
+from mer_helpers.io import atomic_write_text, read_json
+from mer_helpers.media import MediaError
+from mer_helpers.parallel import map_clips
+from mer_helpers.pipeline import EmotionModel
+from mer_helpers.progress import import_tensorflow_quietly
+from mer_helpers.timeline import HOP_S, WINDOW_S, timeline_cli
+from mer_helpers.validate import clip_problems
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".flv", ".mkv")
 ON_BAD_INPUT = ("stop", "skip")
@@ -91,7 +100,6 @@ def expand_clips(clips: Iterable[str]) -> list[Path]:
 def _reason(error, path) -> str:
     """A short one-line reason: the first line of ``error`` without FFmpeg's ``[x @ 0x..]``
     prefixes and without a leading ``PATH:`` / ``clip NAME:`` (the line names the clip already)."""
-    from mer_helpers.media import MediaError
 
     text = str(error).strip()
     if isinstance(error, BaseException) and not isinstance(error, MediaError):
@@ -122,7 +130,6 @@ def check_clip(path, need_both: bool = True) -> str | None:
         The one-line reason (several joined with ``"; "``), or ``None`` when the clip decodes
         whole and has a video and an audio stream (one of them with ``need_both=False``).
     """
-    from mer_helpers.validate import clip_problems
 
     return "; ".join(clip_problems(path, need_both=need_both)) or None
 
@@ -143,7 +150,6 @@ def check_clips(paths: Sequence, n_jobs: int = 2, need_both: bool = True) -> dic
     dict
         ``{str(path): reason}`` for the bad clips, in the order of ``paths``.
     """
-    from mer_helpers.parallel import map_clips
 
     reasons = map_clips(functools.partial(check_clip, need_both=need_both), list(paths), desc="checking clips", progress=False, n_jobs=n_jobs,
                         prefer="threads")
@@ -191,7 +197,7 @@ def read_labels(path) -> tuple[pd.DataFrame | None, list[str]]:
     -------
     labels : pandas.DataFrame or None
         Every column as text, values stripped, ``label`` normalised
-        (:func:`mer_helpers.datasets.normalize_label`); ``None`` when the file cannot be read as
+        (:func:`mer_helpers.labels.normalize_label`); ``None`` when the file cannot be read as
         such a table.
     problems : list of str
         ``PATH: REASON`` lines: missing, a folder, empty, not UTF-8, not a CSV, a column
@@ -199,7 +205,6 @@ def read_labels(path) -> tuple[pd.DataFrame | None, list[str]]:
     """
     import io as _io
 
-    from mer_helpers.datasets import normalize_label
 
     path = Path(path)
     need = ",".join(LABEL_COLUMNS) + "[,path]"
@@ -342,7 +347,6 @@ def output_problems(out, inputs: Sequence = ()) -> list[str]:
 def bundle_has_branches(model_dir) -> bool:
     """Does the bundle's ``model.json`` list per-modality classifiers (clips with one stream are
     then answered), read without loading the model?"""
-    from mer_helpers.io import read_json
 
     try:
         return bool(read_json(Path(model_dir) / "model.json").get("branches"))
@@ -352,7 +356,6 @@ def bundle_has_branches(model_dir) -> bool:
 
 def bundle_classes(model_dir) -> list[str] | None:
     """The classes a bundle's ``bundle.json`` lists, without loading the model (``None``: unreadable)."""
-    from mer_helpers.io import read_json
 
     try:
         classes = read_json(Path(model_dir) / "bundle.json").get("classes")
@@ -400,7 +403,6 @@ def check_inputs(model_dir, clips: Sequence[str], labels=None, out=None, person_
         ``problems``: one ``FILE: REASON`` line per problem, in the order clips, bundle,
         labels, person, output (empty: go on); ``persons``: the person of each clip or ``None``.
     """
-    from mer_helpers.bundle import check_bundle
 
     res = Inputs()
     res.paths, problems = find_clips(clips)
@@ -500,7 +502,6 @@ def predict_clips(model, paths: Sequence, n_jobs: int = 1,
         (``person`` or ``person-free``); ``clip_id`` is the file name without extension; rows
         keep the order of ``paths``.
     """
-    from mer_helpers.pipeline import EmotionModel
 
     paths = [Path(p) for p in paths]
     if not paths:
@@ -540,7 +541,6 @@ def score_against_labels(pred: pd.DataFrame, labels, classes: Sequence[str]) -> 
         No such file; an unreadable table; labels outside ``classes``; no clip matches. The
         message names the file.
     """
-    from mer_helpers.evaluation import classification_metrics
 
     if isinstance(labels, tuple):
         lab, labels_path = labels
@@ -599,9 +599,6 @@ def _with_failures(pred: pd.DataFrame, paths: list[Path], failed: dict[str, str]
 
 def _load_model(model_dir):
     """The bundle as an :class:`~mer_helpers.pipeline.EmotionModel`, or the problem lines."""
-    from mer_helpers.bundle import REBUILD, BundleError
-    from mer_helpers.pipeline import EmotionModel
-    from mer_helpers.progress import import_tensorflow_quietly
 
     import_tensorflow_quietly()  # no TensorFlow start-up lines in the command's output
     try:
@@ -617,7 +614,6 @@ def _load_model(model_dir):
 
 def timeline_problems(timeline: dict, labels, out) -> list[str]:
     """The ``--timeline`` settings checked before anything is decoded (one line each)."""
-    from mer_helpers.timeline import HOP_S, WINDOW_S
 
     window = WINDOW_S if timeline.get("window_s") is None else float(timeline["window_s"])
     hop = HOP_S if timeline.get("hop_s") is None else float(timeline["hop_s"])
@@ -640,7 +636,6 @@ def timeline_problems(timeline: dict, labels, out) -> list[str]:
 def _streams_problem(path) -> str | None:
     """Why a video cannot be read as a timeline, from its header only (a long video is not
     decoded twice: damage further in is named when the window reaches it)."""
-    from mer_helpers.validate import clip_problems
 
     return "; ".join(clip_problems(path, decode=False, need_both=False)) or None
 
@@ -648,7 +643,6 @@ def _streams_problem(path) -> str | None:
 def _timeline(model_dir, inputs: Inputs, timeline: dict, out, on_bad_input: str) -> int:
     """``mer predict --timeline`` once the inputs passed: header check of each video, the model,
     then :func:`mer_helpers.timeline.timeline_cli`."""
-    from mer_helpers.timeline import timeline_cli
 
     bad = {str(p): r for p in inputs.paths if (r := _streams_problem(p))}
     for p, r in bad.items():
@@ -708,7 +702,6 @@ def predict_cli(model_dir, clips: Sequence[str], labels=None, out=None, n_jobs: 
         The exit status (:mod:`mer_helpers.exitcodes`): 0 done; 1 an input problem (nothing
         decoded); 2 a bad clip in stop mode (nothing written); 3 skip mode, some clips unreadable.
     """
-    from mer_helpers.io import atomic_write_text
 
     if on_bad_input not in ON_BAD_INPUT:
         raise ValueError(f"on_bad_input must be one of {ON_BAD_INPUT}, got {on_bad_input!r}")

@@ -236,6 +236,6 @@ def import_tensorflow_quietly(min_log_level: str = "3"):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", str(min_log_level))
     if "tensorflow" not in sys.modules:
         with muted_stderr_fd():
-            import tensorflow  # noqa: F401
             import keras  # noqa: F401
+            import tensorflow  # noqa: F401
     return sys.modules["tensorflow"]

@@ -18,7 +18,8 @@ import weakref
 from pathlib import Path
 from typing import Any, Iterator
 
-from mer_helpers import io
+from mer_helpers import io, parallel, schema
+from mer_helpers.config import resolve
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -150,8 +151,6 @@ def run_chain(dataset: str = "sample", out_dir: str | os.PathLike = "runs/sample
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    from mer_helpers import parallel, schema
-    from mer_helpers.config import resolve
 
     out = Path(out_dir).resolve()
     try:
@@ -236,7 +235,6 @@ def preflight(run_params: dict[str, Any], extra: dict[str, Any], notebook_dir: P
     :class:`~mer_helpers.schema.InvalidParameters` (a ``ValueError``) naming every problem
     (``problems`` first); returns ``{notebook name: declared parameter names}`` of the whole
     chain. ``chain``: the ``(declared, defaults)`` of :func:`schema.chain_parameters`, if known."""
-    from mer_helpers import schema
 
     declared, defaults = chain or schema.chain_parameters(chain_notebooks(notebook_dir))
     known = set().union(*declared.values())

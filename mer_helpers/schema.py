@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from mer_helpers import DEFAULT_CLASSES, datasets as ds, media, visual
+from mer_helpers.labels import parse_classes, resolve_classes
+from mer_helpers.paired import plan_paired
 from mer_helpers.person import PERSON_NORM
 
 __all__ = ["InvalidParameters", "Rule", "SCHEMA", "check", "validate", "check_environment",
@@ -146,7 +149,6 @@ def Subset(help: str, *choices: str, seps: str | None = None, min_items: int = 1
 
 
 def _classes_ok(v: Any) -> bool:
-    from mer_helpers.datasets import parse_classes  # the one parser of class lists
 
     try:
         parse_classes(v)
@@ -472,7 +474,6 @@ def needs_of(declared: Mapping[str, set[str]]) -> set[str]:
 
 
 def _data_problems(p: Mapping[str, Any]) -> list[str]:
-    from mer_helpers import datasets as ds
 
     name = _dataset_name(p.get("dataset", "sample"))
     raw = p.get("data_root")
@@ -532,17 +533,15 @@ def _class_counts(p: Mapping[str, Any]) -> tuple[dict[str, int], list[str], str]
     data cannot be read that way (notebook 00 then reports why)."""
     import warnings
 
-    from mer_helpers import datasets as ds
 
     name = _dataset_name(p.get("dataset", "sample"))
     raw = p.get("data_root")
     root = Path(str(raw)).expanduser() if raw not in (None, "") else None
     try:
-        classes = ds.resolve_classes(p.get("classes", ds.DEFAULT_CLASSES))
+        classes = resolve_classes(p.get("classes", DEFAULT_CLASSES))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if name == "paired":
-                from mer_helpers.paired import plan_paired
 
                 base = root or ds._default_paired_root()
                 plan = plan_paired(base / str(p.get("speech")), base / str(p.get("faces")), classes,
@@ -575,7 +574,6 @@ def _class_problems(p: Mapping[str, Any]) -> list[str]:
 
 
 def _ffmpeg_problems() -> list[str]:
-    from mer_helpers import media
 
     try:
         exe = media.ffmpeg_exe()
@@ -589,7 +587,6 @@ def _ffmpeg_problems() -> list[str]:
 
 
 def _weights_problems(p: Mapping[str, Any]) -> list[str]:
-    from mer_helpers import visual
 
     backbone = p.get("backbone", "resnet50")
     weights = p.get("backbone_weights", "imagenet")

@@ -32,7 +32,7 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -42,13 +42,14 @@ from sklearn.model_selection import GroupKFold, StratifiedGroupKFold, Stratified
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from mer_helpers import io, parallel, person
+from mer_helpers import io, parallel
+from mer_helpers.progress import progress
 
 __all__ = [
     "fuse", "load_fused", "column_modality", "modality_counts", "mantegna_sigma", "levy_flight",
-    "ZebraFeatureSelector", "make_fitness_classifier", "fit_selector_on_split",
-    "selection_record", "save_selection", "load_selection", "evaluate_support",
-    "kbest_support", "random_support", "hill_tail_index", "split_rows", "best_fitness_curve", "escape_move",
+    "ZebraFeatureSelector", "make_fitness_classifier", "selection_record", "load_selection",
+    "evaluate_support", "kbest_support", "random_support", "hill_tail_index", "split_rows",
+    "best_fitness_curve", "escape_move"
 ]
 
 MODALITIES = ("audio", "visual")
@@ -155,99 +156,6 @@ FUSED_FILE = "features"
 PLAIN_FILE = "plain"
 #: an evaluation file: the test persons normalised with a skewed reference (:func:`write_skewed_split`)
 SKEWED_FILE = "skewed"
-
-
-def write_fused_split(artifacts: str | os.PathLike, split: str, labels: pd.DataFrame,
-                      person_norm_audio: str = "none", person_norm_visual: str = "none"
-                      ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Fuse a split's audio and visual features (:func:`load_fused`), normalise them per person
-    (:func:`mer_helpers.person.normalize_fused`, a person = the ``speaker`` of ``labels.csv``,
-    statistics from that person's clips of this file, never their labels) and write
-    ``fused/<split>/features.npz``; with normalisation also the plain features to
-    ``fused/<split>/plain.npz``.
-
-    Parameters
-    ----------
-    artifacts : path-like
-        The run's ``artifacts/``.
-    split : str
-        The split's name.
-    labels : pandas.DataFrame
-        ``labels.csv`` (``clip_id``, ``speaker``); its ``label`` column is not read.
-    person_norm_audio, person_norm_visual : {"none", "center", "zscore"}
-
-    Returns
-    -------
-    tuple
-        ``(clip_ids, X, columns)`` as written to ``features.npz``.
-    """
-    artifacts = Path(artifacts)
-    ids, X, cols = load_fused(artifacts, split)
-    out = artifacts / "fused" / split
-    if person.is_active(person_norm_audio, person_norm_visual):
-        io.save_features(out / f"{PLAIN_FILE}.npz", ids, X, cols)
-        X = person.normalize_fused(X, cols, person.persons_of(ids, labels), person_norm_audio,
-                                   person_norm_visual).astype(X.dtype)
-    else:  # files of an earlier run with normalisation
-        for stale in (PLAIN_FILE, SKEWED_FILE):
-            (out / f"{stale}.npz").unlink(missing_ok=True)
-    io.save_features(out / f"{FUSED_FILE}.npz", ids, X, cols)
-    return ids, X, cols
-
-
-def write_skewed_split(artifacts: str | os.PathLike, split: Mapping, labels: pd.DataFrame,
-                       person_norm_audio: str, person_norm_visual: str, n_emotions: int = 2,
-                       seed: int = 42) -> Path | None:
-    """The skewed-reference check's input: ``fused/<split>/skewed.npz``, the split's fused features
-    with every **test** person normalised with statistics from the clips of only ``n_emotions``
-    of their emotions (drawn at random per person), as the clips a real user brings may show few
-    feelings; training persons as in ``features.npz``.
-
-    An evaluation file, not an input of any fitted stage: to draw the subset it reads the test
-    clips' labels, which is what the check is about. :func:`mer_helpers.models.run_split`
-    predicts its test rows with the models trained on ``features.npz``.
-
-    Parameters
-    ----------
-    artifacts : path-like
-        The run's ``artifacts/``.
-    split : Mapping
-        An evaluation split (``name``, ``train``, ``test``).
-    labels : pandas.DataFrame
-        ``labels.csv`` (``clip_id``, ``label``, ``speaker``).
-    person_norm_audio, person_norm_visual : {"none", "center", "zscore"}
-        The run's modes.
-    n_emotions : int, default=2
-    seed : int, default=42
-
-    Returns
-    -------
-    Path or None
-        The file written; ``None`` (and no file) when the run does not normalise, the split has
-        no test clips, or a person has clips on both sides (random-split: no test person to skew).
-    """
-    artifacts = Path(artifacts)
-    path = artifacts / "fused" / str(split["name"]) / f"{SKEWED_FILE}.npz"
-    path.unlink(missing_ok=True)
-    ids, X, cols = load_fused(artifacts, str(split["name"]))
-    who = person.persons_of(ids, labels)
-    test = np.isin(ids.astype(str), [str(c) for c in split["test"]])
-    if not person.is_active(person_norm_audio, person_norm_visual) or not test.any() \
-            or set(who[test]) & set(who[~test]):
-        return None
-    label_of = dict(zip(labels["clip_id"].astype(str), labels["label"].astype(str)))
-    y = np.array([label_of[str(c)] for c in ids])
-
-    def pick(idx, rng):
-        if not test[idx[0]]:
-            return idx
-        emotions = np.unique(y[idx])
-        keep = rng.choice(emotions, size=min(n_emotions, len(emotions)), replace=False)
-        return idx[np.isin(y[idx], keep)]
-
-    stats = person.reference_statistics(X, who, person.subset_reference(who, pick, rng=seed))
-    Z = person.normalize_fused(X, cols, who, person_norm_audio, person_norm_visual, stats=stats)
-    return io.save_features(path, ids, Z, cols)
 
 
 def column_modality(columns: Iterable[str]) -> np.ndarray:
@@ -423,6 +331,7 @@ def make_fitness_classifier(name: str | BaseEstimator):
         return LogisticRegression(max_iter=1000)
     if key == "lda":
         from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
         # SVD solver: works with more columns than rows (the usual case here) and is ~100x
         # faster than the shrinkage (lsqr + Ledoit-Wolf) solver at 300 rows x 1000 columns.
         return LinearDiscriminantAnalysis(solver="svd")
@@ -831,7 +740,6 @@ class ZebraFeatureSelector(SelectorMixin, BaseEstimator):
         pm = self.mutation_rate if self.mutation_rate is not None else 1.0 / d
         it = range(1, T + 1)
         if self.progress:
-            from mer_helpers.progress import progress
             it = progress(it, desc=f"{self.variant.upper()} selection", leave=False)
         n_done = 0
         for t in it:
@@ -923,45 +831,6 @@ def split_rows(clip_ids, split: dict) -> tuple[np.ndarray, np.ndarray]:
             _rows(clip_ids, split.get("test", []), f"split {split['name']} test"))
 
 
-def fit_selector_on_split(X, clip_ids, labels: pd.DataFrame, split: dict,
-                          selector: ZebraFeatureSelector | None = None, **params) -> ZebraFeatureSelector:
-    """Fit a (clone of) ``selector`` — or ``ZebraFeatureSelector(**params)`` — on the split's
-    training rows only, with ``groups`` = the ``speaker`` column of ``labels``.
-
-    Test rows are never passed to ``fit``.
-
-    Parameters
-    ----------
-    X : array-like
-        Every clip's fused features, rows in ``clip_ids`` order.
-    clip_ids : sequence
-        Row ids of ``X``.
-    labels : pandas.DataFrame
-        ``labels.csv`` (``clip_id``, ``label``, ``speaker``).
-    split : dict
-        The evaluation split.
-    selector : ZebraFeatureSelector, optional
-        Cloned before fitting; ``None``: built from ``params``.
-    **params
-        Parameters of a new :class:`ZebraFeatureSelector`.
-
-    Returns
-    -------
-    ZebraFeatureSelector
-        The fitted selector.
-    """
-    sel = clone(selector).set_params(**params) if selector is not None else ZebraFeatureSelector(**params)
-    tr, _ = split_rows(clip_ids, split)
-    lab = labels.set_index(labels["clip_id"].astype(str))
-    ids = [str(clip_ids[i]) for i in tr]
-    missing = [c for c in ids if c not in lab.index]
-    if missing:
-        raise KeyError(f"labels.csv: {len(missing)} training clips of split {split['name']} are not listed (e.g. {missing[:3]})")
-    y = lab.loc[ids, "label"].astype(str).to_numpy()
-    groups = lab.loc[ids, "speaker"].astype(str).to_numpy()
-    return sel.fit(np.asarray(X)[tr], y, groups=groups)
-
-
 def selection_record(selector: ZebraFeatureSelector, columns: Sequence[str], split: str | None = None,
                      **extra) -> dict:
     """The ``selection.json`` dict: columns, support, selected names, counts by modality, fitness, history.
@@ -1005,23 +874,6 @@ def selection_record(selector: ZebraFeatureSelector, columns: Sequence[str], spl
     }
     rec.update(extra)
     return rec
-
-
-def save_selection(path: str | os.PathLike, record: dict) -> Path:
-    """Write a :func:`selection_record` dict as ``selection.json`` (atomically).
-
-    Parameters
-    ----------
-    path : path-like
-        Usually ``artifacts/selection/<split>/selection.json``.
-    record : dict
-        From :func:`selection_record`.
-
-    Returns
-    -------
-    pathlib.Path
-    """
-    return io.write_json(path, record)
 
 
 def load_selection(path: str | os.PathLike) -> dict:
@@ -1110,8 +962,9 @@ def kbest_support(X_train, y_train, k: int, random_state=0) -> np.ndarray:
     numpy.ndarray
         Bool mask over the columns.
     """
-    from sklearn.feature_selection import SelectKBest, mutual_info_classif
     from functools import partial
+
+    from sklearn.feature_selection import SelectKBest, mutual_info_classif
 
     score = partial(mutual_info_classif, random_state=random_state)
     return SelectKBest(score, k=int(k)).fit(np.asarray(X_train), np.asarray(y_train)).get_support()
@@ -1165,206 +1018,3 @@ def best_fitness_curve(history: Sequence[float], history_evaluations: Sequence[i
     idx = np.searchsorted(e, np.asarray(grid, float), side="right") - 1
     out = np.where(idx >= 0, h[np.clip(idx, 0, len(h) - 1)], np.nan)
     return out
-
-
-# --------------------------------------------------------------------------- notebook 05: splits, comparison, fragment
-
-def run_split(X, clip_ids, labels: pd.DataFrame, split: dict, variants: Sequence[str],
-              random_state: int = 42, **params) -> dict[str, ZebraFeatureSelector]:
-    """Fit each selector variant on one split's training clips (:func:`fit_selector_on_split`).
-
-    Parameters
-    ----------
-    X : ndarray
-        Fused features of every clip, rows in ``clip_ids`` order.
-    clip_ids : sequence of str
-    labels : DataFrame
-        ``labels.csv`` (``clip_id``, ``label``, ``speaker``).
-    split : dict
-        One entry of ``splits.json``.
-    variants : sequence of str
-        ``izoa``, ``zoa``; fitted in this order.
-    random_state : int
-        Seed of every variant.
-    **params
-        Further :class:`ZebraFeatureSelector` arguments.
-
-    Returns
-    -------
-    dict
-        Variant -> fitted selector.
-
-    Raises
-    ------
-    AssertionError
-        A selector saw another number of rows than the split's training clips.
-    """
-    out = {}
-    for v in variants:
-        s = fit_selector_on_split(X, clip_ids, labels, split, variant=v, random_state=random_state, **params)
-        assert s.n_samples_fit_ == len(split["train"]), "the selector saw rows outside the training part"
-        out[v] = s
-    return out
-
-
-def fit_table(fitted: Mapping[tuple, ZebraFeatureSelector], fused: Mapping[str, tuple]) -> pd.DataFrame:
-    """One row per (split, variant): columns kept (by modality), fitness, inner-CV accuracy, effort.
-
-    Parameters
-    ----------
-    fitted : mapping
-        ``(split, variant)`` -> fitted selector.
-    fused : mapping
-        Split -> ``(clip_ids, X, columns)``.
-
-    Returns
-    -------
-    DataFrame
-        Indexed by ``split`` and ``variant``.
-    """
-    return pd.DataFrame([{"split": name, "variant": v, "kept": int(s.support_.sum()),
-                          **{m: c for m, c in modality_counts(fused[name][2], s.support_).items() if m != "total"},
-                          "fitness": round(s.best_fitness_, 4), "inner-CV accuracy": round(s.best_score_, 3),
-                          "iterations": s.n_iterations_, "evaluations": s.n_evaluations_,
-                          "time (s)": round(s.fit_time_, 1)}
-                         for (name, v), s in fitted.items()]).set_index(["split", "variant"])
-
-
-#: the column sets :func:`compare_methods` scores
-METHODS = ("none", "kbest", "random", "zoa", "izoa")
-
-
-def compare_methods(fused: Mapping[str, tuple], eval_splits: Sequence[dict], fitted: Mapping[tuple, Any],
-                    label_of: pd.Series, classifier: str = "knn", random_state: int = 42,
-                    methods: Sequence[str] = METHODS) -> pd.DataFrame:
-    """Score each column set with the fast classifier on every evaluation split's test clips.
-
-    ``none``: every column; ``kbest``: the ANOVA F best as many columns as IZOA kept; ``random``:
-    as many columns at random (seed ``random_state + i`` on split ``i``); ``zoa``, ``izoa``: the
-    fitted selectors' columns.
-
-    Parameters
-    ----------
-    fused : mapping
-        Split -> ``(clip_ids, X, columns)``.
-    eval_splits : sequence of dict
-        The evaluation splits.
-    fitted : mapping
-        ``(split, variant)`` -> fitted selector (``zoa`` and ``izoa`` of every evaluation split).
-    label_of : Series
-        Label by clip id.
-    classifier : str
-        The fitness classifier (:func:`evaluate_support`).
-    random_state : int
-        Seed of ``kbest`` and of ``random``.
-    methods : sequence of str
-        Which of :data:`METHODS`.
-
-    Returns
-    -------
-    DataFrame
-        One row per split and method: the scores of :func:`evaluate_support`, ``audio`` and ``visual`` counts.
-    """
-    rows = []
-    for i, sp in enumerate(eval_splits):
-        ids, X, columns = fused[sp["name"]]
-        tr, te = split_rows(ids, sp)
-        y = label_of.loc[list(ids)].to_numpy()
-        k = int(fitted[sp["name"], "izoa"].support_.sum())
-        supports = {"none": None,
-                    "kbest": kbest_support(X[tr], y[tr], k, random_state=random_state),
-                    "random": random_support(X.shape[1], k, random_state=random_state + i),
-                    "zoa": fitted[sp["name"], "zoa"].support_,
-                    "izoa": fitted[sp["name"], "izoa"].support_}
-        for m in methods:
-            r = evaluate_support(X, y, tr, te, supports[m], classifier=classifier)
-            c = modality_counts(columns, supports[m])
-            rows.append({"split": sp["name"], "method": m, **r, "audio": c["audio"], "visual": c["visual"]})
-    return pd.DataFrame(rows)
-
-
-def plot_convergence(runs: Mapping[str, Sequence[ZebraFeatureSelector]], grid, title: str = ""):
-    """Best fitness against distinct evaluations: mean over seeds, band from min to max.
-
-    Parameters
-    ----------
-    runs : mapping
-        ``zoa`` / ``izoa`` -> selectors fitted with different seeds on the same clips.
-    grid : array
-        Evaluation counts to draw at (:func:`best_fitness_curve`).
-    title : str
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for v, color in (("zoa", "tab:orange"), ("izoa", "tab:red")):
-        c = np.array([best_fitness_curve(r.history_, r.history_evaluations_, grid) for r in runs[v]])
-        ax.plot(grid, np.nanmean(c, 0), color=color, label=f"{v.upper()} (mean of {len(c)} seeds)")
-        ax.fill_between(grid, np.nanmin(c, 0), np.nanmax(c, 0), color=color, alpha=0.2)
-    ax.set(xlabel="distinct fitness evaluations", ylabel="best fitness (lower is better)", title=title)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9, frameon=False)  # outside: it hid the bands
-    return fig
-
-
-def metrics_fragment(fitted: Mapping[tuple, ZebraFeatureSelector], fused: Mapping[str, tuple], summary: pd.DataFrame,
-                     settings: Mapping[str, Any], final_fitness: Mapping[str, list], ms_per_evaluation: Mapping[str, float],
-                     folds: int, total_seconds: float, methods: Sequence[str] = METHODS) -> dict:
-    """The ``05_selection`` metrics fragment of notebook 05.
-
-    Parameters
-    ----------
-    fitted : mapping
-        ``(split, variant)`` -> fitted selector (``("final", settings["selector"])`` included).
-    fused : mapping
-        Split -> ``(clip_ids, X, columns)``.
-    summary : DataFrame
-        Mean and std over folds of :func:`compare_methods` per method (columns ``(metric, "mean"|"std")``).
-    settings : mapping
-        ``selector``, ``fitness_classifier``, ``population``, ``iterations``, ``alpha``, ``budget``.
-    final_fitness : mapping
-        Variant -> best fitness of each seed of the convergence runs.
-    ms_per_evaluation : mapping
-        Variant -> milliseconds per fitness evaluation.
-    folds : int
-        Number of evaluation splits.
-    total_seconds : float
-        Wall time of the notebook so far.
-    methods : sequence of str
-        The methods of ``summary``.
-
-    Returns
-    -------
-    dict
-        ``features``, ``feature_selection`` (mean macro-F1 per method), ``feature_selection_detail``, ``timings``.
-    """
-    n_all = modality_counts(fused["final"][2])
-    final_sel = fitted["final", settings["selector"]]
-    return {
-        "features": {"audio": n_all["audio"], "visual": n_all["visual"], "total": n_all["total"],
-                     "selected": int(final_sel.support_.sum())},
-        "feature_selection": {m: round(float(summary.loc[m, ("f1_macro", "mean")]), 4) for m in methods},
-        "feature_selection_detail": {
-            "metric": "f1_macro",
-            "scored_by": f"fast fitness classifier ({settings['fitness_classifier']}), not the BiLSTM-SA",
-            "selector": settings["selector"], "budget_evaluations": settings["budget"],
-            "population": settings["population"], "iterations": settings["iterations"], "alpha": settings["alpha"],
-            "folds": folds,
-            "f1_macro_std": {m: round(float(summary.loc[m, ("f1_macro", "std")]), 4) for m in methods},
-            "n_features_mean": {m: round(float(summary.loc[m, ("n_features", "mean")]), 1) for m in methods},
-            "final_counts": modality_counts(fused["final"][2], final_sel.support_),
-            "convergence_final_fitness": dict(final_fitness),
-        },
-        "timings": {"selection": {
-            "total_s": round(total_seconds, 2),
-            "fit_s": {f"{n}/{v}": round(s.fit_time_, 2) for (n, v), s in fitted.items()},
-            "ms_per_evaluation": {v: round(ms, 2) for v, ms in ms_per_evaluation.items()},
-            "n_evaluations": {f"{n}/{v}": s.n_evaluations_ for (n, v), s in fitted.items()},
-        }},
-    }
-
-
-__all__ += ["run_split", "fit_table", "METHODS", "compare_methods", "plot_convergence", "metrics_fragment"]

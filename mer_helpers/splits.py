@@ -258,3 +258,60 @@ def check_speaker_independent(splits: dict, labels: pd.DataFrame) -> None:
         both = {spk[c] for c in s["train"]} & {spk[c] for c in s["test"]}
         if both:
             raise AssertionError(f"split {s['name']}: speakers on both sides: {sorted(both)}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Inside one split's training portion: the validation part for early stopping and inner tables
+# ----------------------------------------------------------------------------------------------
+def validation_carve_out(y, groups=None, validation_split: float = 0.2,
+                         seed: int = 42) -> tuple[np.ndarray, np.ndarray, str]:
+    """Split the *training portion* into fit and validation row indices.
+
+    With ``groups`` (speakers) the validation part holds whole speakers (stratified grouped
+    k-fold with k = round(1 / validation_split), first fold), so early stopping is judged on
+    unseen speakers as the test is. With fewer than k training speakers (one speaker would be
+    far more than ``validation_split`` of the data) or without groups: a stratified random part.
+    Either way only training clips of the split are involved.
+
+    Parameters
+    ----------
+    y : array-like of shape (n,)
+        Labels of the training rows.
+    groups : array-like of shape (n,) or None
+        Their speakers.
+    validation_split : float, default=0.2
+        Share held out; ``<= 0`` gives an empty validation part.
+    seed : int, default=42
+
+    Returns
+    -------
+    fit_idx, val_idx : ndarray of int
+    how : str
+        How the part was drawn (for the record).
+    """
+    from sklearn.model_selection import ShuffleSplit, StratifiedGroupKFold, StratifiedShuffleSplit
+
+    y = np.asarray(y)
+    n = len(y)
+    idx = np.arange(n)
+    if validation_split <= 0 or n < 4:
+        return idx, idx[:0], "none"
+    if groups is not None:
+        g = np.asarray(groups).astype(str)
+        n_groups = len(np.unique(g))
+        k = max(2, int(round(1.0 / validation_split)))
+        if n_groups >= k:
+            cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+            fit_idx, val_idx = next(cv.split(idx, y, g))
+            return fit_idx, val_idx, f"grouped (whole speakers, 1 of {k} folds)"
+        note = f"random (stratified; only {n_groups} training speakers, too few to hold out whole speakers)"
+    else:
+        note = "random (stratified; no speaker groups)"
+    _, counts = np.unique(y, return_counts=True)
+    n_val = max(1, int(round(validation_split * n)))
+    if counts.min() >= 2 and n_val >= len(counts):
+        ss = StratifiedShuffleSplit(n_splits=1, test_size=n_val, random_state=seed)
+        fit_idx, val_idx = next(ss.split(idx, y))
+    else:
+        fit_idx, val_idx = next(ShuffleSplit(n_splits=1, test_size=n_val, random_state=seed).split(idx))
+    return fit_idx, val_idx, note

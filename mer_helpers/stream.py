@@ -53,7 +53,9 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from mer_helpers.frames import FaceTracker, _cascade, crop_face
 from mer_helpers.media import MediaError, MediaInfo, ffmpeg_exe, probe
+from mer_helpers.progress import progress as make_bar
 
 #: frames whose longer side (after rotation) exceeds this are downscaled to it inside FFmpeg
 MAX_SIDE = 720
@@ -197,7 +199,6 @@ class _VideoReader:
 
     def __init__(self, path: str, info: MediaInfo, frame_interval: int, frame_size: int, face_detect: bool,
                  name: str):
-        from mer_helpers.frames import FaceTracker
 
         w, h = info.width, info.height
         if round(info.rotation) % 180 == 90:
@@ -221,7 +222,6 @@ class _VideoReader:
         self.name = name
 
     def _next(self) -> bool:
-        from mer_helpers.frames import crop_face
 
         data = self.pipe.read(self.nbytes)
         if len(data) < self.nbytes:
@@ -256,7 +256,6 @@ def _progress_fn(progress: Any, total: float, name: str) -> tuple[Callable[[floa
     if progress is None or progress is False:
         return None, None
     if progress is True:
-        from mer_helpers.progress import progress as make_bar
 
         bar = make_bar(total=round(float(total), 2), desc=name, unit="s", mininterval=1.0)
         return bar.update, bar
@@ -326,7 +325,6 @@ def iter_windows(path: str | os.PathLike, window_s: float = 3.0, hop_s: float = 
     if not info.duration > 0:
         raise MediaError(f"video {name}: duration unknown (the container states none)")
     if face_detect and info.has_video:
-        from mer_helpers.frames import _cascade
 
         _cascade()  # fail now, with the explanatory message, rather than at the first frame
     grid = window_grid(info.duration, window_s, hop_s)

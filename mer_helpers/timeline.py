@@ -39,8 +39,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from mer_helpers import audio as A
-from mer_helpers import exitcodes
+from mer_helpers import audio as A, exitcodes
+from mer_helpers.io import atomic_write_text
+from mer_helpers.media import MediaError, probe
+from mer_helpers.progress import progress as bar_of
 from mer_helpers.stream import iter_windows
 
 #: default window length and hop, in seconds
@@ -297,9 +299,6 @@ def timeline_cli(model, paths: Sequence[Path], out=None, window_s: float = WINDO
     int
         The exit status (:mod:`mer_helpers.exitcodes`).
     """
-    from mer_helpers.io import atomic_write_text
-    from mer_helpers.media import MediaError, probe
-    from mer_helpers.progress import progress as bar_of
 
     say = say or (lambda line: print(f"mer predict: {line}", file=sys.stderr))
     log = log or (lambda line: print(f"[mer predict] {line}", file=sys.stderr))

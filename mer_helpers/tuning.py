@@ -11,13 +11,14 @@ Cost: one extra fit per setting and split, on 80 % of the training clips.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from mer_helpers import person
+from mer_helpers.evaluation import logreg_per_split
+from mer_helpers.splits import validation_carve_out
 
 
 def inner_split(split: Mapping, labels: pd.DataFrame, seed: int = 42,
@@ -25,7 +26,7 @@ def inner_split(split: Mapping, labels: pd.DataFrame, seed: int = 42,
     """``(fit_ids, val_ids, how)``: the training clips of ``split`` cut by whole speakers.
 
     Uses the same rule as the classifiers' validation part
-    (:func:`mer_helpers.models.validation_carve_out`), so "inner speakers" mean the same thing
+    (:func:`mer_helpers.splits.validation_carve_out`), so "inner speakers" mean the same thing
     everywhere. Never looks at ``split["test"]``.
 
     Parameters
@@ -49,7 +50,6 @@ def inner_split(split: Mapping, labels: pd.DataFrame, seed: int = 42,
     ValueError
         When the split has too few training speakers to hold whole speakers out.
     """
-    from mer_helpers.models import validation_carve_out
 
     train = [str(c) for c in split["train"]]
     lab = labels.set_index(labels["clip_id"].astype(str))
@@ -81,7 +81,6 @@ def logreg_f1(X_fit: np.ndarray, y_fit, X_val: np.ndarray, y_val, C: float = 1.0
     float
         Macro-F1 on the validation rows (over the classes present in them or predicted).
     """
-    from mer_helpers.evaluation import logreg_per_split
 
     X = np.concatenate([np.asarray(X_fit, np.float64), np.asarray(X_val, np.float64)])
     ids = [str(i) for i in range(len(X))]
@@ -173,8 +172,6 @@ def summarize_candidates(table: pd.DataFrame, chosen: str | None = None) -> pd.D
     if chosen is not None:
         out["used"] = ["yes" if c == chosen else "" for c in out.index]
     return out
-
-
 
 
 def inner_person_norm_table(plain: Mapping[str, tuple], labels: pd.DataFrame, splits: Sequence[Mapping],
@@ -313,96 +310,7 @@ def smallest_reference(table: pd.DataFrame) -> int | None:
     return next((k for k in sizes if mean[f"{k} clips"] >= free), None)
 
 
-#: the training settings a classifier candidate may override (names of notebook 06's parameters)
-CLASSIFIER_SETTINGS = dict(columns="selected", fusion="early", epochs=10, batch_size=32, learning_rate=1e-3,
-                           seq_steps=4, units=64, heads=4, dropout=0.3, patience=3, monitor="none",
-                           validation_split=0.2)
-
-
-def inner_classifier_table(artifacts, splits: Sequence[Mapping], labels: pd.DataFrame, classes: Sequence[str],
-                           candidates: Mapping[str, Mapping], model: str = "bilstm_sa", seed: int = 42,
-                           logreg: bool = True, progress=None) -> pd.DataFrame:
-    """Inner-speaker macro-F1 of classifier settings (the evidence behind notebook 06's choices).
-
-    For each split, the training clips are cut by :func:`inner_split`; each candidate trains
-    ``model`` on the inner-fit speakers exactly as :func:`mer_helpers.models.run_split` would
-    (same sequencer, fusion and training) and is scored on the held-out inner speakers. The
-    test clips of a split are never read.
-
-    Parameters
-    ----------
-    artifacts : path-like
-        The run's ``artifacts/`` (fused features and selections of notebook 05).
-    splits : sequence of Mapping
-        The evaluation splits.
-    labels : pandas.DataFrame
-        ``labels.csv`` (``clip_id``, ``label``, ``speaker``).
-    classes : sequence of str
-        The class order.
-    candidates : Mapping
-        Candidate name → overrides of :data:`CLASSIFIER_SETTINGS`.
-    model : str
-        The network trained for every candidate (``bilstm_sa``, ``bilstm``, ``cnn``).
-    seed : int
-        For the inner cut, the networks and the logistic regression.
-    logreg : bool
-        Also score a standardised logistic regression (:func:`logreg_f1`) on each candidate's
-        column set, once per column set.
-    progress : object, optional
-        A bar with ``update(1)``, called after each network fit.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per (split, candidate): ``split, candidate, f1_macro, n_fit, n_val, seconds``.
-    """
-    import time
-
-    from sklearn.metrics import f1_score
-
-    from mer_helpers import models as M
-
-    artifacts = Path(artifacts)
-    lab = labels.set_index(labels["clip_id"].astype(str))
-    rows = []
-    for sp in splits:
-        try:
-            fit_ids, val_ids, _ = inner_split(sp, labels, seed)
-        except ValueError:
-            continue
-        ids, X, cols, selected, _, _ = M._load_split_features(artifacts, sp, "selected")
-        row = {c: i for i, c in enumerate(ids)}
-        fi, vi = np.array([row[c] for c in fit_ids]), np.array([row[c] for c in val_ids])
-        y = np.array([list(classes).index(str(lab.at[c, "label"])) for c in ids])
-        g = lab.loc[list(ids), "speaker"].astype(str).to_numpy()
-        pos = {c: i for i, c in enumerate(cols)}
-        seen_cols = set()
-        for name, over in candidates.items():
-            st = {**CLASSIFIER_SETTINGS, **dict(over)}
-            use = M.choose_columns(cols, selected, st["columns"])
-            Xs = X[:, [pos[c] for c in use]]
-            if logreg and st["columns"] not in seen_cols:
-                seen_cols.add(st["columns"])
-                rows.append({"split": sp["name"], "candidate": f"logistic regression ({st['columns']} columns)",
-                             "f1_macro": logreg_f1(Xs[fi], y[fi], Xs[vi], y[vi], seed=seed),
-                             "n_fit": len(fi), "n_val": len(vi), "seconds": None})
-            seq = M.features_sequencer(use, st["seq_steps"], st["fusion"]).fit(Xs[fi])
-            t0 = time.perf_counter()
-            net, _ = M.fit_sequence_model(
-                model, seq.transform(Xs[fi]), y[fi], groups=g[fi], epochs=st["epochs"], batch_size=st["batch_size"],
-                seed=seed, patience=st["patience"], n_classes=len(classes), units=st["units"], heads=st["heads"],
-                dropout=st["dropout"], learning_rate=st["learning_rate"], monitor=st["monitor"],
-                validation_split=st["validation_split"])
-            pred = M.predict_proba(net, seq.transform(Xs[vi])).argmax(axis=1)
-            rows.append({"split": sp["name"], "candidate": name, "f1_macro": float(f1_score(y[vi], pred, average="macro")),
-                         "n_fit": len(fi), "n_val": len(vi), "seconds": round(time.perf_counter() - t0, 1)})
-            del net
-            M.keras.backend.clear_session()
-            if progress is not None:
-                progress.update(1)
-    return pd.DataFrame(rows)
-
-
-__all__ = ["inner_split", "logreg_f1", "inner_logreg_table", "inner_person_norm_table", "best_person_norm",
-           "inner_reference_size_table", "smallest_reference", "mean_by_candidate", "summarize_candidates",
-           "inner_classifier_table", "CLASSIFIER_SETTINGS"]
+__all__ = [
+    "inner_split", "logreg_f1", "inner_logreg_table", "inner_person_norm_table", "best_person_norm",
+    "inner_reference_size_table", "smallest_reference", "mean_by_candidate", "summarize_candidates"
+]

@@ -23,7 +23,9 @@ from typing import Sequence
 
 import pandas as pd
 
-from mer_helpers import DEFAULT_CLASSES
+from mer_helpers import DEFAULT_CLASSES, cache, media
+from mer_helpers.labels import normalize_label, resolve_classes
+from mer_helpers.parallel import map_clips
 
 #: bump when the probe or the checks change, so cached probe results are recomputed
 PROBE_VERSION = "2"  # 2: errors no longer start with the probed path
@@ -56,7 +58,6 @@ def _clean(msg: str, path=None) -> str:
 def probe_clip(path: str | os.PathLike, decode: bool = True, use_cache: bool = True) -> dict:
     """``mer_helpers.media.probe`` as a dict (duration s, has_audio, has_video, width, height,
     fps, audio_rate, errors), cached by the file's content. Missing/empty files are not cached."""
-    from mer_helpers import cache, media
 
     path = Path(path)
     if not path.is_file() or path.stat().st_size == 0:
@@ -148,8 +149,6 @@ def validate_clips(labels: pd.DataFrame, classes: Sequence[str] = DEFAULT_CLASSE
     there is any. One task per clip (:func:`mer_helpers.parallel.map_clips`; without Dask
     ``n_jobs`` FFmpeg probes at a time, threads: each probe is a subprocess).
     """
-    from mer_helpers.datasets import normalize_label, resolve_classes
-    from mer_helpers.parallel import map_clips
 
     if on_bad_input not in ON_BAD_INPUT:
         raise ValueError(f"on_bad_input must be one of {ON_BAD_INPUT}, got {on_bad_input!r}")

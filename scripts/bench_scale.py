@@ -279,9 +279,10 @@ def per_clip_stages(paths: list[str], preset: str, chunk: int, weights_path: str
     """Run the per-clip stages of ``preset`` over ``paths`` (the cache must be empty) through the
     functions the notebooks call: 00's probe, 01's ``audio.extract_to_npz`` (then 02's per-clip
     statistics), 03's ``frames.sample_stream`` and ``summary.stream_summary``, 04's
-    ``visual.stream_split_features``. They stream, so memory should not grow with N."""
-    from mer_helpers import audio, frames, summary, validate, visual
+    ``resnet_features.stream_split_features``. They stream, so memory should not grow with N."""
+    from mer_helpers import audio, frames, summary, validate
     from mer_helpers.parallel import chunked
+    from mer_helpers.stages import resnet_features, summary_images
 
     cfg = PRESET_STAGES[preset]
     front = front_end(preset)
@@ -311,7 +312,7 @@ def per_clip_stages(paths: list[str], preset: str, chunk: int, weights_path: str
     # the summary model is fitted (untimed: fits are the fitted stages; 1 epoch for the shared
     # autoencoder) between the frames stage and the summary stage
     def fit_summary():
-        state["model"] = summary.fit_split(state["store"], ids[:chunk], summary_mode=cfg["summary_mode"],
+        state["model"] = summary_images.fit_split(state["store"], ids[:chunk], summary_mode=cfg["summary_mode"],
                                            cae_epochs=1, progress=False)
 
     def summary_all():  # strong (summary_mode "all"): every face frame becomes a PNG
@@ -319,7 +320,7 @@ def per_clip_stages(paths: list[str], preset: str, chunk: int, weights_path: str
         summary.stream_summary(art, "bench", zip(ids, model.iter_select((store[c] for c in ids), clip_ids=ids)))
 
     def backbone_all():
-        visual.stream_split_features(art, "bench", ids, cfg["backbone"], weights_path or cfg["weights"],
+        resnet_features.stream_split_features(art, "bench", ids, cfg["backbone"], weights_path or cfg["weights"],
                                      layer=cfg["layer"], chunk=chunk, progress=False)
 
     for name, fn in (("probe", probe_all), ("audio", audio_all), ("frames", frames_all),

@@ -30,7 +30,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
 
     from mer_helpers import io
-    from mer_helpers.evaluation import grey_pixels_from_clips, plain_feature_references
+    from mer_helpers.stages.results import grey_pixels_from_clips, plain_feature_references
 
     out = Path(a.run_dir)
     art = out / "artifacts"

@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     ap.add_argument("--classes", default="happy,sad,surprise", help="comma-separated classes")
     a = ap.parse_args(argv)
 
-    from mer_helpers.datasets import parse_classes
+    from mer_helpers.labels import parse_classes
     from mer_helpers.media import run_ffmpeg
 
     root = Path(a.data_root)

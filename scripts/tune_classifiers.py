@@ -35,11 +35,11 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
 
     from mer_helpers import io
-    from mer_helpers import models as M
     from mer_helpers.splits import evaluation_splits
-    from mer_helpers.tuning import CLASSIFIER_SETTINGS, inner_classifier_table
+    from mer_helpers.stages.classifiers import CLASSIFIER_SETTINGS, inner_classifier_table
+    from mer_helpers.stages import classifiers
 
-    M.set_threads(2)
+    classifiers.set_threads(2)
     art = Path(a.run_dir) / "artifacts"
     labels = pd.read_csv(art / "labels.csv", dtype={"clip_id": str, "speaker": str})
     splits = io.read_json(art / "splits.json")

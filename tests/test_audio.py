@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from mer_helpers import audio, cache, media
+from mer_helpers.stages import audio_autoencoder
 
 
 def _tone(sr: float, seconds: float, freq: float = 440.0, amp: float = 0.5) -> np.ndarray:
@@ -192,7 +193,7 @@ def test_autoencoder_never_sees_test_clips(monkeypatch):
         return orig_fit(self, X, y, groups)
 
     monkeypatch.setattr(audio.AudioFeaturizer, "fit", spy)
-    feat, clip_ids, X, columns, seqs = audio.fit_transform_split(
+    feat, clip_ids, X, columns, seqs = audio_autoencoder.fit_transform_split(
         mfcc, split, epochs=2, batch_size=64, progress=False, random_state=0)
     train_frames = np.concatenate([mfcc[c] for c in split["train"]])
     np.testing.assert_array_equal(feat.scaler_.data_max_, train_frames.max(0))
@@ -207,7 +208,7 @@ def test_autoencoder_never_sees_test_clips(monkeypatch):
 def test_split_with_unknown_clip_is_named():
     mfcc = {"a": np.zeros((5, 13), np.float32)}
     with pytest.raises(KeyError, match="ghost"):
-        audio.fit_transform_split(mfcc, {"name": "fold0", "train": ["a", "ghost"], "test": []})
+        audio_autoencoder.fit_transform_split(mfcc, {"name": "fold0", "train": ["a", "ghost"], "test": []})
 
 
 # ----------------------------------------------------------------------------- summaries, sanity
@@ -223,13 +224,13 @@ def test_summary_statistics_values():
 
 
 def test_featurizer_params_maps_notebook_names():
-    p = audio.featurizer_params(ae_epochs=3, ae_l2=1e-4, audio_stats="full", seed=7, n_mfcc=20,
+    p = audio_autoencoder.featurizer_params(ae_epochs=3, ae_l2=1e-4, audio_stats="full", seed=7, n_mfcc=20,
                                 frame_interval=5)
     assert p == {"epochs": 3, "l2": 1e-4, "stats": "full", "random_state": 7, "n_mfcc": 20}
 
 
 def test_summarize_in_float32_is_the_sequences_own_mean_and_std():
-    # the plain-feature references of notebook 07 keep their float32 statistics (evaluation.plain_feature_references)
+    # the plain-feature references of notebook 07 keep their float32 statistics (results.plain_feature_references)
     rng = np.random.default_rng(4)
     seqs = [rng.normal(0, 50, (int(n), 13)).astype(np.float32) for n in (7, 40, 123)]
     X32, cols = audio.summarize(seqs, "mean_std", prefix="audio:mfcc", precision=np.float32)

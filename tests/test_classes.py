@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mer_helpers import datasets, evaluation as ev, paired, schema, splits
-from mer_helpers.datasets import load_labels, parse_classes
+from mer_helpers import evaluation as ev, labels, paired, schema, splits
+from mer_helpers.datasets import load_labels
+from mer_helpers.labels import parse_classes
+from mer_helpers.stages import results
 
 SEVEN = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
 SIX = ["angry", "disgust", "fear", "happy", "sad", "surprise"]
@@ -55,13 +57,13 @@ def test_loaders_builder_and_schema_share_the_parser(value):
         expected = parse_classes(value)
     except ValueError as e:
         with pytest.raises(ValueError, match="class"):
-            datasets.resolve_classes(value)
+            labels.resolve_classes(value)
         with pytest.raises(ValueError):
             paired._classes(value)
         problem = schema.check({"classes": value})
         assert len(problem) == 1 and problem[0].startswith("classes = "), (value, e)
         return
-    assert datasets.resolve_classes(value) == expected
+    assert labels.resolve_classes(value) == expected
     assert paired._classes(value) == expected
     assert schema.check({"classes": value}) == []
 
@@ -71,7 +73,7 @@ def test_corpus_spellings_map_to_the_same_names():
     for raw, name in [("Happiness", "happy"), ("Anger", "angry"), ("Sadness", "sad"), ("Fear", "fear"),
                       ("Disgust", "disgust"), ("Surprise", "surprise"), ("su", "surprise"), ("sa", "sad"),
                       ("h", "happy"), ("AF", "fear"), ("calm", "calm"), ("contempt", "contempt")]:
-        assert paired.canonical(raw) == datasets.normalize_label(raw) == name
+        assert paired.canonical(raw) == labels.normalize_label(raw) == name
     assert paired.canonical("bored") is None
 
 
@@ -169,7 +171,7 @@ def test_seven_classes_through_the_evaluation(tmp_path):
     s = ev.summarize_model(df, SEVEN, bootstrap=50, seed=0, groups=df["clip_id"].str[:5].to_numpy())
     assert np.array(s["confusion"]).shape == (7, 7) and s["n_splits"] == 2
     assert 0 <= s["auc_ovr"] <= 1 and len(ev.roc_curves(df["y_true"], ev.proba_matrix(df, SEVEN), SEVEN)) == 7
-    assert "7 classes" in ev.paper_comparison_note(SEVEN) and ev.paper_comparison_note(["sad", "happy", "surprise"]) == ""
+    assert "7 classes" in results.paper_comparison_note(SEVEN) and results.paper_comparison_note(["sad", "happy", "surprise"]) == ""
 
     import matplotlib
 

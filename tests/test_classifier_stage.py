@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from mer_helpers import models as M
+from mer_helpers.stages import classifiers
 
 CLASSES = ["happy", "sad"]
 
@@ -37,15 +38,15 @@ def stub(monkeypatch):
         calls.append((split["name"], tuple(model_names), columns, kw.get("sequence_mode")))
         yt, yp = TRUTH[split["name"]]
         i = [s["name"] for s in SPLITS].index(split["name"])
-        return M.SplitResult(split["name"], {m: _pred(split["name"], yt, yp) for m in model_names},
+        return classifiers.SplitResult(split["name"], {m: _pred(split["name"], yt, yp) for m in model_names},
                              {m: _record(i) for m in model_names}, {}, None, [], 2, 2)
 
-    monkeypatch.setattr(M, "run_split", fake_run_split)
+    monkeypatch.setattr(classifiers, "run_split", fake_run_split)
     return calls
 
 
 def test_run_eval_splits_collects_and_writes(tmp_path, stub):
-    frames, records = M.run_eval_splits(tmp_path, SPLITS, None, CLASSES, ["bilstm_sa", "cnn"], columns="all",
+    frames, records = classifiers.run_eval_splits(tmp_path, SPLITS, None, CLASSES, ["bilstm_sa", "cnn"], columns="all",
                                         sequence_mode="features")
     assert stub == [("fold0", ("bilstm_sa", "cnn"), "all", "features"), ("fold1", ("bilstm_sa", "cnn"), "all", "features")]
     assert list(records) == ["fold0", "fold1"] and [len(frames[m]) for m in frames] == [2, 2]
@@ -53,7 +54,7 @@ def test_run_eval_splits_collects_and_writes(tmp_path, stub):
     csv = pd.read_csv(tmp_path / "predictions" / "bilstm_sa.csv")
     assert list(csv["split"]) == ["fold0", "fold0", "fold1", "fold1"]
 
-    table = M.training_table(records, frames, CLASSES)
+    table = classifiers.training_table(records, frames, CLASSES)
     assert table.loc[("fold0", "bilstm_sa"), "test accuracy"] == 1.0
     assert table.loc[("fold1", "cnn"), "test accuracy"] == 0.5
     assert table.loc[("fold1", "cnn"), "updates"] == 20
@@ -61,17 +62,17 @@ def test_run_eval_splits_collects_and_writes(tmp_path, stub):
 
 
 def test_ablation_variants():
-    assert M.ablation_variants("selected") == {"audio_only": "audio", "visual_only": "visual", "fused": "selected",
+    assert classifiers.ablation_variants("selected") == {"audio_only": "audio", "visual_only": "visual", "fused": "selected",
                                                "fused_no_selection": "all"}
-    assert M.ablation_variants("all") == {"audio_only": "audio", "visual_only": "visual", "fused": "all",
+    assert classifiers.ablation_variants("all") == {"audio_only": "audio", "visual_only": "visual", "fused": "all",
                                           "fused_selected": "selected"}
 
 
 def test_run_ablation_reuses_fused(tmp_path, stub):
-    variants = M.ablation_variants("selected")
+    variants = classifiers.ablation_variants("selected")
     fused = pd.concat([_pred("fold0", ["happy", "sad"], ["sad", "happy"]),
                        _pred("fold1", ["happy", "sad"], ["sad", "happy"])], ignore_index=True)
-    f1 = M.run_ablation(tmp_path, SPLITS, None, CLASSES, variants, fused=fused, sequence_mode="features")
+    f1 = classifiers.run_ablation(tmp_path, SPLITS, None, CLASSES, variants, fused=fused, sequence_mode="features")
     # the fused variant is not trained: 3 variants x 2 splits, main model only
     assert [c[2] for c in stub] == ["audio", "audio", "visual", "visual", "all", "all"]
     assert {c[1] for c in stub} == {("bilstm_sa",)}
@@ -87,7 +88,7 @@ def test_metrics_fragment():
     settings = dict(models=("bilstm_sa",), columns="selected", sequence_mode="features", fusion="early", epochs=10,
                     batch_size=32, validation_split=0.2, monitor="none", units=64, heads=4, dropout=0.3, patience=3,
                     seed=42, learning_rate=1e-3, steps=4)
-    frag = M.metrics_fragment({"fused": 0.5}, 0.25, "the selected columns", records, settings, {"steps": 4}, None,
+    frag = classifiers.metrics_fragment({"fused": 0.5}, 0.25, "the selected columns", records, settings, {"steps": 4}, None,
                               {"fused": "selected"}, 12.345)
     c = frag["classifiers"]
     assert frag["reference"]["logreg_f1_macro"] == 0.25
@@ -95,6 +96,6 @@ def test_metrics_fragment():
     assert c["validation"] == ["speakers", "stratified"] and c["n_eval_splits"] == 2 and c["wall_s"] == 12.3
     assert c["early_stopping"] == "none (paper 2, Algorithm 5)" and c["models"] == ["bilstm_sa"]
     assert "steps" not in c  # only the documented settings
-    frag2 = M.metrics_fragment({}, np.nan, "x", records, {**settings, "monitor": "val_loss"}, {}, {"a": 0.1}, {}, 0)
+    frag2 = classifiers.metrics_fragment({}, np.nan, "x", records, {**settings, "monitor": "val_loss"}, {}, {"a": 0.1}, {}, 0)
     assert frag2["classifiers"]["early_stopping"].startswith("val_loss on the validation part")
     assert frag2["classifiers"]["inner_f1_macro"] == {"a": 0.1}

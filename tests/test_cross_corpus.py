@@ -3,8 +3,6 @@ clip of another. Splits on handmade tables, the paired loader with a stand-in bu
 parameter schema and the single-split reporting; no clip is built and no model trained."""
 from __future__ import annotations
 
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +11,7 @@ import pytest
 
 from mer_helpers import datasets, evaluation as ev, schema, splits
 from mer_helpers.runner import chain_notebooks
+from mer_helpers.stages import results
 
 CLASSES = ["happy", "sad", "surprise"]
 
@@ -85,7 +84,7 @@ def test_single_split_is_reported_without_a_spread():
     assert ev.format_mean_std(s["accuracy"], s["accuracy_std"], s["n_splits"]).endswith("(1 split)")
     assert ev.format_mean_std(0.5, 0.1, 5) == "0.500 ± 0.100"
     assert ev.format_mean_std(0.5, float("nan")) == "0.500" and ev.format_mean_std(float("nan")) == "n/a"
-    assert "cross-corpus" in ev.paper_comparison_note(CLASSES, "cross-corpus")
+    assert "cross-corpus" in results.paper_comparison_note(CLASSES, "cross-corpus")
 
 
 # ------------------------------------------------------------------------------------ loader
@@ -104,7 +103,7 @@ def fake_builder(monkeypatch):
                 for k in range(2) for c in classes]
         return pd.DataFrame(rows)
 
-    monkeypatch.setitem(sys.modules, "mer_helpers.paired", types.SimpleNamespace(build_paired=build_paired))
+    monkeypatch.setattr(datasets, "build_paired", build_paired)
     return calls
 
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import sys
 import tarfile
 import time
-import types
 import zipfile
 from pathlib import Path
 
@@ -16,8 +14,8 @@ import pandas as pd
 import pytest
 
 from mer_helpers import datasets
-from mer_helpers.datasets import (ChecksumError, DownloadError, download, extract, load_labels,
-                                  normalize_label, resolve_classes)
+from mer_helpers.datasets import ChecksumError, DownloadError, download, extract, load_labels
+from mer_helpers.labels import normalize_label, resolve_classes
 from mer_helpers.validate import BadInputError, validate_clips
 
 CLASSES = ["happy", "sad", "surprise"]
@@ -263,7 +261,7 @@ def test_paired_calls_build_paired_once_per_key(tmp_path, tiny_clip_factory, iso
                              "label": ["happy", "neutral"], "speaker": ["Actor_01", "Actor_01"],
                              "subject": ["AF01", "AF01"]})
 
-    monkeypatch.setitem(sys.modules, "mer_helpers.paired", types.SimpleNamespace(build_paired=build_paired))
+    monkeypatch.setattr(datasets, "build_paired", build_paired)
     df = load_labels("paired", data, seed=3, verbose=False)
     assert df["clip_id"].tolist() == ["a"] and df["label"].tolist() == ["happy"]
     speech, faces, out, cls, seed, opts = calls[0]

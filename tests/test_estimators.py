@@ -109,7 +109,7 @@ def test_audio_featurizer_transform_returns_an_array_and_learns_columns():
 
 
 def test_fit_transform_split_names_unknown_parameters():
-    from mer_helpers.audio import fit_transform_split
+    from mer_helpers.stages.audio_autoencoder import fit_transform_split
 
     mfcc = {c: np.ones((5, 13), np.float32) for c in "ab"}
     with pytest.raises(TypeError, match=r"\['ae_epochs', 'bogus'\]"):

@@ -16,6 +16,7 @@ import pytest
 
 from mer_helpers import frames as fr
 from mer_helpers import summary as sm
+from mer_helpers.stages import summary_images
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 S = 16
@@ -157,7 +158,7 @@ def test_run_split_streams_and_writes_what_the_in_memory_path_writes(tmp_path, m
     fake_cae.encoded = []
 
     lazy = LazyFrames(data)
-    got = sm.run_split(tmp_path / "got", split, lazy, keep=keep, **params)
+    got = summary_images.run_split(tmp_path / "got", split, lazy, keep=keep, **params)
     assert files(tmp_path / "got") == files(tmp_path / "ref")        # every PNG and index.csv, bytewise
     pd.testing.assert_frame_equal(got.table, sm.results_table(ref))
     assert set(got.images) == set(keep) and all(np.array_equal(got.images[c], ref[c].images) for c in keep)
@@ -192,10 +193,10 @@ def test_reused_split_copies_the_index(tmp_path):
     data = synthetic_clips(6)
     lazy = LazyFrames(data, with_lengths=False)
     ids = list(data)
-    first = sm.run_split(tmp_path, {"name": "fold0", "train": ids[:4]}, lazy, summary_mode="average",
+    first = summary_images.run_split(tmp_path, {"name": "fold0", "train": ids[:4]}, lazy, summary_mode="average",
                          frame_size=S, progress=False)
     n_reads = len(lazy.seen.reads)
-    again = sm.run_split(tmp_path, {"name": "final", "train": ids}, lazy, reuse=first, summary_mode="average",
+    again = summary_images.run_split(tmp_path, {"name": "final", "train": ids}, lazy, reuse=first, summary_mode="average",
                          frame_size=S, progress=False)
     assert len(lazy.seen.reads) == n_reads                           # nothing read again
     index = tmp_path / "summary" / "{}" / "index.csv"
@@ -217,10 +218,10 @@ def test_grid_clips_are_the_clips_the_grid_shows():
     matplotlib.use("Agg")
     data = synthetic_clips(12)
     labels = {c: ("happy", "sad", "angry")[i % 3] for i, c in enumerate(data)}
-    rows = sm.grid_clips(data, labels, ["sad", "happy"], n_per_class=2, seed=3)
+    rows = summary_images.grid_clips(data, labels, ["sad", "happy"], n_per_class=2, seed=3)
     assert [c for c, _ in rows] == ["sad", "sad", "happy", "happy"] and all(labels[i] == c for c, i in rows)
     kept = {i: data[i][:2] for _, i in rows}
     shown = [[ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
-             for fig in (sm.plot_summary_grid({c: f[:2] for c, f in data.items()}, labels, ["sad", "happy"], 2, seed=3),
-                         sm.plot_summary_grid(kept, labels, ["sad", "happy"], 2, seed=3))]
+             for fig in (summary_images.plot_summary_grid({c: f[:2] for c, f in data.items()}, labels, ["sad", "happy"], 2, seed=3),
+                         summary_images.plot_summary_grid(kept, labels, ["sad", "happy"], 2, seed=3))]
     assert shown[0] == shown[1] == [f"{c}\n{i}" for c, i in rows]

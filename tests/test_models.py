@@ -13,7 +13,8 @@ keras = pytest.importorskip("keras")
 
 from mer_helpers import io  # noqa: E402
 from mer_helpers import models as M  # noqa: E402
-from mer_helpers.splits import evaluation_splits, make_splits  # noqa: E402
+from mer_helpers.splits import evaluation_splits, make_splits, validation_carve_out  # noqa: E402
+from mer_helpers.stages import classifiers  # noqa: E402
 
 
 def easy_task(n, rng, T=4, d=3):
@@ -126,7 +127,7 @@ def test_no_speaker_on_both_sides_of_folds_or_validation_carve_out():
         # the validation part carved out of the training portion holds whole speakers
         y = labels.set_index("clip_id").loc[s["train"], "label"].to_numpy()
         g = np.array([spk[c] for c in s["train"]])
-        fit_idx, val_idx, how = M.validation_carve_out(y, g, 0.2, seed=0)
+        fit_idx, val_idx, how = validation_carve_out(y, g, 0.2, seed=0)
         assert len(val_idx) > 0 and "grouped" in how
         assert not set(g[fit_idx]) & set(g[val_idx])
         assert set(g[val_idx]) <= tr_spk and not set(g[val_idx]) & te_spk
@@ -136,7 +137,7 @@ def test_no_speaker_on_both_sides_of_folds_or_validation_carve_out():
 def test_validation_carve_out_with_few_speakers_stays_inside_training_rows():
     y = np.repeat([0, 1, 2], 8)
     g = np.tile(["a", "b"], 12)
-    fit_idx, val_idx, how = M.validation_carve_out(y, g, 0.2, seed=0)
+    fit_idx, val_idx, how = validation_carve_out(y, g, 0.2, seed=0)
     assert "too few" in how and len(val_idx) == 5  # 20 % of 24, not one speaker = 50 %
     assert sorted(np.concatenate([fit_idx, val_idx]).tolist()) == list(range(24))
     assert sorted(np.bincount(y[val_idx]).tolist()) == [1, 2, 2]  # stratified
@@ -169,7 +170,7 @@ def test_run_split_fits_on_training_rows_only_and_bundle_round_trips(tmp_path):
     A = tmp_path / "artifacts"
     s = evaluation_splits(sp)[0]
     classes = ["happy", "sad", "surprise"]
-    r = M.run_split(A, s, labels, classes, ["cnn"], steps=2, epochs=2, batch_size=8, units=8, heads=2,
+    r = classifiers.run_split(A, s, labels, classes, ["cnn"], steps=2, epochs=2, batch_size=8, units=8, heads=2,
                     validation_split=0.2, seed=0, keep_models=True)
     assert r.columns == ["audio:ae_mean:0", "audio:ae_mean:1", "visual:resnet50_mean:0", "visual:resnet50_mean:2"]
     tr = labels.clip_id.isin(s["train"]).to_numpy()
@@ -195,7 +196,7 @@ def test_linear_reference_uses_training_rows_and_finds_the_signal(tmp_path):
     labels = labels_frame()
     sp, _, _ = write_tiny_run(tmp_path, labels, np.random.default_rng(5))
     s = evaluation_splits(sp)[1]
-    df = M.linear_reference_split(tmp_path / "artifacts", s, labels, ["happy", "sad", "surprise"])
+    df = classifiers.linear_reference_split(tmp_path / "artifacts", s, labels, ["happy", "sad", "surprise"])
     assert sorted(df.clip_id) == sorted(s["test"])
     np.testing.assert_allclose(df[["p_happy", "p_sad", "p_surprise"]].sum(axis=1), 1.0, atol=1e-9)
     assert (df.y_true == df.y_pred).mean() > 0.8  # the class shifts two selected columns by 3 sd
@@ -207,7 +208,7 @@ def test_missing_selection_names_the_file(tmp_path):
     sel = tmp_path / "artifacts" / "selection" / "fold0" / "selection.json"
     sel.unlink()
     with pytest.raises(FileNotFoundError, match="selection.json"):
-        M.run_split(tmp_path / "artifacts", evaluation_splits(sp)[0], labels, ["happy", "sad", "surprise"], ["cnn"])
+        classifiers.run_split(tmp_path / "artifacts", evaluation_splits(sp)[0], labels, ["happy", "sad", "surprise"], ["cnn"])
 
 
 @pytest.mark.slow  # trains one network per modality
@@ -240,8 +241,6 @@ def test_late_fusion_trains_one_model_per_modality_and_round_trips(tmp_path):
 
 @pytest.mark.slow  # trains a network per candidate and split
 def test_inner_classifier_table_never_reads_test_clips(tmp_path):
-    from mer_helpers import tuning
-
     rng = np.random.default_rng(1)
     labels = labels_frame(n_speakers=12)
     sp, X, cols = write_tiny_run(tmp_path, labels, rng)
@@ -253,7 +252,7 @@ def test_inner_classifier_table_never_reads_test_clips(tmp_path):
     io.save_features(A / "fused" / s["name"] / "features.npz", labels.clip_id, Xp, cols)
     cands = {"sel": {"columns": "selected", "epochs": 2, "units": 8, "heads": 2, "seq_steps": 2},
              "all-late": {"columns": "all", "fusion": "late", "epochs": 2, "units": 8, "heads": 2, "seq_steps": 2}}
-    t = tuning.inner_classifier_table(A, [s], labels, ["happy", "sad", "surprise"], cands, seed=0)
+    t = classifiers.inner_classifier_table(A, [s], labels, ["happy", "sad", "surprise"], cands, seed=0)
     assert set(t.candidate) == {"sel", "all-late", "logistic regression (selected columns)",
                                 "logistic regression (all columns)"}
     assert t.f1_macro.between(0, 1).all() and (t.n_fit + t.n_val == len(s["train"])).all()

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mer_helpers import io, person, selection, tuning
+from mer_helpers import io, person, tuning
+from mer_helpers.stages import feature_selection
 
 
 def _persons_data(rng, n_persons=6, per=12, d=5, offset=4.0):
@@ -78,12 +79,12 @@ def test_fused_features_read_no_label(tmp_path):
     ids = [f"c{i:03d}" for i in range(len(X))]
     labels = pd.DataFrame({"clip_id": ids, "label": np.array(["happy", "sad", "surprise"])[y], "speaker": persons})
     _write_split(tmp_path, "fold0", ids, X[:, :3], X[:, 3:])
-    _, Z, cols = selection.write_fused_split(tmp_path, "fold0", labels, "zscore", "center")
+    _, Z, cols = feature_selection.write_fused_split(tmp_path, "fold0", labels, "zscore", "center")
     shuffled = labels.copy()
     shuffled["label"] = shuffled.groupby("speaker")["label"].transform(lambda s: s.sample(frac=1, random_state=3).to_numpy())
     assert (shuffled["label"] != labels["label"]).any()
-    _, Z2, _ = selection.write_fused_split(tmp_path, "fold0", shuffled, "zscore", "center")
-    _, Z3, _ = selection.write_fused_split(tmp_path, "fold0", labels.assign(label="happy"), "zscore", "center")
+    _, Z2, _ = feature_selection.write_fused_split(tmp_path, "fold0", shuffled, "zscore", "center")
+    _, Z3, _ = feature_selection.write_fused_split(tmp_path, "fold0", labels.assign(label="happy"), "zscore", "center")
     np.testing.assert_array_equal(Z, Z2)
     np.testing.assert_array_equal(Z, Z3)
     # the files: normalised features.npz, plain plain.npz
@@ -93,7 +94,7 @@ def test_fused_features_read_no_label(tmp_path):
     np.testing.assert_allclose(P, X.astype(np.float32))
     assert not np.allclose(Zf, P)
     # without normalisation: no plain.npz (an old one is removed), features.npz is the plain fusion
-    selection.write_fused_split(tmp_path, "fold0", labels)
+    feature_selection.write_fused_split(tmp_path, "fold0", labels)
     assert not (tmp_path / "fused" / "fold0" / "plain.npz").exists()
     np.testing.assert_allclose(io.load_features(tmp_path / "fused" / "fold0" / "features.npz")[1], X.astype(np.float32))
 

@@ -16,6 +16,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from mer_helpers import io
 from mer_helpers import selection as sel
 from mer_helpers.selection import ZebraFeatureSelector
+from mer_helpers.stages import feature_selection
 from synthetic import make_synthetic_artifacts
 
 REPO = Path(__file__).resolve().parent.parent
@@ -233,7 +234,7 @@ def test_test_rows_of_a_split_never_reach_the_fitness_function(tmp_path):
     X = X.copy()
     X[te] = 1e6                                      # sentinel: every test row is the same constant vector
     Recorder.log.clear()
-    s = sel.fit_selector_on_split(X, ids, labels, split, variant="izoa", population=4, iterations=2,
+    s = feature_selection.fit_selector_on_split(X, ids, labels, split, variant="izoa", population=4, iterations=2,
                                   inner_cv=3, fitness_classifier=Recorder(), random_state=0)
     assert s.n_samples_fit_ == len(split["train"])
     assert Recorder.log, "the fitness classifier was never called"
@@ -272,7 +273,7 @@ def test_selection_record_roundtrip(tmp_path):
     cols = [f"audio:ae_mean:{i}" for i in range(8)] + [f"visual:resnet50_mean:{i}" for i in range(32)]
     s = ZebraFeatureSelector(population=4, iterations=2, inner_cv=3, random_state=0).fit(X, y, groups)
     rec = sel.selection_record(s, cols, split="fold0")
-    p = sel.save_selection(tmp_path / "selection" / "fold0" / "selection.json", rec)
+    p = feature_selection.save_selection(tmp_path / "selection" / "fold0" / "selection.json", rec)
     back = sel.load_selection(p)
     np.testing.assert_array_equal(back["support"], s.support_)
     assert back["selected"] == [c for c, k in zip(cols, s.support_) if k]

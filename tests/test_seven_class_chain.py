@@ -19,7 +19,7 @@ from mer_helpers.runner import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 MELD_EMOTIONS = ["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"]
-#: the chain's names for them (datasets.parse_classes maps MELD's spellings)
+#: the chain's names for them (labels.parse_classes maps MELD's spellings)
 SEVEN = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
 
 

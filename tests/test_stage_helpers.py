@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mer_helpers import audio, evaluation as ev, frames, io, selection as sel, splits as splitting, summary as sm
-from mer_helpers import visual as vis
+from mer_helpers import frames, io, selection as sel, splits as splitting
+from mer_helpers.stages import audio_autoencoder, feature_selection, results, summary_images
 from synthetic import make_synthetic_artifacts
 
 
@@ -34,7 +34,7 @@ def test_compare_runs_reads_only_the_runs_named(tmp_path):
     a = _fake_run(tmp_path, "cv", "speaker-cv", 0.40, ref=0.45)
     b = _fake_run(tmp_path, "random", "random-split", 0.80)
     _fake_run(tmp_path, "sibling", "random-split", 0.99)  # next to the others, never named
-    gap = ev.compare_runs([a, b], models=["bilstm_sa", "cnn", "bilstm"])
+    gap = results.compare_runs([a, b], models=["bilstm_sa", "cnn", "bilstm"])
     assert gap["run"].tolist() == ["cv", "cv", "cv", "random", "random"]
     assert "sibling" not in set(gap["run"])
     f1 = gap.set_index(["run", "model"])["f1_macro"]
@@ -50,7 +50,7 @@ def test_compare_runs_current_run_wins_over_its_file_and_is_taken_once(tmp_path)
     other = _fake_run(tmp_path, "other", "random-split", 0.70)
     current = {"protocol": "speaker-cv", "models": {"bilstm_sa": {"accuracy": 0.6, "f1_macro": 0.55}},
                "reference": {"logreg_f1_macro": None}}
-    gap = ev.compare_runs([other, here], models=["bilstm_sa"], current=(here, current))
+    gap = results.compare_runs([other, here], models=["bilstm_sa"], current=(here, current))
     assert gap["run"].tolist() == ["here", "other"]
     assert gap["f1_macro"].tolist() == [0.55, 0.70]  # the stale 0.10 and reference 0.99 are not read
 
@@ -58,15 +58,15 @@ def test_compare_runs_current_run_wins_over_its_file_and_is_taken_once(tmp_path)
 def test_compare_runs_names_a_folder_without_metrics(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="empty: no metrics.json"):
-        ev.compare_runs([tmp_path / "empty"])
-    assert ev.compare_runs([]).empty
+        results.compare_runs([tmp_path / "empty"])
+    assert results.compare_runs([]).empty
 
 
 def test_protocol_gap_hint_names_the_other_protocol_and_compare_runs(tmp_path):
-    text = ev.protocol_gap_hint("paired", "/data", tmp_path / "run", "speaker-cv", "imagenet")
+    text = results.protocol_gap_hint("paired", "/data", tmp_path / "run", "speaker-cv", "imagenet")
     assert "--protocol random-split" in text and "compare_runs" in text
     assert f"['{tmp_path / 'run-random-split'}']" in text
-    assert "--protocol speaker-cv" in ev.protocol_gap_hint("sample", None, tmp_path / "r", "random-split", "none")
+    assert "--protocol speaker-cv" in results.protocol_gap_hint("sample", None, tmp_path / "r", "random-split", "none")
 
 
 def _summary(acc=0.5, f1=0.4):
@@ -79,25 +79,25 @@ def test_results_fragment_and_beside_papers():
     splits = {"splits": [{"name": "fold0"}, {"name": "fold1"}, {"name": "final"}]}
     mcn = pd.DataFrame([{"a": "BiLSTM-SA", "b": "CNN", "p": 0.5}])
     plain = {"mfcc": {"f1_macro": 0.3, "f1_macro_std": 0.1, "per_split": [0.2, 0.4]}}
-    frag = ev.results_fragment(splits, {"bilstm_sa": _summary()}, mcn, plain, ["bilstm_sa"])
+    frag = results.results_fragment(splits, {"bilstm_sa": _summary()}, mcn, plain, ["bilstm_sa"])
     assert frag["folds"] == 2
     assert "not_kept" not in frag["models"]["bilstm_sa"] and frag["models"]["bilstm_sa"]["f1_macro"] == 0.4
     assert frag["significance"]["mcnemar"] == [{"a": "BiLSTM-SA", "b": "CNN", "p": 0.5}]
     assert frag["plain_references"] == {"mfcc": {"f1_macro": 0.3, "f1_macro_std": 0.1}}
-    side = ev.beside_papers({"bilstm_sa": _summary(acc=0.5)}, ["bilstm_sa"])
-    paper_acc = ev.papers_table().loc["BiLSTM-SA", "accuracy"]
+    side = results.beside_papers({"bilstm_sa": _summary(acc=0.5)}, ["bilstm_sa"])
+    paper_acc = results.papers_table().loc["BiLSTM-SA", "accuracy"]
     assert side.loc["difference (accuracy)", "BiLSTM-SA"] == round(0.5 - paper_acc, 3)
 
 
 def test_run_facts_reference_and_sanity_rows():
     ctx = {"backbone_weights": "none", "protocol": "speaker-cv", "n_splits": 2, "shared_speakers_per_split": [0, 0],
            "sanity": {"audio_logreg_f1_macro": 0.41, "audio_logreg_f1_macro_std": 0.1}}
-    facts = ev.run_facts(ctx, {"bilstm_sa": _summary(f1=0.4)}, reference_f1=0.456)
+    facts = results.run_facts(ctx, {"bilstm_sa": _summary(f1=0.4)}, reference_f1=0.456)
     assert "speakers in both training and test: [0, 0]" in facts.loc["protocol", "this run"]
     assert facts.loc["features vs classifier", "this run"].startswith("logistic regression")
     assert "0.456 vs BiLSTM-SA 0.400" in facts.loc["features vs classifier", "this run"]
     assert facts.loc["signal per modality", "this run"].endswith("audio_logreg 0.41")
-    assert "features vs classifier" not in ev.run_facts(ctx, {}, None).index
+    assert "features vs classifier" not in results.run_facts(ctx, {}, None).index
 
 
 # ----------------------------------------------------------------------------- grey pixels (03 -> 07)
@@ -132,11 +132,11 @@ def test_frames_at_picks_fractions_of_the_decoded_frames(tiny_clip_factory):
 def test_describe_sampling_counts():
     rep = pd.DataFrame({"n_frames": [4, 6], "n_face": [4, 2], "n_carried": [0, 3], "n_centre": [0, 1],
                         "n_kept": [4, 2]})
-    text = frames.describe_sampling(rep, 2.0, face_detect=True, face_only=True)
+    text = summary_images.describe_sampling(rep, 2.0, face_detect=True, face_only=True)
     assert text.splitlines()[0].startswith("10 frames from 2 clips in 2.0 s (100.0 s per 100 clips)")
     assert "6 frames with a detected face, 3 carried" in text
     assert "face_only: 6 of 10 frames" in text
-    assert len(frames.describe_sampling(rep, 2.0, face_detect=False, face_only=False).splitlines()) == 1
+    assert len(summary_images.describe_sampling(rep, 2.0, face_detect=False, face_only=False).splitlines()) == 1
 
 
 # ----------------------------------------------------------------------------- per-split tables
@@ -161,8 +161,8 @@ def test_audio_run_split_writes_the_split_and_scores(tmp_path):
     mfcc = {c: rng.normal(1.0 if y_of[c] == "happy" else -1.0, 1.0, (20 + i, 13)).astype(np.float32)
             for i, c in enumerate(ids)}
     splits = [{"name": "fold0", "train": ids[:8], "test": ids[8:]}, {"name": "final", "train": ids, "test": []}]
-    params = audio.featurizer_params(audio_features="mfcc_stats", seed=0)
-    results = {s["name"]: audio.run_split(tmp_path, s, mfcc, **params) for s in splits}
+    params = audio_autoencoder.featurizer_params(audio_features="mfcc_stats", seed=0)
+    results = {s["name"]: audio_autoencoder.run_split(tmp_path, s, mfcc, **params) for s in splits}
     r = results["fold0"]
     assert r.clip_ids == ids and r.X.shape[0] == 12
     assert r.info["n_train_clips"] == 8 and r.info["dead_units"] is None and r.alt_features == {}
@@ -170,23 +170,23 @@ def test_audio_run_split_writes_the_split_and_scores(tmp_path):
     assert list(got_ids) == ids and np.allclose(X, r.X) and list(cols) == r.columns
     assert set(io.load_sequences(tmp_path / "audio" / "fold0" / "sequences.npz")) == set(ids)
     assert io.read_json(tmp_path / "audio" / "fold0" / "history.json")["n_train_clips"] == 8
-    san = audio.sanity_check(mfcc, results, y_of, splits[:1], audio_features="mfcc_stats", seed=0)
+    san = audio_autoencoder.sanity_check(mfcc, results, y_of, splits[:1], audio_features="mfcc_stats", seed=0)
     assert san.used == "mfcc_stats (used)"
-    assert list(san.per_fold.columns) == [audio.BASELINE, "MFCC full stats", "mfcc_stats (used)"]
+    assert list(san.per_fold.columns) == [audio_autoencoder.BASELINE, "MFCC full stats", "mfcc_stats (used)"]
     assert san.f1 == pytest.approx(float(san.per_fold["mfcc_stats (used)"].iloc[0]))
-    assert san.summary().loc[audio.BASELINE, "n_values"] == 26
-    frag = audio.metrics_fragment(results, {"timings_s": {"extraction": 1.0}}, san, None, n_mfcc=13,
+    assert san.summary().loc[audio_autoencoder.BASELINE, "n_values"] == 26
+    frag = audio_autoencoder.metrics_fragment(results, {"timings_s": {"extraction": 1.0}}, san, None, n_mfcc=13,
                                   audio_features="mfcc_stats", audio_stats="mean_std")
     assert frag["features"]["audio"] == r.X.shape[1] and frag["audio"]["bottleneck"] is None
     assert frag["audio"]["timings_s"]["extraction"] == 1.0 and "ae_fit" in frag["audio"]["timings_s"]
     assert frag["sanity"]["audio_logreg_f1_macro"] == san.f1
     assert frag["sanity"]["mfcc_baseline_logreg_f1_macro"] == san.baseline_f1
-    assert audio.metrics_fragment(results, {}, None, n_mfcc=13)["sanity"]["audio_logreg_f1_macro"] is None
+    assert audio_autoencoder.metrics_fragment(results, {}, None, n_mfcc=13)["sanity"]["audio_logreg_f1_macro"] is None
 
 
 def test_final_losses():
     h = {"fold0": {"loss": [3.0, 2.0], "val_loss": [4.0, 2.5]}, "fold1": {"loss": [1.0]}, "none": {}}
-    assert audio.final_losses(h) == {"fold0": {"loss": 2.0, "val_loss": 2.5}, "fold1": {"loss": 1.0, "val_loss": None}}
+    assert audio_autoencoder.final_losses(h) == {"fold0": {"loss": 2.0, "val_loss": 2.5}, "fold1": {"loss": 1.0, "val_loss": None}}
 
 
 # ----------------------------------------------------------------------------- notebook 03
@@ -195,12 +195,12 @@ def test_summary_stage_report_counts():
     rep = pd.DataFrame({"clip_id": ["a", "b", "c"], "n_frames": [3, 1, 5], "n_face": [3, 0, 2],
                         "n_carried": [0, 0, 3], "n_centre": [0, 1, 0], "padded": [False, True, False]})
     info = {"fold0": {"seconds": 1.25}, "final": {"seconds": 2.5}}
-    r = sm.stage_report({"frame_interval": 5, "seed": 1}, rep, info, 0.123, face_detect=True)
+    r = summary_images.stage_report({"frame_interval": 5, "seed": 1}, rep, info, 0.123, face_detect=True)
     assert list(r)[:2] == ["frame_interval", "seed"]
     assert r["n_clips"] == 3 and r["n_frames"] == 9 and r["clips_too_few_frames"] == ["b"]
     assert r["face_fallback"] == {"clips": 2, "frames_carried": 3, "frames_centre": 1, "clips_without_face": 1}
     assert r["timings_s"] == {"frames": 0.12, "summary": 3.75}
-    assert sm.stage_report({}, rep, info, 0, face_detect=False)["face_fallback"]["clips_without_face"] is None
+    assert summary_images.stage_report({}, rep, info, 0, face_detect=False)["face_fallback"]["clips_without_face"] is None
 
 
 # ----------------------------------------------------------------------------- notebook 05
@@ -216,24 +216,24 @@ def test_selection_run_split_compare_and_fragment(tmp_path):
     for sp in splits["splits"]:
         ids, X, _ = fused[sp["name"]]
         vs = ["izoa", "zoa"] if sp["name"] != "final" else ["izoa"]
-        fitted.update({(sp["name"], v): s for v, s in sel.run_split(X, ids, labels, sp, vs, random_state=0, **common).items()})
+        fitted.update({(sp["name"], v): s for v, s in feature_selection.run_split(X, ids, labels, sp, vs, random_state=0, **common).items()})
     ev_splits = splitting.evaluation_splits(splits)
     assert len(fitted) == 2 * len(ev_splits) + 1
-    again = sel.fit_selector_on_split(*fused[ev_splits[0]["name"]][1::-1], labels, ev_splits[0], variant="izoa",
+    again = feature_selection.fit_selector_on_split(*fused[ev_splits[0]["name"]][1::-1], labels, ev_splits[0], variant="izoa",
                                       random_state=0, **common)
     assert np.array_equal(again.support_, fitted[ev_splits[0]["name"], "izoa"].support_)  # same draws
-    table = sel.fit_table(fitted, fused)
+    table = feature_selection.fit_table(fitted, fused)
     assert table.loc[("final", "izoa"), "kept"] == int(fitted["final", "izoa"].support_.sum())
     label_of = labels.set_index("clip_id")["label"]
-    comp = sel.compare_methods(fused, ev_splits, fitted, label_of, "knn", 0)
-    assert len(comp) == len(ev_splits) * len(sel.METHODS)
+    comp = feature_selection.compare_methods(fused, ev_splits, fitted, label_of, "knn", 0)
+    assert len(comp) == len(ev_splits) * len(feature_selection.METHODS)
     none = comp[comp["method"] == "none"]
     assert (none["n_features"] == 24).all() and (none["audio"] == 8).all()
     k0 = int(fitted[ev_splits[0]["name"], "izoa"].support_.sum())
     assert comp[(comp["method"] == "random") & (comp["split"] == ev_splits[0]["name"])]["n_features"].item() == k0
     summary = comp.groupby("method")[["f1_macro", "accuracy", "n_features", "audio", "visual"]].agg(["mean", "std"])
     settings = dict(selector="izoa", fitness_classifier="knn", population=4, iterations=2, alpha=0.99, budget=12)
-    frag = sel.metrics_fragment(fitted, fused, summary, settings, {"izoa": [0.1]}, {"izoa": 1.0}, folds=3,
+    frag = feature_selection.metrics_fragment(fitted, fused, summary, settings, {"izoa": [0.1]}, {"izoa": 1.0}, folds=3,
                                 total_seconds=1.0)
     assert frag["features"] == {"audio": 8, "visual": 16, "total": 24,
                                 "selected": int(fitted["final", "izoa"].support_.sum())}

@@ -7,6 +7,7 @@ import pytest
 from mer_helpers import frames as fr
 from mer_helpers import summary as sm
 from mer_helpers.media import write_clip
+from mer_helpers.stages import summary_images
 
 S = 32  # frame size for the tests (the autoencoder halves it three times)
 
@@ -97,7 +98,7 @@ def test_shared_autoencoder_never_sees_test_frames(monkeypatch):
     green[..., 1] = 255
     frames.update({f"test{i}": green for i in range(2)})
     split = {"train": [f"train{i}" for i in range(4)], "test": ["test0", "test1"]}
-    model, results = sm.fit_select_split(frames, split["train"], summary_mode="shared", n_clusters=2,
+    model, results = summary_images.fit_select_split(frames, split["train"], summary_mode="shared", n_clusters=2,
                                          cae_epochs=1, frame_size=S, cae_max_frames=None, progress=False)
     assert len(seen) == 1 and len(seen[0]) == 20                  # exactly the 4 x 5 training frames
     X = seen[0]
@@ -107,7 +108,7 @@ def test_shared_autoencoder_never_sees_test_frames(monkeypatch):
     assert set(results) == set(frames) and model.n_train_frames_ == 20
     # with a cap, the autoencoder trains on a random subset of the *training* frames only
     seen.clear()
-    sm.fit_select_split(frames, split["train"], summary_mode="shared", n_clusters=2, cae_epochs=1,
+    summary_images.fit_select_split(frames, split["train"], summary_mode="shared", n_clusters=2, cae_epochs=1,
                         frame_size=S, cae_max_frames=8, progress=False)
     assert len(seen[0]) == 8 and all(np.any(np.all(np.isclose(train, x), axis=(1, 2, 3))) for x in seen[0])
 

@@ -11,6 +11,7 @@ import pytest
 
 from mer_helpers import io, summary as sm
 from mer_helpers import visual as vis
+from mer_helpers.stages import resnet_features
 
 S = 16  # summary image side
 RAW = vis.backbone_spec("fer_xception").dim + len(vis.FER2013_CLASSES)  # block (2048) + 7 scores
@@ -70,7 +71,7 @@ def write_run(art, seed=0):
 
 def stream(art, order, chunk, layer="pool"):
     stats, seen = vis.FeatureStats(), set()
-    kept = {split: vis.stream_split_features(art, split, order, "fer_xception", "fer2013", layer, stats=stats,
+    kept = {split: resnet_features.stream_split_features(art, split, order, "fer_xception", "fer2013", layer, stats=stats,
                                              seen=seen, layer_means=True, chunk=chunk, progress=False)
             for split in ("fold0", "final")}
     return kept, stats
@@ -91,7 +92,7 @@ def test_stream_reads_and_computes_one_chunk_at_a_time(tmp_path, predicted, monk
         pngs_read[0] += 1
         return real_png(path)
 
-    monkeypatch.setattr(vis, "backbone_features", backbone_features)
+    monkeypatch.setattr(resnet_features, "backbone_features", backbone_features)
     monkeypatch.setattr(sm, "read_png", read_png)
     kept, stats = stream(art, order, chunk=2)
     k = [len(images["fold0"][c]) for c in order]  # same k in both splits
@@ -157,7 +158,7 @@ def test_stream_missing_clip_names_the_index(tmp_path, predicted):
     art = tmp_path / "artifacts"
     order, _ = write_run(art)
     with pytest.raises(KeyError, match="no summary images for 1 clip"):
-        vis.stream_split_features(art, "fold0", order + ["zz"], "fer_xception", "fer2013", "pool", progress=False)
+        resnet_features.stream_split_features(art, "fold0", order + ["zz"], "fer_xception", "fer2013", "pool", progress=False)
     assert not (art / "visual" / "fold0" / "features.npz").exists()
 
 

@@ -1,0 +1,736 @@
+"""Notebook 06 (classifiers): every model on every split, the ablation, the final bundle's parts.
+
+:func:`run_split` trains the BiLSTM-SA, BiLSTM and CNN of :mod:`mer_helpers.models` on one
+split's training rows and predicts its test rows; :func:`run_eval_splits` does every evaluation
+split, :func:`run_ablation` the modality and selection variants, :func:`fit_branches` the
+per-modality classifiers of the bundle, :func:`inner_classifier_table` the settings table on
+inner training speakers, :func:`metrics_fragment` the stage's part of ``metrics.json``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import keras
+import numpy as np
+import pandas as pd
+
+from mer_helpers import models as M
+from mer_helpers.evaluation import (
+    classification_metrics, logreg_per_split, mean_over_splits, save_predictions
+)
+from mer_helpers.io import load_features, load_sequences, read_json, write_json
+from mer_helpers.models import (
+    MAIN_MODEL, MODEL_NAMES, ClassifierBundle, LateFusionSequencer, SequenceClassifier, TemporalSequencer,
+    features_sequencer, fit_sequence_model, predict_proba, sequence_dims
+)
+from mer_helpers.tuning import inner_split, logreg_f1
+
+# ----------------------------------------------------------------------------------------------
+# Experiment driver: one split of splits.json, from artifact files to predictions
+# ----------------------------------------------------------------------------------------------
+COLUMN_SETS = ("selected", "all", "audio", "visual")
+
+
+def read_selected(path) -> list[str]:
+    """The selected column names of a ``selection.json``.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    list of str
+        From ``selected``, or ``columns`` + ``support``.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        Missing file; neither layout; nothing selected.
+    """
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing (has 05_feature_selection run for this split?)")
+    sel = read_json(path)
+    if "selected" in sel:
+        cols = [str(c) for c in sel["selected"]]
+    elif "columns" in sel and "support" in sel:
+        cols = [str(c) for c, s in zip(sel["columns"], sel["support"]) if s]
+    else:
+        raise ValueError(f"{path}: needs 'selected' or 'columns' + 'support'")
+    if not cols:
+        raise ValueError(f"{path}: no column is selected")
+    return cols
+
+
+def choose_columns(columns: Sequence[str], selected: Sequence[str], which: str = "selected") -> list[str]:
+    """Column names for a column set.
+
+    Parameters
+    ----------
+    columns : sequence of str
+        The fused columns.
+    selected : sequence of str
+        The split's selection.
+    which : {"selected", "all", "audio", "visual"}, default="selected"
+        ``selected`` (the split's selection), ``all`` (no selection), ``audio`` / ``visual``
+        (every column of that modality, no selection).
+
+    Returns
+    -------
+    list of str
+    """
+    columns = [str(c) for c in columns]
+    if which == "selected":
+        missing = sorted(set(selected) - set(columns))
+        if missing:
+            raise ValueError(f"{len(missing)} selected columns are not in the fused features (first: {missing[:3]})")
+        return list(selected)
+    if which == "all":
+        return columns
+    if which in ("audio", "visual"):
+        out = [c for c in columns if c.split(":")[0] == which]
+        if not out:
+            raise ValueError(f"no {which} column in the fused features")
+        return out
+    raise ValueError(f"unknown column set {which!r}; choose one of {COLUMN_SETS}")
+
+
+@dataclass
+class SplitResult:
+    """What :func:`run_split` returns for one split."""
+
+    split: str
+    predictions: dict  # model -> DataFrame clip_id, split, y_true, y_pred, p_<class>
+    records: dict  # model -> training record
+    models: dict  # model -> keras.Model
+    sequencer: Any
+    columns: list[str]
+    n_train: int
+    n_test: int
+    #: the test clips again, normalised with a skewed reference (``fused/<split>/skewed.npz``,
+    #: see :func:`mer_helpers.selection.write_skewed_split`): model -> prediction frame
+    skewed: dict = field(default_factory=dict)
+
+
+def _load_split_features(artifacts: Path, split: Mapping, columns: str, source: str = "features"):
+    """``fused/<split>/<source>.npz`` with the columns to use (see :func:`choose_columns`) and the
+    row indices of the split's training and test clips: ``(ids, X, cols, use, tr, te)``.
+    ``source``: ``features`` (what the run's stages read, person-normalised when the run
+    normalises) or ``plain`` (the same clips without per-person normalisation)."""
+
+    name = str(split["name"])
+    fpath = artifacts / "fused" / name / f"{source}.npz"
+    if not fpath.exists():
+        raise FileNotFoundError(f"{fpath}: missing (has 05_feature_selection run"
+                                + (" with person_norm_audio / person_norm_visual?)" if source == "plain" else "?)"))
+    ids, X, cols = load_features(fpath)
+    use = choose_columns(cols, read_selected(artifacts / "selection" / name / "selection.json"), columns)
+    row = {c: i for i, c in enumerate(ids)}
+    missing = [c for c in list(split["train"]) + list(split["test"]) if c not in row]
+    if missing:
+        raise ValueError(f"{fpath}: {len(missing)} clips of split {name!r} have no features (first: {missing[:3]})")
+    tr = np.array([row[c] for c in split["train"]], dtype=int)
+    te = np.array([row[c] for c in split["test"]], dtype=int)
+    return ids, X, cols, use, tr, te
+
+
+def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_names: Sequence[str] = MODEL_NAMES,
+              columns: str = "selected", sequence_mode: str = "features", steps: int = 16, epochs: int = 10,
+              batch_size: int = 32, validation_split: float = 0.2, seed: int = 42, units: int = 64,
+              heads: int = 4, dropout: float = 0.3, patience: int = 3, keep_models: bool = False,
+              progress=None, learning_rate: float = 1e-3, monitor: str = "none",
+              fusion: str = "early", source: str = "features") -> SplitResult:
+    """Train ``model_names`` on the training clips of ``split`` and predict its test clips.
+
+    Reads ``fused/<split>/features.npz`` and ``selection/<split>/selection.json`` (and in
+    ``temporal`` mode ``audio/<split>/sequences.npz``, ``visual/<split>/sequences.npz``) from
+    ``artifacts``. ``fusion="late"`` (features mode): one model per modality, probabilities
+    averaged (see the module docstring); a column set with one modality only falls back to early.
+    The scaler (inside the sequencer) and every model see the split's training rows only; the
+    validation part for early stopping is carved out of them, grouped by the ``speaker`` column
+    of ``labels``.
+
+    Parameters
+    ----------
+    artifacts : path-like
+        ``OUT/artifacts``.
+    split : mapping
+        One entry of ``splits.json`` (``name``, ``train``, ``test``).
+    labels : pandas.DataFrame
+        ``labels.csv`` (``clip_id``, ``label``, ``speaker``).
+    classes : sequence of str
+        The class order of the outputs.
+    model_names : sequence of str, default=MODEL_NAMES
+    columns : {"selected", "all", "audio", "visual"}, default="selected"
+        See :func:`choose_columns`.
+    sequence_mode : {"features", "temporal"}, default="features"
+    steps, epochs, batch_size, validation_split, seed, units, heads, dropout, patience, learning_rate, monitor, fusion :
+        See :func:`fit_model` and :func:`features_sequencer`.
+    keep_models : bool, default=False
+        Keep the trained models in the result (else they are freed).
+    progress : progress bar or None
+        Updated once per model.
+    source : {"features", "plain"}, default="features"
+        Which fused file (see :func:`_load_split_features`): ``plain`` trains on the features
+        without per-person normalisation.
+
+    Returns
+    -------
+    SplitResult
+    """
+
+    artifacts = Path(artifacts)
+    name = str(split["name"])
+    ids, X, cols, use, tr, te = _load_split_features(artifacts, split, columns, source)
+    lab = labels.set_index(labels["clip_id"].astype(str))
+    cls_index = {c: i for i, c in enumerate(classes)}
+    y_all = np.array([cls_index[str(lab.at[c, "label"])] for c in ids])
+    groups = lab.loc[list(ids[tr]), "speaker"].astype(str).to_numpy() if "speaker" in lab.columns else None
+
+    X_skew = None
+    if sequence_mode == "features":
+        col_pos = {c: i for i, c in enumerate(cols)}
+        Xs = X[:, [col_pos[c] for c in use]]
+        seq = features_sequencer(use, steps, fusion).fit(Xs[tr])
+        X_tr, X_te = seq.transform(Xs[tr]), (seq.transform(Xs[te]) if len(te) else None)
+        skew_path = artifacts / "fused" / name / "skewed.npz"
+        if source == "features" and len(te) and skew_path.exists():
+
+            ids_k, X_k, cols_k = load_features(skew_path)
+            if list(ids_k) != list(ids) or list(cols_k) != list(cols):
+                raise ValueError(f"{skew_path}: not the clips and columns of {name}'s features.npz")
+            X_skew = seq.transform(X_k[te][:, [col_pos[c] for c in use]])
+    elif sequence_mode == "temporal":
+        if isinstance(features_sequencer(use, steps, fusion), LateFusionSequencer):
+            raise ValueError("fusion='late' needs sequence_mode='features'")
+        sa = load_sequences(artifacts / "audio" / name / "sequences.npz")
+        sv = load_sequences(artifacts / "visual" / name / "sequences.npz")
+        a_dims = sequence_dims(use, "audio") if columns != "visual" else []
+        v_dims = sequence_dims(use, "visual") if columns != "audio" else []
+        seq = TemporalSequencer(steps, a_dims, v_dims)
+        get = lambda idx: ([sa[c] for c in ids[idx]], [sv[c] for c in ids[idx]])  # noqa: E731
+        seq.fit(*get(tr))
+        X_tr, X_te = seq.transform(*get(tr)), (seq.transform(*get(te)) if len(te) else None)
+    else:
+        raise ValueError(f"unknown sequence_mode {sequence_mode!r} (features or temporal)")
+
+    preds, records, models, skewed = {}, {}, {}, {}
+    fit_kw = dict(groups=groups, validation_split=validation_split, epochs=epochs, batch_size=batch_size,
+                  seed=seed, patience=patience, n_classes=len(classes), units=units, heads=heads,
+                  dropout=dropout, learning_rate=learning_rate, monitor=monitor)
+    for m in model_names:
+        model, rec = fit_sequence_model(m, X_tr, y_all[tr], **fit_kw)
+        rec.update(split=name, columns=columns, sequence_layout=seq.layout())
+        records[m] = rec
+        if len(te):
+            preds[m] = _prediction_frame(predict_proba(model, X_te), ids[te], name, y_all[te], classes)
+        if X_skew is not None:
+            skewed[m] = _prediction_frame(predict_proba(model, X_skew), ids[te], name, y_all[te], classes)
+        if keep_models:
+            models[m] = model
+        else:
+            del model
+            keras.backend.clear_session()
+        if progress is not None:
+            progress.update(1)
+    return SplitResult(name, preds, records, models, seq, use, len(tr), len(te), skewed)
+
+
+def _prediction_frame(p: np.ndarray, clip_ids, split: str, y_idx, classes: Sequence[str]):
+    """``clip_id, split, y_true, y_pred, p_<class>...`` of one split's test clips."""
+    import pandas as pd
+
+    df = pd.DataFrame({"clip_id": clip_ids, "split": split, "y_true": [classes[i] for i in y_idx],
+                       "y_pred": [classes[i] for i in p.argmax(axis=1)]})
+    for j, c in enumerate(classes):
+        df[f"p_{c}"] = p[:, j]
+    return df
+
+
+def set_threads(n_jobs: int = 2) -> None:
+    """Limit TensorFlow to ``n_jobs`` threads (no effect once TensorFlow has started running ops).
+
+    Parameters
+    ----------
+    n_jobs : int, default=2
+
+    Returns
+    -------
+    None
+    """
+    try:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(int(n_jobs))
+        tf.config.threading.set_inter_op_parallelism_threads(max(1, int(n_jobs)))
+    except (RuntimeError, ImportError, ValueError):
+        pass
+
+
+def linear_reference_split(artifacts, split: Mapping, labels, classes: Sequence[str], columns: str = "selected",
+                           C: float = 1.0, seed: int = 42, source: str = "features"):
+    """A reference, not one of the papers' models: standardised multinomial logistic regression
+    (:func:`mer_helpers.evaluation.logreg_per_split`, ``C`` = 1, at most 2000 iterations) on the
+    same columns and training clips as :func:`run_split`.
+
+    It tells apart "the features carry little signal" (the reference is low too) from "the
+    network does not extract the signal with this little data" (the reference is higher).
+
+    Parameters
+    ----------
+    artifacts : path
+        The run's ``artifacts/`` (``fused/<split>/features.npz``, ``selection/<split>/selection.json``).
+    split : Mapping
+        One evaluation split (``name``, ``train``, ``test``).
+    labels : pandas.DataFrame
+        ``labels.csv`` (``clip_id``, ``label``).
+    classes : sequence of str
+        The class order of the ``p_<class>`` columns.
+    columns : str
+        Which fused columns (see :func:`choose_columns`).
+    C : float
+        Inverse regularisation strength (the papers' models have none to match).
+    seed : int
+        ``random_state``, unused by the lbfgs solver; kept for a solver that uses it.
+    source : {"features", "plain"}
+        Which fused file (:func:`_load_split_features`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The prediction frame ``clip_id, split, y_true, y_pred, p_<class>`` of the split's test clips.
+    """
+
+    ids, X, cols, use, tr, te = _load_split_features(Path(artifacts), split, columns, source)
+    pos = {c: i for i, c in enumerate(cols)}
+    Xs = X[:, [pos[c] for c in use]].astype(np.float64)
+    label_of = dict(zip(labels["clip_id"].astype(str), labels["label"].astype(str)))
+    return logreg_per_split((ids, Xs), label_of, [split], classes=classes, seed=seed, C=C, max_iter=2000,
+                            predictions=True)[1]
+
+
+# ----------------------------------------------------------------------------------------------
+# Notebook 06: every evaluation split, the ablation, the metrics fragment
+# ----------------------------------------------------------------------------------------------
+def run_eval_splits(artifacts, eval_splits: Sequence[Mapping], labels, classes: Sequence[str],
+                    model_names: Sequence[str] = MODEL_NAMES, columns: str = "selected", progress=None,
+                    **kwargs) -> tuple[dict, dict]:
+    """:func:`run_split` on each evaluation split in turn, with the files notebook 06 keeps.
+
+    Writes ``histories/<split>/<model>.json`` (the training record) after each split and
+    ``predictions/<model>.csv`` (all splits' test predictions) at the end; with per-person
+    normalisation and a ``fused/<split>/skewed.npz``, also
+    ``predictions/skewed_reference/<model>.csv`` (the same models on the test clips normalised
+    with a skewed reference).
+
+    Parameters
+    ----------
+    artifacts : path-like
+        ``OUT/artifacts``.
+    eval_splits : sequence of mapping
+        The evaluation splits of ``splits.json``, in the order they are trained.
+    labels : pandas.DataFrame
+        ``labels.csv``.
+    classes : sequence of str
+        The class order of the outputs.
+    model_names : sequence of str, default=MODEL_NAMES
+    columns : str, default="selected"
+        Which fused columns the models read (:func:`choose_columns`).
+    progress : progress bar or None
+        Advanced once per trained model.
+    **kwargs
+        The rest of :func:`run_split`'s settings (``sequence_mode``, ``steps``, ``epochs``, ...).
+
+    Returns
+    -------
+    frames : dict
+        Model name -> list of prediction frames, one per split in the order of ``eval_splits``.
+    records : dict
+        Split name -> {model name -> training record}.
+    """
+
+    artifacts = Path(artifacts)
+    frames: dict[str, list] = {m: [] for m in model_names}
+    skewed: dict[str, list] = {m: [] for m in model_names}
+    records: dict[str, dict] = {}
+    for s in eval_splits:
+        r = run_split(artifacts, s, labels, classes, model_names, columns=columns, progress=progress, **kwargs)
+        for m in model_names:
+            frames[m].append(r.predictions[m])
+            if m in r.skewed:
+                skewed[m].append(r.skewed[m])
+            write_json(artifacts / "histories" / s["name"] / f"{m}.json", r.records[m])
+        records[s["name"]] = r.records
+    for m in model_names:
+        save_predictions(artifacts / "predictions" / f"{m}.csv", frames[m])
+        if skewed[m]:
+            save_predictions(artifacts / "predictions" / "skewed_reference" / f"{m}.csv", skewed[m])
+    return frames, records
+
+
+def training_table(records: Mapping[str, Mapping[str, dict]], frames: Mapping[str, Sequence],
+                   classes: Sequence[str]):
+    """One row per split and model: how the training went and the test accuracy.
+
+    Parameters
+    ----------
+    records : mapping
+        Split name -> {model -> training record} (:func:`run_eval_splits`), splits in the
+        order of each model's list in ``frames``.
+    frames : mapping
+        Model -> list of per-split prediction frames (``y_true``, ``y_pred``).
+    classes : sequence of str
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``(split, model)``: epochs run, best epoch, weight updates, fit / validation
+        clips, validation speakers, test accuracy; rounded to 3 decimals.
+    """
+    import pandas as pd
+
+
+    rows = []
+    for i, (s, recs) in enumerate(records.items()):
+        for m, rec in recs.items():
+            pred = frames[m][i]
+            rows.append({"split": s, "model": m, "epochs run": rec["epochs_run"], "best epoch": rec["best_epoch"],
+                         "updates": rec["n_updates"], "fit / val clips": f"{rec['n_fit']} / {rec['n_val']}",
+                         "val speakers": len(rec.get("val_speakers", [])),
+                         "test accuracy": classification_metrics(pred["y_true"], pred["y_pred"], classes)["accuracy"]})
+    return pd.DataFrame(rows).set_index(["split", "model"]).round(3)
+
+
+#: the ablation variant that reads the fused features without per-person normalisation
+NO_PERSON_NORM = "fused_no_person_norm"
+
+
+def classifier_from_split(result: SplitResult, classes: Sequence[str], params: Mapping[str, Any]) -> SequenceClassifier:
+    """The fitted :class:`SequenceClassifier` of one :func:`run_split` result (``keep_models=True``).
+
+    Parameters
+    ----------
+    result : SplitResult
+    classes : sequence of str
+    params : mapping
+        The training parameters, recorded in ``bundle.json``.
+
+    Returns
+    -------
+    SequenceClassifier
+    """
+    return SequenceClassifier.from_bundle(ClassifierBundle(classes=list(classes), selected_columns=result.columns,
+                                                           sequencer=result.sequencer, models=result.models,
+                                                           params=dict(params)))
+
+
+def fit_branches(artifacts, split: Mapping, labels, classes: Sequence[str], params: Mapping[str, Any],
+                 sources: Sequence[str] = ("features",), model_name: str = MAIN_MODEL, progress=None,
+                 **kwargs) -> dict[str, dict[str, SequenceClassifier]]:
+    """One classifier per modality on ``split``'s training clips, every column of that modality:
+    what a bundle uses for clips without a voice or without a face.
+
+    Parameters
+    ----------
+    artifacts : path-like
+        ``OUT/artifacts``.
+    split : mapping
+        Usually the ``final`` split.
+    labels : pandas.DataFrame
+    classes : sequence of str
+    params : mapping
+        Recorded in each ``bundle.json`` (with ``columns`` set to the modality).
+    sources : sequence of str, default=("features",)
+        The fused files to train on (``plain`` too for the person-free twins).
+    model_name, progress, **kwargs
+        As for :func:`run_ablation` (the model, a bar advanced per model, :func:`run_split`'s settings).
+
+    Returns
+    -------
+    dict
+        modality → {source → SequenceClassifier}.
+    """
+    out: dict[str, dict[str, SequenceClassifier]] = {}
+    for modality in ("audio", "visual"):
+        for src in sources:
+            r = run_split(artifacts, split, labels, classes, [model_name], columns=modality, keep_models=True,
+                          progress=progress, source=src, **kwargs)
+            out.setdefault(modality, {})[src] = classifier_from_split(r, classes, {**params, "columns": modality})
+    return out
+
+
+def ablation_variants(classifier_columns: str = "selected", person_norm: bool = False) -> dict[str, str]:
+    """The ablation's inputs: variant name -> column set (:func:`choose_columns`).
+
+    ``audio_only`` / ``visual_only`` read every column of one modality, ``fused`` the run's own
+    columns, and the fourth variant the other fused set (``fused_no_selection`` when the run
+    reads the selection, ``fused_selected`` when it reads every column). With ``person_norm``
+    a fifth, :data:`NO_PERSON_NORM`, reads the run's columns of the plain (not person-normalised)
+    features (:func:`run_ablation` trains it on ``fused/<split>/plain.npz``).
+
+    Parameters
+    ----------
+    classifier_columns : str, default="selected"
+        The run's column set: ``selected`` or ``all``.
+    person_norm : bool, default=False
+        Whether the run normalises per person.
+
+    Returns
+    -------
+    dict
+        In the order the ablation trains them.
+    """
+    other = ("fused_selected", "selected") if classifier_columns == "all" else ("fused_no_selection", "all")
+    out = {"audio_only": "audio", "visual_only": "visual", "fused": classifier_columns, other[0]: other[1]}
+    if person_norm:
+        out[NO_PERSON_NORM] = classifier_columns
+    return out
+
+
+def run_ablation(artifacts, eval_splits: Sequence[Mapping], labels, classes: Sequence[str],
+                 variants: Mapping[str, str], fused=None, model_name: str = MAIN_MODEL, progress=None,
+                 **kwargs) -> dict[str, float]:
+    """The ablation: ``model_name`` on each variant's columns, every evaluation split.
+
+    Each variant's predictions go to ``predictions/ablation/<variant>.csv``.
+
+    Parameters
+    ----------
+    artifacts : path-like
+        ``OUT/artifacts``.
+    eval_splits : sequence of mapping
+    labels : pandas.DataFrame
+    classes : sequence of str
+    variants : mapping
+        Variant -> column set, as :func:`ablation_variants` gives.
+    fused : pandas.DataFrame or None
+        The predictions of the main run when they are the ``fused`` variant (same model, same
+        columns, same settings): reused instead of trained again. ``None``: train it.
+    model_name : str, default="bilstm_sa"
+    progress : progress bar or None
+        Advanced once per trained model.
+    **kwargs
+        :func:`run_split`'s settings.
+
+    Returns
+    -------
+    dict
+        Variant -> macro-F1, the mean over the splits.
+    """
+    import pandas as pd
+
+
+    artifacts = Path(artifacts)
+    f1 = {}
+    for key, cols in variants.items():
+        if key == "fused" and fused is not None:
+            df = fused
+        else:
+            source = "plain" if key == NO_PERSON_NORM else "features"
+            df = pd.concat([run_split(artifacts, s, labels, classes, [model_name], columns=cols, progress=progress,
+                                      source=source, **kwargs).predictions[model_name] for s in eval_splits],
+                           ignore_index=True)
+        save_predictions(artifacts / "predictions" / "ablation" / f"{key}.csv", df)
+        f1[key] = mean_over_splits(df, classes, "f1_macro")
+    return f1
+
+
+def metrics_fragment(ablation_f1: Mapping[str, float], reference_f1: float, columns_read: str,
+                     records: Mapping[str, Mapping[str, dict]], settings: Mapping[str, Any],
+                     sequence_layout: dict, inner_f1: Mapping | None, variants: Mapping[str, str],
+                     total_seconds: float) -> dict:
+    """The ``06_classifiers`` metrics fragment of notebook 06.
+
+    Parameters
+    ----------
+    ablation_f1 : mapping
+        Variant -> macro-F1 (:func:`run_ablation`; empty when the ablation is off).
+    reference_f1 : float
+        Macro-F1 of the logistic-regression reference (:func:`linear_reference_split`).
+    columns_read : str
+        What the reference read, in words.
+    records : mapping
+        Split name -> {model -> training record} of the evaluation splits.
+    settings : mapping
+        ``models``, ``columns``, ``sequence_mode``, ``fusion``, ``epochs``, ``batch_size``,
+        ``validation_split``, ``monitor``, ``units``, ``heads``, ``dropout``, ``patience``,
+        ``seed``, ``learning_rate``.
+    sequence_layout : dict
+        ``layout()`` of the final fit's sequencer.
+    inner_f1 : mapping or None
+        Inner-speaker macro-F1 per candidate (``None``: not run).
+    variants : mapping
+        The ablation's variant -> column set.
+    total_seconds : float
+        Wall time of the notebook so far.
+
+    Returns
+    -------
+    dict
+        ``ablation``, ``reference`` and ``classifiers`` (the settings, the validation methods
+        used, the early-stopping rule in words, ``n_eval_splits`` and ``wall_s``).
+    """
+    s = settings
+    monitor = s["monitor"]
+    return {
+        "ablation": ablation_f1,
+        "reference": {"logreg_f1_macro": reference_f1,
+                      "what": f"standardised logistic regression (C=1) on {columns_read}, same splits; not a paper model"},
+        "classifiers": {"models": list(s["models"]), "sequence_mode": s["sequence_mode"],
+                        "sequence_layout": sequence_layout, "fusion": s["fusion"], "columns": s["columns"],
+                        "inner_f1_macro": inner_f1,
+                        "epochs": s["epochs"], "batch_size": s["batch_size"], "validation_split": s["validation_split"],
+                        "validation": sorted({rec["validation"] for recs in records.values() for rec in recs.values()}),
+                        "early_stopping": ("none (paper 2, Algorithm 5)" if monitor == "none" else
+                                           f"{monitor} on the validation part of the training portion, best epoch restored"),
+                        "units": s["units"], "heads": s["heads"], "dropout": s["dropout"], "patience": s["patience"],
+                        "seed": s["seed"], "learning_rate": s["learning_rate"],
+                        "ablation_columns": dict(variants),
+                        "n_eval_splits": len(records), "wall_s": round(total_seconds, 1)},
+    }
+
+
+#: the training settings a classifier candidate may override (names of notebook 06's parameters)
+CLASSIFIER_SETTINGS = dict(columns="selected", fusion="early", epochs=10, batch_size=32, learning_rate=1e-3,
+                           seq_steps=4, units=64, heads=4, dropout=0.3, patience=3, monitor="none",
+                           validation_split=0.2)
+
+
+def inner_classifier_table(artifacts, splits: Sequence[Mapping], labels: pd.DataFrame, classes: Sequence[str],
+                           candidates: Mapping[str, Mapping], model: str = "bilstm_sa", seed: int = 42,
+                           logreg: bool = True, progress=None) -> pd.DataFrame:
+    """Inner-speaker macro-F1 of classifier settings (the evidence behind notebook 06's choices).
+
+    For each split, the training clips are cut by :func:`inner_split`; each candidate trains
+    ``model`` on the inner-fit speakers exactly as :func:`mer_helpers.models.run_split` would
+    (same sequencer, fusion and training) and is scored on the held-out inner speakers. The
+    test clips of a split are never read.
+
+    Parameters
+    ----------
+    artifacts : path-like
+        The run's ``artifacts/`` (fused features and selections of notebook 05).
+    splits : sequence of Mapping
+        The evaluation splits.
+    labels : pandas.DataFrame
+        ``labels.csv`` (``clip_id``, ``label``, ``speaker``).
+    classes : sequence of str
+        The class order.
+    candidates : Mapping
+        Candidate name → overrides of :data:`CLASSIFIER_SETTINGS`.
+    model : str
+        The network trained for every candidate (``bilstm_sa``, ``bilstm``, ``cnn``).
+    seed : int
+        For the inner cut, the networks and the logistic regression.
+    logreg : bool
+        Also score a standardised logistic regression (:func:`logreg_f1`) on each candidate's
+        column set, once per column set.
+    progress : object, optional
+        A bar with ``update(1)``, called after each network fit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (split, candidate): ``split, candidate, f1_macro, n_fit, n_val, seconds``.
+    """
+    import time
+
+    from sklearn.metrics import f1_score
+
+
+    artifacts = Path(artifacts)
+    lab = labels.set_index(labels["clip_id"].astype(str))
+    rows = []
+    for sp in splits:
+        try:
+            fit_ids, val_ids, _ = inner_split(sp, labels, seed)
+        except ValueError:
+            continue
+        ids, X, cols, selected, _, _ = M._load_split_features(artifacts, sp, "selected")
+        row = {c: i for i, c in enumerate(ids)}
+        fi, vi = np.array([row[c] for c in fit_ids]), np.array([row[c] for c in val_ids])
+        y = np.array([list(classes).index(str(lab.at[c, "label"])) for c in ids])
+        g = lab.loc[list(ids), "speaker"].astype(str).to_numpy()
+        pos = {c: i for i, c in enumerate(cols)}
+        seen_cols = set()
+        for name, over in candidates.items():
+            st = {**CLASSIFIER_SETTINGS, **dict(over)}
+            use = M.choose_columns(cols, selected, st["columns"])
+            Xs = X[:, [pos[c] for c in use]]
+            if logreg and st["columns"] not in seen_cols:
+                seen_cols.add(st["columns"])
+                rows.append({"split": sp["name"], "candidate": f"logistic regression ({st['columns']} columns)",
+                             "f1_macro": logreg_f1(Xs[fi], y[fi], Xs[vi], y[vi], seed=seed),
+                             "n_fit": len(fi), "n_val": len(vi), "seconds": None})
+            seq = M.features_sequencer(use, st["seq_steps"], st["fusion"]).fit(Xs[fi])
+            t0 = time.perf_counter()
+            net, _ = M.fit_sequence_model(
+                model, seq.transform(Xs[fi]), y[fi], groups=g[fi], epochs=st["epochs"], batch_size=st["batch_size"],
+                seed=seed, patience=st["patience"], n_classes=len(classes), units=st["units"], heads=st["heads"],
+                dropout=st["dropout"], learning_rate=st["learning_rate"], monitor=st["monitor"],
+                validation_split=st["validation_split"])
+            pred = M.predict_proba(net, seq.transform(Xs[vi])).argmax(axis=1)
+            rows.append({"split": sp["name"], "candidate": name, "f1_macro": float(f1_score(y[vi], pred, average="macro")),
+                         "n_fit": len(fi), "n_val": len(vi), "seconds": round(time.perf_counter() - t0, 1)})
+            del net
+            M.keras.backend.clear_session()
+            if progress is not None:
+                progress.update(1)
+    return pd.DataFrame(rows)
+
+
+def plot_history(records: Mapping[str, Mapping], title: str = "", axes=None):
+    """Training curves: loss and accuracy (solid: fit part, dashed: validation part) per model.
+
+    One colour per model; one legend for both panels, below them (a figure legend: the saved
+    image, ``bbox_inches="tight"`` as in notebooks, includes it).
+
+    Parameters
+    ----------
+    records : Mapping
+        Label → a training record of :func:`mer_helpers.models.fit_model` (or its ``history`` dict).
+    title : str
+        Figure title.
+    axes : pair of matplotlib Axes, optional
+        Loss and accuracy panels; a new 1 x 2 figure when ``None``.
+
+    Returns
+    -------
+    array of matplotlib Axes
+        The two panels.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(9, 4))  # the book shows ~9 inches at full size
+    handles, has_val = [], False
+    for i, (label, rec) in enumerate(records.items()):
+        h = rec.get("history", rec)
+        color = f"C{i}"
+        for ax, key in zip(axes, ("loss", "accuracy")):
+            ep = np.arange(1, len(h[key]) + 1)
+            ax.plot(ep, h[key], color=color, lw=1.8)
+            if f"val_{key}" in h:
+                ax.plot(ep, h[f"val_{key}"], color=color, ls="--", lw=1.8)
+                has_val = True
+        handles.append(Line2D([], [], color=color, lw=2.5, label=label))
+    handles.append(Line2D([], [], color="k", lw=1.8, label="fit part"))
+    if has_val:
+        handles.append(Line2D([], [], color="k", lw=1.8, ls="--", label="validation part"))
+    for ax, key in zip(axes, ("loss", "accuracy")):
+        ax.set_xlabel("epoch", fontsize=11.5)
+        ax.set_ylabel(key, fontsize=11.5)
+        ax.tick_params(labelsize=10.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))  # whole epochs
+        ax.grid(alpha=0.3)
+    fig = axes[0].figure
+    fig.legend(handles=handles, fontsize=10.5, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+               ncol=len(handles), frameon=False)
+    fig.suptitle(title, fontsize=11)
+    return axes
