@@ -62,6 +62,24 @@ def inner_split(split: Mapping, labels: pd.DataFrame, seed: int = 42,
     return [train[i] for i in fit_idx], [train[i] for i in val_idx], how
 
 
+def inner_splits(splits: Sequence[Mapping], labels: pd.DataFrame, seed: int = 42):
+    """Yield ``(split, fit_ids, val_ids)`` for each split that can be cut by whole speakers
+    (:func:`inner_split`); a split with too few training speakers (the committed sample) is
+    left out: there is nothing to choose on there."""
+    for sp in splits:
+        try:
+            fit_ids, val_ids, _ = inner_split(sp, labels, seed)
+        except ValueError:
+            continue
+        yield sp, fit_ids, val_ids
+
+
+def positions(ids: Sequence, wanted: Sequence[str]) -> np.ndarray:
+    """Row positions of the clip ids ``wanted`` in ``ids``."""
+    pos = {str(c): i for i, c in enumerate(ids)}
+    return np.array([pos[str(c)] for c in wanted], dtype=int)
+
+
 def logreg_f1(X_fit: np.ndarray, y_fit, X_val: np.ndarray, y_val, C: float = 1.0, seed: int = 42) -> float:
     """Macro-F1 of a standardised multinomial logistic regression fitted on ``X_fit`` only
     (:func:`mer_helpers.evaluation.logreg_per_split` on one fit/validation split, features as
@@ -117,11 +135,7 @@ def inner_logreg_table(feature_sets: Mapping[str, Mapping[str, Mapping[str, np.n
     """
     y_of = dict(zip(labels["clip_id"].astype(str), labels["label"].astype(str)))
     rows = []
-    for sp in splits:
-        try:
-            fit_ids, val_ids, _ = inner_split(sp, labels, seed)
-        except ValueError:  # too few training speakers (the committed sample): nothing to choose on
-            continue
+    for sp, fit_ids, val_ids in inner_splits(splits, labels, seed):
         for name, by_split in feature_sets.items():
             vec = by_split[sp["name"]]
             f1 = logreg_f1(np.stack([vec[c] for c in fit_ids]), [y_of[c] for c in fit_ids],
@@ -254,12 +268,8 @@ def inner_reference_size_table(plain: Mapping[str, tuple], labels: pd.DataFrame,
 
     Parameters
     ----------
-    plain : Mapping
-        Split name → ``(clip_ids, X, columns)``: the fused features without normalisation.
-    labels : pandas.DataFrame
-        ``labels.csv`` (``clip_id``, ``label``, ``speaker``).
-    splits : sequence of Mapping
-        The evaluation splits.
+    plain, labels, splits :
+        As for :func:`inner_person_norm_table`.
     audio, visual : {"none", "center", "zscore"}
         The run's modes.
     sizes : sequence of int
@@ -274,14 +284,9 @@ def inner_reference_size_table(plain: Mapping[str, tuple], labels: pd.DataFrame,
     """
     y_of = dict(zip(labels["clip_id"].astype(str), labels["label"].astype(str)))
     rows = []
-    for sp in splits:
-        try:
-            fit_ids, val_ids, _ = inner_split(sp, labels, seed)
-        except ValueError:
-            continue
+    for sp, fit_ids, val_ids in inner_splits(splits, labels, seed):
         ids, X, cols = plain[sp["name"]]
-        pos = {str(c): i for i, c in enumerate(ids)}
-        fi, vi = np.array([pos[c] for c in fit_ids]), np.array([pos[c] for c in val_ids])
+        fi, vi = positions(ids, fit_ids), positions(ids, val_ids)
         yf, yv = [y_of[c] for c in fit_ids], [y_of[c] for c in val_ids]
         who_f, who_v = person.persons_of(fit_ids, labels), person.persons_of(val_ids, labels)
         Xf = person.normalize_fused(X[fi], cols, who_f, audio, visual)
@@ -311,6 +316,6 @@ def smallest_reference(table: pd.DataFrame) -> int | None:
 
 
 __all__ = [
-    "inner_split", "logreg_f1", "inner_logreg_table", "inner_person_norm_table", "best_person_norm",
+    "inner_split", "inner_splits", "positions", "logreg_f1", "inner_logreg_table", "inner_person_norm_table", "best_person_norm",
     "inner_reference_size_table", "smallest_reference", "mean_by_candidate", "summarize_candidates"
 ]

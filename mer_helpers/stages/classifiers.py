@@ -16,7 +16,6 @@ import keras
 import numpy as np
 import pandas as pd
 
-from mer_helpers import models as M
 from mer_helpers.evaluation import (
     classification_metrics, logreg_per_split, mean_over_splits, save_predictions
 )
@@ -25,7 +24,7 @@ from mer_helpers.models import (
     MAIN_MODEL, MODEL_NAMES, ClassifierBundle, LateFusionSequencer, SequenceClassifier, TemporalSequencer,
     features_sequencer, fit_sequence_model, predict_proba, sequence_dims
 )
-from mer_helpers.tuning import inner_split, logreg_f1
+from mer_helpers.tuning import inner_splits, logreg_f1, positions
 
 # ----------------------------------------------------------------------------------------------
 # Experiment driver: one split of splits.json, from artifact files to predictions
@@ -645,39 +644,34 @@ def inner_classifier_table(artifacts, splits: Sequence[Mapping], labels: pd.Data
     artifacts = Path(artifacts)
     lab = labels.set_index(labels["clip_id"].astype(str))
     rows = []
-    for sp in splits:
-        try:
-            fit_ids, val_ids, _ = inner_split(sp, labels, seed)
-        except ValueError:
-            continue
-        ids, X, cols, selected, _, _ = M._load_split_features(artifacts, sp, "selected")
-        row = {c: i for i, c in enumerate(ids)}
-        fi, vi = np.array([row[c] for c in fit_ids]), np.array([row[c] for c in val_ids])
+    for sp, fit_ids, val_ids in inner_splits(splits, labels, seed):
+        ids, X, cols, selected, _, _ = _load_split_features(artifacts, sp, "selected")
+        fi, vi = positions(ids, fit_ids), positions(ids, val_ids)
         y = np.array([list(classes).index(str(lab.at[c, "label"])) for c in ids])
         g = lab.loc[list(ids), "speaker"].astype(str).to_numpy()
         pos = {c: i for i, c in enumerate(cols)}
         seen_cols = set()
         for name, over in candidates.items():
             st = {**CLASSIFIER_SETTINGS, **dict(over)}
-            use = M.choose_columns(cols, selected, st["columns"])
+            use = choose_columns(cols, selected, st["columns"])
             Xs = X[:, [pos[c] for c in use]]
             if logreg and st["columns"] not in seen_cols:
                 seen_cols.add(st["columns"])
                 rows.append({"split": sp["name"], "candidate": f"logistic regression ({st['columns']} columns)",
                              "f1_macro": logreg_f1(Xs[fi], y[fi], Xs[vi], y[vi], seed=seed),
                              "n_fit": len(fi), "n_val": len(vi), "seconds": None})
-            seq = M.features_sequencer(use, st["seq_steps"], st["fusion"]).fit(Xs[fi])
+            seq = features_sequencer(use, st["seq_steps"], st["fusion"]).fit(Xs[fi])
             t0 = time.perf_counter()
-            net, _ = M.fit_sequence_model(
+            net, _ = fit_sequence_model(
                 model, seq.transform(Xs[fi]), y[fi], groups=g[fi], epochs=st["epochs"], batch_size=st["batch_size"],
                 seed=seed, patience=st["patience"], n_classes=len(classes), units=st["units"], heads=st["heads"],
                 dropout=st["dropout"], learning_rate=st["learning_rate"], monitor=st["monitor"],
                 validation_split=st["validation_split"])
-            pred = M.predict_proba(net, seq.transform(Xs[vi])).argmax(axis=1)
+            pred = predict_proba(net, seq.transform(Xs[vi])).argmax(axis=1)
             rows.append({"split": sp["name"], "candidate": name, "f1_macro": float(f1_score(y[vi], pred, average="macro")),
                          "n_fit": len(fi), "n_val": len(vi), "seconds": round(time.perf_counter() - t0, 1)})
             del net
-            M.keras.backend.clear_session()
+            keras.backend.clear_session()
             if progress is not None:
                 progress.update(1)
     return pd.DataFrame(rows)

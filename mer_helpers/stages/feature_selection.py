@@ -33,10 +33,8 @@ def write_fused_split(artifacts: str | os.PathLike, split: str, labels: pd.DataF
 
     Parameters
     ----------
-    artifacts : path-like
-        The run's ``artifacts/``.
-    split : str
-        The split's name.
+    artifacts, split : path-like, str
+        The run's ``artifacts/`` and the split's name.
     labels : pandas.DataFrame
         ``labels.csv`` (``clip_id``, ``speaker``); its ``label`` column is not read.
     person_norm_audio, person_norm_visual : {"none", "center", "zscore"}
