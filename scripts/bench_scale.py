@@ -93,8 +93,8 @@ PRESET_STAGES = {
 def front_end(preset: str) -> dict:
     """The audio front-end parameters ``mer run --preset PRESET`` uses (config.PRESETS over
     the notebooks' defaults, audio.FRONT_END_DEFAULTS)."""
-    from mer_helpers.audio import front_end_params
-    from mer_helpers.config import PRESETS
+    from mer_helpers.methods.audio import front_end_params
+    from mer_helpers.chain.config import PRESETS
 
     return front_end_params(**PRESETS[preset])
 
@@ -126,7 +126,7 @@ def _decode_all(path: Path, size: int):
 @functools.lru_cache(maxsize=64)
 def _source(src: str, size: int):
     """A sample clip's audio and frames, decoded once per worker process."""
-    from mer_helpers.media import load_audio
+    from mer_helpers.core.media import load_audio
 
     audio, sr = load_audio(src, sr=16000)
     frames, fps = _decode_all(Path(src), size)
@@ -137,7 +137,7 @@ def make_clip(i: int, src: str, out: str, seed: int = 0, size: int = 128, wide: 
     """Write synthetic clip ``i`` (deterministic in ``i`` and ``seed``) to ``out``; return it."""
     import cv2
 
-    from mer_helpers.media import write_clip
+    from mer_helpers.core.media import write_clip
 
     rng = np.random.default_rng([seed, i])
     audio, sr, frames, fps = _source(src, size)
@@ -163,7 +163,7 @@ def make_clip(i: int, src: str, out: str, seed: int = 0, size: int = 128, wide: 
 
 def build_corpus(out: Path, n: int, client, size: int = 128, name: str = "clips", wide: bool = False) -> list[str]:
     """The first ``n`` synthetic clips under ``out/name`` (existing ones are kept)."""
-    from mer_helpers.progress import progress
+    from mer_helpers.core.progress import progress
 
     sources = _sample_sources()
     folder = out / name
@@ -280,8 +280,9 @@ def per_clip_stages(paths: list[str], preset: str, chunk: int, weights_path: str
     functions the notebooks call: 00's probe, 01's ``audio.extract_to_npz`` (then 02's per-clip
     statistics), 03's ``frames.sample_stream`` and ``summary.stream_summary``, 04's
     ``resnet_features.stream_split_features``. They stream, so memory should not grow with N."""
-    from mer_helpers import audio, frames, summary, validate
-    from mer_helpers.parallel import chunked
+    from mer_helpers.data import validate
+    from mer_helpers.methods import audio, frames, summary
+    from mer_helpers.core.parallel import chunked
     from mer_helpers.stages import resnet_features, summary_images
 
     cfg = PRESET_STAGES[preset]
@@ -337,8 +338,8 @@ def per_clip_stages(paths: list[str], preset: str, chunk: int, weights_path: str
 # ----------------------------------------------------------------------------- fitted stages
 def fitted_stages(n: int, preset: str, fit_epochs: int, seed: int = 0) -> dict[str, dict]:
     """One fit of each model-fitting stage of ``preset`` on ``0.8 n`` random training rows."""
-    from mer_helpers import models, selection, summary
-    from mer_helpers.audio import AudioFeaturizer
+    from mer_helpers.methods import models, selection, summary
+    from mer_helpers.methods.audio import AudioFeaturizer
 
     cfg = PRESET_STAGES[preset]
     rng = np.random.default_rng(seed)
@@ -518,7 +519,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("MER_PROGRESS", "plain")
     from distributed import Client, LocalCluster
 
-    from mer_helpers import weights
+    from mer_helpers.core import weights
 
     caps = {k: int(v) for k, v in (s.split("=") for s in a.max_size)}
     res_path = out / "bench.json"
@@ -536,7 +537,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         paths = build_corpus(out, max(a.sizes), client)
         res["corpus_build_s"] = res.get("corpus_build_s") or time.perf_counter() - t0
-        from mer_helpers.media import probe
+        from mer_helpers.core.media import probe
 
         res["mean_clip_s"] = float(np.mean([probe(p).duration for p in paths[:200]]))
         if a.corpus_only:
@@ -570,7 +571,7 @@ def main(argv=None) -> int:
 
 def hd_factor(out: Path, client, n: int) -> float:
     """Frames-stage seconds per clip at 1280x720 over the same clips at the corpus's 128x128."""
-    from mer_helpers import frames
+    from mer_helpers.methods import frames
 
     small = build_corpus(out, n, client)
     hd = build_corpus(out, n, client, size=720, name="clips_720p", wide=True)  # 1280x720

@@ -35,8 +35,8 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mer_helpers import media  # noqa: E402
-from mer_helpers.timeline import plot_timeline  # noqa: E402
+from mer_helpers.core import media  # noqa: E402
+from mer_helpers.predict.timeline import plot_timeline  # noqa: E402
 
 MEAD = {"happy": "happy", "sad": "sad", "surprised": "surprise"}
 

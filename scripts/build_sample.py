@@ -7,7 +7,7 @@ Usage (from the repository root)::
 
 The sample holds 4 RAVDESS actors (2 male, 2 female) x 3 emotions (happy, sad, surprised)
 x 4 utterances = 48 clips. Each clip's audio track is the RAVDESS utterance (16 kHz mono,
-AAC); its video track is a face drawn by :mod:`mer_helpers.render` (one identity per actor,
+AAC); its video track is a face drawn by :mod:`mer_helpers.chain.render` (one identity per actor,
 drawn from a fixed seed) showing the same emotion, with a little head motion and a jaw that
 follows the utterance's loudness. Only RAVDESS speech is used because its licence
 (CC BY-NC-SA 4.0) allows redistribution; no face corpus the project has access to does.
@@ -31,9 +31,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mer_helpers.io import atomic_write, atomic_write_text  # noqa: E402
-from mer_helpers.media import load_audio, probe, write_clip  # noqa: E402
-from mer_helpers.render import audio_envelope, random_identity, render_sequence  # noqa: E402
+from mer_helpers.core.fileio import atomic_write, atomic_write_text  # noqa: E402
+from mer_helpers.core.media import load_audio, probe, write_clip  # noqa: E402
+from mer_helpers.chain.render import audio_envelope, random_identity, render_sequence  # noqa: E402
 
 EMOTIONS = {"03": "happy", "04": "sad", "08": "surprise"}  # RAVDESS code -> project class
 RAVDESS_NAMES = {"03": "happy", "04": "sad", "08": "surprised"}
@@ -116,7 +116,7 @@ intensities (01 normal, 02 strong), repetition 01: RAVDESS names
 {file_list}
 
 **Video.** The faces are not recordings of anyone: they are drawn frame by frame by
-`mer_helpers.render` (OpenCV shapes; one identity per actor drawn with seed {seed}; mouth,
+`mer_helpers.chain.render` (OpenCV shapes; one identity per actor drawn with seed {seed}; mouth,
 brows and eyes follow the clip's emotion: happy = smile and raised cheeks, sad = downturned
 mouth, raised inner brows and drooping lids, surprise = open round mouth, high brows and wide
 eyes; small head motion; the jaw follows the utterance's loudness).

@@ -1,7 +1,7 @@
 """How high can the features of a run go? A ceiling, not a result.
 
 For a finished run (``OUT/artifacts``), fits the chain's linear yardstick
-(:func:`mer_helpers.evaluation.logreg_per_split`) on the audio and on the visual features of
+(:func:`mer_helpers.methods.evaluation.logreg_per_split`) on the audio and on the visual features of
 each evaluation split for a grid of regularisation strengths, late-fuses every pair of them with
 every audio weight of a grid (weighted sum of log-probabilities), and prints the best mean
 macro-F1 over the test folds of each family.
@@ -39,17 +39,17 @@ OULU_EMOTIONS = {"Anger": "angry", "Disgust": "disgust", "Fear": "fear", "Happin
 
 
 def split_features(art: Path, modality: str, splits) -> dict:
-    from mer_helpers import io
+    from mer_helpers.core import fileio
 
     out = {}
     for s in splits:
-        ids, X, _ = io.load_features(art / modality / s["name"] / "features.npz")
+        ids, X, _ = fileio.load_features(art / modality / s["name"] / "features.npz")
         out[s["name"]] = ([str(c) for c in ids], np.asarray(X, np.float64))
     return out
 
 
 def probabilities(features, label_of, splits, classes, C) -> tuple[pd.DataFrame, float]:
-    from mer_helpers.evaluation import logreg_per_split
+    from mer_helpers.methods.evaluation import logreg_per_split
 
     scores, preds = logreg_per_split(features, label_of, splits, classes=classes, C=C, predictions=True)
     return preds, float(scores["f1_macro"].mean())
@@ -69,9 +69,10 @@ def extra_face_rows(run: Path, face_dir: Path, used_subjects: set[str]):
     """Mean backbone feature of each unused subject's images of one emotion, and its label."""
     from PIL import Image
 
-    from mer_helpers import io, visual
+    from mer_helpers.core import fileio
+    from mer_helpers.methods import visual
 
-    params = io.read_json(run / "run.json")["parameters"]
+    params = fileio.read_json(run / "run.json")["parameters"]
     size = int(params.get("frame_size", 96))
     groups: dict[tuple[str, str], list] = {}
     for p in sorted(face_dir.glob("P*/*/*.jpeg")):
@@ -95,11 +96,11 @@ def main(argv=None) -> int:
     ap.add_argument("--extra-faces", type=Path, help="Oulu-CASIA folder: add its unused subjects to the face rows")
     a = ap.parse_args(argv)
 
-    from mer_helpers import io
-    from mer_helpers.splits import evaluation_splits
+    from mer_helpers.core import fileio
+    from mer_helpers.data.splits import evaluation_splits
 
     art = a.run / "artifacts"
-    splits = evaluation_splits(io.read_json(art / "splits.json"))
+    splits = evaluation_splits(fileio.read_json(art / "splits.json"))
     labels = pd.read_csv(art / "labels.csv", dtype={"clip_id": str, "speaker": str})
     label_of = dict(zip(labels["clip_id"], labels["label"]))
     classes = sorted(labels["label"].unique())
@@ -118,7 +119,7 @@ def main(argv=None) -> int:
           f"macro-F1 {f1:.3f}")
 
     if a.extra_faces:
-        from mer_helpers.evaluation import logreg_per_split
+        from mer_helpers.methods.evaluation import logreg_per_split
 
         Xe, ye, n_subj = extra_face_rows(a.run, a.extra_faces, set(labels.get("subject", pd.Series(dtype=str))))
         best = 0.0

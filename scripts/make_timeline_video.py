@@ -19,7 +19,7 @@ minutes), and ``segments_<N>min.csv`` for it (the last segment cut at the end).
     python scripts/make_timeline_video.py --out runs/timeline_video --minutes 10
     mer predict MODEL runs/timeline_video/M030_DC_segments.mp4 --timeline --out timeline.csv
 
-Uses the FFmpeg of :func:`mer_helpers.media.ffmpeg_exe` (imageio-ffmpeg's when no system one).
+Uses the FFmpeg of :func:`mer_helpers.core.media.ffmpeg_exe` (imageio-ffmpeg's when no system one).
 """
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def _speech(files: list[Path], seconds: float, gap_s: float) -> tuple[np.ndarray
 def build_segments(data_root: Path, speaker: str, savee_speaker: str, out: Path, segment_s: float = 9.6,
                    gap_s: float = 0.4) -> tuple[Path, list[dict]]:
     """Write the segments video and ``segments.csv`` under ``out``; return the video and the rows."""
-    from mer_helpers.media import run_ffmpeg
+    from mer_helpers.core.media import run_ffmpeg
 
     mead, savee = data_root / "video" / "mead_silent", data_root / "savee" / savee_speaker
     for d in (mead, savee):
@@ -115,7 +115,7 @@ def build_long(segments_video: Path, rows: list[dict], minutes: float, out: Path
     (the encoder's priming), a gap in the video's timestamps that adds up to seconds over
     half an hour, so frame n would no longer be at n / 25 s.
     """
-    from mer_helpers.media import load_audio, probe, run_ffmpeg
+    from mer_helpers.core.media import load_audio, probe, run_ffmpeg
 
     seconds = float(minutes) * 60.0
     period = float(rows[-1]["end_s"])

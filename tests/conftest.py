@@ -1,6 +1,6 @@
 """Shared pytest fixtures.
 
-``tiny_clip_factory`` (session): writes small valid clips with ``mer_helpers.media.write_clip``.
+``tiny_clip_factory`` (session): writes small valid clips with ``mer_helpers.core.media.write_clip``.
 ``isolated_cache``: points ``$MER_CACHE_DIR`` at a fresh temporary folder for one test.
 
 Dask: unit tests run their per-clip work without Dask (``MER_DASK_SCHEDULER=none``, set here
@@ -63,7 +63,7 @@ def tiny_clip_factory(tmp_path_factory):
     session; with ``dest`` the clip is copied there (parent folders created) and ``dest``
     returned, otherwise the path of the shared copy (do not modify it) is returned.
     """
-    from mer_helpers import media
+    from mer_helpers.core import media
 
     store = tmp_path_factory.mktemp("tiny_clips")
     made: dict[tuple, Path] = {}

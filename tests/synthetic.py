@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from mer_helpers import io
+from mer_helpers.core import fileio
 
 
 def make_synthetic_artifacts(out_dir: str | os.PathLike, n_speakers: int = 6, clips_per_class: int = 4,
@@ -22,17 +22,17 @@ def make_synthetic_artifacts(out_dir: str | os.PathLike, n_speakers: int = 6, cl
                              protocol: str = "speaker-cv", n_folds: int = 3, seed: int = 0) -> Path:
     """Write a synthetic ``OUT/artifacts`` for testing notebook 05's helpers.
 
-    ``labels.csv``, ``splits.json`` (via :func:`mer_helpers.splits.make_splits`) and, for every
+    ``labels.csv``, ``splits.json`` (via :func:`mer_helpers.data.splits.make_splits`) and, for every
     split, ``audio/<split>/features.npz`` (``audio:ae_mean:i``) and
     ``visual/<split>/features.npz`` (``visual:resnet50_mean:i``). The first
     ``n_informative[0]`` audio and ``n_informative[1]`` visual columns carry the class (a
     class-dependent mean shift); every column also has a speaker offset; the rest is noise.
     Returns the artifacts folder. Not real data: for development and tests only.
     """
-    from mer_helpers.splits import make_splits
+    from mer_helpers.data.splits import make_splits
 
     rng = np.random.default_rng(seed)
-    art = io.artifacts_dir(out_dir)
+    art = fileio.artifacts_dir(out_dir)
     rows = []
     for s in range(n_speakers):
         for c in classes:
@@ -41,9 +41,9 @@ def make_synthetic_artifacts(out_dir: str | os.PathLike, n_speakers: int = 6, cl
                 rows.append({"clip_id": cid, "path": str(art / "clips" / f"{cid}.mp4"), "label": c,
                              "speaker": f"spk{s:02d}"})
     labels = pd.DataFrame(rows)
-    io.atomic_write_text(art / "labels.csv", labels.to_csv(index=False))
+    fileio.atomic_write_text(art / "labels.csv", labels.to_csv(index=False))
     splits = make_splits(labels, protocol=protocol, n_folds=n_folds, seed=seed)
-    io.write_json(art / "splits.json", splits)
+    fileio.write_json(art / "splits.json", splits)
     n = len(labels)
     yi = pd.Categorical(labels["label"], categories=list(classes)).codes
     spk = pd.Categorical(labels["speaker"]).codes
@@ -58,9 +58,9 @@ def make_synthetic_artifacts(out_dir: str | os.PathLike, n_speakers: int = 6, cl
     A, V = block(n_audio, n_informative[0]), block(n_visual, n_informative[1])
     ids = labels["clip_id"].to_numpy()
     for sp in splits["splits"]:
-        io.save_features(art / "audio" / sp["name"] / "features.npz", ids, A,
+        fileio.save_features(art / "audio" / sp["name"] / "features.npz", ids, A,
                          [f"audio:ae_mean:{i}" for i in range(n_audio)])
-        io.save_features(art / "visual" / sp["name"] / "features.npz", ids, V,
+        fileio.save_features(art / "visual" / sp["name"] / "features.npz", ids, V,
                          [f"visual:resnet50_mean:{i}" for i in range(n_visual)])
     return art
 

@@ -1,4 +1,4 @@
-"""Fast unit tests of the audio branch (mer_helpers.audio) on inputs made here."""
+"""Fast unit tests of the audio branch (mer_helpers.methods.audio) on inputs made here."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import pytest
 
-from mer_helpers import audio, cache, media
+from mer_helpers.core import cache, media
+from mer_helpers.methods import audio
 from mer_helpers.stages import audio_autoencoder
 
 

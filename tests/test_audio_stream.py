@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mer_helpers import audio, io, media, parallel
+from mer_helpers.core import fileio, media, parallel
+from mer_helpers.methods import audio
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def test_extract_to_npz_streams_and_matches_all_at_once(tmp_path, cache_dir, mon
     monkeypatch.setattr(audio, "extract_clips", spy)
     recs = audio.extract_to_npz(paths, ids, tmp_path / "mfcc.npz", n_jobs=1, progress=False, chunk=2, n_mfcc=13)
     assert seen == [2, 2, 1]  # never more than one chunk of matrices at a time
-    got = io.load_sequences(tmp_path / "mfcc.npz")
+    got = fileio.load_sequences(tmp_path / "mfcc.npz")
     assert list(got) == ids
     for cid, w, r in zip(ids, whole, recs):
         np.testing.assert_array_equal(got[cid], w["mfcc"])
@@ -55,8 +56,8 @@ def test_extract_to_npz_streams_and_matches_all_at_once(tmp_path, cache_dir, mon
         assert r["sr"] == w["sr"] and r["duration_s"] == w["duration_s"]
     assert len({r["n_frames"] for r in recs}) == 5  # the clips differ in length
     # the same file content as the one-shot writer, and a subset read by key
-    io.save_sequences(tmp_path / "once.npz", {c: w["mfcc"] for c, w in zip(ids, whole)})
-    once = io.load_sequences(tmp_path / "once.npz", keys=["id3", "id1"])
+    fileio.save_sequences(tmp_path / "once.npz", {c: w["mfcc"] for c, w in zip(ids, whole)})
+    once = fileio.load_sequences(tmp_path / "once.npz", keys=["id3", "id1"])
     assert list(once) == ["id3", "id1"]
     np.testing.assert_array_equal(once["id3"], got["id3"])
     with pytest.raises(ValueError, match="3 clip ids"):

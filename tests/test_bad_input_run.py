@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mer_helpers.media import write_clip
-from mer_helpers.runner import REPO_ROOT
+from mer_helpers.core.media import write_clip
+from mer_helpers.chain.runner import REPO_ROOT
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """scripts/check_book.py's counting on tiny handmade pages (fast: no Chromium, no build), and
-mer_helpers.book's Sphinx-warning filter."""
+mer_helpers.chain.book's Sphinx-warning filter."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -142,7 +142,7 @@ def test_main_without_pages_or_browser(tmp_path, monkeypatch, capsys):
 
 
 def test_sphinx_problems_filter():
-    from mer_helpers.book import sphinx_problems
+    from mer_helpers.chain.book import sphinx_problems
 
     stage = Path("/tmp/stage")
     output = ("\x1b[01mreading sources... \x1b[39;49;00m[100%] book/intro\n"
@@ -158,7 +158,7 @@ def test_sphinx_problems_filter():
 
 @pytest.mark.parametrize("value, strict", [("1", True), ("yes", True), ("0", False), ("", False)])
 def test_strict_from_env(monkeypatch, value, strict):
-    from mer_helpers import book
+    from mer_helpers.chain import book
 
     monkeypatch.setenv("MER_BOOK_STRICT", value)
     assert book._strict_from_env() is strict

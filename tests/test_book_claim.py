@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mer_helpers import book, config, io
+from mer_helpers.chain import book, config
+from mer_helpers.core import fileio
 
 
 def _model(acc, f1, n_splits, n_clips, std=0.03):
@@ -17,11 +18,11 @@ def _model(acc, f1, n_splits, n_clips, std=0.03):
 def _ref(root: Path, name: str, preset: str, protocol: str, acc: float, extra_params=None) -> Path:
     d = root / name
     n_splits, n_test = (1, 96) if protocol == "random-split" else (5, 480)
-    io.write_json(d / "metrics.json", {
+    fileio.write_json(d / "metrics.json", {
         "dataset": "paired", "protocol": protocol, "n_clips": 480,
         "models": {k: _model(acc - i / 100, acc - i / 100 - 0.005, n_splits, n_test)
                    for i, k in enumerate(("bilstm_sa", "bilstm", "cnn"))}})
-    io.write_json(d / "run.json", {"preset": preset, "parameters": {
+    fileio.write_json(d / "run.json", {"preset": preset, "parameters": {
         "dataset": "paired", "data_root": "DATA", "out_dir": f"runs/{name}", "protocol": protocol,
         **config.PRESETS[preset], **(extra_params or {})}})   # run.json lists the preset's values
     return d
@@ -74,16 +75,16 @@ def test_intro_gets_the_claim_table_on_its_first_screen(tmp_path):
 
 def test_claim_table_of_the_kept_reference_runs_matches_their_metrics():
     """The table the book shows: every reference run it names is kept, and each of its cells is
-    that run's metrics.json value (formatted here independently of mer_helpers.book)."""
+    that run's metrics.json value (formatted here independently of mer_helpers.chain.book)."""
     md = book.claim_markdown()
     assert "not kept" not in md and "is not in" not in md
     for preset, (random_name, cv_name) in book.CLAIM_RUNS.items():
-        rnd = io.read_json(book.REFERENCE_RUNS / random_name / "metrics.json")
-        cv = io.read_json(book.REFERENCE_RUNS / cv_name / "metrics.json")
+        rnd = fileio.read_json(book.REFERENCE_RUNS / random_name / "metrics.json")
+        cv = fileio.read_json(book.REFERENCE_RUNS / cv_name / "metrics.json")
         assert rnd["protocol"] == "random-split" and cv["protocol"] == "speaker-cv"
         assert rnd["dataset"] == cv["dataset"] == "paired" and rnd["classes"] == cv["classes"]
-        assert io.read_json(book.REFERENCE_RUNS / random_name / "run.json")["preset"] == preset
-        assert io.read_json(book.REFERENCE_RUNS / cv_name / "run.json")["preset"] == preset
+        assert fileio.read_json(book.REFERENCE_RUNS / random_name / "run.json")["preset"] == preset
+        assert fileio.read_json(book.REFERENCE_RUNS / cv_name / "run.json")["preset"] == preset
         for key, label in (("bilstm_sa", "BiLSTM-SA"), ("bilstm", "BiLSTM"), ("cnn", "CNN")):
             r, c = rnd["models"][key], cv["models"][key]
             want = (f"| {100 * r['accuracy']:.1f} | {100 * r['f1_macro']:.1f} | "
@@ -122,7 +123,7 @@ def test_the_intros_reading_of_the_claim_table_holds_for_the_kept_runs():
     assert "comes near the papers'" in intro and "about half" in intro and "only the `strong` preset holds up" in intro
 
     def m(name):
-        return io.read_json(book.REFERENCE_RUNS / name / "metrics.json")
+        return fileio.read_json(book.REFERENCE_RUNS / name / "metrics.json")
 
     rnd, cv = m(book.CLAIM_RUNS["paper"][0]), m(book.CLAIM_RUNS["paper"][1])
     for key in ("bilstm_sa", "bilstm", "cnn"):

@@ -1,16 +1,17 @@
 """The 'Two presets' page: every number comes from the runs' metrics.json."""
 from __future__ import annotations
 
-from mer_helpers import book, io
+from mer_helpers.chain import book
+from mer_helpers.core import fileio
 
 
 def _run(root, name, preset, f1, extra=None):
     d = root / name
-    io.write_json(d / "metrics.json", {"dataset": "paired", "protocol": "speaker-cv", "n_clips": 480,
+    fileio.write_json(d / "metrics.json", {"dataset": "paired", "protocol": "speaker-cv", "n_clips": 480,
                                        "models": {"bilstm_sa": {"f1_macro": f1, "f1_macro_std": 0.02}},
                                        "features": {"audio": 720, "visual": 2048, "total": 2768},
                                        "timings_s": {"total": 600.0}, **(extra or {})})
-    io.write_json(d / "run.json", {"preset": preset, "parameters": {
+    fileio.write_json(d / "run.json", {"preset": preset, "parameters": {
         "dataset": "paired", "data_root": "/x", "out_dir": str(d), "protocol": "speaker-cv",
         "backbone": "fer_xception", "epochs": 10}})
     return d
@@ -88,7 +89,7 @@ def test_save_reference_run_hides_machine_paths(tmp_path, monkeypatch):
     dest = book.REFERENCE_RUNS / "unit-test-ref"
     try:
         assert out.returncode == 0, out.stderr
-        meta = io.read_json(dest / "run.json")
+        meta = fileio.read_json(dest / "run.json")
         assert meta["parameters"]["data_root"] == "DATA" and meta["parameters"]["out_dir"] == "runs/unit-test-ref"
     finally:
         import shutil

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mer_helpers import cache
+from mer_helpers.core import cache
 
 
 @pytest.fixture(autouse=True)
@@ -104,7 +104,7 @@ def test_make_key_inputs_change_the_key_and_default_is_unchanged():
 
 def _worker(cache_dir: str, log: str, barrier) -> None:
     os.environ["MER_CACHE_DIR"] = cache_dir
-    from mer_helpers import cache as c
+    from mer_helpers.core import cache as c
 
     def compute():
         with open(log, "a") as f:

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mer_helpers import cache
-from mer_helpers.runner import REPO_ROOT
+from mer_helpers.core import cache
+from mer_helpers.chain.runner import REPO_ROOT
 
 SAMPLE = REPO_ROOT / "data" / "sample"
 MER = [sys.executable, "-m", "mer_helpers"]
@@ -39,13 +39,13 @@ def fresh(isolated_cache):
 
 
 def _wav_key(clip: Path, sr=16000) -> str:
-    from mer_helpers.audio import WAV_VERSION
+    from mer_helpers.methods.audio import WAV_VERSION
 
     return cache.make_key("audio_wav", files=[clip], sr=sr, version=WAV_VERSION)
 
 
 def test_mfcc_is_keyed_on_its_wav_and_never_reads_a_damaged_one(fresh, tmp_path, tiny_clip_factory):
-    from mer_helpers import audio
+    from mer_helpers.methods import audio
 
     clip = tiny_clip_factory(tmp_path / "c.mp4", seconds=1.0)
     first = audio.clip_mfcc(clip)
@@ -80,7 +80,7 @@ def test_mfcc_is_keyed_on_its_wav_and_never_reads_a_damaged_one(fresh, tmp_path,
 
 
 def test_probe_entries_are_sealed(fresh, tmp_path, tiny_clip_factory):
-    from mer_helpers.validate import probe_clip
+    from mer_helpers.data.validate import probe_clip
 
     clip = tiny_clip_factory(tmp_path / "a.mp4")
     info = probe_clip(clip)
@@ -92,7 +92,7 @@ def test_probe_entries_are_sealed(fresh, tmp_path, tiny_clip_factory):
 
 
 def test_backbone_entries_are_sealed(fresh, monkeypatch):
-    from mer_helpers import visual as vis
+    from mer_helpers.methods import visual as vis
 
     class Model:  # stands in for the network: one row per image, its mean pixel
         calls = 0
@@ -212,7 +212,7 @@ def test_damaged_wav_and_mfcc_are_rebuilt_and_reported(chain02):
     try:
         wav_key = _wav_key(clip, ext["parameters"]["sr"])
         wav = cache.entry_path("audio_wav", wav_key, ".wav")
-        from mer_helpers import audio
+        from mer_helpers.methods import audio
 
         npz = cache.entry_path("audio_mfcc", audio.mfcc_key(wav_key, **ext["parameters"]), ".npz")
     finally:

@@ -10,9 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mer_helpers import evaluation as ev, labels, paired, schema, splits
-from mer_helpers.datasets import load_labels
-from mer_helpers.labels import parse_classes
+from mer_helpers.chain import schema
+from mer_helpers.data import labels, paired, splits
+from mer_helpers.methods import evaluation as ev
+from mer_helpers.data.datasets import load_labels
+from mer_helpers.data.labels import parse_classes
 from mer_helpers.stages import results
 
 SEVEN = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]

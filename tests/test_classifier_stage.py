@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mer_helpers import models as M
 from mer_helpers.stages import classifiers
 
 CLASSES = ["happy", "sad"]

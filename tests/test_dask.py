@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mer_helpers import cache, media, parallel, selection
-from mer_helpers.runner import REPO_ROOT, run_chain
+from mer_helpers.core import cache, media, parallel
+from mer_helpers.methods import selection
+from mer_helpers.chain.runner import REPO_ROOT, run_chain
 
 pytestmark = pytest.mark.slow
 SAMPLE = REPO_ROOT / "data" / "sample"

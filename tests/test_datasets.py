@@ -13,10 +13,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mer_helpers import datasets
-from mer_helpers.datasets import ChecksumError, DownloadError, download, extract, load_labels
-from mer_helpers.labels import normalize_label, resolve_classes
-from mer_helpers.validate import BadInputError, validate_clips
+from mer_helpers.data import datasets
+from mer_helpers.data.datasets import ChecksumError, DownloadError, download, extract, load_labels
+from mer_helpers.data.labels import normalize_label, resolve_classes
+from mer_helpers.data.validate import BadInputError, validate_clips
 
 CLASSES = ["happy", "sad", "surprise"]
 INTERFACE = ["clip_id", "path", "label", "speaker"]

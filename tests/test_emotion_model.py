@@ -1,4 +1,4 @@
-"""mer_helpers.pipeline.EmotionModel: the trained model as one object, fitted on the committed
+"""mer_helpers.predict.emotion_model.EmotionModel: the trained model as one object, fitted on the committed
 sample (tiny settings: the object and its round trip are under test, not the accuracy). The
 tests that fit are marked ``slow``."""
 from __future__ import annotations
@@ -16,14 +16,14 @@ pytest.importorskip("keras")
 
 from sklearn.pipeline import FeatureUnion, Pipeline  # noqa: E402
 
-from mer_helpers import io  # noqa: E402
-from mer_helpers import models as M  # noqa: E402
-from mer_helpers import predict as P  # noqa: E402
-from mer_helpers.audio import AudioFeaturizer  # noqa: E402
-from mer_helpers.pipeline import EmotionModel  # noqa: E402
-from mer_helpers.selection import ZebraFeatureSelector  # noqa: E402
-from mer_helpers.summary import SummaryImages  # noqa: E402
-from mer_helpers.visual import VisualFeaturizer  # noqa: E402
+from mer_helpers.core import fileio  # noqa: E402
+from mer_helpers.methods import models as M  # noqa: E402
+from mer_helpers.predict import clips as P  # noqa: E402
+from mer_helpers.methods.audio import AudioFeaturizer  # noqa: E402
+from mer_helpers.predict.emotion_model import EmotionModel  # noqa: E402
+from mer_helpers.methods.selection import ZebraFeatureSelector  # noqa: E402
+from mer_helpers.methods.summary import SummaryImages  # noqa: E402
+from mer_helpers.methods.visual import VisualFeaturizer  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample"
@@ -84,7 +84,7 @@ def test_fit_builds_one_sklearn_pipeline(fitted):
 def test_save_load_round_trip_gives_identical_predictions(fitted, tmp_path):
     model, paths, _ = fitted
     model.save(tmp_path / "model")
-    meta = io.read_json(tmp_path / "model" / "model.json")
+    meta = fileio.read_json(tmp_path / "model" / "model.json")
     assert meta["format"] == "mer-emotion-model" and meta["select"] == "zebra"
     for part in ("audio", "visual", "selection/selection.json", "classifiers", "bundle.json"):
         assert (tmp_path / "model" / part).exists(), part
@@ -122,10 +122,10 @@ def test_passthrough_model_round_trip(fitted, tmp_path):
 
 def test_older_or_foreign_model_folder_is_refused_in_one_line(tmp_path):
     (tmp_path / "m").mkdir()
-    io.write_json(tmp_path / "m" / "model.json", {"format": "something-else", "version": 9})
+    fileio.write_json(tmp_path / "m" / "model.json", {"format": "something-else", "version": 9})
     with pytest.raises(ValueError, match="re-run `mer run`"):
         EmotionModel.load(tmp_path / "m")
-    from mer_helpers.bundle import BundleError
+    from mer_helpers.predict.bundle import BundleError
 
     with pytest.raises(BundleError) as e:  # every missing part named, before anything is read
         EmotionModel.load(tmp_path)

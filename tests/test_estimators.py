@@ -24,12 +24,12 @@ from sklearn.utils.estimator_checks import (  # noqa: E402
     check_estimator, check_get_params_invariance, check_no_attributes_set_in_init,
     check_parameters_default_constructible, check_set_params)
 
-from mer_helpers import models as M  # noqa: E402
-from mer_helpers.audio import AudioFeaturizer  # noqa: E402
-from mer_helpers.pipeline import ClipAudioFeatures, ClipVisualFeatures, EmotionModel  # noqa: E402
-from mer_helpers.selection import ZebraFeatureSelector  # noqa: E402
-from mer_helpers.summary import SummaryImages  # noqa: E402
-from mer_helpers.visual import VisualFeaturizer  # noqa: E402
+from mer_helpers.methods import models as M  # noqa: E402
+from mer_helpers.methods.audio import AudioFeaturizer  # noqa: E402
+from mer_helpers.predict.emotion_model import ClipAudioFeatures, ClipVisualFeatures, EmotionModel  # noqa: E402
+from mer_helpers.methods.selection import ZebraFeatureSelector  # noqa: E402
+from mer_helpers.methods.summary import SummaryImages  # noqa: E402
+from mer_helpers.methods.visual import VisualFeaturizer  # noqa: E402
 
 #: check → why FeatureSequencer fails it
 FEATURE_SEQUENCER_FAILS = {

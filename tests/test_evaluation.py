@@ -1,4 +1,4 @@
-"""mer_helpers.evaluation: metrics against scikit-learn, bootstrap, McNemar, summaries, figures."""
+"""mer_helpers.methods.evaluation: metrics against scikit-learn, bootstrap, McNemar, summaries, figures."""
 from __future__ import annotations
 
 import matplotlib
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from mer_helpers import evaluation as ev
+from mer_helpers.methods import evaluation as ev
 from mer_helpers.stages import classifiers
 
 CLASSES = ["happy", "sad", "surprise"]

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mer_helpers import frames as fr
-from mer_helpers.media import write_clip
+from mer_helpers.methods import frames as fr
+from mer_helpers.core.media import write_clip
 
 KDEF_FACE = Path(__file__).resolve().parents[2] / "shared" / "data" / "kdef" / "AF01" / "AF01HAS.jpg"
 

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mer_helpers import frames as fr
-from mer_helpers import summary as sm
+from mer_helpers.methods import frames as fr
+from mer_helpers.methods import summary as sm
 from mer_helpers.stages import summary_images
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"

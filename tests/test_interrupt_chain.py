@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import chain_env
-from mer_helpers.runner import REPO_ROOT
+from mer_helpers.chain.runner import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 SAMPLE = REPO_ROOT / "data" / "sample"

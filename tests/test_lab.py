@@ -10,8 +10,9 @@ import sys
 
 import nbformat
 
-from mer_helpers import cli, lab
-from mer_helpers.runner import NOTEBOOK_DIR, chain_notebooks
+from mer_helpers import cli
+from mer_helpers.chain import lab
+from mer_helpers.chain.runner import NOTEBOOK_DIR, chain_notebooks
 
 RUN_PARAMS = {"dataset": "sample", "out_dir": "/somewhere/else/run", "protocol": "random-split", "n_folds": 3,
               "ae_epochs": 5, "backbone_weights": "none", "bootstrap": 200, "epochs": 4}
@@ -106,6 +107,6 @@ def test_help_imports_no_heavy_package():
     loaded = set(json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                            check=True).stdout.replace("'", '"')))
     heavy = {"jupyterlab", "jupyter_server", "papermill", "nbformat", "matplotlib", "seaborn", "pandas",
-             "tensorflow", "keras", "dask", "mer_helpers.lab"}
+             "tensorflow", "keras", "dask", "mer_helpers.chain.lab"}
     assert not loaded & heavy, loaded & heavy
     assert {"mer_helpers", "argparse"} <= loaded

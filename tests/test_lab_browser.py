@@ -36,7 +36,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mer_helpers.runner import REPO_ROOT
+from mer_helpers.chain.runner import REPO_ROOT
 from synthetic import load_script
 
 pytestmark = pytest.mark.slow
@@ -52,7 +52,7 @@ LAB_SETTINGS = {
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},  # OUT/lab stays as written
 }
 #: one line typed into a new last cell: the mode a kernel of JupyterLab chooses, and one bar
-WIDGET_CELL = ("from mer_helpers.progress import progress, progress_mode; print('mode', progress_mode()); "
+WIDGET_CELL = ("from mer_helpers.core.progress import progress, progress_mode; print('mode', progress_mode()); "
                "_ = [i for i in progress(range(5), desc='lab bar', unit='step', leave=True)]")
 
 

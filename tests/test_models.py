@@ -1,4 +1,4 @@
-"""mer_helpers.models: the three classifiers, the attention block, sequences, training, bundle."""
+"""mer_helpers.methods.models: the three classifiers, the attention block, sequences, training, bundle."""
 from __future__ import annotations
 
 import os
@@ -11,9 +11,9 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from mer_helpers import io  # noqa: E402
-from mer_helpers import models as M  # noqa: E402
-from mer_helpers.splits import evaluation_splits, make_splits, validation_carve_out  # noqa: E402
+from mer_helpers.core import fileio  # noqa: E402
+from mer_helpers.methods import models as M  # noqa: E402
+from mer_helpers.data.splits import evaluation_splits, make_splits, validation_carve_out  # noqa: E402
 from mer_helpers.stages import classifiers  # noqa: E402
 
 
@@ -145,19 +145,19 @@ def test_validation_carve_out_with_few_speakers_stays_inside_training_rows():
 
 
 def write_tiny_run(root, labels, rng, n_audio=4, n_visual=6):
-    A = io.artifacts_dir(root)
+    A = fileio.artifacts_dir(root)
     labels.to_csv(A / "labels.csv", index=False)
     sp = make_splits(labels, "speaker-cv", n_folds=3, seed=0)
-    io.write_json(A / "splits.json", sp)
+    fileio.write_json(A / "splits.json", sp)
     y = labels.label.map({"happy": 0, "sad": 1, "surprise": 2}).to_numpy()
     cols = [f"audio:ae_mean:{i}" for i in range(n_audio)] + [f"visual:resnet50_mean:{i}" for i in range(n_visual)]
     X = rng.normal(size=(len(labels), len(cols)))
     X[:, 0] += 3 * y
     X[:, n_audio] -= 3 * y
     for s in sp["splits"]:
-        io.save_features(A / "fused" / s["name"] / "features.npz", labels.clip_id, X, cols)
+        fileio.save_features(A / "fused" / s["name"] / "features.npz", labels.clip_id, X, cols)
         sel = [cols[0], cols[1], cols[n_audio], cols[n_audio + 2]]
-        io.write_json(A / "selection" / s["name"] / "selection.json",
+        fileio.write_json(A / "selection" / s["name"] / "selection.json",
                       {"columns": cols, "support": [c in sel for c in cols], "selected": sel})
     return sp, X, cols
 
@@ -182,7 +182,7 @@ def test_run_split_fits_on_training_rows_only_and_bundle_round_trips(tmp_path):
     # the bundle saved to disk predicts exactly what the in-memory model predicts
     bundle = M.ClassifierBundle(classes, r.columns, r.sequencer, r.models, params={"epochs": 2})
     bundle.save(tmp_path / "model")
-    meta = io.read_json(tmp_path / "model" / "bundle.json")
+    meta = fileio.read_json(tmp_path / "model" / "bundle.json")
     assert meta["classes"] == classes and meta["models"] == ["cnn"] and meta["selected_columns"] == r.columns
     assert meta["sequence_layout"]["steps"] == 2 and meta["sequence_layout"]["step_dim"] == 2
     back = M.ClassifierBundle.load(tmp_path / "model")
@@ -213,7 +213,7 @@ def test_missing_selection_names_the_file(tmp_path):
 
 @pytest.mark.slow  # trains one network per modality
 def test_late_fusion_trains_one_model_per_modality_and_round_trips(tmp_path):
-    from mer_helpers import models as M
+    from mer_helpers.methods import models as M
 
     rng = np.random.default_rng(0)
     n, cols = 60, [f"audio:mfcc_mean:{i}" for i in range(6)] + [f"visual:fer_xception_block:{i}" for i in range(10)]
@@ -249,7 +249,7 @@ def test_inner_classifier_table_never_reads_test_clips(tmp_path):
     A = tmp_path / "artifacts"
     Xp = X.copy()
     Xp[labels.clip_id.isin(s["test"]).to_numpy()] = np.nan
-    io.save_features(A / "fused" / s["name"] / "features.npz", labels.clip_id, Xp, cols)
+    fileio.save_features(A / "fused" / s["name"] / "features.npz", labels.clip_id, Xp, cols)
     cands = {"sel": {"columns": "selected", "epochs": 2, "units": 8, "heads": 2, "seq_steps": 2},
              "all-late": {"columns": "all", "fusion": "late", "epochs": 2, "units": 8, "heads": 2, "seq_steps": 2}}
     t = classifiers.inner_classifier_table(A, [s], labels, ["happy", "sad", "surprise"], cands, seed=0)

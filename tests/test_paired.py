@@ -1,4 +1,4 @@
-"""`mer_helpers.paired`: corpus layouts, speaker -> subject mapping and the built clips,
+"""`mer_helpers.data.paired`: corpus layouts, speaker -> subject mapping and the built clips,
 on tiny fake corpora made in tmp_path (plus one test on the real corpora when present)."""
 import os
 import subprocess
@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from mer_helpers import paired
-from mer_helpers.media import ffmpeg_exe, probe
+from mer_helpers.data import paired
+from mer_helpers.core.media import ffmpeg_exe, probe
 
 SR = 16000
 # each emotion's fake face images have one dominant colour, so a decoded frame tells which

@@ -1,4 +1,4 @@
-"""mer_helpers.parallel without a cluster (MER_DASK_SCHEDULER=none, as conftest sets for unit
+"""mer_helpers.core.parallel without a cluster (MER_DASK_SCHEDULER=none, as conftest sets for unit
 tests); the same functions on a real LocalCluster are in tests/test_dask.py."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from mer_helpers import media, parallel
+from mer_helpers.core import media, parallel
 
 
 def _square_or_fail(x):

@@ -2,7 +2,7 @@
 import pytest
 from sklearn.base import BaseEstimator, clone
 
-from mer_helpers.params import store_init_params
+from mer_helpers.core.params import store_init_params
 
 
 class _Toy(BaseEstimator):
@@ -28,8 +28,8 @@ def test_missing_parameter_raises():
 
 
 def test_featurizers_keep_their_parameters():
-    from mer_helpers.audio import AudioFeaturizer
-    from mer_helpers.summary import SummaryImages
+    from mer_helpers.methods.audio import AudioFeaturizer
+    from mer_helpers.methods.summary import SummaryImages
 
     af = AudioFeaturizer(epochs=7, n_mfcc=20, features="ae")
     assert (af.epochs, af.n_mfcc, af.features, af.hidden_units) == (7, 20, "ae", 64)

@@ -1,4 +1,4 @@
-"""mer_helpers.person: per-person normalisation (the arithmetic, no label read, the inner-speaker
+"""mer_helpers.methods.person: per-person normalisation (the arithmetic, no label read, the inner-speaker
 choice) and notebook 05's fused files with and without it."""
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mer_helpers import io, person, tuning
+from mer_helpers.core import fileio
+from mer_helpers.methods import person, tuning
 from mer_helpers.stages import feature_selection
 
 
@@ -66,9 +67,9 @@ def test_normalize_fused_by_modality_and_reference_subset():
 
 
 def _write_split(artifacts, name, ids, Xa, Xv):
-    io.save_features(artifacts / "audio" / name / "features.npz", ids, Xa,
+    fileio.save_features(artifacts / "audio" / name / "features.npz", ids, Xa,
                      [f"audio:m:{i}" for i in range(Xa.shape[1])])
-    io.save_features(artifacts / "visual" / name / "features.npz", ids, Xv,
+    fileio.save_features(artifacts / "visual" / name / "features.npz", ids, Xv,
                      [f"visual:b:{i}" for i in range(Xv.shape[1])])
 
 
@@ -88,15 +89,15 @@ def test_fused_features_read_no_label(tmp_path):
     np.testing.assert_array_equal(Z, Z2)
     np.testing.assert_array_equal(Z, Z3)
     # the files: normalised features.npz, plain plain.npz
-    _, Zf, _ = io.load_features(tmp_path / "fused" / "fold0" / "features.npz")
-    _, P, _ = io.load_features(tmp_path / "fused" / "fold0" / "plain.npz")
+    _, Zf, _ = fileio.load_features(tmp_path / "fused" / "fold0" / "features.npz")
+    _, P, _ = fileio.load_features(tmp_path / "fused" / "fold0" / "plain.npz")
     np.testing.assert_array_equal(Zf, Z)
     np.testing.assert_allclose(P, X.astype(np.float32))
     assert not np.allclose(Zf, P)
     # without normalisation: no plain.npz (an old one is removed), features.npz is the plain fusion
     feature_selection.write_fused_split(tmp_path, "fold0", labels)
     assert not (tmp_path / "fused" / "fold0" / "plain.npz").exists()
-    np.testing.assert_allclose(io.load_features(tmp_path / "fused" / "fold0" / "features.npz")[1], X.astype(np.float32))
+    np.testing.assert_allclose(fileio.load_features(tmp_path / "fused" / "fold0" / "features.npz")[1], X.astype(np.float32))
 
 
 def test_inner_table_prefers_normalisation_when_persons_dominate():

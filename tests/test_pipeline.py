@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from conftest import chain_env
-from mer_helpers.runner import REPO_ROOT, chain_notebooks
+from mer_helpers.chain.runner import REPO_ROOT, chain_notebooks
 
 pytestmark = pytest.mark.slow
 SAMPLE = REPO_ROOT / "data" / "sample"
@@ -87,7 +87,7 @@ def test_metrics_json_follows_interface(sample_run):
 
 
 def test_splits_keep_speakers_apart(sample_run):
-    from mer_helpers import splits as sp
+    from mer_helpers.data import splits as sp
 
     s = json.loads((sample_run / "artifacts" / "splits.json").read_text())
     labels = pd.read_csv(sample_run / "artifacts" / "labels.csv")

@@ -1,4 +1,4 @@
-"""mer_helpers.predict: the bundle applied to clip files (with stand-in featurizers), bad clips
+"""mer_helpers.predict.clips: the bundle applied to clip files (with stand-in featurizers), bad clips
 (named in one line each; `--on-bad-input stop|skip`), a tiny real bundle in skip mode (slow) and
 the reproduction of a run's final-model predictions by `mer predict` (slow, needs a run)."""
 from __future__ import annotations
@@ -18,11 +18,11 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from mer_helpers import io  # noqa: E402
-from mer_helpers import media  # noqa: E402
-from mer_helpers import models as M  # noqa: E402
-from mer_helpers import pipeline  # noqa: E402
-from mer_helpers import predict as P  # noqa: E402
+from mer_helpers.core import fileio  # noqa: E402
+from mer_helpers.core import media  # noqa: E402
+from mer_helpers.methods import models as M  # noqa: E402
+from mer_helpers.predict import emotion_model  # noqa: E402
+from mer_helpers.predict import clips as P  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 CLASSES = ["happy", "sad", "surprise"]
@@ -40,11 +40,11 @@ class _FakeFeaturizer:
 
     def save(self, directory):
         Path(directory).mkdir(parents=True, exist_ok=True)
-        io.write_json(Path(directory) / "fake.json", {"offset": self.offset, "modality": self.modality})
+        fileio.write_json(Path(directory) / "fake.json", {"offset": self.offset, "modality": self.modality})
 
     @classmethod
     def load(cls, directory):
-        rec = io.read_json(Path(directory) / "fake.json")
+        rec = fileio.read_json(Path(directory) / "fake.json")
         assert rec["modality"] == cls.modality, f"{directory}: wrong featurizer folder"
         return cls(rec["offset"])
 
@@ -85,7 +85,7 @@ def _fake_check_clip(path, **kwargs):
 def fake_chain(monkeypatch):
     monkeypatch.setattr(P, "check_clip", _fake_check_clip)
     for name, fake in (("AudioFeaturizer", _FakeAudio), ("VisualFeaturizer", _FakeVisual), ("fuse", _fake_fuse)):
-        monkeypatch.setattr(pipeline, name, fake)  # where EmotionModel looks them up
+        monkeypatch.setattr(emotion_model, name, fake)  # where EmotionModel looks them up
 
 
 def _make_bundle(tmp_path, rng, n=30, mode="features"):
@@ -108,7 +108,7 @@ def _make_bundle(tmp_path, rng, n=30, mode="features"):
     Xv, cv, _ = _FakeVisual(-0.5).transform_paths(paths)
     X, cols = _fake_fuse(Xa, ca, Xv, cv)
     selected = [cols[0], cols[1], cols[4], cols[6], cols[8]]
-    io.write_json(model_dir / "selection" / "selection.json",
+    fileio.write_json(model_dir / "selection" / "selection.json",
                   {"columns": cols, "support": [c in selected for c in cols], "selected": selected})
     if mode == "temporal":
         _, _, sa = _FakeAudio(0.5).transform_paths(paths)
@@ -158,7 +158,7 @@ def test_predict_clips_applies_the_whole_chain(tmp_path, fake_chain):
 @pytest.mark.slow  # builds and trains a small bundle
 def test_predict_clips_temporal_bundle(tmp_path, fake_chain):
     model_dir, paths, _, _, _ = _make_bundle(tmp_path, np.random.default_rng(4), n=12, mode="temporal")
-    meta = io.read_json(model_dir / "bundle.json")
+    meta = fileio.read_json(model_dir / "bundle.json")
     assert meta["sequence_layout"]["mode"] == "temporal" and meta["sequence_layout"]["step_dim"] == 5
     df = P.predict_clips(model_dir, paths)
     bundle = M.ClassifierBundle.load(model_dir)
@@ -189,9 +189,9 @@ def test_predict_cli_scores_against_labels(tmp_path, fake_chain, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert rc == 0 and lines[0].startswith("clip_id,path,y_pred") and lines[-1].startswith("accuracy=")
     # an inconsistent bundle is refused with the file named
-    sel = io.read_json(model_dir / "selection" / "selection.json")
+    sel = fileio.read_json(model_dir / "selection" / "selection.json")
     sel["selected"] = sel["selected"][:-1]
-    io.write_json(model_dir / "selection" / "selection.json", sel)
+    fileio.write_json(model_dir / "selection" / "selection.json", sel)
     assert P.predict_cli(model_dir, [str(paths[0])]) == 1
     assert _problems(capsys.readouterr().err)[0].startswith(f"mer predict: {model_dir / 'selection' / 'selection.json'}: ")
 
@@ -289,10 +289,10 @@ def test_predict_cli_bad_clips_stop_and_skip(tmp_path, fake_chain, capsys):
 def _tiny_real_bundle(tmp_path, clips: list[Path]) -> Path:
     """A bundle of the real featurizers (small autoencoder, random-init MobileNetV2, untrained
     classifiers) fitted on ``clips``: the chain, not the accuracy, is under test."""
-    from mer_helpers.audio import AudioFeaturizer, extract_mfcc
-    from mer_helpers.selection import fuse
-    from mer_helpers.summary import SummaryImages
-    from mer_helpers.visual import VisualFeaturizer
+    from mer_helpers.methods.audio import AudioFeaturizer, extract_mfcc
+    from mer_helpers.methods.selection import fuse
+    from mer_helpers.methods.summary import SummaryImages
+    from mer_helpers.methods.visual import VisualFeaturizer
 
     model_dir = tmp_path / "model"
     audio = AudioFeaturizer(epochs=2, batch_size=64, progress=False, random_state=0)
@@ -305,7 +305,7 @@ def _tiny_real_bundle(tmp_path, clips: list[Path]) -> Path:
     selected = cols[:6] + cols[len(ca):len(ca) + 6]
     audio.save(model_dir / "audio")
     visual.save(model_dir / "visual")
-    io.write_json(model_dir / "selection" / "selection.json", {"selected": selected})
+    fileio.write_json(model_dir / "selection" / "selection.json", {"selected": selected})
     seq = M.FeatureSequencer(steps=3).fit(X[:, [cols.index(c) for c in selected]])
     Xin = seq.transform(X[:, [cols.index(c) for c in selected]])
     keras.utils.set_random_seed(0)
@@ -390,16 +390,16 @@ def _person_norm_bundle(tmp_path, rng, n=30):
     """:func:`_make_bundle` turned into a person-normalised bundle: its classifier reads features
     z-scored per person (audio) and centred (visual); a second, differently seeded bundle is the
     person-free classifier. Returns (model_dir, paths, X plain, cols, main bundle, person-free bundle)."""
-    from mer_helpers.pipeline import PERSON_FREE_DIR
+    from mer_helpers.predict.emotion_model import PERSON_FREE_DIR
 
     model_dir, paths, _, X, cols = _make_bundle(tmp_path, rng, n=n)
-    meta = io.read_json(model_dir / "bundle.json")
+    meta = fileio.read_json(model_dir / "bundle.json")
     bundle = M.ClassifierBundle.load(model_dir)
     keras.utils.set_random_seed(7)
     free_models = {m: M.build_model(m, (3, 2), 3, units=4, heads=2) for m in ("bilstm_sa", "cnn")}
     free = M.ClassifierBundle(CLASSES, meta["selected_columns"], bundle.sequencer, free_models)
     free.save(model_dir / PERSON_FREE_DIR)
-    io.write_json(model_dir / "model.json", {
+    fileio.write_json(model_dir / "model.json", {
         "format": "mer-emotion-model", "version": 1, "classes": CLASSES, "select": "zebra",
         "sequence_mode": "features", "n_columns": len(cols),
         "person_norm": {"audio": "zscore", "visual": "center", "min_person_clips": 4}})
@@ -408,7 +408,7 @@ def _person_norm_bundle(tmp_path, rng, n=30):
 
 @pytest.mark.slow  # builds two small bundles
 def test_predict_person_reference_and_fallback(tmp_path, fake_chain, capsys):
-    from mer_helpers import person
+    from mer_helpers.methods import person
 
     model_dir, paths, X, cols, bundle, free = _person_norm_bundle(tmp_path, np.random.default_rng(5))
     who = ["ann"] * 6 + ["bob"] * 3 + [None] * 21  # ann has a reference, bob too few clips, the rest unknown

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mer_helpers import bundle as B
-from mer_helpers import exitcodes, io
-from mer_helpers import predict as P
+from mer_helpers.predict import bundle as B
+from mer_helpers.core import exitcodes, fileio
+from mer_helpers.predict import clips as P
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_CLIP = REPO / "data" / "sample" / "clips" / "ravdess_03_03-01-08-01-01-01-03.mp4"
@@ -29,15 +29,15 @@ def _bundle(folder: Path, checksums: bool = True) -> Path:
     """A bundle folder whose files pass the structural check (it is never loaded here)."""
     (folder / "audio").mkdir(parents=True)
     (folder / "visual").mkdir()
-    io.write_json(folder / "audio" / "config.json", {"class": "AudioFeaturizer"})
-    io.write_json(folder / "visual" / "visual.json", {"version": 1})
-    io.write_json(folder / "bundle.json", {"classes": CLASSES, "models": ["bilstm_sa"], "main_model": "bilstm_sa"})
-    io.save_npz(folder / "classifiers" / "sequencer.npz", mean=np.zeros(4))
+    fileio.write_json(folder / "audio" / "config.json", {"class": "AudioFeaturizer"})
+    fileio.write_json(folder / "visual" / "visual.json", {"version": 1})
+    fileio.write_json(folder / "bundle.json", {"classes": CLASSES, "models": ["bilstm_sa"], "main_model": "bilstm_sa"})
+    fileio.save_npz(folder / "classifiers" / "sequencer.npz", mean=np.zeros(4))
     with zipfile.ZipFile(folder / "classifiers" / "bilstm_sa.keras", "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("config.json", '{"layers": []}' + " " * 4000)
         z.writestr("model.weights.h5", os.urandom(20000))
     if checksums:
-        io.write_checksums(folder)
+        fileio.write_checksums(folder)
     return folder
 
 
@@ -65,7 +65,7 @@ def test_truncated_clip_is_named_by_the_clip_check_of_mer_run(tmp_path, capsys, 
     assert reason is not None and reason.startswith("corrupt or truncated: decode error: "), reason
     assert str(cut) not in reason and "\n" not in reason
     assert P.check_clip(whole) is None
-    from mer_helpers.validate import clip_problems
+    from mer_helpers.data.validate import clip_problems
 
     assert reason == "; ".join(clip_problems(cut))  # the same check as `mer run`
     # a second check reads the cached probe: still named
@@ -166,7 +166,7 @@ def test_duplicate_clips_are_refused(tmp_path, monkeypatch, capsys):
 
 def test_checksummed_bundle_names_each_damaged_or_missing_file(tmp_path, monkeypatch, capsys):
     model = _bundle(tmp_path / "model")
-    assert set(io.read_json(model / "checksums.json")["files"]) == {
+    assert set(fileio.read_json(model / "checksums.json")["files"]) == {
         "audio/config.json", "visual/visual.json", "bundle.json", "classifiers/sequencer.npz",
         "classifiers/bilstm_sa.keras"}
     assert B.check_bundle(model) == ([], None)
@@ -218,22 +218,22 @@ def test_bundle_without_checksums_is_checked_as_far_as_its_files_allow(tmp_path)
 
 
 def test_emotion_model_load_refuses_a_damaged_bundle(tmp_path):
-    from mer_helpers.pipeline import EmotionModel
+    from mer_helpers.predict.emotion_model import EmotionModel
 
     model = _bundle(tmp_path / "model")
     (model / "audio" / "config.json").write_text("{}")
     with pytest.raises(B.BundleError) as e:
         EmotionModel.load(model)
     assert e.value.problems == [f"{model / 'audio' / 'config.json'}: damaged: 2 bytes, "
-                                f"{io.read_json(model / 'checksums.json')['files']['audio/config.json']['size']} "
+                                f"{fileio.read_json(model / 'checksums.json')['files']['audio/config.json']['size']} "
                                 f"when it was saved; {B.REBUILD}"]
 
 
 # -- written files, exit statuses ----------------------------------------------------------------
 
 def test_written_files_get_the_umask_mode(tmp_path):
-    code = ("import sys; from mer_helpers import io; io.atomic_write_text(sys.argv[1], 'a,b\\n'); "
-            "io.save_npz(sys.argv[2], x=[1])")
+    code = ("import sys; from mer_helpers.core import fileio; fileio.atomic_write_text(sys.argv[1], 'a,b\\n'); "
+            "fileio.save_npz(sys.argv[2], x=[1])")
     for umask, mode in (("022", 0o644), ("027", 0o640), ("002", 0o664)):
         a, b = tmp_path / f"{umask}.csv", tmp_path / f"{umask}.npz"
         subprocess.run(["sh", "-c", f'umask {umask} && exec "$0" -c "$1" "$2" "$3"', sys.executable, code,
@@ -241,7 +241,7 @@ def test_written_files_get_the_umask_mode(tmp_path):
         assert (a.stat().st_mode & 0o777, b.stat().st_mode & 0o777) == (mode, mode), umask
     a = tmp_path / "022.csv"
     a.chmod(0o600)  # an existing file keeps its mode
-    io.atomic_write_text(a, "new")
+    fileio.atomic_write_text(a, "new")
     assert a.stat().st_mode & 0o777 == 0o600 and a.read_text() == "new"
 
 

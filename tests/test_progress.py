@@ -1,4 +1,4 @@
-"""mer_helpers.progress: the bar that fits the place (fast; no notebook, no TensorFlow)."""
+"""mer_helpers.core.progress: the bar that fits the place (fast; no notebook, no TensorFlow)."""
 from __future__ import annotations
 
 import os
@@ -6,7 +6,7 @@ import os
 import pytest
 from tqdm.std import tqdm as std_tqdm
 
-from mer_helpers import progress as pg
+from mer_helpers.core import progress as pg
 
 
 @pytest.fixture

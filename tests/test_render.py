@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mer_helpers.render import (audio_envelope, canonical_emotion, random_identity,
+from mer_helpers.chain.render import (audio_envelope, canonical_emotion, random_identity,
                                 render_face, render_sequence)
 from synthetic import mouth_box
 
@@ -112,7 +112,7 @@ def test_committed_sample_is_complete():
 
     import pandas as pd
 
-    from mer_helpers.media import probe
+    from mer_helpers.core.media import probe
 
     root = Path(__file__).resolve().parents[1] / "data" / "sample"
     df = pd.read_csv(root / "labels.csv", dtype=str)

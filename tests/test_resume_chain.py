@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from mer_helpers.runner import REPO_ROOT, chain_notebooks
+from mer_helpers.chain.runner import REPO_ROOT, chain_notebooks
 
 pytestmark = pytest.mark.slow
 SAMPLE = REPO_ROOT / "data" / "sample"

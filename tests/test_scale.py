@@ -3,7 +3,7 @@ import time
 
 import numpy as np
 
-from mer_helpers.selection import ZebraFeatureSelector, fitness_rows
+from mer_helpers.methods.selection import ZebraFeatureSelector, fitness_rows
 
 
 def test_fitness_rows_is_stratified_capped_and_seeded():
@@ -43,7 +43,7 @@ def _bench_module():
 
 
 def test_bench_analysis_projects_per_clip_linearly_and_fits_along_their_slope(tmp_path):
-    from mer_helpers import book
+    from mer_helpers.chain import book
 
     b = _bench_module()
     runs = {"strong": {str(n): {"audio": {"seconds": n / 10, "peak_mb": 100.0, "cpu_s": n / 5},

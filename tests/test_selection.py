@@ -1,4 +1,4 @@
-"""Tests of mer_helpers.selection: fusion, Lévy flights, ZOA / IZOA feature selection."""
+"""Tests of mer_helpers.methods.selection: fusion, Lévy flights, ZOA / IZOA feature selection."""
 from __future__ import annotations
 
 import json
@@ -13,9 +13,9 @@ from sklearn.datasets import make_classification
 from sklearn.model_selection import GroupKFold
 from sklearn.neighbors import KNeighborsClassifier
 
-from mer_helpers import io
-from mer_helpers import selection as sel
-from mer_helpers.selection import ZebraFeatureSelector
+from mer_helpers.core import fileio
+from mer_helpers.methods import selection as sel
+from mer_helpers.methods.selection import ZebraFeatureSelector
 from mer_helpers.stages import feature_selection
 from synthetic import make_synthetic_artifacts
 
@@ -76,14 +76,14 @@ def test_load_fused_aligns_by_clip_id_and_names_the_files(tmp_path):
     ids = np.array(["c0", "c1", "c2"])
     A = np.array([[0.0], [1.0], [2.0]])
     V = np.array([[10.0, 11.0], [20.0, 21.0], [0.0, 1.0]])       # rows for c1, c2, c0
-    io.save_features(art / "audio" / "fold0" / "features.npz", ids, A, ["audio:ae_mean:0"])
-    io.save_features(art / "visual" / "fold0" / "features.npz", ["c1", "c2", "c0"], V,
+    fileio.save_features(art / "audio" / "fold0" / "features.npz", ids, A, ["audio:ae_mean:0"])
+    fileio.save_features(art / "visual" / "fold0" / "features.npz", ["c1", "c2", "c0"], V,
                      ["visual:resnet50_mean:0", "visual:resnet50_mean:1"])
     got_ids, X, cols = sel.load_fused(art, "fold0")
     assert list(got_ids) == ["c0", "c1", "c2"]
     np.testing.assert_array_equal(X, [[0, 0, 1], [1, 10, 11], [2, 20, 21]])
     assert cols[0] == "audio:ae_mean:0" and cols[-1] == "visual:resnet50_mean:1"
-    io.save_features(art / "visual" / "fold0" / "features.npz", ["c1", "c2"], V[:2],
+    fileio.save_features(art / "visual" / "fold0" / "features.npz", ["c1", "c2"], V[:2],
                      ["visual:resnet50_mean:0", "visual:resnet50_mean:1"])
     with pytest.raises(ValueError, match=r"visual/fold0/features.npz.*only in audio \(e.g. \['c0'\]\)"):
         sel.load_fused(art, "fold0")
@@ -91,7 +91,7 @@ def test_load_fused_aligns_by_clip_id_and_names_the_files(tmp_path):
         ids2, X2, _ = sel.load_fused(art, "fold0", how="inner")
     assert list(ids2) == ["c1", "c2"] and X2[0, 1] == 10
     with pytest.raises(FileNotFoundError, match="visual/fold1/features.npz"):
-        io.save_features(art / "audio" / "fold1" / "features.npz", ids, A, ["audio:ae_mean:0"])
+        fileio.save_features(art / "audio" / "fold1" / "features.npz", ids, A, ["audio:ae_mean:0"])
         sel.load_fused(art, "fold1")
 
 
@@ -227,7 +227,7 @@ def test_test_rows_of_a_split_never_reach_the_fitness_function(tmp_path):
     art = make_synthetic_artifacts(tmp_path, n_speakers=6, clips_per_class=4, n_audio=8, n_visual=16,
                                    n_folds=3, seed=0)
     labels = pd.read_csv(art / "labels.csv")
-    splits = io.read_json(art / "splits.json")
+    splits = fileio.read_json(art / "splits.json")
     split = splits["splits"][0]
     ids, X, columns = sel.load_fused(art, split["name"])
     tr, te = sel.split_rows(ids, split)
@@ -310,14 +310,14 @@ def test_notebook_05_runs_on_synthetic_artifacts(tmp_path):
     pm.execute_notebook(str(nb), str(tmp_path / "05.ipynb"), cwd=str(nb.parent), kernel_name="python3",
                         parameters={"out_dir": str(tmp_path), "population": 5, "iterations": 3,
                                     "selection_seeds": 2}, progress_bar=False)
-    frag = io.read_json(tmp_path / "artifacts" / "metrics" / "05_selection.json")
+    frag = fileio.read_json(tmp_path / "artifacts" / "metrics" / "05_selection.json")
     assert set(frag["feature_selection"]) == {"none", "kbest", "random", "zoa", "izoa"}
     assert frag["features"]["total"] == 64 + 64
-    splits = io.read_json(tmp_path / "artifacts" / "splits.json")
+    splits = fileio.read_json(tmp_path / "artifacts" / "splits.json")
     for sp in splits["splits"]:
         rec = sel.load_selection(tmp_path / "artifacts" / "selection" / sp["name"] / "selection.json")
         assert rec["n_train"] == len(sp["train"])
-        ids, X, cols = io.load_features(tmp_path / "artifacts" / "fused" / sp["name"] / "features.npz")
+        ids, X, cols = fileio.load_features(tmp_path / "artifacts" / "fused" / sp["name"] / "features.npz")
         assert list(cols) == rec["columns"]
     final = sel.load_selection(tmp_path / "model" / "selection" / "selection.json")
     assert final["split"] == "final" and frag["features"]["selected"] == int(final["support"].sum())

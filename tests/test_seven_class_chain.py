@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from mer_helpers.runner import REPO_ROOT
+from mer_helpers.chain.runner import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 MELD_EMOTIONS = ["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"]

@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mer_helpers import frames, io, selection as sel, splits as splitting
+from mer_helpers.core import fileio
+from mer_helpers.data import splits as splitting
+from mer_helpers.methods import frames, selection as sel
 from mer_helpers.stages import audio_autoencoder, feature_selection, results, summary_images
 from synthetic import make_synthetic_artifacts
 
@@ -166,10 +168,10 @@ def test_audio_run_split_writes_the_split_and_scores(tmp_path):
     r = results["fold0"]
     assert r.clip_ids == ids and r.X.shape[0] == 12
     assert r.info["n_train_clips"] == 8 and r.info["dead_units"] is None and r.alt_features == {}
-    got_ids, X, cols = io.load_features(tmp_path / "audio" / "fold0" / "features.npz")
+    got_ids, X, cols = fileio.load_features(tmp_path / "audio" / "fold0" / "features.npz")
     assert list(got_ids) == ids and np.allclose(X, r.X) and list(cols) == r.columns
-    assert set(io.load_sequences(tmp_path / "audio" / "fold0" / "sequences.npz")) == set(ids)
-    assert io.read_json(tmp_path / "audio" / "fold0" / "history.json")["n_train_clips"] == 8
+    assert set(fileio.load_sequences(tmp_path / "audio" / "fold0" / "sequences.npz")) == set(ids)
+    assert fileio.read_json(tmp_path / "audio" / "fold0" / "history.json")["n_train_clips"] == 8
     san = audio_autoencoder.sanity_check(mfcc, results, y_of, splits[:1], audio_features="mfcc_stats", seed=0)
     assert san.used == "mfcc_stats (used)"
     assert list(san.per_fold.columns) == [audio_autoencoder.BASELINE, "MFCC full stats", "mfcc_stats (used)"]
@@ -209,7 +211,7 @@ def test_selection_run_split_compare_and_fragment(tmp_path):
     art = make_synthetic_artifacts(tmp_path, n_speakers=6, clips_per_class=4, n_audio=8, n_visual=16,
                                        n_folds=3, seed=0)
     labels = pd.read_csv(art / "labels.csv", dtype={"clip_id": str, "speaker": str})
-    splits = io.read_json(art / "splits.json")
+    splits = fileio.read_json(art / "splits.json")
     fused = {s["name"]: sel.load_fused(art, s["name"]) for s in splits["splits"]}
     common = dict(population=4, iterations=2, max_evaluations=12, n_jobs=1)
     fitted = {}

@@ -1,4 +1,4 @@
-"""mer_helpers.stream: the window grid, windows that match whole-clip decoding, bounded memory,
+"""mer_helpers.predict.stream: the window grid, windows that match whole-clip decoding, bounded memory,
 subprocesses killed on early exit; scripts/make_timeline_video.py on the shared data."""
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mer_helpers import frames as fr
-from mer_helpers import stream as st
-from mer_helpers.audio import read_wav
-from mer_helpers.media import MediaError, extract_audio, ffmpeg_exe, probe, write_clip
+from mer_helpers.methods import frames as fr
+from mer_helpers.predict import stream as st
+from mer_helpers.methods.audio import read_wav
+from mer_helpers.core.media import MediaError, extract_audio, ffmpeg_exe, probe, write_clip
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -193,7 +193,7 @@ def test_progress_reports_media_seconds(tmp_path):
     bar = Bar()
     list(st.iter_windows(path, face_detect=False, progress=bar))
     assert abs(bar.n - ws[-1].end_s) < 1e-9
-    list(st.iter_windows(path, face_detect=False, progress=True))  # a bar of mer_helpers.progress
+    list(st.iter_windows(path, face_detect=False, progress=True))  # a bar of mer_helpers.core.progress
     with pytest.raises(TypeError):
         list(st.iter_windows(path, face_detect=False, progress=3))
 

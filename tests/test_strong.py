@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mer_helpers import audio
-from mer_helpers import summary as sm
-from mer_helpers import tuning
-from mer_helpers import visual as vis
-from mer_helpers import weights as W
+from mer_helpers.methods import audio
+from mer_helpers.methods import summary as sm
+from mer_helpers.methods import tuning
+from mer_helpers.methods import visual as vis
+from mer_helpers.core import weights as W
 from mer_helpers.stages import resnet_features
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -137,7 +137,7 @@ def test_zero_shot_on_straight_kdef_faces():
     """The FER2013 network, untrained on our data, reads straight KDEF faces."""
     import cv2
 
-    from mer_helpers.frames import detect_face
+    from mer_helpers.methods.frames import detect_face
 
     crops, truth = [], []
     for subject in ("AF01", "AM01", "AF02", "AM02"):

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mer_helpers import frames as fr
-from mer_helpers import summary as sm
-from mer_helpers.media import write_clip
+from mer_helpers.methods import frames as fr
+from mer_helpers.methods import summary as sm
+from mer_helpers.core.media import write_clip
 from mer_helpers.stages import summary_images
 
 S = 32  # frame size for the tests (the autoencoder halves it three times)

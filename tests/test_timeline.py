@@ -23,11 +23,11 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from mer_helpers import audio as A  # noqa: E402
-from mer_helpers import io  # noqa: E402
-from mer_helpers import models as M  # noqa: E402
-from mer_helpers import timeline as T  # noqa: E402
-from mer_helpers.pipeline import EmotionModel  # noqa: E402
+from mer_helpers.methods import audio as A  # noqa: E402
+from mer_helpers.core import fileio  # noqa: E402
+from mer_helpers.methods import models as M  # noqa: E402
+from mer_helpers.predict import timeline as T  # noqa: E402
+from mer_helpers.predict.emotion_model import EmotionModel  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 CLASSES = ["happy", "sad", "surprise"]
@@ -72,7 +72,7 @@ def test_predict_rows_routes_each_row(routed):
     assert list(modalities) == ["visual", "visual", "audio", "audio", "audio"] + ["audio+visual"] * 4
     # p's fused rows (5: both) are normalised: p has 4 speech rows (2-5) and 4 face rows (0, 1, 5)... and 5
     assert list(answered) == ["person"] * 6 + ["person-free"] * 3
-    from mer_helpers import person
+    from mer_helpers.methods import person
 
     # visual-only rows of p: the visual branch on p's face rows centred with p's face rows
     face_p = [0, 1, 5]
@@ -168,14 +168,14 @@ def test_predict_videos_table_and_figure(routed, tmp_path):
 
 def test_bundle_round_trip_keeps_the_branches(routed, tmp_path, monkeypatch):
     """save writes branches/ and model.json's branches and faces; from_dir reads them back."""
-    from mer_helpers import pipeline
+    from mer_helpers.predict import emotion_model
 
     saved = []
     for clf in [*routed.branches_.values(), *routed.branches_free_.values()]:
         monkeypatch.setattr(clf, "save", lambda d, extra=None, c=clf: saved.append((Path(d).name, extra["modality"])))
     # only the branch part of save is exercised: the featurizers here are stand-ins
     model_dir = tmp_path / "model"
-    (model_dir / pipeline.BRANCHES_DIR / "stale").mkdir(parents=True)
+    (model_dir / emotion_model.BRANCHES_DIR / "stale").mkdir(parents=True)
     monkeypatch.setattr(routed.pipeline_["classify"], "save", lambda d, extra=None: None)
     monkeypatch.setattr(routed.person_free_, "save", lambda d, extra=None: None)
     for _, step in routed.pipeline_["features"].transformer_list:
@@ -183,8 +183,8 @@ def test_bundle_round_trip_keeps_the_branches(routed, tmp_path, monkeypatch):
     routed.save(model_dir)
     assert sorted(saved) == [("audio", "audio"), ("audio_person_free", "audio"),
                              ("visual", "visual"), ("visual_person_free", "visual")]
-    assert not (model_dir / pipeline.BRANCHES_DIR / "stale").exists()
-    meta = io.read_json(model_dir / "model.json")
+    assert not (model_dir / emotion_model.BRANCHES_DIR / "stale").exists()
+    meta = fileio.read_json(model_dir / "model.json")
     assert meta["branches"] == ["audio", "visual"] and meta["faces"]["clips_with_face"] == 1.0
 
 
@@ -206,10 +206,10 @@ def _mer(*args, cwd=None):
 @pytest.mark.slow  # a real bundle on five clips (decoding, MFCC, backbone)
 def test_mer_predict_answers_clips_without_a_voice(tmp_path):
     run = _run_dir()
-    if run is None or not io.read_json(run / "model" / "model.json").get("branches"):
+    if run is None or not fileio.read_json(run / "model" / "model.json").get("branches"):
         pytest.skip("no run folder whose bundle has branches (run `mer run --dataset sample --out runs/ci-sample` "
                     "or set MER_TEST_RUN)")
-    from mer_helpers import media
+    from mer_helpers.core import media
 
     src = sorted((REPO / "data" / "sample" / "clips").glob("*.mp4"))[0]
     clips = tmp_path / "clips"
@@ -245,10 +245,10 @@ def test_mer_predict_answers_clips_without_a_voice(tmp_path):
 @pytest.mark.slow  # a real bundle over a 14 s video, window by window
 def test_mer_predict_timeline_on_a_video(tmp_path):
     run = _run_dir()
-    if run is None or not io.read_json(run / "model" / "model.json").get("branches"):
+    if run is None or not fileio.read_json(run / "model" / "model.json").get("branches"):
         pytest.skip("no run folder whose bundle has branches (set MER_TEST_RUN)")
-    from mer_helpers import media
-    from mer_helpers.stream import window_grid
+    from mer_helpers.core import media
+    from mer_helpers.predict.stream import window_grid
 
     clips = sorted((REPO / "data" / "sample" / "clips").glob("*.mp4"))[:3]
     lst = tmp_path / "list.txt"

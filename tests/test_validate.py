@@ -6,9 +6,9 @@ import json
 import pandas as pd
 import pytest
 
-from mer_helpers import cache
-from mer_helpers import media
-from mer_helpers.validate import BadInputError, probe_clip, validate_clips
+from mer_helpers.core import cache
+from mer_helpers.core import media
+from mer_helpers.data.validate import BadInputError, probe_clip, validate_clips
 
 CLASSES = ["happy", "sad", "surprise"]
 

@@ -9,9 +9,9 @@ import time
 import nbformat
 import pytest
 
-from mer_helpers import schema
-from mer_helpers.config import PRESETS
-from mer_helpers.runner import REPO_ROOT, chain_notebooks, run_chain
+from mer_helpers.chain import schema
+from mer_helpers.chain.config import PRESETS
+from mer_helpers.chain.runner import REPO_ROOT, chain_notebooks, run_chain
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +159,7 @@ def test_check_and_validate_for_notebooks():
 
 
 def test_audio_stat_names_match_the_audio_module():
-    from mer_helpers import audio
+    from mer_helpers.methods import audio
 
     assert set(schema.AUDIO_STAT_PRESETS) == set(audio.STAT_PRESETS)
     assert set(schema.AUDIO_STATS) == set(audio._STAT_FUNCS)
@@ -224,7 +224,7 @@ def test_resume_skips_unchanged_notebooks_and_reruns_from_a_change(tmp_path):
     run({"x": 5, "y": 3}, force=True)
     assert ran.read_text().split()[6:] == ["00", "01", "02"]
     # a notebook that failed is not recorded as done: the same run fails again
-    from mer_helpers.runner import NotebookFailed
+    from mer_helpers.chain.runner import NotebookFailed
 
     for _ in range(2):
         with pytest.raises(NotebookFailed, match="01_b.ipynb"):

@@ -6,9 +6,9 @@ import time
 import numpy as np
 import pytest
 
-from mer_helpers import summary as sm
-from mer_helpers import visual as vis
-from mer_helpers.media import write_clip
+from mer_helpers.methods import summary as sm
+from mer_helpers.methods import visual as vis
+from mer_helpers.core.media import write_clip
 
 
 @pytest.fixture(autouse=True)

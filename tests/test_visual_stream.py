@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mer_helpers import io, summary as sm
-from mer_helpers import visual as vis
+from mer_helpers.core import fileio
+from mer_helpers.methods import summary as sm
+from mer_helpers.methods import visual as vis
 from mer_helpers.stages import resnet_features
 
 S = 16  # summary image side
@@ -110,8 +111,8 @@ def test_stream_outputs_do_not_depend_on_the_chunk(tmp_path, predicted, monkeypa
         art = tmp_path / f"run{chunk}" / "artifacts"
         order, images = write_run(art)
         kept, stats = stream(art, order, chunk)
-        files = {split: (io.load_features(art / "visual" / split / "features.npz"),
-                         io.load_sequences(art / "visual" / split / "sequences.npz")) for split in kept}
+        files = {split: (fileio.load_features(art / "visual" / split / "features.npz"),
+                         fileio.load_sequences(art / "visual" / split / "sequences.npz")) for split in kept}
         out[chunk] = kept, stats, files
     ref_kept, ref_stats, ref_files = out[100]
     for chunk in (2, 3):
@@ -179,15 +180,15 @@ def test_summary_chunks_match_read_summary(tmp_path):
 def test_sequence_writer_is_an_npz(tmp_path):
     rng = np.random.default_rng(0)
     seqs = {"b": rng.normal(size=(3, 4)), "a": rng.normal(size=(1, 4)).astype(np.float32)}
-    with io.SequenceWriter(tmp_path / "s.npz") as w:
+    with fileio.SequenceWriter(tmp_path / "s.npz") as w:
         for c, v in seqs.items():
             w.add(c, v)
     np.savez_compressed(tmp_path / "ref.npz", **{c: np.asarray(v, np.float32) for c, v in seqs.items()})
-    got, ref = io.load_sequences(tmp_path / "s.npz"), io.load_sequences(tmp_path / "ref.npz")
+    got, ref = fileio.load_sequences(tmp_path / "s.npz"), fileio.load_sequences(tmp_path / "ref.npz")
     assert list(got) == ["b", "a"] == list(ref)
     assert all(got[c].dtype == np.float32 and np.array_equal(got[c], ref[c]) for c in ref)
     with pytest.raises(ValueError, match="written twice"):
-        with io.SequenceWriter(tmp_path / "t.npz") as w:
+        with fileio.SequenceWriter(tmp_path / "t.npz") as w:
             w.add("a", seqs["a"])
             w.add("a", seqs["a"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ref.npz", "s.npz"]  # nothing half-written left

@@ -19,6 +19,6 @@ notebook               stage module
 07_results             :mod:`~mer_helpers.stages.results`
 =====================  ==========================================
 
-Notebook 00 (data and splits) needs nothing beyond :mod:`mer_helpers.datasets` and
-:mod:`mer_helpers.splits`.
+Notebook 00 (data and splits) needs nothing beyond :mod:`mer_helpers.data.datasets` and
+:mod:`mer_helpers.data.splits`.
 """

@@ -1,6 +1,6 @@
 """Notebook 02 (audio autoencoder): one split from MFCC frames to clip features, its checks and fragment.
 
-:func:`run_split` fits :class:`mer_helpers.audio.AudioFeaturizer` on a split's training clips
+:func:`run_split` fits :class:`mer_helpers.methods.audio.AudioFeaturizer` on a split's training clips
 and writes the split's feature table; :func:`sanity_check` compares it with the plain MFCC
 statistics yardstick on the same split; :func:`metrics_fragment` is the stage's part of
 ``metrics.json``.
@@ -13,9 +13,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from mer_helpers import io, tuning
-from mer_helpers.audio import STAT_PRESETS, AudioFeaturizer, mfcc_summary, parse_audio_features, summarize
-from mer_helpers.evaluation import logreg_per_split
+from mer_helpers.core import fileio
+from mer_helpers.methods import tuning
+from mer_helpers.methods.audio import (
+    STAT_PRESETS, AudioFeaturizer, mfcc_summary, parse_audio_features, summarize
+)
+from mer_helpers.methods.evaluation import logreg_per_split
 
 
 # ----------------------------------------------------------------------------- per split
@@ -155,7 +158,7 @@ def run_split(artifacts, split: Mapping[str, Any], mfcc: Mapping[str, np.ndarray
               egemaps: Mapping[str, np.ndarray] | None = None, **params: Any) -> AudioSplitResult:
     """Fit the audio featurizer on one split's training clips, encode every clip, write the split's artifacts.
 
-    Shaped like :func:`mer_helpers.models.run_split`: notebook 02 calls it once per split.
+    Shaped like :func:`mer_helpers.methods.models.run_split`: notebook 02 calls it once per split.
 
     Parameters
     ----------
@@ -188,8 +191,8 @@ def run_split(artifacts, split: Mapping[str, Any], mfcc: Mapping[str, np.ndarray
     t_total = time.perf_counter() - t0
     out = Path(artifacts) / "audio" / name
     out.mkdir(parents=True, exist_ok=True)
-    io.save_features(out / "features.npz", clip_ids, X, columns)
-    io.save_sequences(out / "sequences.npz", dict(zip(clip_ids, seqs)))
+    fileio.save_features(out / "features.npz", clip_ids, X, columns)
+    fileio.save_sequences(out / "sequences.npz", dict(zip(clip_ids, seqs)))
     train = set(split["train"])
     codes = np.concatenate([s for cid, s in zip(clip_ids, seqs) if cid in train])
     r2 = feat.reconstruction_r2([mfcc[c] for c in (split["test"] or split["train"])])
@@ -198,7 +201,7 @@ def run_split(artifacts, split: Mapping[str, Any], mfcc: Mapping[str, np.ndarray
             "dead_units": int((codes.max(axis=0) <= 0).sum()) if uses_ae else None, "seconds": round(t_total, 2),
             "reconstruction_r2": round(r2, 4), "fit_seconds": feat.fit_seconds_,
             "encode_seconds": round(t_total - feat.fit_seconds_, 2)}
-    io.write_json(out / "history.json", {**feat.history_, **info})
+    fileio.write_json(out / "history.json", {**feat.history_, **info})
     alt = {st: (clip_ids, summarize(seqs, st)[0]) for st in STAT_PRESETS} if uses_ae else {}
     return AudioSplitResult(name, feat, clip_ids, X, list(columns), info, alt, t_total)
 
@@ -264,7 +267,7 @@ def sanity_check(mfcc: Mapping[str, np.ndarray], results: Mapping[str, AudioSpli
                  labels: Mapping[str, str], eval_splits: Sequence[Mapping[str, Any]],
                  audio_features: str = "ae", audio_stats: str = "mean_std", seed: int = 0) -> AudioSanity:
     """Speaker-independent logistic regression
-    (:func:`mer_helpers.evaluation.logreg_per_split`, at most 5000 iterations) on candidate audio summaries.
+    (:func:`mer_helpers.methods.evaluation.logreg_per_split`, at most 5000 iterations) on candidate audio summaries.
 
     Candidates: the MFCC mean + std baseline, the MFCC ``full`` statistics, with the autoencoder
     every :data:`STAT_PRESETS` summary of the same bottleneck sequences and, when the run uses
@@ -326,7 +329,7 @@ def metrics_fragment(results: Mapping[str, AudioSplitResult], extraction: Mappin
     sanity : AudioSanity or None
         :func:`sanity_check`, None without evaluation splits.
     inner_table : DataFrame, optional
-        :func:`mer_helpers.tuning.inner_logreg_table` of the audio candidates.
+        :func:`mer_helpers.methods.tuning.inner_logreg_table` of the audio candidates.
     n_mfcc : int
         Columns of the MFCC matrices (with deltas, when notebook 01 added them).
     audio_features, audio_stats, ae_epochs

@@ -1,7 +1,7 @@
 """Notebook 01 (audio extraction): the denoising figure, the MFCC examples, the stage record.
 
 The extraction itself (FFmpeg, spectral subtraction, MFCCs, the cache) is
-:mod:`mer_helpers.audio`; this module only shows and records what it did.
+:mod:`mer_helpers.methods.audio`; this module only shows and records what it did.
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from mer_helpers import cache
+from mer_helpers.core import cache
 
 
 # ----------------------------------------------------------------------------- figures
@@ -65,7 +65,7 @@ def plot_mfcc_examples(examples, mfcc: Mapping[str, np.ndarray], sr: Mapping[str
     examples : DataFrame
         Rows of ``labels.csv`` (``clip_id``, ``label``).
     mfcc : mapping
-        Clip id -> its ``(T, d)`` MFCC matrix (e.g. :func:`mer_helpers.io.load_sequences` of
+        Clip id -> its ``(T, d)`` MFCC matrix (e.g. :func:`mer_helpers.core.fileio.load_sequences` of
         the examples only).
     sr : mapping
         Clip id -> its sample rate.

@@ -1,6 +1,6 @@
 """Notebook 06 (classifiers): every model on every split, the ablation, the final bundle's parts.
 
-:func:`run_split` trains the BiLSTM-SA, BiLSTM and CNN of :mod:`mer_helpers.models` on one
+:func:`run_split` trains the BiLSTM-SA, BiLSTM and CNN of :mod:`mer_helpers.methods.models` on one
 split's training rows and predicts its test rows; :func:`run_eval_splits` does every evaluation
 split, :func:`run_ablation` the modality and selection variants, :func:`fit_branches` the
 per-modality classifiers of the bundle, :func:`inner_classifier_table` the settings table on
@@ -16,15 +16,15 @@ import keras
 import numpy as np
 import pandas as pd
 
-from mer_helpers.evaluation import (
+from mer_helpers.core.fileio import load_features, load_sequences, read_json, write_json
+from mer_helpers.methods.evaluation import (
     classification_metrics, logreg_per_split, mean_over_splits, save_predictions
 )
-from mer_helpers.io import load_features, load_sequences, read_json, write_json
-from mer_helpers.models import (
+from mer_helpers.methods.models import (
     MAIN_MODEL, MODEL_NAMES, ClassifierBundle, LateFusionSequencer, SequenceClassifier, TemporalSequencer,
     features_sequencer, fit_sequence_model, predict_proba, sequence_dims
 )
-from mer_helpers.tuning import inner_splits, logreg_f1, positions
+from mer_helpers.methods.tuning import inner_splits, logreg_f1, positions
 
 # ----------------------------------------------------------------------------------------------
 # Experiment driver: one split of splits.json, from artifact files to predictions
@@ -111,7 +111,7 @@ class SplitResult:
     n_train: int
     n_test: int
     #: the test clips again, normalised with a skewed reference (``fused/<split>/skewed.npz``,
-    #: see :func:`mer_helpers.selection.write_skewed_split`): model -> prediction frame
+    #: see :func:`mer_helpers.methods.selection.write_skewed_split`): model -> prediction frame
     skewed: dict = field(default_factory=dict)
 
 
@@ -273,7 +273,7 @@ def set_threads(n_jobs: int = 2) -> None:
 def linear_reference_split(artifacts, split: Mapping, labels, classes: Sequence[str], columns: str = "selected",
                            C: float = 1.0, seed: int = 42, source: str = "features"):
     """A reference, not one of the papers' models: standardised multinomial logistic regression
-    (:func:`mer_helpers.evaluation.logreg_per_split`, ``C`` = 1, at most 2000 iterations) on the
+    (:func:`mer_helpers.methods.evaluation.logreg_per_split`, ``C`` = 1, at most 2000 iterations) on the
     same columns and training clips as :func:`run_split`.
 
     It tells apart "the features carry little signal" (the reference is low too) from "the
@@ -605,7 +605,7 @@ def inner_classifier_table(artifacts, splits: Sequence[Mapping], labels: pd.Data
     """Inner-speaker macro-F1 of classifier settings (the evidence behind notebook 06's choices).
 
     For each split, the training clips are cut by :func:`inner_split`; each candidate trains
-    ``model`` on the inner-fit speakers exactly as :func:`mer_helpers.models.run_split` would
+    ``model`` on the inner-fit speakers exactly as :func:`mer_helpers.methods.models.run_split` would
     (same sequencer, fusion and training) and is scored on the held-out inner speakers. The
     test clips of a split are never read.
 
@@ -686,7 +686,7 @@ def plot_history(records: Mapping[str, Mapping], title: str = "", axes=None):
     Parameters
     ----------
     records : Mapping
-        Label → a training record of :func:`mer_helpers.models.fit_model` (or its ``history`` dict).
+        Label → a training record of :func:`mer_helpers.methods.models.fit_model` (or its ``history`` dict).
     title : str
         Figure title.
     axes : pair of matplotlib Axes, optional

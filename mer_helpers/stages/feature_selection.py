@@ -1,7 +1,7 @@
 """Notebook 05 (feature selection): fused feature files per split, the Zebra selection, the comparison.
 
 Writes each split's fused (and person-normalised, plain and skewed-reference) feature files,
-fits :class:`mer_helpers.selection.ZebraFeatureSelector` on the split's training rows
+fits :class:`mer_helpers.methods.selection.ZebraFeatureSelector` on the split's training rows
 (:func:`fit_selector_on_split`, :func:`run_split`), compares it with k-best and random subsets
 and writes the stage's fragment.
 """
@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from mer_helpers import io, person
-from mer_helpers.selection import (
+from mer_helpers.core import fileio
+from mer_helpers.methods import person
+from mer_helpers.methods.selection import (
     FUSED_FILE, PLAIN_FILE, SKEWED_FILE, ZebraFeatureSelector, best_fitness_curve, evaluate_support,
     kbest_support, load_fused, modality_counts, random_support, split_rows
 )
@@ -26,7 +27,7 @@ def write_fused_split(artifacts: str | os.PathLike, split: str, labels: pd.DataF
                       person_norm_audio: str = "none", person_norm_visual: str = "none"
                       ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Fuse a split's audio and visual features (:func:`load_fused`), normalise them per person
-    (:func:`mer_helpers.person.normalize_fused`, a person = the ``speaker`` of ``labels.csv``,
+    (:func:`mer_helpers.methods.person.normalize_fused`, a person = the ``speaker`` of ``labels.csv``,
     statistics from that person's clips of this file, never their labels) and write
     ``fused/<split>/features.npz``; with normalisation also the plain features to
     ``fused/<split>/plain.npz``.
@@ -48,13 +49,13 @@ def write_fused_split(artifacts: str | os.PathLike, split: str, labels: pd.DataF
     ids, X, cols = load_fused(artifacts, split)
     out = artifacts / "fused" / split
     if person.is_active(person_norm_audio, person_norm_visual):
-        io.save_features(out / f"{PLAIN_FILE}.npz", ids, X, cols)
+        fileio.save_features(out / f"{PLAIN_FILE}.npz", ids, X, cols)
         X = person.normalize_fused(X, cols, person.persons_of(ids, labels), person_norm_audio,
                                    person_norm_visual).astype(X.dtype)
     else:  # files of an earlier run with normalisation
         for stale in (PLAIN_FILE, SKEWED_FILE):
             (out / f"{stale}.npz").unlink(missing_ok=True)
-    io.save_features(out / f"{FUSED_FILE}.npz", ids, X, cols)
+    fileio.save_features(out / f"{FUSED_FILE}.npz", ids, X, cols)
     return ids, X, cols
 
 
@@ -67,7 +68,7 @@ def write_skewed_split(artifacts: str | os.PathLike, split: Mapping, labels: pd.
     feelings; training persons as in ``features.npz``.
 
     An evaluation file, not an input of any fitted stage: to draw the subset it reads the test
-    clips' labels, which is what the check is about. :func:`mer_helpers.models.run_split`
+    clips' labels, which is what the check is about. :func:`mer_helpers.methods.models.run_split`
     predicts its test rows with the models trained on ``features.npz``.
 
     Parameters
@@ -110,7 +111,7 @@ def write_skewed_split(artifacts: str | os.PathLike, split: Mapping, labels: pd.
 
     stats = person.reference_statistics(X, who, person.subset_reference(who, pick, rng=seed))
     Z = person.normalize_fused(X, cols, who, person_norm_audio, person_norm_visual, stats=stats)
-    return io.save_features(path, ids, Z, cols)
+    return fileio.save_features(path, ids, Z, cols)
 
 
 def fit_selector_on_split(X, clip_ids, labels: pd.DataFrame, split: dict,
@@ -166,7 +167,7 @@ def save_selection(path: str | os.PathLike, record: dict) -> Path:
     -------
     pathlib.Path
     """
-    return io.write_json(path, record)
+    return fileio.write_json(path, record)
 
 
 def run_split(X, clip_ids, labels: pd.DataFrame, split: dict, variants: Sequence[str],

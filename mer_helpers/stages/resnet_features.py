@@ -1,7 +1,7 @@
 """Notebook 04 (backbone features): one split from summary images to visual feature rows.
 
 :func:`stream_split_features` streams a split's summary images through the backbone of
-:mod:`mer_helpers.visual`; the timing probe, the zero-shot check of the face network, the
+:mod:`mer_helpers.methods.visual`; the timing probe, the zero-shot check of the face network, the
 pixel-yardstick sanity check and the stage's ``metrics.json`` fragment are here.
 """
 from __future__ import annotations
@@ -13,11 +13,12 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from mer_helpers import io, summary as sm, tuning
-from mer_helpers.labels import normalize_label
-from mer_helpers.evaluation import logreg_per_split
-from mer_helpers.parallel import CHUNK_CLIPS
-from mer_helpers.visual import (
+from mer_helpers.core import fileio
+from mer_helpers.core.parallel import CHUNK_CLIPS
+from mer_helpers.data.labels import normalize_label
+from mer_helpers.methods import summary as sm, tuning
+from mer_helpers.methods.evaluation import logreg_per_split
+from mer_helpers.methods.visual import (
     FER2013_CLASSES, FeatureStats, _normalise_weights, backbone_features, backbone_spec, build_backbone,
     feature_columns, pixel_baseline, select_layer, weights_label
 )
@@ -121,9 +122,9 @@ def stream_split_features(artifacts, split: str, clip_order: Sequence[str], back
     """Compute and write one split's visual features a chunk of clips at a time (notebook 04).
 
     For each chunk of at most ``chunk`` clips: its summary PNGs are read
-    (:func:`mer_helpers.summary.iter_summary_chunks`), the backbone describes their images
+    (:func:`mer_helpers.methods.summary.iter_summary_chunks`), the backbone describes their images
     (:func:`backbone_features`, cached by content), each clip's sequence is appended to
-    ``visual/<split>/sequences.npz`` (:class:`mer_helpers.io.SequenceWriter`) and only its
+    ``visual/<split>/sequences.npz`` (:class:`mer_helpers.core.fileio.SequenceWriter`) and only its
     mean row, its grey-pixel row and (``layer_means``) its per-layer means are kept. Images
     and per-image features are thus held for one chunk at a time. At the end
     ``visual/<split>/features.npz`` is written.
@@ -175,7 +176,7 @@ def stream_split_features(artifacts, split: str, clip_order: Sequence[str], back
     layers = [m for m, _ in backbone_spec(backbone).layers if m != chosen] if layer_means else []
     n, i, X, pixels, means = len(clip_ids), 0, None, None, {}
     out = artifacts / "visual" / split
-    with io.SequenceWriter(out / "sequences.npz") as sequences:
+    with fileio.SequenceWriter(out / "sequences.npz") as sequences:
         for images in sm.iter_summary_chunks(artifacts, index, clip_ids, chunk):
             raw, st = backbone_features([im for ims in images.values() for im in ims], backbone, weights,
                                         seed=seed, batch_size=batch_size, return_stats=True, layer="raw",
@@ -195,7 +196,7 @@ def stream_split_features(artifacts, split: str, clip_order: Sequence[str], back
                 for m in layers:
                     means[m][i] = select_layer(raw[at], backbone, m).mean(axis=0)
                 i += 1
-    io.save_features(out / "features.npz", clip_ids, X, feature_columns(backbone, X.shape[1], layer))
+    fileio.save_features(out / "features.npz", clip_ids, X, feature_columns(backbone, X.shape[1], layer))
     if layer_means:
         means[chosen] = X  # the same values (each clip's mean of the chosen layer), not a copy
     return SplitFeatures(clip_ids, X, pixels, {m: means[m] for m, _ in backbone_spec(backbone).layers if m in means})
@@ -259,7 +260,7 @@ def metrics_fragment(made: Mapping, stats: FeatureStats, backbone: str, backbone
     backbone_seconds : float
         Wall time of the feature pass.
     layer_table : DataFrame, optional
-        :func:`mer_helpers.tuning.inner_logreg_table` of the layer candidates.
+        :func:`mer_helpers.methods.tuning.inner_logreg_table` of the layer candidates.
 
     Returns
     -------

@@ -1,6 +1,6 @@
 """Notebook 07 (results): the run set beside the papers, the plain yardsticks, other runs.
 
-The metrics and tests themselves are :mod:`mer_helpers.evaluation`; this module reads a run's
+The metrics and tests themselves are :mod:`mer_helpers.methods.evaluation`; this module reads a run's
 artifacts and fragments and makes the notebook's tables: the papers' numbers beside the run's,
 the plain-feature references on the same splits, the comparison with other runs and the
 ``results`` fragment.
@@ -13,13 +13,14 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from mer_helpers import frames, io
-from mer_helpers.audio import mfcc_summary
-from mer_helpers.evaluation import (
+from mer_helpers.core import fileio
+from mer_helpers.core.fileio import merge_fragments, read_json
+from mer_helpers.data.splits import describe_splits, evaluation_splits
+from mer_helpers.methods import frames
+from mer_helpers.methods.audio import mfcc_summary
+from mer_helpers.methods.evaluation import (
     MODEL_LABELS, PAPER2_AUC, PAPER_CLASSES, PAPER_TABLE1, format_mean_std, logreg_per_split, proba_matrix
 )
-from mer_helpers.io import merge_fragments, read_json
-from mer_helpers.splits import describe_splits, evaluation_splits
 
 #: MELD utterances per label, train / dev / test (the published distribution, Poria et al. 2019;
 #: github.com/declare-lab/MELD).
@@ -120,9 +121,9 @@ def plain_feature_references(out_dir, size: int = 32, pixels: np.ndarray | None 
 
     A standardised logistic regression (:func:`logreg_per_split`), fitted on each split's
     training clips only, on ``mfcc`` (each clip's MFCC mean + std, ``audio/mfcc.npz``,
-    :func:`mer_helpers.audio.mfcc_summary`), ``pixels`` (the mean of the clip's face-only frames
+    :func:`mer_helpers.methods.audio.mfcc_summary`), ``pixels`` (the mean of the clip's face-only frames
     as ``size`` x ``size`` grey pixels, written by notebook 03 as
-    :data:`mer_helpers.frames.GREY_PIXELS`), ``early_fusion`` (both concatenated) and
+    :data:`mer_helpers.methods.frames.GREY_PIXELS`), ``early_fusion`` (both concatenated) and
     ``late_fusion`` (the two models' probabilities averaged). Reads ``OUT/artifacts`` only.
 
     Parameters
@@ -147,7 +148,7 @@ def plain_feature_references(out_dir, size: int = 32, pixels: np.ndarray | None 
 
     art = Path(out_dir) / "artifacts"
     labels = pd.read_csv(art / "labels.csv", dtype={"clip_id": str, "speaker": str})
-    splits = io.read_json(art / "splits.json")
+    splits = fileio.read_json(art / "splits.json")
     classes = list(splits["classes"])
     ids = labels["clip_id"].tolist()
     label_of = dict(zip(ids, labels["label"].astype(str)))
@@ -174,7 +175,7 @@ def grey_pixels_from_clips(out_dir, size: int = 32, progress: bool = False) -> n
 
     Reads the clips of ``labels.csv`` (frames as notebook 03 sampled them, face-only, from the
     frame cache), so it is for scripts, not for the notebooks, which read
-    :data:`mer_helpers.frames.GREY_PIXELS`.
+    :data:`mer_helpers.methods.frames.GREY_PIXELS`.
 
     Parameters
     ----------
@@ -193,7 +194,7 @@ def grey_pixels_from_clips(out_dir, size: int = 32, progress: bool = False) -> n
 
     art = Path(out_dir) / "artifacts"
     labels = pd.read_csv(art / "labels.csv", dtype={"clip_id": str, "speaker": str})
-    made = io.read_json(art / "summary" / "summary.json")
+    made = fileio.read_json(art / "summary" / "summary.json")
     fr, _ = frames.sample_clips(labels["path"].tolist(), made["frame_interval"], made["frame_size"],
                                 made["face_detect"], dtype="uint8", face_only=True, progress=progress)
     return frames.grey_means(fr, size)

@@ -1,6 +1,6 @@
 """Notebook 03 (summary images): one split from sampled frames to k-means summary images.
 
-:func:`run_split` fits the convolutional autoencoder of :mod:`mer_helpers.summary` on the split's
+:func:`run_split` fits the convolutional autoencoder of :mod:`mer_helpers.methods.summary` on the split's
 training frames and writes every clip's summary images; the grid figure, the sampling line and
 the stage report are what the notebook shows.
 """
@@ -14,8 +14,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from mer_helpers import io
-from mer_helpers.summary import SummaryImages, SummaryResult, stream_summary
+from mer_helpers.core import fileio
+from mer_helpers.methods.summary import SummaryImages, SummaryResult, stream_summary
 
 
 def fit_split(frames_by_id: Mapping[str, np.ndarray], train_ids: Iterable[str], **params) -> SummaryImages:
@@ -24,7 +24,7 @@ def fit_split(frames_by_id: Mapping[str, np.ndarray], train_ids: Iterable[str], 
     Parameters
     ----------
     frames_by_id : Mapping
-        Clip id -> its sampled frames (a lazy :class:`mer_helpers.frames.FrameStore` is read
+        Clip id -> its sampled frames (a lazy :class:`mer_helpers.methods.frames.FrameStore` is read
         only where the fit needs frames).
     train_ids : iterable of str
         The split's training clips (all must have frames).
@@ -169,11 +169,11 @@ def run_split(artifacts: str | os.PathLike, split: Mapping, frames_by_id: Mappin
               reuse: SummarySplitResult | None = None, keep: Iterable[str] = (), **params) -> SummarySplitResult:
     """Fit the summary-image model on one split's training clips, summarise every clip, write the images.
 
-    Shaped like :func:`mer_helpers.models.run_split`: notebook 03 calls it once per split.
+    Shaped like :func:`mer_helpers.methods.models.run_split`: notebook 03 calls it once per split.
     Streams: the fit reads only the training clips it draws frames from
     (:meth:`SummaryImages.fit_ids`), then each clip is read, summarised and written in turn
     (:meth:`SummaryImages.iter_select`, :func:`stream_summary`); with a lazy
-    :class:`mer_helpers.frames.FrameStore` the memory does not grow with the number of clips
+    :class:`mer_helpers.methods.frames.FrameStore` the memory does not grow with the number of clips
     but for a :func:`results_table` row and a few index rows per clip.
 
     Parameters
@@ -214,7 +214,7 @@ def run_split(artifacts: str | os.PathLike, split: Mapping, frames_by_id: Mappin
     else:
         model, table, images, n_images = reuse.model, reuse.table, reuse.images, reuse.info["images"]
         src = art / "summary" / reuse.split / "index.csv"
-        io.atomic_write_bytes(art / "summary" / name / "index.csv", src.read_bytes())
+        fileio.atomic_write_bytes(art / "summary" / name / "index.csv", src.read_bytes())
     seconds = time.perf_counter() - t0
     cae = getattr(model, "cae_", None)
     info = {"train_clips": len(split["train"]), "cae_train_frames": int(model.n_train_frames_),
@@ -233,7 +233,7 @@ def stage_report(settings: Mapping, frame_report, split_info: Mapping[str, Mappi
         The notebook's parameters that made the images (``frame_interval`` ... ``seed``) and
         ``images_per_clip``; written first, in the order given.
     frame_report : DataFrame
-        The report of :func:`mer_helpers.frames.sample_clips`, merged with the ``padded`` column
+        The report of :func:`mer_helpers.methods.frames.sample_clips`, merged with the ``padded`` column
         of :func:`results_table` (``clip_id``, ``n_frames``, ``n_face``, ``n_carried``, ``n_centre``).
     split_info : mapping
         Split name -> ``info`` of :func:`run_split`.

@@ -18,7 +18,7 @@ What it assumes: several clips of the same person at test time, spread over thei
 person's mean taken from clips of one or two emotions only (a skewed reference) is pulled
 towards those emotions; the book measures how much that costs. With fewer than
 :data:`MIN_PERSON_CLIPS` clips a person has no reference, and the person-free model answers
-(:class:`mer_helpers.pipeline.EmotionModel`).
+(:class:`mer_helpers.predict.emotion_model.EmotionModel`).
 """
 from __future__ import annotations
 

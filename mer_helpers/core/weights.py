@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from mer_helpers.io import atomic_write_bytes
+from mer_helpers.core.fileio import atomic_write_bytes
 
 
 class WeightsError(RuntimeError):

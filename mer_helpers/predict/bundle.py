@@ -1,7 +1,7 @@
 """Is a model bundle (``OUT/model/``) whole? Checked before anything is loaded or decoded.
 
-:meth:`mer_helpers.pipeline.EmotionModel.save` ends by listing the size and SHA-256 of every
-file of the bundle in ``checksums.json`` (:func:`mer_helpers.io.write_checksums`);
+:meth:`mer_helpers.predict.emotion_model.EmotionModel.save` ends by listing the size and SHA-256 of every
+file of the bundle in ``checksums.json`` (:func:`mer_helpers.core.fileio.write_checksums`);
 :func:`check_bundle` compares the files with it and names each one that is missing or changed.
 A bundle saved before checksums were written is checked as far as its files allow: the parts
 the model needs are there, every JSON file parses, every ``.keras`` / ``.npz`` archive is a whole
@@ -16,7 +16,7 @@ import os
 import zipfile
 from pathlib import Path
 
-from mer_helpers.io import CHECKSUMS_FILE, read_json, verify_checksums
+from mer_helpers.core.fileio import CHECKSUMS_FILE, read_json, verify_checksums
 
 #: what to do about a damaged or missing bundle file
 REBUILD = "rebuild the bundle (`mer run --force` on its run writes RUN/model) or copy it again"

@@ -11,7 +11,7 @@ centre-cropped (*centre*). Both fallbacks are counted per clip (:class:`FrameInf
 notebook can report them. A frame that looks like the frame analysed just before it (mean
 absolute difference of 32x32 grey thumbnails below 2 grey levels: a static shot) reuses that
 detection instead of running the cascade again. The per-frame detection is :class:`FaceTracker`
-and the crop :func:`crop_face`, which :mod:`mer_helpers.stream` uses on long videos too.
+and the crop :func:`crop_face`, which :mod:`mer_helpers.predict.stream` uses on long videos too.
 
 Face-only frames (``face_only=True``). Summary images should show a face the detector could
 read. Where a clip sweeps head poses (the paired KDEF clips turn from full left profile to full
@@ -41,9 +41,9 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from mer_helpers import cache, io
-from mer_helpers.media import MediaError, ffmpeg_exe, load_audio, probe
-from mer_helpers.parallel import map_clips
+from mer_helpers.core import cache, fileio
+from mer_helpers.core.media import MediaError, ffmpeg_exe, load_audio, probe
+from mer_helpers.core.parallel import map_clips
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -557,7 +557,7 @@ def _as_dtype(frames_u8: np.ndarray, dtype: str) -> np.ndarray:
 
 
 def _fill_cache(paths: list[str], args: tuple[int, int, bool], n_jobs: int, progress: bool) -> None:
-    """Sample every clip into the frame cache, one task per clip (:func:`mer_helpers.parallel.map_clips`);
+    """Sample every clip into the frame cache, one task per clip (:func:`mer_helpers.core.parallel.map_clips`);
     the tasks return only the small :class:`FrameInfo`."""
 
     if args[2]:
@@ -579,13 +579,13 @@ def _report(infos: Sequence[FrameInfo], ids: Sequence[str] | None):
 def sample_clips(paths: Sequence[str | os.PathLike], frame_interval: int = 5, frame_size: int = 96,
                  face_detect: bool = True, n_jobs: int = 2, dtype: str = "float32",
                  progress: bool = True, ids: Sequence[str] | None = None, face_only: bool = False):
-    """:func:`sample_frames` for many clips, one task per clip (:func:`mer_helpers.parallel.map_clips`:
+    """:func:`sample_frames` for many clips, one task per clip (:func:`mer_helpers.core.parallel.map_clips`:
     Dask workers, or ``n_jobs`` processes without Dask), with progress.
 
     Returns ``(frames, report)``: a list with one ``(n_i, S, S, 3)`` array per clip (in the
     order of ``paths``) and a DataFrame with one :class:`FrameInfo` row per clip (column
     ``clip_id`` when ``ids`` is given). Use ``dtype="uint8"`` to keep many clips in memory
-    (4x smaller); :mod:`mer_helpers.summary` accepts both. ``face_only``: see :func:`read_frames`.
+    (4x smaller); :mod:`mer_helpers.methods.summary` accepts both. ``face_only``: see :func:`read_frames`.
     Every clip's frames are in memory at once: for a whole corpus use :func:`sample_stream`.
     """
     paths = [str(p) for p in paths]
@@ -639,7 +639,7 @@ class FrameStore(Mapping):
         Return only the frames with their own detected face (see :func:`read_frames`).
     lengths : mapping, optional
         Clip id -> number of frames returned (``n_kept`` of the report): lets a consumer plan
-        without reading frames (:func:`mer_helpers.summary.clip_lengths`).
+        without reading frames (:func:`mer_helpers.methods.summary.clip_lengths`).
     """
 
     def __init__(self, paths: Mapping[str, str], frame_interval: int, frame_size: int, face_detect: bool,
@@ -812,7 +812,7 @@ def plot_clip_examples(examples, fractions: Sequence[float] = (0.1, 0.5, 0.9), s
 
 
 #: ``OUT/artifacts/<this>``: each clip's face-only frames as mean grey thumbnails (notebook 03),
-#: the pixel features of :func:`mer_helpers.evaluation.plain_feature_references`
+#: the pixel features of :func:`mer_helpers.methods.evaluation.plain_feature_references`
 GREY_PIXELS = "summary/grey_pixels.npz"
 
 
@@ -860,7 +860,7 @@ def write_grey_pixels(artifacts: str | os.PathLike, clip_ids: Sequence[str], X: 
         The file written.
     """
 
-    return io.save_npz(Path(artifacts) / GREY_PIXELS, clip_ids=np.asarray([str(c) for c in clip_ids]),
+    return fileio.save_npz(Path(artifacts) / GREY_PIXELS, clip_ids=np.asarray([str(c) for c in clip_ids]),
                        X=np.asarray(X), size=np.int64(size))
 
 

@@ -42,7 +42,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from mer_helpers.io import atomic_write, atomic_write_text, file_sha256, tree_checksums
+from mer_helpers.core.fileio import atomic_write, atomic_write_text, file_sha256, tree_checksums
 
 try:  # POSIX; elsewhere entries are still verified and written atomically, just not locked
     import fcntl
@@ -416,7 +416,7 @@ def entry_lock(path: str | os.PathLike) -> Iterator[None]:
 
 def remove_stale_temporaries(path: str | os.PathLike) -> int:
     """Remove the temporary files of entry ``path`` and of its sidecar (``.<name>.*.tmp*``, see
-    :func:`mer_helpers.io.atomic_write`) left by a writer that was killed.
+    :func:`mer_helpers.core.fileio.atomic_write`) left by a writer that was killed.
 
     Call it holding the entry's lock: only the lock holder writes them.
 

@@ -29,7 +29,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from mer_helpers.io import atomic_write_text
+from mer_helpers.core.fileio import atomic_write_text
 
 METRIC_NAMES = ("accuracy", "precision_weighted", "recall_weighted", "f1_weighted",
                 "precision_macro", "recall_macro", "f1_macro")

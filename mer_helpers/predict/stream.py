@@ -3,15 +3,15 @@
 :func:`iter_windows` cuts a video (or an audio file) into windows of ``window_s`` seconds every
 ``hop_s`` seconds and yields one :class:`Window` at a time: the window's audio (mono float32 at
 ``sr``) and its sampled face crops (every ``frame_interval``-th frame, ``frame_size`` pixels
-square), the same material :mod:`mer_helpers.audio` and :mod:`mer_helpers.frames` read from a
+square), the same material :mod:`mer_helpers.methods.audio` and :mod:`mer_helpers.methods.frames` read from a
 whole clip.
 
 Decoding. Two FFmpeg processes read the file once each, in parallel: one decodes only the audio
 (``-vn -ac 1 -ar SR -acodec pcm_s16le -f s16le``: the same samples as
-:func:`mer_helpers.media.extract_audio` followed by :func:`mer_helpers.audio.read_wav`), the
+:func:`mer_helpers.core.media.extract_audio` followed by :func:`mer_helpers.methods.audio.read_wav`), the
 other only the video (``-an``, rawvideo ``rgb24``), keeping decoded frames 0, k, 2k, ... with
-FFmpeg's ``select`` filter exactly as :func:`mer_helpers.frames.read_frames` samples a clip.
-Frame ``n``'s time is ``n / fps`` (the stream's frame rate from :func:`mer_helpers.media.probe`;
+FFmpeg's ``select`` filter exactly as :func:`mer_helpers.methods.frames.read_frames` samples a clip.
+Frame ``n``'s time is ``n / fps`` (the stream's frame rate from :func:`mer_helpers.core.media.probe`;
 a stream whose rate is unknown is first resampled to 25 fps by FFmpeg's ``fps`` filter). A
 frame whose longer side exceeds :data:`MAX_SIDE` (720) pixels is downscaled inside FFmpeg
 (``scale``, area averaging, after the display rotation and after ``select``, so only the kept
@@ -34,8 +34,8 @@ full-length window ends at the duration (``[duration - window_s, duration]``), s
 video is covered without a short window. The duration is the container's (``probe``).
 
 Face crops. With ``face_detect`` each sampled frame goes through
-:class:`mer_helpers.frames.FaceTracker` (same-shot reuse, tracking near the last face, full
-search), then :func:`mer_helpers.frames.crop_face`. A frame without its own detection is cropped
+:class:`mer_helpers.methods.frames.FaceTracker` (same-shot reuse, tracking near the last face, full
+search), then :func:`mer_helpers.methods.frames.crop_face`. A frame without its own detection is cropped
 with the last face seen earlier in the video (a whole clip in ``read_frames`` uses the nearest
 frame before *or after*; a stream cannot look ahead), or centred when no face was seen yet, and
 gets ``face=False``.
@@ -53,9 +53,9 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from mer_helpers.frames import FaceTracker, _cascade, crop_face
-from mer_helpers.media import MediaError, MediaInfo, ffmpeg_exe, probe
-from mer_helpers.progress import progress as make_bar
+from mer_helpers.core.media import MediaError, MediaInfo, ffmpeg_exe, probe
+from mer_helpers.core.progress import progress as make_bar
+from mer_helpers.methods.frames import FaceTracker, _cascade, crop_face
 
 #: frames whose longer side (after rotation) exceeds this are downscaled to it inside FFmpeg
 MAX_SIDE = 720
@@ -282,7 +282,7 @@ def iter_windows(path: str | os.PathLike, window_s: float = 3.0, hop_s: float = 
     sr : int
         Audio sampling rate (Hz).
     frame_interval : int
-        Keep decoded frames 0, k, 2k, ... (as :func:`mer_helpers.frames.read_frames`).
+        Keep decoded frames 0, k, 2k, ... (as :func:`mer_helpers.methods.frames.read_frames`).
     frame_size : int
         Side of the square face crops.
     face_detect : bool
@@ -290,7 +290,7 @@ def iter_windows(path: str | os.PathLike, window_s: float = 3.0, hop_s: float = 
     progress : None, bool, tqdm-like or callable
         Told the seconds of media processed after each window: an object's ``update(seconds)``
         (a tqdm bar) or ``progress(seconds)``, both with the seconds since the last call;
-        ``True``: a bar of :func:`mer_helpers.progress.progress` (total = the duration), closed
+        ``True``: a bar of :func:`mer_helpers.core.progress.progress` (total = the duration), closed
         at the end; ``None``/``False``: nothing.
 
     Returns

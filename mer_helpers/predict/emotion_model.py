@@ -5,18 +5,18 @@
     clip paths ─features─▶ [audio | visual] (n, d_a+d_v) ─select─▶ (n, k) ─classify─▶ p (n, C)
 
 * ``features`` — a :class:`~sklearn.pipeline.FeatureUnion` of :class:`ClipAudioFeatures`
-  (:class:`mer_helpers.audio.AudioFeaturizer`: extraction, denoising, MFCC, autoencoder) and
-  :class:`ClipVisualFeatures` (:class:`mer_helpers.visual.VisualFeaturizer`: frames, summary
+  (:class:`mer_helpers.methods.audio.AudioFeaturizer`: extraction, denoising, MFCC, autoencoder) and
+  :class:`ClipVisualFeatures` (:class:`mer_helpers.methods.visual.VisualFeaturizer`: frames, summary
   images, backbone), each a transformer from clip paths to a float32 array;
-* ``select`` — the Zebra selector (:class:`mer_helpers.selection.ZebraFeatureSelector`), or
+* ``select`` — the Zebra selector (:class:`mer_helpers.methods.selection.ZebraFeatureSelector`), or
   ``"passthrough"`` when the classifiers read every fused column (the ``strong`` preset);
-* ``classify`` — :class:`mer_helpers.models.SequenceClassifier` (sequencer + the Keras models).
+* ``classify`` — :class:`mer_helpers.methods.models.SequenceClassifier` (sequencer + the Keras models).
 
 ``fit(paths, y, groups)`` fits the steps in that order, each on the output of the previous one;
 ``predict_proba`` / ``predict`` run the pipeline; :meth:`EmotionModel.save` writes the folder
 ``OUT/model/`` (``audio/``, ``visual/``, ``selection/selection.json``, ``classifiers/``,
 ``bundle.json``, ``model.json``, ``checksums.json``) and :meth:`EmotionModel.load` checks the
-files against ``checksums.json`` (:mod:`mer_helpers.bundle`), then reads it back as one object.
+files against ``checksums.json`` (:mod:`mer_helpers.predict.bundle`), then reads it back as one object.
 In a run the steps are fitted by different notebooks (02, 03-04, 05, 06); notebook 06 assembles
 them with :meth:`EmotionModel.from_dir` and saves the whole model.
 
@@ -24,7 +24,7 @@ them with :meth:`EmotionModel.from_dir` and saves the whole model.
 carry: for them :meth:`EmotionModel.predict_proba_all` takes the sequences from the featurizers
 directly (``predict_proba`` works the same way; ``fit`` supports the ``features`` mode only).
 
-Per-person normalisation (:mod:`mer_helpers.person`): a model trained on person-normalised
+Per-person normalisation (:mod:`mer_helpers.methods.person`): a model trained on person-normalised
 features (``person_norm_``: the mode of each modality and ``min_person_clips``) also carries a
 *person-free* classifier (``person_free_``, trained in the same run on the same clips without
 normalisation, saved in ``person_free/``). Given the person of each clip, a person with at least
@@ -35,13 +35,13 @@ clips, is answered by the person-free classifier. Every prediction says which on
 Clips that lack a voice or a face (issue 24): a bundle may also carry one classifier per
 modality (``branches_``, trained in the same run on the same clips, each reading every column of
 its modality; with per-person normalisation a person-free one each too). A clip without an audio
-track or whose audio is silent (:func:`mer_helpers.audio.has_speech`) is answered by the visual
+track or whose audio is silent (:func:`mer_helpers.methods.audio.has_speech`) is answered by the visual
 branch, one without a video track or without any detected face (when the bundle's training clips
 had detected faces, :data:`FACE_RATE_TRUSTED`) by the audio branch; a clip with neither is an
 error. The ``modalities`` column of a prediction says which answered. :meth:`EmotionModel.predict_rows`
-is the core that clips and the windows of a timeline (:mod:`mer_helpers.timeline`) share.
+is the core that clips and the windows of a timeline (:mod:`mer_helpers.predict.timeline`) share.
 
-`mer predict` (:mod:`mer_helpers.predict`) is a thin call on this object:
+`mer predict` (:mod:`mer_helpers.predict.clips`) is a thin call on this object:
 :meth:`EmotionModel.load`, then :meth:`EmotionModel.predict_frame`, which can leave out clips that
 fail during feature extraction (a failed batch is retried clip by clip).
 """
@@ -57,16 +57,16 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from mer_helpers import person
-from mer_helpers.audio import AudioFeaturizer, clip_has_speech, extract_mfcc
-from mer_helpers.bundle import verify_bundle
-from mer_helpers.frames import sample_frames
-from mer_helpers.io import read_json, write_checksums, write_json
-from mer_helpers.media import MediaError
-from mer_helpers.models import SequenceClassifier
-from mer_helpers.selection import ZebraFeatureSelector, fuse, selection_record
-from mer_helpers.validate import probe_clip
-from mer_helpers.visual import VisualFeaturizer
+from mer_helpers.core.fileio import read_json, write_checksums, write_json
+from mer_helpers.core.media import MediaError
+from mer_helpers.data.validate import probe_clip
+from mer_helpers.methods import person
+from mer_helpers.methods.audio import AudioFeaturizer, clip_has_speech, extract_mfcc
+from mer_helpers.methods.frames import sample_frames
+from mer_helpers.methods.models import SequenceClassifier
+from mer_helpers.methods.selection import ZebraFeatureSelector, fuse, selection_record
+from mer_helpers.methods.visual import VisualFeaturizer
+from mer_helpers.predict.bundle import verify_bundle
 
 MODEL_FORMAT = "mer-emotion-model"
 MODEL_VERSION = 1
@@ -192,9 +192,9 @@ class _ClipFeatures(TransformerMixin, BaseEstimator):
 
 
 class ClipAudioFeatures(_ClipFeatures):
-    """Clip paths → audio feature vectors: MFCC front end + :class:`mer_helpers.audio.AudioFeaturizer`.
+    """Clip paths → audio feature vectors: MFCC front end + :class:`mer_helpers.methods.audio.AudioFeaturizer`.
 
-    ``featurizer`` is an unfitted :class:`~mer_helpers.audio.AudioFeaturizer` (``None``: one with
+    ``featurizer`` is an unfitted :class:`~mer_helpers.methods.audio.AudioFeaturizer` (``None``: one with
     the default settings); ``n_jobs`` clips have their MFCCs extracted at a time. Parameters and
     notes: see ``_ClipFeatures``.
     """
@@ -208,9 +208,9 @@ class ClipAudioFeatures(_ClipFeatures):
 
 
 class ClipVisualFeatures(_ClipFeatures):
-    """Clip paths → visual feature vectors: frame sampling + :class:`mer_helpers.visual.VisualFeaturizer`.
+    """Clip paths → visual feature vectors: frame sampling + :class:`mer_helpers.methods.visual.VisualFeaturizer`.
 
-    ``featurizer`` is required: a :class:`~mer_helpers.visual.VisualFeaturizer` whose summary model
+    ``featurizer`` is required: a :class:`~mer_helpers.methods.visual.VisualFeaturizer` whose summary model
     may be unfitted or fitted (fitting refits a clone's summary model on the training clips' frames);
     ``n_jobs`` clips are decoded at a time. Parameters and notes: see ``_ClipFeatures``.
     """
@@ -228,7 +228,7 @@ def _featurize(step: _ClipFeatures, paths: list[str], n_jobs: int, errors: dict 
 
     With ``errors`` (a dict) a batch that raises is retried clip by clip: the clips that fail go
     to ``errors[path] = exception`` and the others' features are returned. When every clip fails
-    and not all with a :class:`~mer_helpers.media.MediaError` (a clip problem), the batch's error
+    and not all with a :class:`~mer_helpers.core.media.MediaError` (a clip problem), the batch's error
     is raised: it is probably not about the clips (e.g. missing weights).
     """
 
@@ -312,7 +312,7 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         audio, visual : {"none", "center", "zscore"}
-            The modes the classifier was trained with (:func:`mer_helpers.person.normalize_fused`).
+            The modes the classifier was trained with (:func:`mer_helpers.methods.person.normalize_fused`).
         min_person_clips : int
             The fewest clips of one person that make a reference.
         person_free : SequenceClassifier or None
@@ -347,7 +347,7 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
             The same without normalisation; needed when the model normalises per person.
         faces : mapping or None
             ``{"clips_with_face": float, "n_clips": int}``: the share of the training clips in
-            which the face detector found a face (:func:`mer_helpers.frames.face_rate`); at
+            which the face detector found a face (:func:`mer_helpers.methods.frames.face_rate`); at
             least :data:`FACE_RATE_TRUSTED`, "no face detected" in a new clip is read as "no
             face" (``None``: never).
 
@@ -617,7 +617,7 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
 
         Raises
         ------
-        mer_helpers.bundle.BundleError
+        mer_helpers.predict.bundle.BundleError
             A file listed in ``checksums.json`` is missing or changed (or, for a bundle saved
             without checksums, a needed file is missing or unreadable); one line per file.
         """
@@ -1029,7 +1029,7 @@ def _load_branches(model_dir: Path, person_free: bool) -> tuple[dict, dict | Non
 
 
 def _fitted_selector(columns: Sequence[str], selected: Sequence[str], record: dict | None = None):
-    """A :class:`~mer_helpers.selection.ZebraFeatureSelector` whose support is ``selected``
+    """A :class:`~mer_helpers.methods.selection.ZebraFeatureSelector` whose support is ``selected``
     (in the order of ``columns``), as notebook 05 chose it."""
 
     chosen = set(selected)

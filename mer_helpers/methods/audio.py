@@ -11,7 +11,7 @@ Stages and shapes
 3. :func:`compute_mfcc` — frame-level MFCC matrix of shape ``(T, n_mfcc)`` (``(T, 3 n_mfcc)``
    with deltas); one frame every ``hop_length`` samples (10 ms at 16 kHz by default).
    :func:`extract_clips` / :func:`extract_mfcc` run 1-3 over many clips (Dask tasks,
-   :mod:`mer_helpers.parallel`; progress bar) and cache each clip's result by content and parameters.
+   :mod:`mer_helpers.core.parallel`; progress bar) and cache each clip's result by content and parameters.
 4. :class:`AudioFeaturizer` — the clip vector, made of one or more feature sets
    (``audio_features``, joined with ``+``):
 
@@ -44,11 +44,11 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import MinMaxScaler
 
-from mer_helpers import cache, io, media
-from mer_helpers.parallel import CHUNK_CLIPS, chunked, map_clips
-from mer_helpers.params import store_init_params
-from mer_helpers.progress import epoch_bar  # noqa: E402
-from mer_helpers.progress import progress as _progress  # noqa: E402
+from mer_helpers.core import cache, fileio, media
+from mer_helpers.core.parallel import CHUNK_CLIPS, chunked, map_clips
+from mer_helpers.core.params import store_init_params
+from mer_helpers.core.progress import epoch_bar  # noqa: E402
+from mer_helpers.core.progress import progress as _progress  # noqa: E402
 
 #: Bump when a change alters cached WAV / MFCC results.
 WAV_VERSION = "wav-1"
@@ -175,7 +175,7 @@ COUNTS: collections.Counter = collections.Counter()
 def extract_wav(path: str | os.PathLike, sr: int | None = 16000) -> Path:
     """Cached mono 16-bit WAV of ``path``'s audio track at ``sr`` Hz (``None``: native rate).
 
-    The cache key is the clip's bytes and ``sr``; raises :class:`mer_helpers.media.MediaError`
+    The cache key is the clip's bytes and ``sr``; raises :class:`mer_helpers.core.media.MediaError`
     naming the clip when FFmpeg cannot read an audio stream.
     """
     path = Path(path)
@@ -558,7 +558,7 @@ def clip_mfcc(path: str | os.PathLike, **params: Any) -> dict[str, Any]:
 
 
 def _map(fn, items: Sequence, n_jobs: int, desc: str, progress: bool, prefer: str = "processes", bar=None) -> list:
-    """``[fn(x) for x in items]`` in order, through :func:`mer_helpers.parallel.map_clips`
+    """``[fn(x) for x in items]`` in order, through :func:`mer_helpers.core.parallel.map_clips`
     (Dask tasks, or the no-Dask fallback of ``n_jobs`` joblib workers)."""
 
     return map_clips(fn, items, desc=desc, progress=progress, n_jobs=n_jobs, prefer=prefer, bar=bar)
@@ -572,7 +572,7 @@ def extract_wavs(paths: Iterable, sr: int | None = 16000, n_jobs: int = 2, progr
 
 
 def extract_clips(paths: Iterable, n_jobs: int = 2, progress: bool = True, bar=None, **params: Any) -> list[dict]:
-    """:func:`clip_mfcc` over many clips (Dask tasks, see :mod:`mer_helpers.parallel`; without
+    """:func:`clip_mfcc` over many clips (Dask tasks, see :mod:`mer_helpers.core.parallel`; without
     Dask ``n_jobs`` processes), with a progress bar (or advancing ``bar``), in order."""
     p = front_end_params(**params)
     return _map(functools.partial(clip_mfcc, **p), list(paths), n_jobs, "denoise + MFCC", progress, bar=bar)
@@ -582,10 +582,10 @@ def extract_to_npz(paths: Sequence, clip_ids: Sequence[str], path, n_jobs: int =
                    chunk: int | None = None, **params: Any) -> list[dict]:
     """Denoise + MFCC of many clips, streamed into one ``sequences.npz`` chunk by chunk.
 
-    The clips go through :func:`extract_clips` :data:`~mer_helpers.parallel.CHUNK_CLIPS` at a
-    time; each chunk's MFCC matrices are written to ``path`` (:class:`~mer_helpers.io.SequenceWriter`,
+    The clips go through :func:`extract_clips` :data:`~mer_helpers.core.parallel.CHUNK_CLIPS` at a
+    time; each chunk's MFCC matrices are written to ``path`` (:class:`~mer_helpers.core.fileio.SequenceWriter`,
     one entry per clip id, in order) and dropped before the next chunk starts, so memory holds one
-    chunk of matrices whatever the number of clips. The file is the one :func:`mer_helpers.io.save_sequences`
+    chunk of matrices whatever the number of clips. The file is the one :func:`mer_helpers.core.fileio.save_sequences`
     writes for the same matrices.
 
     Parameters
@@ -601,7 +601,7 @@ def extract_to_npz(paths: Sequence, clip_ids: Sequence[str], path, n_jobs: int =
     progress : bool
         One progress bar over all chunks.
     chunk : int, optional
-        Clips per chunk (default :data:`~mer_helpers.parallel.CHUNK_CLIPS`).
+        Clips per chunk (default :data:`~mer_helpers.core.parallel.CHUNK_CLIPS`).
     **params
         :func:`front_end_params`.
 
@@ -624,7 +624,7 @@ def extract_to_npz(paths: Sequence, clip_ids: Sequence[str], path, n_jobs: int =
     records: list[dict] = []
     bar = _progress(total=len(paths), desc="denoise + MFCC", unit="clip", disable=not progress, leave=False)
     try:
-        with io.SequenceWriter(path) as out:
+        with fileio.SequenceWriter(path) as out:
             for part, ids in zip(chunked(paths, size), chunked(clip_ids, size)):
                 for cid, r in zip(ids, extract_clips(part, n_jobs=n_jobs, progress=progress, bar=bar, **params)):
                     m = r.pop("mfcc")
@@ -697,7 +697,7 @@ def summarize(sequences: Sequence[np.ndarray], stats: str | Sequence[str] = "mea
               prefix: str = "audio:ae", precision=np.float64) -> tuple[np.ndarray, list[str]]:
     """Fixed-length clip vectors from ``(T, d)`` sequences (the one home of the MFCC and
     bottleneck statistics: notebook 02, :class:`AudioFeaturizer`,
-    :func:`mer_helpers.evaluation.plain_feature_references`).
+    :func:`mer_helpers.methods.evaluation.plain_feature_references`).
 
     Parameters
     ----------
@@ -1172,9 +1172,9 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
         d.mkdir(parents=True, exist_ok=True)
         models = (("encoder.keras", self.encoder_), ("autoencoder.keras", self.autoencoder_))
         for name, model in (models if self.encoder_ is not None else ()):
-            io.atomic_write(d / name, model.save, suffix=".keras")
-        io.save_npz(d / "scaler.npz", data_min=self.scaler_.data_min_, data_max=self.scaler_.data_max_)
-        io.write_json(d / "config.json", {
+            fileio.atomic_write(d / name, model.save, suffix=".keras")
+        fileio.save_npz(d / "scaler.npz", data_min=self.scaler_.data_min_, data_max=self.scaler_.data_max_)
+        fileio.write_json(d / "config.json", {
             "class": "AudioFeaturizer", "version": 1, "params": self.get_params(),
             "n_features_in": int(self.n_features_in_), "columns": self.columns_,
             "n_train_clips": int(self.n_train_clips_), "n_train_frames": int(self.n_train_frames_),
@@ -1200,7 +1200,7 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
         import keras
 
         d = Path(directory)
-        cfg = io.read_saved(d, "config.json", "AudioFeaturizer", "AudioFeaturizer.save, e.g. by notebook 02")
+        cfg = fileio.read_saved(d, "config.json", "AudioFeaturizer", "AudioFeaturizer.save, e.g. by notebook 02")
         self = cls(**cfg["params"])
         with np.load(d / "scaler.npz") as z:
             lo, hi = z["data_min"], z["data_max"]

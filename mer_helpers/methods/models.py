@@ -69,8 +69,8 @@ import keras  # noqa: E402
 from keras import layers, ops  # noqa: E402
 from sklearn.utils.validation import check_is_fitted, validate_data  # noqa: E402
 
-from mer_helpers.io import atomic_write, read_json, save_npz, write_json
-from mer_helpers.splits import validation_carve_out
+from mer_helpers.core.fileio import atomic_write, read_json, save_npz, write_json
+from mer_helpers.data.splits import validation_carve_out
 
 logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices on tiny folds
 

@@ -1,28 +1,28 @@
 """`mer predict`: apply a trained model (``OUT/model/``) to new clips.
 
-The model is one object, :class:`mer_helpers.pipeline.EmotionModel` (featurizers → Zebra
+The model is one object, :class:`mer_helpers.predict.emotion_model.EmotionModel` (featurizers → Zebra
 selection → Keras classifiers, fitted on the ``final`` split: all clips of the run); this module
-loads it (:meth:`~mer_helpers.pipeline.EmotionModel.load`) and asks it for predictions
-(:meth:`~mer_helpers.pipeline.EmotionModel.predict_frame`); what is left here is the command:
+loads it (:meth:`~mer_helpers.predict.emotion_model.EmotionModel.load`) and asks it for predictions
+(:meth:`~mer_helpers.predict.emotion_model.EmotionModel.predict_frame`); what is left here is the command:
 checking what it is given, finding the clips, naming bad ones, writing the table, scoring
 against labels.
 
 The command works in this order, and stops at the first step that finds a problem:
 
 1. :func:`check_inputs`: every input that needs no decoding — the clip paths (missing, an
-   empty folder, a clip id given twice), the model bundle (:func:`mer_helpers.bundle.check_bundle`:
+   empty folder, a clip id given twice), the model bundle (:func:`mer_helpers.predict.bundle.check_bundle`:
    files against their checksums), the labels file (:func:`read_labels`: readable UTF-8 CSV,
    columns, labels in the model's classes, no clip id twice, lists some clip) and the output
    path. Every problem is one line ``mer predict: FILE: REASON``; exit status 1.
 2. :func:`check_clips`: every clip decoded by the check `mer run` uses too
-   (:func:`mer_helpers.validate.clip_problems`), so an empty, non-media, stream-less, truncated or
+   (:func:`mer_helpers.data.validate.clip_problems`), so an empty, non-media, stream-less, truncated or
    partly decodable clip is named ``mer predict: CLIP: REASON``; stop: exit status 2; skip: an
    ``error`` row. A clip that fails later, during feature extraction, is found by retrying the
    batch clip by clip.
 3. The model is loaded, the clips predicted, the CSV written (or printed: standard output then
    holds only the CSV and, with labels, the score line; log lines go to standard error).
 
-Exit statuses: :mod:`mer_helpers.exitcodes`.
+Exit statuses: :mod:`mer_helpers.core.exitcodes`.
 """
 from __future__ import annotations
 
@@ -36,17 +36,17 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
-from mer_helpers import exitcodes
-from mer_helpers.bundle import REBUILD, BundleError, check_bundle
-from mer_helpers.labels import normalize_label
-from mer_helpers.evaluation import classification_metrics
-from mer_helpers.io import atomic_write_text, read_json
-from mer_helpers.media import MediaError
-from mer_helpers.parallel import map_clips
-from mer_helpers.pipeline import EmotionModel
-from mer_helpers.progress import import_tensorflow_quietly
-from mer_helpers.timeline import HOP_S, WINDOW_S, timeline_cli
-from mer_helpers.validate import clip_problems
+from mer_helpers.core import exitcodes
+from mer_helpers.core.fileio import atomic_write_text, read_json
+from mer_helpers.core.media import MediaError
+from mer_helpers.core.parallel import map_clips
+from mer_helpers.core.progress import import_tensorflow_quietly
+from mer_helpers.data.labels import normalize_label
+from mer_helpers.data.validate import clip_problems
+from mer_helpers.methods.evaluation import classification_metrics
+from mer_helpers.predict.bundle import REBUILD, BundleError, check_bundle
+from mer_helpers.predict.emotion_model import EmotionModel
+from mer_helpers.predict.timeline import HOP_S, WINDOW_S, timeline_cli
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".flv", ".mkv")
 ON_BAD_INPUT = ("stop", "skip")
@@ -113,7 +113,7 @@ def _reason(error, path) -> str:
 
 def check_clip(path, need_both: bool = True) -> str | None:
     """Why ``path`` cannot be predicted: the clip check of `mer run` too
-    (:func:`mer_helpers.validate.clip_problems`): the whole clip is decoded, so an empty,
+    (:func:`mer_helpers.data.validate.clip_problems`): the whole clip is decoded, so an empty,
     non-media, stream-less, truncated or partly decodable file is named. Results are cached by
     the file's content (``$MER_CACHE_DIR/probe``).
 
@@ -135,7 +135,7 @@ def check_clip(path, need_both: bool = True) -> str | None:
 
 
 def check_clips(paths: Sequence, n_jobs: int = 2, need_both: bool = True) -> dict[str, str]:
-    """:func:`check_clip` over ``paths``, one task per clip (:func:`mer_helpers.parallel.map_clips`;
+    """:func:`check_clip` over ``paths``, one task per clip (:func:`mer_helpers.core.parallel.map_clips`;
     without Dask ``n_jobs`` decodes at a time).
 
     Parameters
@@ -197,7 +197,7 @@ def read_labels(path) -> tuple[pd.DataFrame | None, list[str]]:
     -------
     labels : pandas.DataFrame or None
         Every column as text, values stripped, ``label`` normalised
-        (:func:`mer_helpers.labels.normalize_label`); ``None`` when the file cannot be read as
+        (:func:`mer_helpers.data.labels.normalize_label`); ``None`` when the file cannot be read as
         such a table.
     problems : list of str
         ``PATH: REASON`` lines: missing, a folder, empty, not UTF-8, not a CSV, a column
@@ -384,7 +384,7 @@ def check_inputs(model_dir, clips: Sequence[str], labels=None, out=None, person_
     Parameters
     ----------
     model_dir : path-like
-        The model bundle (:func:`mer_helpers.bundle.check_bundle`).
+        The model bundle (:func:`mer_helpers.predict.bundle.check_bundle`).
     clips : sequence of str
         Clip files and folders (:func:`find_clips`, :func:`duplicate_clips`).
     labels : path-like or None
@@ -480,7 +480,7 @@ def predict_clips(model, paths: Sequence, n_jobs: int = 1,
 
     Parameters
     ----------
-    model : path-like or mer_helpers.pipeline.EmotionModel
+    model : path-like or mer_helpers.predict.emotion_model.EmotionModel
         The model folder (``OUT/model/``) or the loaded model.
     paths : sequence of path-like
         Clip files.
@@ -492,7 +492,7 @@ def predict_clips(model, paths: Sequence, n_jobs: int = 1,
     persons : sequence or None
         The person of each clip (``None`` entries: unknown): a person-normalised model uses the
         statistics of a person with at least ``min_person_clips`` clips here
-        (:meth:`mer_helpers.pipeline.EmotionModel.predict_proba_all`).
+        (:meth:`mer_helpers.predict.emotion_model.EmotionModel.predict_proba_all`).
 
     Returns
     -------
@@ -598,7 +598,7 @@ def _with_failures(pred: pd.DataFrame, paths: list[Path], failed: dict[str, str]
 
 
 def _load_model(model_dir):
-    """The bundle as an :class:`~mer_helpers.pipeline.EmotionModel`, or the problem lines."""
+    """The bundle as an :class:`~mer_helpers.predict.emotion_model.EmotionModel`, or the problem lines."""
 
     import_tensorflow_quietly()  # no TensorFlow start-up lines in the command's output
     try:
@@ -642,7 +642,7 @@ def _streams_problem(path) -> str | None:
 
 def _timeline(model_dir, inputs: Inputs, timeline: dict, out, on_bad_input: str) -> int:
     """``mer predict --timeline`` once the inputs passed: header check of each video, the model,
-    then :func:`mer_helpers.timeline.timeline_cli`."""
+    then :func:`mer_helpers.predict.timeline.timeline_cli`."""
 
     bad = {str(p): r for p in inputs.paths if (r := _streams_problem(p))}
     for p, r in bad.items():
@@ -678,7 +678,7 @@ def predict_cli(model_dir, clips: Sequence[str], labels=None, out=None, n_jobs: 
     ----------
     model_dir : path-like
         The model folder (``OUT/model/``), loaded with
-        :meth:`mer_helpers.pipeline.EmotionModel.load`.
+        :meth:`mer_helpers.predict.emotion_model.EmotionModel.load`.
     clips : sequence of str
         Clip files and folders.
     labels : path-like or None
@@ -694,12 +694,12 @@ def predict_cli(model_dir, clips: Sequence[str], labels=None, out=None, n_jobs: 
         All clips are this one person's.
     timeline : dict or None
         ``{"window_s", "hop_s", "plot"}``: one row per window of each video
-        (:func:`mer_helpers.timeline.timeline_cli`) instead of one per clip.
+        (:func:`mer_helpers.predict.timeline.timeline_cli`) instead of one per clip.
 
     Returns
     -------
     int
-        The exit status (:mod:`mer_helpers.exitcodes`): 0 done; 1 an input problem (nothing
+        The exit status (:mod:`mer_helpers.core.exitcodes`): 0 done; 1 an input problem (nothing
         decoded); 2 a bad clip in stop mode (nothing written); 3 skip mode, some clips unreadable.
     """
 

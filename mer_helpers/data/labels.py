@@ -3,7 +3,7 @@
 Every corpus spells its emotions its own way (MELD *joy*, RAVDESS code ``03``, CREMA-D ``HAP``,
 KDEF ``HA`` ...). :func:`normalize_label` maps any of them to one canonical name, and
 :func:`parse_classes` / :func:`resolve_classes` read the ``classes`` parameter of a run. Loaders
-(:mod:`mer_helpers.datasets`, :mod:`mer_helpers.paired`), the parameter checks and the clip
+(:mod:`mer_helpers.data.datasets`, :mod:`mer_helpers.data.paired`), the parameter checks and the clip
 checks all read these names from here.
 """
 from __future__ import annotations

@@ -16,9 +16,9 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from mer_helpers import person
-from mer_helpers.evaluation import logreg_per_split
-from mer_helpers.splits import validation_carve_out
+from mer_helpers.data.splits import validation_carve_out
+from mer_helpers.methods import person
+from mer_helpers.methods.evaluation import logreg_per_split
 
 
 def inner_split(split: Mapping, labels: pd.DataFrame, seed: int = 42,
@@ -26,7 +26,7 @@ def inner_split(split: Mapping, labels: pd.DataFrame, seed: int = 42,
     """``(fit_ids, val_ids, how)``: the training clips of ``split`` cut by whole speakers.
 
     Uses the same rule as the classifiers' validation part
-    (:func:`mer_helpers.splits.validation_carve_out`), so "inner speakers" mean the same thing
+    (:func:`mer_helpers.data.splits.validation_carve_out`), so "inner speakers" mean the same thing
     everywhere. Never looks at ``split["test"]``.
 
     Parameters
@@ -82,7 +82,7 @@ def positions(ids: Sequence, wanted: Sequence[str]) -> np.ndarray:
 
 def logreg_f1(X_fit: np.ndarray, y_fit, X_val: np.ndarray, y_val, C: float = 1.0, seed: int = 42) -> float:
     """Macro-F1 of a standardised multinomial logistic regression fitted on ``X_fit`` only
-    (:func:`mer_helpers.evaluation.logreg_per_split` on one fit/validation split, features as
+    (:func:`mer_helpers.methods.evaluation.logreg_per_split` on one fit/validation split, features as
     float64, at most 3000 iterations).
 
     Parameters
@@ -92,7 +92,7 @@ def logreg_f1(X_fit: np.ndarray, y_fit, X_val: np.ndarray, y_val, C: float = 1.0
     y_fit, y_val : sequence
         Their labels.
     C, seed : float, int
-        Passed to :func:`~mer_helpers.evaluation.logreg_per_split`.
+        Passed to :func:`~mer_helpers.methods.evaluation.logreg_per_split`.
 
     Returns
     -------
@@ -194,7 +194,7 @@ def inner_person_norm_table(plain: Mapping[str, tuple], labels: pd.DataFrame, sp
 
     For every evaluation split and modality, a logistic regression (:func:`logreg_f1`) reads the
     modality's fused columns with ``none`` / ``center`` / ``zscore``
-    (:func:`mer_helpers.person.normalize`); each person's statistics come from that person's
+    (:func:`mer_helpers.methods.person.normalize`); each person's statistics come from that person's
     clips in the file, never their labels. Fitted on the inner-fit speakers, scored on the
     held-out inner speakers (:func:`inner_split`); the test clips are not read.
 

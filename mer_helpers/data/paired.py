@@ -43,10 +43,10 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from mer_helpers.io import atomic_write, atomic_write_text, read_json, write_json
-from mer_helpers.labels import KNOWN_EMOTIONS, normalize_label, parse_classes
-from mer_helpers.media import load_audio, probe, write_clip
-from mer_helpers.parallel import map_clips
+from mer_helpers.core.fileio import atomic_write, atomic_write_text, read_json, write_json
+from mer_helpers.core.media import load_audio, probe, write_clip
+from mer_helpers.core.parallel import map_clips
+from mer_helpers.data.labels import KNOWN_EMOTIONS, normalize_label, parse_classes
 
 VERSION = "paired-1"
 DEFAULT_FPS = 12.0
@@ -72,7 +72,7 @@ _RAVDESS = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "an
 
 def canonical(label: str) -> str | None:
     """Project emotion name for a corpus spelling; the spellings are those of
-    :data:`mer_helpers.labels.LABEL_SYNONYMS`.
+    :data:`mer_helpers.data.labels.LABEL_SYNONYMS`.
 
     Parameters
     ----------
@@ -89,7 +89,7 @@ def canonical(label: str) -> str | None:
 
 
 def _classes(classes: str | Iterable[str]) -> list[str]:
-    """The class list (:func:`mer_helpers.labels.parse_classes`, the project's one parser)."""
+    """The class list (:func:`mer_helpers.data.labels.parse_classes`, the project's one parser)."""
     return parse_classes(classes)
 
 
@@ -520,7 +520,7 @@ def plan_paired(speech_dir: str | os.PathLike, faces_dir: str | os.PathLike,
     speech_dir, faces_dir : path-like
         The two corpora.
     classes : str or sequence of str
-        The classes to pair (see :func:`mer_helpers.labels.parse_classes`).
+        The classes to pair (see :func:`mer_helpers.data.labels.parse_classes`).
     seed : int
         Seed of the speaker → subject mapping.
 
@@ -608,7 +608,7 @@ def build_paired(speech_dir: str | os.PathLike, faces_dir: str | os.PathLike, ou
     ``"happy,sad,surprise"``). ``fps`` frames/s and ``size`` = (width, height) in pixels (an int
     for a square) of the video; ``fade`` the fraction of each image's time spent cross-fading;
     ``crf`` the H.264 quality. ``limit``: build only that many clips (spread over speakers and
-    emotions) for trials. Each clip is one task (:func:`mer_helpers.parallel.map_clips`: Dask
+    emotions) for trials. Each clip is one task (:func:`mer_helpers.core.parallel.map_clips`: Dask
     workers; without Dask ``n_jobs`` clips at a time).
 
     Writes ``out_dir/clips/<clip_id>.mp4`` (clip_id = ``<speaker>_<file stem>``),

@@ -1,15 +1,15 @@
 """Emotion over time: a long video cut into overlapping windows, each one predicted by the bundle.
 
 ``mer predict MODEL VIDEO... --timeline`` (:func:`timeline_cli`) reads each video once, window
-by window (:func:`mer_helpers.stream.iter_windows`: :data:`WINDOW_S` = 3 s every
+by window (:func:`mer_helpers.predict.stream.iter_windows`: :data:`WINDOW_S` = 3 s every
 :data:`HOP_S` = 1 s by default), turns each window into the bundle's audio and visual feature
 rows exactly as a clip of that length would be (:func:`window_features`), and predicts them
-with :meth:`mer_helpers.pipeline.EmotionModel.predict_rows`:
+with :meth:`mer_helpers.predict.emotion_model.EmotionModel.predict_rows`:
 
 * **missing modalities** — a window whose loudest 32 ms frame is below
-  :data:`mer_helpers.audio.SILENCE_DBFS` (a pause, or no audio track) is answered by the face
+  :data:`mer_helpers.methods.audio.SILENCE_DBFS` (a pause, or no audio track) is answered by the face
   branch alone; a window in which the face detector found no face (when the bundle trusts its
-  detector, :data:`mer_helpers.pipeline.FACE_RATE_TRUSTED`) by the speech branch alone; a
+  detector, :data:`mer_helpers.predict.emotion_model.FACE_RATE_TRUSTED`) by the speech branch alone; a
   window with neither gets a row with an empty ``y_pred`` and ``modalities = none``;
 * **one person per video** — every window of a video is that video's person (or ``--person``
   for all videos), so a person-normalised bundle uses the video's own windows as the person's
@@ -39,11 +39,12 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from mer_helpers import audio as A, exitcodes
-from mer_helpers.io import atomic_write_text
-from mer_helpers.media import MediaError, probe
-from mer_helpers.progress import progress as bar_of
-from mer_helpers.stream import iter_windows
+from mer_helpers.core import exitcodes
+from mer_helpers.core.fileio import atomic_write_text
+from mer_helpers.core.media import MediaError, probe
+from mer_helpers.core.progress import progress as bar_of
+from mer_helpers.methods import audio as A
+from mer_helpers.predict.stream import iter_windows
 
 #: default window length and hop, in seconds
 WINDOW_S, HOP_S = 3.0, 1.0
@@ -82,9 +83,9 @@ def window_features(model, windows: Sequence, trust_face: bool) -> tuple[np.ndar
 
     Parameters
     ----------
-    model : mer_helpers.pipeline.EmotionModel
+    model : mer_helpers.predict.emotion_model.EmotionModel
         Its fitted featurizers are used (the audio front end, the summary model and backbone).
-    windows : sequence of mer_helpers.stream.Window
+    windows : sequence of mer_helpers.predict.stream.Window
     trust_face : bool
         A window without any frame with its own detected face has no face.
 
@@ -117,11 +118,11 @@ def video_rows(model, path, window_s: float = WINDOW_S, hop_s: float = HOP_S, pr
 
     Parameters
     ----------
-    model : mer_helpers.pipeline.EmotionModel
+    model : mer_helpers.predict.emotion_model.EmotionModel
     path : path-like
     window_s, hop_s : float
     progress : callable or progress bar or None
-        Given the seconds of media read (:func:`mer_helpers.stream.iter_windows`).
+        Given the seconds of media read (:func:`mer_helpers.predict.stream.iter_windows`).
 
     Returns
     -------
@@ -155,7 +156,7 @@ def predict_videos(model, videos: Sequence[VideoRows], persons: Sequence[str | N
 
     Parameters
     ----------
-    model : mer_helpers.pipeline.EmotionModel
+    model : mer_helpers.predict.emotion_model.EmotionModel
     videos : sequence of VideoRows
     persons : sequence or None
         The person of each video (``None`` entries, or ``None``: each video is its own person).
@@ -276,9 +277,9 @@ def timeline_cli(model, paths: Sequence[Path], out=None, window_s: float = WINDO
 
     Parameters
     ----------
-    model : mer_helpers.pipeline.EmotionModel
+    model : mer_helpers.predict.emotion_model.EmotionModel
     paths : sequence of Path
-        The videos (already checked by :func:`mer_helpers.predict.check_inputs`).
+        The videos (already checked by :func:`mer_helpers.predict.clips.check_inputs`).
     out : path-like or None
         The CSV (``None``: standard output).
     window_s, hop_s : float
@@ -297,7 +298,7 @@ def timeline_cli(model, paths: Sequence[Path], out=None, window_s: float = WINDO
     Returns
     -------
     int
-        The exit status (:mod:`mer_helpers.exitcodes`).
+        The exit status (:mod:`mer_helpers.core.exitcodes`).
     """
 
     say = say or (lambda line: print(f"mer predict: {line}", file=sys.stderr))

@@ -8,7 +8,7 @@ notebook. Notebooks keep their own checks and may call :func:`check` / :func:`va
 :data:`SCHEMA` maps a parameter name to a :class:`Rule`. A parameter that a notebook declares
 but that has no rule here is checked against the type of its default (see
 :func:`chain_parameters`). No TensorFlow is imported: the only check that may load Keras is
-the weights check, and only when :func:`mer_helpers.visual.resolve_weights` downloads.
+the weights check, and only when :func:`mer_helpers.methods.visual.resolve_weights` downloads.
 """
 from __future__ import annotations
 
@@ -19,10 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from mer_helpers import DEFAULT_CLASSES, datasets as ds, media, visual
-from mer_helpers.labels import parse_classes, resolve_classes
-from mer_helpers.paired import plan_paired
-from mer_helpers.person import PERSON_NORM
+from mer_helpers import DEFAULT_CLASSES
+from mer_helpers.core import media
+from mer_helpers.data import datasets as ds
+from mer_helpers.data.labels import parse_classes, resolve_classes
+from mer_helpers.data.paired import plan_paired
+from mer_helpers.methods import visual
+from mer_helpers.methods.person import PERSON_NORM
 
 __all__ = ["InvalidParameters", "Rule", "SCHEMA", "check", "validate", "check_environment",
            "chain_parameters", "needs_of", "describe"]
@@ -161,7 +164,7 @@ def _str_list_ok(v: Any) -> bool:
     return isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v)
 
 
-#: the statistics and presets of :func:`mer_helpers.audio.parse_stats` (kept equal by a test)
+#: the statistics and presets of :func:`mer_helpers.methods.audio.parse_stats` (kept equal by a test)
 AUDIO_STAT_PRESETS = ("mean_std", "mean_std_minmax", "full")
 AUDIO_STATS = ("mean", "std", "min", "max", "dmean", "dstd")
 
@@ -180,7 +183,7 @@ def _audio_stats_ok(v: Any) -> bool:
 
 DATASETS = ("sample", "paired", "meld", "ravdess", "crema-d", "folder")
 DATASET_ALIASES = {"cremad": "crema-d", "crema": "crema-d", "crema_d": "crema-d"}
-#: equal to :data:`mer_helpers.splits.PROTOCOLS` (kept equal by a test; not imported: no sklearn here)
+#: equal to :data:`mer_helpers.data.splits.PROTOCOLS` (kept equal by a test; not imported: no sklearn here)
 PROTOCOLS = ("speaker-cv", "speaker-split", "random-split", "official", "cross-corpus")
 MODELS = ("bilstm_sa", "bilstm", "cnn")
 BACKBONES = ("resnet50", "mobilenet_v2", "efficientnet_b0", "fer_xception")
@@ -603,7 +606,7 @@ def check_environment(params: Mapping[str, Any], needs: Iterable[str],
                       bad: set[str] = frozenset()) -> list[str]:
     """``data``: the dataset's folder (and, for ``paired``, its ``speech`` and ``faces``
     subfolders) exists and holds clips of every class of the run; ``ffmpeg``: an FFmpeg binary is found; ``weights``: the backbone
-    weights can be loaded (:func:`mer_helpers.visual.resolve_weights`). Checks whose
+    weights can be loaded (:func:`mer_helpers.methods.visual.resolve_weights`). Checks whose
     parameters are already reported in ``bad`` are left out."""
     needs = set(needs)
     out: list[str] = []

@@ -40,9 +40,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from mer_helpers import cache, io
-from mer_helpers.params import store_init_params
-from mer_helpers.progress import epoch_bar, progress
+from mer_helpers.core import cache, fileio
+from mer_helpers.core.params import store_init_params
+from mer_helpers.core.progress import epoch_bar, progress
 
 SUMMARY_MODES = ("shared", "per_clip", "average", "all")
 #: bump when the autoencoder or the selection changes (invalidates cached per-clip selections)
@@ -239,7 +239,7 @@ class ConvAutoencoder(TransformerMixin, BaseEstimator):
 
     def save(self, path: str | os.PathLike) -> Path:
         """Weights only (``*.weights.h5``); the architecture is rebuilt from the parameters."""
-        return io.atomic_write(path, lambda tmp: self.autoencoder_.save_weights(str(tmp)), suffix=".weights.h5")
+        return fileio.atomic_write(path, lambda tmp: self.autoencoder_.save_weights(str(tmp)), suffix=".weights.h5")
 
     def load_weights(self, path: str | os.PathLike) -> "ConvAutoencoder":
         self._build(compile=False)  # inference only: no optimiser state to restore
@@ -400,7 +400,7 @@ class SummaryImages(BaseEstimator):
         Parameters
         ----------
         frames_by_id : Mapping
-            Clip id -> frames, e.g. a lazy :class:`mer_helpers.frames.FrameStore`.
+            Clip id -> frames, e.g. a lazy :class:`mer_helpers.methods.frames.FrameStore`.
         train_ids : iterable of str
             The training clips.
 
@@ -556,13 +556,13 @@ class SummaryImages(BaseEstimator):
         if cae is not None:
             cae.save(d / "cae.weights.h5")
             meta["cae_loss"] = cae.history_
-        io.write_json(d / "summary.json", meta)
+        fileio.write_json(d / "summary.json", meta)
         return d
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "SummaryImages":
         d = Path(directory)
-        meta = io.read_saved(d, "summary.json", "summary-image model", "SummaryImages.save, e.g. by notebook 03")
+        meta = fileio.read_saved(d, "summary.json", "summary-image model", "SummaryImages.save, e.g. by notebook 03")
         obj = cls(**meta["params"])
         obj.n_train_clips_ = meta.get("n_train_clips", 0)
         obj.n_train_frames_ = meta.get("n_train_frames", 0)
@@ -581,7 +581,7 @@ class SummaryImages(BaseEstimator):
 
 def clip_lengths(frames_by_id: Mapping[str, np.ndarray], ids: Sequence[str]) -> np.ndarray:
     """Frames of each clip of ``ids``: from ``frames_by_id.lengths`` when it has them (a
-    :class:`mer_helpers.frames.FrameStore`; nothing is read), else ``len(frames_by_id[c])``.
+    :class:`mer_helpers.methods.frames.FrameStore`; nothing is read), else ``len(frames_by_id[c])``.
 
     Parameters
     ----------
@@ -644,7 +644,7 @@ def write_png(path: str | os.PathLike, image_rgb: np.ndarray) -> Path:
     ok, buf = cv2.imencode(".png", cv2.cvtColor(_to_uint8(image_rgb), cv2.COLOR_RGB2BGR))
     if not ok:
         raise OSError(f"{path}: PNG encoding failed")
-    return io.atomic_write_bytes(path, buf.tobytes())
+    return fileio.atomic_write_bytes(path, buf.tobytes())
 
 
 def read_png(path: str | os.PathLike) -> np.ndarray:
@@ -741,7 +741,7 @@ def stream_summary(artifacts: str | os.PathLike, split: str, results: Iterable[t
     index = pd.DataFrame(cols, columns=_INDEX_COLUMNS)
     out = art / "summary" / split / "index.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
-    io.atomic_write_text(out, index.to_csv(index=False))
+    fileio.atomic_write_text(out, index.to_csv(index=False))
     return index, pd.DataFrame(rows), images
 
 

@@ -16,7 +16,7 @@ file browser beside them.
 A copy that is already there is kept (it may hold your edits); ``reset=True`` (``mer lab
 --reset``) writes every copy afresh from the repository's notebooks.
 
-Progress bars: a kernel of JupyterLab draws them as widgets (:mod:`mer_helpers.progress`,
+Progress bars: a kernel of JupyterLab draws them as widgets (:mod:`mer_helpers.core.progress`,
 mode ``widget``) unless ``MER_PROGRESS`` says otherwise in the environment ``mer lab`` starts in.
 """
 from __future__ import annotations
@@ -25,8 +25,9 @@ import os
 import sys
 from pathlib import Path
 
-from mer_helpers import io, schema
-from mer_helpers.runner import NOTEBOOK_DIR, REPO_ROOT, chain_notebooks
+from mer_helpers.chain import schema
+from mer_helpers.chain.runner import NOTEBOOK_DIR, REPO_ROOT, chain_notebooks
+from mer_helpers.core import fileio
 
 #: the folder of a run that holds the JupyterLab copies
 LAB_DIR = "lab"
@@ -74,7 +75,7 @@ def prepare(out: str | os.PathLike, reset: bool = False, notebook_dir: Path = NO
 
 
     out = check_run_folder(out)
-    run_params = io.read_json(out / "run.json").get("parameters", {})
+    run_params = fileio.read_json(out / "run.json").get("parameters", {})
     chain = chain_notebooks(notebook_dir)
     if not chain:
         raise NotARunFolder(f"no numbered notebooks in {notebook_dir}")
@@ -95,7 +96,7 @@ def prepare(out: str | os.PathLike, reset: bool = False, notebook_dir: Path = NO
                 del cell.metadata["tags"]
             if cell.cell_type == "code":  # committed without outputs; make sure
                 cell.outputs, cell.execution_count = [], None
-        io.atomic_write_text(target, nbformat.writes(nb))
+        fileio.atomic_write_text(target, nbformat.writes(nb))
         written.append(src.name)
     if written:
         log(f"[mer lab] {len(written)} notebook(s) in {lab} with the parameters of {out.name}/run.json")

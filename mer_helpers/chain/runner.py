@@ -18,10 +18,11 @@ import weakref
 from pathlib import Path
 from typing import Any, Iterator
 
-from mer_helpers import io, parallel, schema
-from mer_helpers.config import resolve
+from mer_helpers.chain import schema
+from mer_helpers.chain.config import resolve
+from mer_helpers.core import fileio, parallel
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 
 #: notebook number -> the ``timings_s`` entry its wall time is added to
@@ -62,7 +63,7 @@ def _stop_kernels(timeout: float = 10.0) -> None:
     starts each kernel in a session of its own, so a terminal's Ctrl-C does not reach it, and
     it is killed here (SIGKILL to its process group) before the Dask cluster it uses goes away,
     which it would otherwise report with tracebacks on the console. What a killed kernel was
-    writing is a temporary file (:func:`mer_helpers.io.atomic_write`), not a torn result. Its
+    writing is a temporary file (:func:`mer_helpers.core.fileio.atomic_write`), not a torn result. Its
     connection file is removed."""
     for km in list(_KERNELS):
         proc = getattr(getattr(km, "provisioner", None), "process", None)
@@ -134,7 +135,7 @@ def run_chain(dataset: str = "sample", out_dir: str | os.PathLike = "runs/sample
               only: list[str] | None = None, notebook_dir: Path | None = None, log=print,
               force: bool = False, scheduler: str | None = None) -> dict:
     """Run the chain; return the merged ``metrics.json`` dict. Raises :class:`NotebookFailed`,
-    or :class:`~mer_helpers.schema.InvalidParameters` (a ``ValueError``) before any notebook
+    or :class:`~mer_helpers.chain.schema.InvalidParameters` (a ``ValueError``) before any notebook
     runs when a setting is wrong.
 
     Resume: a notebook whose fingerprint (:func:`fingerprints`) equals the one recorded in
@@ -142,10 +143,10 @@ def run_chain(dataset: str = "sample", out_dir: str | os.PathLike = "runs/sample
     is in ``OUT/notebooks``, is skipped (its earlier wall time is kept), up to the first
     notebook that must run: from there on every notebook runs. ``force`` reruns all.
 
-    ``scheduler``: where the per-clip work runs (:func:`mer_helpers.parallel.session`): an
+    ``scheduler``: where the per-clip work runs (:func:`mer_helpers.core.parallel.session`): an
     existing Dask scheduler's address (``tcp://HOST:8786``), ``"none"`` for no Dask, or
     ``None``: ``$MER_DASK_SCHEDULER``, else a local cluster started for this run and closed
-    at its end. Raises :class:`~mer_helpers.parallel.SchedulerUnreachable` before any notebook
+    at its end. Raises :class:`~mer_helpers.core.parallel.SchedulerUnreachable` before any notebook
     runs when the address cannot be reached.
     """
     import papermill as pm
@@ -181,8 +182,8 @@ def run_chain(dataset: str = "sample", out_dir: str | os.PathLike = "runs/sample
     preflight(run_params, extra, notebook_dir, [nb for nb in notebooks if nb.name not in skip],
               problems=preset_problem, chain=(declared, defaults))
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
-    io.artifacts_dir(out)
-    io.write_json(out / "run.json", {"preset": preset_name, "parameters": run_params,
+    fileio.artifacts_dir(out)
+    fileio.write_json(out / "run.json", {"preset": preset_name, "parameters": run_params,
                                      "python": sys.version.split()[0]})
     timings: dict[str, float] = {}
     if all(nb.name in skip for nb in notebooks):
@@ -229,10 +230,10 @@ def run_chain(dataset: str = "sample", out_dir: str | os.PathLike = "runs/sample
 def preflight(run_params: dict[str, Any], extra: dict[str, Any], notebook_dir: Path,
               notebooks: list[Path], problems: list[str] = (),
               chain: tuple[dict[str, set[str]], dict[str, Any]] | None = None) -> dict[str, set[str]]:
-    """The validation pass before notebook 00 (:mod:`mer_helpers.schema`): every parameter
+    """The validation pass before notebook 00 (:mod:`mer_helpers.chain.schema`): every parameter
     against its rule, names no notebook declares, and what ``notebooks`` (those about to run)
     need from the machine (data folder, FFmpeg, backbone weights). Raises
-    :class:`~mer_helpers.schema.InvalidParameters` (a ``ValueError``) naming every problem
+    :class:`~mer_helpers.chain.schema.InvalidParameters` (a ``ValueError``) naming every problem
     (``problems`` first); returns ``{notebook name: declared parameter names}`` of the whole
     chain. ``chain``: the ``(declared, defaults)`` of :func:`schema.chain_parameters`, if known."""
 
@@ -253,7 +254,7 @@ def preflight(run_params: dict[str, Any], extra: dict[str, Any], notebook_dir: P
 
 #: ``OUT/artifacts/<this>``: the fingerprint of each notebook's last successful run
 FINGERPRINTS = "fingerprints.json"
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
 def package_digest(package_dir: Path = PACKAGE_DIR) -> str:
@@ -290,7 +291,7 @@ def fingerprints(chain: list[Path], params: dict[str, dict[str, Any]],
 
 def _read_fingerprints(path: Path) -> dict[str, dict]:
     try:
-        data = io.read_json(path)
+        data = fileio.read_json(path)
         nbs = data.get("notebooks", {}) if isinstance(data, dict) else {}
         return {k: v for k, v in nbs.items() if isinstance(v, dict)}
     except (OSError, ValueError):
@@ -298,7 +299,7 @@ def _read_fingerprints(path: Path) -> dict[str, dict]:
 
 
 def _write_fingerprints(path: Path, recorded: dict[str, dict]) -> None:
-    io.write_json(path, {"version": 1, "notebooks": dict(sorted(recorded.items()))})
+    fileio.write_json(path, {"version": 1, "notebooks": dict(sorted(recorded.items()))})
 
 
 def stage_timings(per_notebook: dict[str, float]) -> dict[str, float]:
@@ -321,10 +322,10 @@ def finalize_metrics(out: Path, dataset: str, protocol: str, timings: dict[str, 
     """
     metrics: dict[str, Any] = {"dataset": dataset, "protocol": protocol}
     if (out / "run.json").exists():  # INTERFACE.md: metrics.json carries the preset at its top level
-        metrics["preset"] = io.read_json(out / "run.json").get("preset")
-    metrics.update(io.merge_fragments(out))
+        metrics["preset"] = fileio.read_json(out / "run.json").get("preset")
+    metrics.update(fileio.merge_fragments(out))
     old = out / "metrics.json"
-    prev = io.read_json(old) if old.exists() else {}
+    prev = fileio.read_json(old) if old.exists() else {}
     per_nb = {**prev.get("timings_s_notebooks", {}), **timings}
     stages = stage_timings(per_nb)
     # a metrics.json of an older runner has stage times only: keep those of stages not rerun
@@ -339,5 +340,5 @@ def finalize_metrics(out: Path, dataset: str, protocol: str, timings: dict[str, 
     metrics["timings_s"] = stages
     metrics["timings_s_notebooks"] = per_nb
     metrics.setdefault("skipped_clips", [])
-    io.write_json(old, metrics)
+    fileio.write_json(old, metrics)
     return metrics

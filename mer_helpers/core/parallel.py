@@ -17,7 +17,7 @@ eGeMAPS, frame sampling and face crops, backbone features, building paired clips
     no Dask: the work runs in this process (``n_jobs=1``) or in ``n_jobs`` joblib worker
     processes. For debugging, and what the fast unit tests use.
 
-The workers write their results to the same content-keyed cache (:mod:`mer_helpers.cache`) as
+The workers write their results to the same content-keyed cache (:mod:`mer_helpers.core.cache`) as
 a run without Dask, so a run on a cluster and a run on a laptop produce the same artifacts.
 scikit-learn / joblib parallel loops run on the same cluster inside :func:`joblib_backend`.
 """
@@ -30,8 +30,8 @@ import os
 import threading
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from mer_helpers import cache
-from mer_helpers.progress import progress as progress_bar
+from mer_helpers.core import cache
+from mer_helpers.core.progress import progress as progress_bar
 
 #: environment variable naming the scheduler (``none``/``off``: no Dask)
 ENV = "MER_DASK_SCHEDULER"
@@ -220,7 +220,7 @@ def map_clips(fn: Callable, items: Iterable, *, desc: str, progress: bool = True
     fn : callable
         A picklable function of one item (a module-level function or a
         :func:`functools.partial` of one). Its errors propagate unchanged (a
-        :class:`~mer_helpers.media.MediaError` names the clip); the remaining tasks are cancelled.
+        :class:`~mer_helpers.core.media.MediaError` names the clip); the remaining tasks are cancelled.
     items : iterable
         The items, usually clip paths.
     desc : str

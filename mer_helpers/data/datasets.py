@@ -13,13 +13,13 @@ Every supported source is turned into the table of the project's interface::
 ``meld``       MELD.Raw: ``{train,dev,test}_sent_emo.csv`` + ``diaD_uttU.mp4`` clip folders
 ``ravdess``    RAVDESS audio-visual ``Actor_NN/01-01-EE-II-SS-RR-NN.mp4`` (modality 01 only)
 ``crema-d``    CREMA-D ``VideoFlash/AAAA_SSS_EEE_LL.flv`` (no surprise class)
-``paired``     speech corpus + face corpus → clips built by :func:`mer_helpers.paired.build_paired`
+``paired``     speech corpus + face corpus → clips built by :func:`mer_helpers.data.paired.build_paired`
 =============  ===========================================================================
 
 Corpus loaders drop clips whose emotion is outside the run's class set (the counts are printed
 and kept in ``df.attrs["dropped"]``). ``folder``/``sample`` keep every row: their ``labels.csv``
 is meant for the run's classes, so a label outside the class set is reported by
-:func:`mer_helpers.validate.validate_clips` as an unknown label (stop, or skip and list it).
+:func:`mer_helpers.data.validate.validate_clips` as an unknown label (stop, or skip and list it).
 """
 from __future__ import annotations
 
@@ -37,16 +37,17 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
-from mer_helpers import DEFAULT_CLASSES, cache
-from mer_helpers.cache import cache_root, make_key
-from mer_helpers.io import atomic_write, atomic_write_text
-from mer_helpers.labels import (
+from mer_helpers import DEFAULT_CLASSES
+from mer_helpers.core import cache
+from mer_helpers.core.cache import cache_root, make_key
+from mer_helpers.core.fileio import atomic_write, atomic_write_text
+from mer_helpers.core.progress import progress as progress_bar
+from mer_helpers.data.labels import (
     CORPUS_EMOTIONS, CREMAD_EMOTIONS, RAVDESS_EMOTIONS, normalize_label, resolve_classes
 )
-from mer_helpers.paired import build_paired
-from mer_helpers.progress import progress as progress_bar
+from mer_helpers.data.paired import build_paired
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = REPO_ROOT / "data"
 RAW_DIR = DATA_DIR / "raw"
 
@@ -405,7 +406,7 @@ def load_paired(root: str | os.PathLike | None, classes: Sequence[str] = DEFAULT
                 speech: str = "ravdess_speech", faces: str = "kdef", seed: int = 0, n_jobs: int = 2,
                 verbose: bool = True, **opts: Any) -> pd.DataFrame:
     """Seed-paper-2 style clips built from ``root/speech`` (speech corpus) and ``root/faces``
-    (face corpus) by :func:`mer_helpers.paired.build_paired`, once, into
+    (face corpus) by :func:`mer_helpers.data.paired.build_paired`, once, into
     ``$MER_CACHE_DIR/paired/<key>/`` (the key covers the corpus listings, classes, seed and
     options).
 
@@ -670,7 +671,7 @@ def _verify(path: Path, expected_md5: str | None) -> str:
 
 
 def _fetch(url: str, path: Path, timeout: float, progress: bool) -> None:
-    """Stream ``url`` into ``path`` (through :func:`mer_helpers.io.atomic_write`: a dropped
+    """Stream ``url`` into ``path`` (through :func:`mer_helpers.core.fileio.atomic_write`: a dropped
     connection leaves no file) with a progress bar."""
 
     def stream(part: Path) -> None:

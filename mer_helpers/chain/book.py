@@ -24,10 +24,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mer_helpers import io
-from mer_helpers.config import PRESETS
-from mer_helpers.runner import NOTEBOOK_DIR, REPO_ROOT
-from mer_helpers.schema import chain_parameters
+from mer_helpers.chain.config import PRESETS
+from mer_helpers.chain.runner import NOTEBOOK_DIR, REPO_ROOT
+from mer_helpers.chain.schema import chain_parameters
+from mer_helpers.core import fileio
 
 #: named reference runs kept with the book (``scripts/save_reference_run.py``): their
 #: metrics.json and run.json only, shown beside the run that builds the book
@@ -49,8 +49,8 @@ def _fmt(v, pct: bool = False) -> str:
 
 def run_summary_markdown(run_dir: Path) -> str:
     """The ``run_summary`` page: what the run computed, next to the papers' claims."""
-    m = io.read_json(run_dir / "metrics.json")
-    run = io.read_json(run_dir / "run.json") if (run_dir / "run.json").exists() else {}
+    m = fileio.read_json(run_dir / "metrics.json")
+    run = fileio.read_json(run_dir / "run.json") if (run_dir / "run.json").exists() else {}
     lines = ["# Run summary", "",
              f"Written by `mer book` from `{run_dir.name}/metrics.json`. Every number on this page was "
              "computed by that run, except the papers' numbers, which are quoted as published.", ""]
@@ -183,7 +183,7 @@ def _norm_cell(m: dict) -> str:
 
 def run_command(run_dir: Path) -> str:
     """The ``mer run`` command line that reproduces a run (from its ``run.json``)."""
-    run = io.read_json(run_dir / "run.json") if (run_dir / "run.json").exists() else {}
+    run = fileio.read_json(run_dir / "run.json") if (run_dir / "run.json").exists() else {}
     p = dict(run.get("parameters", {}))
     parts = [f"mer run --dataset {p.pop('dataset', '?')}"]
     if "data_root" in p:
@@ -220,8 +220,8 @@ def presets_markdown(run_dirs: list[Path]) -> str:
     runs = [r for r in run_dirs if (r / "metrics.json").exists()]
     if not runs:
         return "*No run with a `metrics.json` was given to `mer book`.*\n"
-    ms = [io.read_json(r / "metrics.json") for r in runs]
-    pre = [(io.read_json(r / "run.json").get("preset", r.name) if (r / "run.json").exists() else r.name) for r in runs]
+    ms = [fileio.read_json(r / "metrics.json") for r in runs]
+    pre = [(fileio.read_json(r / "run.json").get("preset", r.name) if (r / "run.json").exists() else r.name) for r in runs]
     head = [f"{p} ({_run_name(r)}: {m.get('dataset')}, {m.get('protocol')}, {m.get('n_clips')} clips)"
             for p, r, m in zip(pre, runs, ms)]
     lines = ["| | " + " | ".join(head) + " |", "|---|" + "---|" * len(runs)]
@@ -271,8 +271,8 @@ def generalise_markdown(run_dirs: list[Path]) -> str:
              "LR late fusion, MFCC + pixels |", "|---" * 14 + "|"]
     details = []
     for r in runs:
-        m = io.read_json(r / "metrics.json")
-        preset = io.read_json(r / "run.json").get("preset", "?") if (r / "run.json").exists() else "?"
+        m = fileio.read_json(r / "metrics.json")
+        preset = fileio.read_json(r / "run.json").get("preset", "?") if (r / "run.json").exists() else "?"
         classes = list(m.get("classes") or [])
         several = (_dig(m, ("models", "bilstm_sa", "n_splits")) or 2) > 1  # one split: no std
         f1 = {k: _cell(_dig(m, ("models", k, "f1_macro")), "pct",
@@ -330,7 +330,7 @@ def scale_markdown(bench_json: Path = BENCH_SCALE) -> str:
     if not Path(bench_json).exists():
         return ("*No benchmark is kept with the book: run `python scripts/bench_scale.py --book` "
                 "to measure one.*")
-    b = io.read_json(bench_json)
+    b = fileio.read_json(bench_json)
     out = []
     for preset, stages in b["table"].items():
         sizes = sorted({n for r in stages.values() for n in r["sizes"]})
@@ -398,7 +398,7 @@ def claim_markdown(ref_dir: Path | None = None) -> str:
         ms = []
         for name, what in zip(names, ("random split", "speaker-independent")):
             r = ref_dir / name
-            m = io.read_json(r / "metrics.json") if (r / "metrics.json").exists() else None
+            m = fileio.read_json(r / "metrics.json") if (r / "metrics.json").exists() else None
             ms.append(m)
             if m is None:
                 commands.append(f"- `{preset}`, {what}: `{name}` is not in `book/reference_runs` yet")
@@ -460,7 +460,7 @@ def stage_book(run_dir: Path | None, stage: Path, compare: list[Path] | None = N
         src = executed / nb.name if executed and (executed / nb.name).exists() else nb
         shutil.copy2(src, stage / "notebooks" / nb.name)
     if run_dir and (run_dir / "metrics.json").exists():
-        io.atomic_write_text(stage / "book" / "run_summary.md", run_summary_markdown(run_dir))
+        fileio.atomic_write_text(stage / "book" / "run_summary.md", run_summary_markdown(run_dir))
     runs = ([run_dir] if run_dir else []) + [Path(c).resolve() for c in (compare or [])
                                               if not run_dir or Path(c).name != run_dir.name]
     # the presets page compares presets on people the model has not seen: the random-split
@@ -471,13 +471,13 @@ def stage_book(run_dir: Path | None, stage: Path, compare: list[Path] | None = N
                                     ("generalise.md", GENERALISE_MARK, generalise_markdown, runs)):
         page = stage / "book" / name
         if page.exists():
-            io.atomic_write_text(page, page.read_text().replace(mark, make(which)))
+            fileio.atomic_write_text(page, page.read_text().replace(mark, make(which)))
     page = stage / "book" / "scale.md"
     if page.exists():
-        io.atomic_write_text(page, page.read_text().replace(SCALE_MARK, scale_markdown()))
+        fileio.atomic_write_text(page, page.read_text().replace(SCALE_MARK, scale_markdown()))
     page = stage / "book" / "intro.md"
     if page.exists():
-        io.atomic_write_text(page, page.read_text().replace(CLAIM_MARK, claim_markdown()))
+        fileio.atomic_write_text(page, page.read_text().replace(CLAIM_MARK, claim_markdown()))
     return stage
 
 
@@ -486,14 +486,14 @@ def _is_reference(run: Path) -> bool:
 
 
 def _protocol(run: Path) -> str | None:
-    return io.read_json(run / "metrics.json").get("protocol") if (run / "metrics.json").exists() else None
+    return fileio.read_json(run / "metrics.json").get("protocol") if (run / "metrics.json").exists() else None
 
 
 def _is_three_class_within_corpus(run: Path) -> bool:
     """Does ``run`` belong on the presets page (at most three classes, not cross-corpus)?"""
     if not (run / "metrics.json").exists():
         return False
-    m = io.read_json(run / "metrics.json")
+    m = fileio.read_json(run / "metrics.json")
     return len(m.get("classes") or []) <= 3 and m.get("protocol") != "cross-corpus"
 
 
