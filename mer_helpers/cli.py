@@ -13,26 +13,7 @@ from pathlib import Path
 
 from mer_helpers import __version__
 from mer_helpers.core import exitcodes
-
-DATASETS = {
-    "sample": "the committed sample under data/sample (default)",
-    "paired": "paper-2 style clips built from a speech and a face corpus under --data-root "
-              "(default -p speech ravdess_speech -p faces kdef)",
-    "meld": "MELD (Friends dialogues)",
-    "ravdess": "RAVDESS audio-visual",
-    "crema-d": "CREMA-D",
-    "folder": "any folder of clips with a labels.csv",
-}
-PROTOCOLS = {
-    "speaker-cv": "grouped k-fold over speakers (default k=5; every speaker on one side only; the default)",
-    "speaker-split": "one grouped 80/20 split over speakers",
-    "random-split": "stratified 80/20 over clips, the papers' protocol: speakers leak between "
-                    "training and test, so reported for comparison only",
-    "official": "MELD's own train/dev/test splits",
-    "cross-corpus": "train on every clip of one corpus pair, test on every clip of another "
-                    "(dataset paired: -p test_speech NAME -p test_faces NAME)",
-}
-PRESETS = ("paper", "strong", "smoke")
+from mer_helpers.core.names import DATASETS, ON_BAD_INPUT, PRESETS, PROTOCOLS
 
 
 def _kv(pairs: list[list[str]] | None) -> dict:
@@ -187,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: smoke for the sample dataset, paper otherwise)")
     r.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"),
                    help="notebook parameter (YAML value), repeatable")
-    r.add_argument("--on-bad-input", choices=["stop", "skip"], default=None,
+    r.add_argument("--on-bad-input", choices=list(ON_BAD_INPUT), default=None,
                    help="stop at the first validation (listing every bad clip) or skip bad clips and list "
                    "them in metrics.json (same as -p on_bad_input ...; default stop)")
     r.add_argument("--notebooks", nargs="+", default=None, help="run only these notebook numbers, e.g. 00 01")
@@ -227,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="labels.csv for scoring: the last line is then accuracy=A f1_macro=F "
                     "(over the clips that could be read)")
     pr.add_argument("--out", default=None, help="predictions CSV (default: print it)")
-    pr.add_argument("--on-bad-input", choices=["stop", "skip"], default="stop",
+    pr.add_argument("--on-bad-input", choices=list(ON_BAD_INPUT), default="stop",
                     help="stop (default): name every unreadable clip and exit 2 without predicting; skip: "
                     "predict the others, list the bad ones in the CSV too (empty y_pred, reason in an "
                     "error column) and exit 3")

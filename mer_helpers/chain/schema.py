@@ -21,6 +21,10 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from mer_helpers import DEFAULT_CLASSES
 from mer_helpers.core import media
+from mer_helpers.core.names import (
+    AUDIO_FEATURES, AUDIO_STAT_PRESETS, AUDIO_STATS, BACKBONES, DATASET_ALIASES, DATASETS, MODELS,
+    ON_BAD_INPUT, PROTOCOLS
+)
 from mer_helpers.data import datasets as ds
 from mer_helpers.data.labels import parse_classes, resolve_classes
 from mer_helpers.data.paired import plan_paired
@@ -165,8 +169,6 @@ def _str_list_ok(v: Any) -> bool:
 
 
 #: the statistics and presets of :func:`mer_helpers.methods.audio.parse_stats` (kept equal by a test)
-AUDIO_STAT_PRESETS = ("mean_std", "mean_std_minmax", "full")
-AUDIO_STATS = ("mean", "std", "min", "max", "dmean", "dstd")
 
 
 def _audio_stats_ok(v: Any) -> bool:
@@ -181,13 +183,6 @@ def _audio_stats_ok(v: Any) -> bool:
     return bool(names) and all(n in AUDIO_STATS for n in names)
 
 
-DATASETS = ("sample", "paired", "meld", "ravdess", "crema-d", "folder")
-DATASET_ALIASES = {"cremad": "crema-d", "crema": "crema-d", "crema_d": "crema-d"}
-#: equal to :data:`mer_helpers.data.splits.PROTOCOLS` (kept equal by a test; not imported: no sklearn here)
-PROTOCOLS = ("speaker-cv", "speaker-split", "random-split", "official", "cross-corpus")
-MODELS = ("bilstm_sa", "bilstm", "cnn")
-BACKBONES = ("resnet50", "mobilenet_v2", "efficientnet_b0", "fer_xception")
-AUDIO_FEATURES = ("ae", "mfcc_stats", "egemaps")
 
 
 def _dataset_name(v: Any) -> str:
@@ -199,7 +194,7 @@ def _dataset_name(v: Any) -> str:
 SCHEMA: dict[str, Rule] = {
     # set by `mer run`
     "dataset": Rule(lambda v: isinstance(v, str) and _dataset_name(v) in DATASETS,
-                    "one of " + ", ".join(DATASETS), "the corpus", choices=DATASETS),
+                    "one of " + ", ".join(DATASETS), "the corpus", choices=tuple(DATASETS)),
     "data_root": Path_("where the dataset lives (none: the dataset's default folder)"),
     "out_dir": Path_("the run folder", nullable=False),
     "classes": Rule(_classes_ok, "a list of at least two distinct emotion names (angry, calm, "
@@ -210,7 +205,7 @@ SCHEMA: dict[str, Rule] = {
     "n_folds": Int("folds of speaker-cv (grouped k-fold needs at least 2)", lo=2),
     "seed": Int("random seed", lo=0),
     "n_jobs": Int("parallel worker processes"),
-    "on_bad_input": Choice("what to do with an unreadable clip", "stop", "skip"),
+    "on_bad_input": Choice("what to do with an unreadable clip", *ON_BAD_INPUT),
     "speech": Str("paired: speech corpus folder under data_root"),
     "faces": Str("paired: face corpus folder under data_root"),
     "test_speech": Str("paired, protocol cross-corpus: speech corpus folder of the test pair, "

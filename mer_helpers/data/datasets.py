@@ -41,6 +41,7 @@ from mer_helpers import DEFAULT_CLASSES
 from mer_helpers.core import cache
 from mer_helpers.core.cache import cache_root, make_key
 from mer_helpers.core.fileio import atomic_write, atomic_write_text
+from mer_helpers.core.names import DATASETS
 from mer_helpers.core.progress import progress as progress_bar
 from mer_helpers.data.labels import (
     CORPUS_EMOTIONS, CREMAD_EMOTIONS, RAVDESS_EMOTIONS, normalize_label, resolve_classes
@@ -51,7 +52,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = REPO_ROOT / "data"
 RAW_DIR = DATA_DIR / "raw"
 
-DATASETS = ("sample", "folder", "meld", "ravdess", "crema-d", "paired")
 COLUMNS = ["clip_id", "path", "label", "speaker", "subject", "corpus", "split"]
 REQUIRED_COLUMNS = ["clip_id", "path", "label", "speaker"]
 

@@ -46,7 +46,7 @@ import pandas as pd
 from mer_helpers.core.fileio import atomic_write, atomic_write_text, read_json, write_json
 from mer_helpers.core.media import load_audio, probe, write_clip
 from mer_helpers.core.parallel import map_clips
-from mer_helpers.data.labels import KNOWN_EMOTIONS, normalize_label, parse_classes
+from mer_helpers.data.labels import KNOWN_EMOTIONS, RAVDESS_EMOTIONS, normalize_label, parse_classes
 
 VERSION = "paired-1"
 DEFAULT_FPS = 12.0
@@ -66,8 +66,6 @@ class LayoutError(ValueError):
 # Emotion names
 # --------------------------------------------------------------------------------------------
 
-_RAVDESS = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "angry", "06": "fear",
-            "07": "disgust", "08": "surprise"}
 
 
 def canonical(label: str) -> str | None:
@@ -149,9 +147,9 @@ def scan_speech(speech_dir: str | os.PathLike) -> tuple[str, list[Utterance]]:
         m = _RE_RAVDESS.match(stem)
         if m and p.parent.name.lower().startswith("actor_"):
             emo, actor = m.group(1), int(m.group(5))
-            if emo in _RAVDESS:
+            if emo in RAVDESS_EMOTIONS:
                 found["ravdess_speech"].append(Utterance(p, stem, f"ravdess_{actor:02d}",
-                                                         "M" if actor % 2 else "F", _RAVDESS[emo]))
+                                                         "M" if actor % 2 else "F", RAVDESS_EMOTIONS[emo]))
             continue
         m = _RE_SAVEE.match(stem)
         if m and re.fullmatch(r"[A-Z]{2}", p.parent.name):

@@ -24,10 +24,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedShuffleSplit
 
-PROTOCOLS = ("speaker-cv", "speaker-split", "random-split", "official", "cross-corpus")
-#: protocols that keep every speaker on one side of each split (checked by
-#: :func:`check_speaker_independent`)
-SPEAKER_INDEPENDENT = ("speaker-cv", "speaker-split", "cross-corpus")
+from mer_helpers.core.names import PROTOCOLS, SPEAKER_INDEPENDENT
+
 #: the column of protocol ``cross-corpus`` and its two values
 DOMAIN_COLUMN = "domain"
 DOMAINS = ("train", "test")

@@ -25,12 +25,12 @@ import pandas as pd
 
 from mer_helpers import DEFAULT_CLASSES
 from mer_helpers.core import cache, media
+from mer_helpers.core.names import ON_BAD_INPUT
 from mer_helpers.core.parallel import map_clips
 from mer_helpers.data.labels import normalize_label, resolve_classes
 
 #: bump when the probe or the checks change, so cached probe results are recomputed
 PROBE_VERSION = "2"  # 2: errors no longer start with the probed path
-ON_BAD_INPUT = ("stop", "skip")
 
 
 class BadInputError(ValueError):

@@ -45,6 +45,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import MinMaxScaler
 
 from mer_helpers.core import cache, fileio, media
+from mer_helpers.core.names import AUDIO_FEATURES, AUDIO_STAT_PRESETS as STAT_PRESETS
 from mer_helpers.core.parallel import CHUNK_CLIPS, chunked, map_clips
 from mer_helpers.core.params import store_init_params
 from mer_helpers.core.progress import epoch_bar  # noqa: E402
@@ -74,7 +75,6 @@ LATE_FRONT_END_DEFAULTS: dict[str, Any] = dict(trim_db=None, peak_normalize=True
 SILENCE_DBFS = -50.0
 
 #: The feature sets :class:`AudioFeaturizer` can build (``audio_features``).
-AUDIO_FEATURE_SETS = ("ae", "mfcc_stats", "egemaps")
 EGEMAPS_VERSION = "egemaps-1"
 
 
@@ -89,7 +89,7 @@ def parse_audio_features(value: str | Sequence[str]) -> tuple[str, ...]:
     Returns
     -------
     tuple of str
-        Set names in :data:`AUDIO_FEATURE_SETS` order.
+        Set names in :data:`AUDIO_FEATURES` order.
 
     Raises
     ------
@@ -100,11 +100,11 @@ def parse_audio_features(value: str | Sequence[str]) -> tuple[str, ...]:
         names = [v.strip() for v in value.replace(",", "+").split("+") if v.strip()]
     else:
         names = [str(v).strip() for v in value]
-    bad = [n for n in names if n not in AUDIO_FEATURE_SETS]
+    bad = [n for n in names if n not in AUDIO_FEATURES]
     if bad or not names:
         raise ValueError(f"audio_features {value!r}: unknown feature set(s) {bad}; use one or more of "
-                         f"{', '.join(AUDIO_FEATURE_SETS)} joined by '+'")
-    return tuple(n for n in AUDIO_FEATURE_SETS if n in names)
+                         f"{', '.join(AUDIO_FEATURES)} joined by '+'")
+    return tuple(n for n in AUDIO_FEATURES if n in names)
 
 
 def egemaps_available() -> bool:
@@ -641,13 +641,6 @@ def extract_mfcc(paths: Iterable, n_jobs: int = 2, progress: bool = True, **para
 
 
 # ----------------------------------------------------------------------------- summaries
-STAT_PRESETS: dict[str, tuple[str, ...]] = {
-    "mean_std": ("mean", "std"),
-    "mean_std_minmax": ("mean", "std", "min", "max"),
-    "full": ("mean", "std", "min", "max", "dmean", "dstd"),
-}
-
-
 def parse_stats(stats: str | Sequence[str]) -> tuple[str, ...]:
     """The statistics named by ``audio_stats``.
 

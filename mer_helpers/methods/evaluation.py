@@ -30,13 +30,13 @@ import numpy as np
 import pandas as pd
 
 from mer_helpers.core.fileio import atomic_write_text
+from mer_helpers.core.names import MODEL_LABELS
 
 METRIC_NAMES = ("accuracy", "precision_weighted", "recall_weighted", "f1_weighted",
                 "precision_macro", "recall_macro", "f1_macro")
 #: The four metrics of paper 1 Table 1 / paper 2 fig. 11 (their precision/recall/F1 are weighted:
 #: their recall equals their accuracy).
 PAPER_METRICS = ("accuracy", "precision_weighted", "recall_weighted", "f1_weighted")
-MODEL_LABELS = {"bilstm_sa": "BiLSTM-SA", "bilstm": "BiLSTM", "cnn": "CNN"}
 
 
 # ----------------------------------------------------------------------------------------------

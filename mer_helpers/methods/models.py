@@ -70,12 +70,12 @@ from keras import layers, ops  # noqa: E402
 from sklearn.utils.validation import check_is_fitted, validate_data  # noqa: E402
 
 from mer_helpers.core.fileio import atomic_write, read_json, save_npz, write_json
+from mer_helpers.core.names import MAIN_MODEL, MODELS
 from mer_helpers.data.splits import validation_carve_out
 
 logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices on tiny folds
 
-MODEL_NAMES = ("bilstm_sa", "bilstm", "cnn")
-MAIN_MODEL = "bilstm_sa"
+MODEL_NAMES = MODELS
 #: what early stopping watches on the validation part: ``none`` trains every epoch (the
 #: validation part is then only reported)
 MONITORS = ("val_loss", "val_accuracy", "none")

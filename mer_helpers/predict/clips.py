@@ -39,6 +39,7 @@ import pandas as pd
 from mer_helpers.core import exitcodes
 from mer_helpers.core.fileio import atomic_write_text, read_json
 from mer_helpers.core.media import MediaError
+from mer_helpers.core.names import ON_BAD_INPUT
 from mer_helpers.core.parallel import map_clips
 from mer_helpers.core.progress import import_tensorflow_quietly
 from mer_helpers.data.labels import normalize_label
@@ -49,7 +50,6 @@ from mer_helpers.predict.emotion_model import EmotionModel
 from mer_helpers.predict.timeline import HOP_S, WINDOW_S, timeline_cli
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".flv", ".mkv")
-ON_BAD_INPUT = ("stop", "skip")
 #: exit status of ``mer predict --on-bad-input skip`` when some clips could not be read
 EXIT_SOME_FAILED = exitcodes.SKIPPED
 _FFMPEG_PREFIX = re.compile(r"\[[^\]]*@ 0x[0-9a-f]+\]\s*")
