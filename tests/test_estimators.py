@@ -25,6 +25,7 @@ from sklearn.utils.estimator_checks import (  # noqa: E402
     check_parameters_default_constructible, check_set_params)
 
 from mer_helpers.methods import models as M  # noqa: E402
+from mer_helpers.methods import sequencers  # noqa: E402
 from mer_helpers.methods.audio import AudioFeaturizer  # noqa: E402
 from mer_helpers.predict.emotion_model import ClipAudioFeatures, ClipVisualFeatures, EmotionModel  # noqa: E402
 from mer_helpers.methods.selection import ZebraFeatureSelector  # noqa: E402
@@ -51,7 +52,7 @@ def _failed(estimator) -> set[str]:
 
 
 def test_feature_sequencer_check_estimator():
-    assert _failed(M.FeatureSequencer(steps=2)) == set(FEATURE_SEQUENCER_FAILS)
+    assert _failed(sequencers.FeatureSequencer(steps=2)) == set(FEATURE_SEQUENCER_FAILS)
 
 
 def test_zebra_selector_check_estimator():
@@ -73,8 +74,8 @@ def _visual():
 LIST_INPUT = {
     "AudioFeaturizer": lambda: AudioFeaturizer(features="mfcc_stats", progress=False),
     "VisualFeaturizer": _visual,
-    "TemporalSequencer": lambda: M.TemporalSequencer(4, [0, 1], [2]),
-    "LateFusionSequencer": lambda: M.LateFusionSequencer(2, [0, 1], [2, 3]),
+    "TemporalSequencer": lambda: sequencers.TemporalSequencer(4, [0, 1], [2]),
+    "LateFusionSequencer": lambda: sequencers.LateFusionSequencer(2, [0, 1], [2, 3]),
     "ClipAudioFeatures": lambda: ClipAudioFeatures(AudioFeaturizer(progress=False)),
     "ClipVisualFeatures": lambda: ClipVisualFeatures(_visual()),
     "EmotionModel": lambda: EmotionModel(AudioFeaturizer(progress=False), _visual()),
@@ -130,12 +131,12 @@ def test_sequencers_fit_transform_and_not_fitted():
     rng = np.random.default_rng(0)
     a = [rng.normal(size=(n, 3)) for n in (5, 7, 4)]
     v = [rng.normal(size=(n, 4)) for n in (2, 3, 3)]
-    t = M.TemporalSequencer(4, [0, 1], [2])
+    t = sequencers.TemporalSequencer(4, [0, 1], [2])
     with pytest.raises(NotFittedError):
         t.transform(a, v)
     assert t.fit(a, v) is t and t.transform(a, v).shape == (3, 4, 3)
     X = rng.normal(size=(6, 4))
-    late = M.LateFusionSequencer(2, [0, 1], [2, 3])
+    late = sequencers.LateFusionSequencer(2, [0, 1], [2, 3])
     with pytest.raises(NotFittedError):
         late.transform(X)
     Xa, Xv = late.fit(X).transform(X)

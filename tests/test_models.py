@@ -13,6 +13,7 @@ keras = pytest.importorskip("keras")
 
 from mer_helpers.core import fileio  # noqa: E402
 from mer_helpers.methods import models as M  # noqa: E402
+from mer_helpers.methods import networks, sequencers  # noqa: E402
 from mer_helpers.data.splits import evaluation_splits, make_splits, validation_carve_out  # noqa: E402
 from mer_helpers.stages import classifiers  # noqa: E402
 
@@ -35,7 +36,7 @@ def test_model_trains_two_epochs_and_beats_chance(name):
                              units=8, heads=2, learning_rate=1e-2)
     assert rec["epochs_run"] == 2 and len(rec["history"]["loss"]) == 2
     assert rec["history"]["loss"][1] < rec["history"]["loss"][0]
-    p = M.predict_proba(model, Xt)
+    p = networks.predict_proba(model, Xt)
     assert p.shape == (60, 3)
     np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)
     acc = (p.argmax(axis=1) == yt).mean()
@@ -43,13 +44,13 @@ def test_model_trains_two_epochs_and_beats_chance(name):
 
 
 def test_attention_block_matches_equations_and_has_residual_layernorm():
-    model = M.build_bilstm_sa((5, 3), 3, units=8, heads=4)
+    model = networks.build_bilstm_sa((5, 3), 3, units=8, heads=4)
     names = {l.name: l for l in model.layers}
     # eq. 4-9 layers are present by name and type
     for n in ("Q_eq4_XWq", "K_eq5_XWk", "V_eq6_XWv", "R_eq8_concat_heads_WO"):
         assert isinstance(names[n], keras.layers.Dense) and names[n].units == 16
     att = names["heads_eq7_softmax_QKt_sqrt_dk_V"]
-    assert isinstance(att, M.ScaledDotProductAttention) and att.heads == 4 and att.d_k == 4
+    assert isinstance(att, networks.ScaledDotProductAttention) and att.heads == 4 and att.d_k == 4
     add = names["residual_X_plus_R"]
     assert isinstance(add, keras.layers.Add)
     assert isinstance(names["S_eq9_layernorm"], keras.layers.LayerNormalization)
@@ -68,21 +69,21 @@ def test_attention_block_matches_equations_and_has_residual_layernorm():
         w /= w.sum(-1, keepdims=True)
         ref[:, :, sl] = w @ v[:, :, sl]
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-5)
-    A = M.attention_weights(model, rng.normal(size=(2, 5, 3)))
+    A = networks.attention_weights(model, rng.normal(size=(2, 5, 3)))
     assert A.shape == (2, 4, 5, 5)
     np.testing.assert_allclose(A.sum(-1), 1.0, atol=1e-5)
 
 
 def test_heads_must_divide_width():
     with pytest.raises(ValueError, match="divisible"):
-        M.build_bilstm_sa((4, 3), 3, units=5, heads=4)
+        networks.build_bilstm_sa((4, 3), 3, units=5, heads=4)
 
 
 def test_feature_sequencer_uses_training_statistics_and_pads():
     rng = np.random.default_rng(0)
     Xtr = rng.normal(loc=5.0, scale=2.0, size=(40, 10))
     Xte = rng.normal(loc=-3.0, size=(7, 10))
-    s = M.FeatureSequencer(steps=4).fit(Xtr)
+    s = sequencers.FeatureSequencer(steps=4).fit(Xtr)
     assert s.input_shape == (4, 3)  # ceil(10 / 4) = 3, two zero pads
     Z = s.transform(Xtr)
     assert Z.shape == (40, 4, 3)
@@ -92,21 +93,21 @@ def test_feature_sequencer_uses_training_statistics_and_pads():
     # test rows are scaled with the training mean / sd, not their own
     Zt = s.transform(Xte).reshape(7, 12)[:, :10]
     np.testing.assert_allclose(Zt, (Xte - Xtr.mean(0)) / Xtr.std(0), rtol=1e-5)
-    assert M.FeatureSequencer(steps=16).fit(Xtr).input_shape == (10, 1)
+    assert sequencers.FeatureSequencer(steps=16).fit(Xtr).input_shape == (10, 1)
 
 
 def test_temporal_sequencer_resamples_and_keeps_selected_dims():
-    r = M.resample_sequence(np.array([[0.0, 10.0], [1.0, 20.0]]), 3)
+    r = sequencers.resample_sequence(np.array([[0.0, 10.0], [1.0, 20.0]]), 3)
     np.testing.assert_allclose(r, [[0, 10], [0.5, 15], [1, 20]])
-    assert M.sequence_dims(["audio:ae_mean:3", "audio:ae_std:3", "visual:resnet50_mean:7", "audio:ae_mean:0"], "audio") == [0, 3]
+    assert sequencers.sequence_dims(["audio:ae_mean:3", "audio:ae_std:3", "visual:resnet50_mean:7", "audio:ae_mean:0"], "audio") == [0, 3]
     rng = np.random.default_rng(1)
     a = [rng.normal(size=(rng.integers(5, 9), 32)) for _ in range(6)]
     v = [rng.normal(size=(3, 50)) for _ in range(6)]
-    s = M.TemporalSequencer(steps=4, audio_dims=[0, 3], visual_dims=[7]).fit(a, v)
+    s = sequencers.TemporalSequencer(steps=4, audio_dims=[0, 3], visual_dims=[7]).fit(a, v)
     out = s.transform(a, v)
     assert out.shape == (6, 4, 3)
     # dimension 2 of the output is visual dim 7 resampled and standardised
-    raw = np.stack([M.resample_sequence(x, 4)[:, 7] for x in v])
+    raw = np.stack([sequencers.resample_sequence(x, 4)[:, 7] for x in v])
     np.testing.assert_allclose(out[:, :, 2], (raw - raw.mean()) / raw.std(), rtol=1e-4, atol=1e-5)
 
 
@@ -187,7 +188,7 @@ def test_run_split_fits_on_training_rows_only_and_bundle_round_trips(tmp_path):
     assert meta["sequence_layout"]["steps"] == 2 and meta["sequence_layout"]["step_dim"] == 2
     back = M.ClassifierBundle.load(tmp_path / "model")
     Xin = back.inputs(X, cols)
-    np.testing.assert_allclose(back.predict_proba(Xin)["cnn"], M.predict_proba(r.models["cnn"], Xin), atol=1e-6)
+    np.testing.assert_allclose(back.predict_proba(Xin)["cnn"], networks.predict_proba(r.models["cnn"], Xin), atol=1e-6)
     with pytest.raises(ValueError, match="missing from the fused features"):
         back.inputs(X[:, 1:], cols[1:])
 
@@ -221,22 +222,22 @@ def test_late_fusion_trains_one_model_per_modality_and_round_trips(tmp_path):
     X = rng.normal(size=(n, len(cols)))
     X[:, 0] += 2 * y                      # audio carries the class, and so does visual
     X[:, 8] -= 2 * y
-    seq = M.LateFusionSequencer.from_columns(2, cols).fit(X)
+    seq = sequencers.LateFusionSequencer.from_columns(2, cols).fit(X)
     Xa, Xv = seq.transform(X)
     assert Xa.shape == (n, 2, 3) and Xv.shape == (n, 2, 5)
     model, rec = M.fit_late_fusion("bilstm_sa", [Xa, Xv], y, epochs=3, units=8, heads=2, n_classes=3)
     assert rec["fusion"] == "late" and set(rec["late_fusion"]) == {"audio", "visual"}
     assert len(rec["history"]["loss"]) == 3
-    p = M.predict_proba(model, [Xa, Xv])
-    pa = M.predict_proba(model.get_layer("bilstm_sa_audio"), Xa)
-    pv = M.predict_proba(model.get_layer("bilstm_sa_visual"), Xv)
+    p = networks.predict_proba(model, [Xa, Xv])
+    pa = networks.predict_proba(model.get_layer("bilstm_sa_audio"), Xa)
+    pv = networks.predict_proba(model.get_layer("bilstm_sa_visual"), Xv)
     np.testing.assert_allclose(p, (pa + pv) / 2, rtol=1e-5, atol=1e-6)   # the mean of the two
     bundle = M.ClassifierBundle(["a", "b", "c"], cols, seq, {"bilstm_sa": model})
     bundle.save(tmp_path / "model")
     again = M.ClassifierBundle.load(tmp_path / "model")
     np.testing.assert_allclose(again.predict_proba(again.inputs(X, cols))["bilstm_sa"], p, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="both modalities"):
-        M.LateFusionSequencer.from_columns(2, cols[:6]).fit(X[:, :6])  # checked at fit (scikit-learn: __init__ only stores)
+        sequencers.LateFusionSequencer.from_columns(2, cols[:6]).fit(X[:, :6])  # checked at fit (scikit-learn: __init__ only stores)
 
 
 @pytest.mark.slow  # trains a network per candidate and split

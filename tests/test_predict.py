@@ -21,6 +21,7 @@ keras = pytest.importorskip("keras")
 from mer_helpers.core import fileio  # noqa: E402
 from mer_helpers.core import media  # noqa: E402
 from mer_helpers.methods import models as M  # noqa: E402
+from mer_helpers.methods import networks, sequencers  # noqa: E402
 from mer_helpers.predict import emotion_model  # noqa: E402
 from mer_helpers.predict import clips as P  # noqa: E402
 
@@ -113,14 +114,14 @@ def _make_bundle(tmp_path, rng, n=30, mode="features"):
     if mode == "temporal":
         _, _, sa = _FakeAudio(0.5).transform_paths(paths)
         _, _, sv = _FakeVisual(-0.5).transform_paths(paths)
-        seq = M.TemporalSequencer(4, M.sequence_dims(selected, "audio"), M.sequence_dims(selected, "visual"))
+        seq = sequencers.TemporalSequencer(4, sequencers.sequence_dims(selected, "audio"), sequencers.sequence_dims(selected, "visual"))
         Xin = seq.fit_transform(sa, sv)
     else:
-        seq = M.FeatureSequencer(steps=3).fit(X[:, [cols.index(c) for c in selected]])
+        seq = sequencers.FeatureSequencer(steps=3).fit(X[:, [cols.index(c) for c in selected]])
         Xin = seq.transform(X[:, [cols.index(c) for c in selected]])
     # untrained (seeded) models: the chain, not the training, is under test here
     keras.utils.set_random_seed(0)
-    models = {m: M.build_model(m, Xin.shape[1:], 3, units=4, heads=2) for m in ("bilstm_sa", "cnn")}
+    models = {m: networks.build_model(m, Xin.shape[1:], 3, units=4, heads=2) for m in ("bilstm_sa", "cnn")}
     M.ClassifierBundle(CLASSES, selected, seq, models).save(model_dir)
     labels = pd.DataFrame({"clip_id": [p.stem for p in paths], "path": [str(p) for p in paths],
                            "label": [CLASSES[i] for i in y], "speaker": "s"})
@@ -306,10 +307,10 @@ def _tiny_real_bundle(tmp_path, clips: list[Path]) -> Path:
     audio.save(model_dir / "audio")
     visual.save(model_dir / "visual")
     fileio.write_json(model_dir / "selection" / "selection.json", {"selected": selected})
-    seq = M.FeatureSequencer(steps=3).fit(X[:, [cols.index(c) for c in selected]])
+    seq = sequencers.FeatureSequencer(steps=3).fit(X[:, [cols.index(c) for c in selected]])
     Xin = seq.transform(X[:, [cols.index(c) for c in selected]])
     keras.utils.set_random_seed(0)
-    models = {m: M.build_model(m, Xin.shape[1:], 3, units=4, heads=2) for m in ("bilstm_sa", "cnn")}
+    models = {m: networks.build_model(m, Xin.shape[1:], 3, units=4, heads=2) for m in ("bilstm_sa", "cnn")}
     M.ClassifierBundle(CLASSES, selected, seq, models).save(model_dir)
     return model_dir
 
@@ -396,7 +397,7 @@ def _person_norm_bundle(tmp_path, rng, n=30):
     meta = fileio.read_json(model_dir / "bundle.json")
     bundle = M.ClassifierBundle.load(model_dir)
     keras.utils.set_random_seed(7)
-    free_models = {m: M.build_model(m, (3, 2), 3, units=4, heads=2) for m in ("bilstm_sa", "cnn")}
+    free_models = {m: networks.build_model(m, (3, 2), 3, units=4, heads=2) for m in ("bilstm_sa", "cnn")}
     free = M.ClassifierBundle(CLASSES, meta["selected_columns"], bundle.sequencer, free_models)
     free.save(model_dir / PERSON_FREE_DIR)
     fileio.write_json(model_dir / "model.json", {

@@ -26,6 +26,7 @@ keras = pytest.importorskip("keras")
 from mer_helpers.methods import audio as A  # noqa: E402
 from mer_helpers.core import fileio  # noqa: E402
 from mer_helpers.methods import models as M  # noqa: E402
+from mer_helpers.methods import networks, sequencers  # noqa: E402
 from mer_helpers.predict import timeline as T  # noqa: E402
 from mer_helpers.predict.emotion_model import EmotionModel  # noqa: E402
 
@@ -46,9 +47,9 @@ class _Feat:
 def _clf(columns, seed, rng, names=("bilstm_sa", "cnn")):
     """A SequenceClassifier of seeded, untrained models on ``columns`` (the routing is under test)."""
     X = rng.normal(size=(20, len(columns)))
-    seq = M.FeatureSequencer(steps=2).fit(X)
+    seq = sequencers.FeatureSequencer(steps=2).fit(X)
     keras.utils.set_random_seed(seed)
-    models = {m: M.build_model(m, seq.transform(X).shape[1:], 3, units=4, heads=2) for m in names}
+    models = {m: networks.build_model(m, seq.transform(X).shape[1:], 3, units=4, heads=2) for m in names}
     return M.SequenceClassifier.from_bundle(M.ClassifierBundle(CLASSES, list(columns), seq, models))
 
 
