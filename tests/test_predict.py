@@ -290,7 +290,8 @@ def test_predict_cli_bad_clips_stop_and_skip(tmp_path, fake_chain, capsys):
 def _tiny_real_bundle(tmp_path, clips: list[Path]) -> Path:
     """A bundle of the real featurizers (small autoencoder, random-init MobileNetV2, untrained
     classifiers) fitted on ``clips``: the chain, not the accuracy, is under test."""
-    from mer_helpers.methods.audio import AudioFeaturizer, extract_mfcc
+    from mer_helpers.methods.audio import extract_mfcc
+    from mer_helpers.methods.audio_features import AudioFeaturizer
     from mer_helpers.methods.selection import fuse
     from mer_helpers.methods.summary import SummaryImages
     from mer_helpers.methods.visual import VisualFeaturizer

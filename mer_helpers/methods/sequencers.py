@@ -39,7 +39,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from mer_helpers.core.fileio import save_npz
 
-
 #: how the two modalities meet: one model on both (the papers') or one model each, probabilities averaged
 FUSIONS = ("early", "late")
 

@@ -61,7 +61,8 @@ from mer_helpers.core.fileio import read_json, write_checksums, write_json
 from mer_helpers.core.media import MediaError
 from mer_helpers.data.validate import probe_clip
 from mer_helpers.methods import person
-from mer_helpers.methods.audio import AudioFeaturizer, clip_has_speech, extract_mfcc
+from mer_helpers.methods.audio import clip_has_speech, extract_mfcc
+from mer_helpers.methods.audio_features import AudioFeaturizer
 from mer_helpers.methods.frames import sample_frames
 from mer_helpers.methods.models import SequenceClassifier
 from mer_helpers.methods.selection import ZebraFeatureSelector, fuse, selection_record

@@ -20,9 +20,13 @@ from mer_helpers.core.fileio import load_features, load_sequences, read_json, wr
 from mer_helpers.methods.evaluation import (
     classification_metrics, logreg_per_split, mean_over_splits, save_predictions
 )
-from mer_helpers.methods.models import MAIN_MODEL, MODEL_NAMES, ClassifierBundle, SequenceClassifier, fit_sequence_model
+from mer_helpers.methods.models import (
+    MAIN_MODEL, MODEL_NAMES, ClassifierBundle, SequenceClassifier, fit_sequence_model
+)
 from mer_helpers.methods.networks import predict_proba
-from mer_helpers.methods.sequencers import LateFusionSequencer, TemporalSequencer, features_sequencer, sequence_dims
+from mer_helpers.methods.sequencers import (
+    LateFusionSequencer, TemporalSequencer, features_sequencer, sequence_dims
+)
 from mer_helpers.methods.tuning import inner_splits, logreg_f1, positions
 
 # ----------------------------------------------------------------------------------------------
