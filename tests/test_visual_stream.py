@@ -12,10 +12,11 @@ import pytest
 from mer_helpers.core import fileio
 from mer_helpers.methods import summary as sm
 from mer_helpers.methods import visual as vis
+from mer_helpers.methods import backbones
 from mer_helpers.stages import resnet_features
 
 S = 16  # summary image side
-RAW = vis.backbone_spec("fer_xception").dim + len(vis.FER2013_CLASSES)  # block (2048) + 7 scores
+RAW = backbones.backbone_spec("fer_xception").dim + len(backbones.FER2013_CLASSES)  # block (2048) + 7 scores
 
 
 def fake_raw(images) -> np.ndarray:

@@ -8,7 +8,7 @@ notebook. Notebooks keep their own checks and may call :func:`check` / :func:`va
 :data:`SCHEMA` maps a parameter name to a :class:`Rule`. A parameter that a notebook declares
 but that has no rule here is checked against the type of its default (see
 :func:`chain_parameters`). No TensorFlow is imported: the only check that may load Keras is
-the weights check, and only when :func:`mer_helpers.methods.visual.resolve_weights` downloads.
+the weights check, and only when :func:`mer_helpers.methods.backbones.resolve_weights` downloads.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from mer_helpers.core.names import (
 from mer_helpers.data import datasets as ds
 from mer_helpers.data.labels import parse_classes, resolve_classes
 from mer_helpers.data.paired import plan_paired
-from mer_helpers.methods import visual
+from mer_helpers.methods import backbones
 from mer_helpers.methods.person import PERSON_NORM
 
 __all__ = ["InvalidParameters", "Rule", "SCHEMA", "check", "validate", "check_environment",
@@ -589,8 +589,8 @@ def _weights_problems(p: Mapping[str, Any]) -> list[str]:
     backbone = p.get("backbone", "resnet50")
     weights = p.get("backbone_weights", "imagenet")
     try:
-        visual.resolve_weights(backbone, weights)
-    except visual.BackboneWeightsError as e:
+        backbones.resolve_weights(backbone, weights)
+    except backbones.BackboneWeightsError as e:
         return [f"backbone_weights = {weights!r}: {e}"]
     except Exception as e:  # e.g. a backbone this version of visual.py does not know yet
         return [f"backbone = {backbone!r}, backbone_weights = {weights!r}: {type(e).__name__}: {e}"]
@@ -601,7 +601,7 @@ def check_environment(params: Mapping[str, Any], needs: Iterable[str],
                       bad: set[str] = frozenset()) -> list[str]:
     """``data``: the dataset's folder (and, for ``paired``, its ``speech`` and ``faces``
     subfolders) exists and holds clips of every class of the run; ``ffmpeg``: an FFmpeg binary is found; ``weights``: the backbone
-    weights can be loaded (:func:`mer_helpers.methods.visual.resolve_weights`). Checks whose
+    weights can be loaded (:func:`mer_helpers.methods.backbones.resolve_weights`). Checks whose
     parameters are already reported in ``bad`` are left out."""
     needs = set(needs)
     out: list[str] = []

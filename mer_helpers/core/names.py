@@ -40,7 +40,7 @@ MODELS = ("bilstm_sa", "bilstm", "cnn")
 MAIN_MODEL = "bilstm_sa"
 MODEL_LABELS = {"bilstm_sa": "BiLSTM-SA", "bilstm": "BiLSTM", "cnn": "CNN"}
 
-#: visual backbones (their specifications: :data:`mer_helpers.methods.visual.BACKBONES`)
+#: visual backbones (their specifications: :data:`mer_helpers.methods.backbones.BACKBONES`)
 BACKBONES = ("resnet50", "mobilenet_v2", "efficientnet_b0", "fer_xception")
 #: audio feature sets (``-p audio_features``; several joined with ``+``)
 AUDIO_FEATURES = ("ae", "mfcc_stats", "egemaps")

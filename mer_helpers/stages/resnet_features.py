@@ -17,10 +17,12 @@ from mer_helpers.core import fileio
 from mer_helpers.core.parallel import CHUNK_CLIPS
 from mer_helpers.data.labels import normalize_label
 from mer_helpers.methods import summary as sm, tuning
+from mer_helpers.methods.backbones import (
+    FER2013_CLASSES, backbone_spec, build_backbone, normalise_weights, weights_label
+)
 from mer_helpers.methods.evaluation import logreg_per_split
 from mer_helpers.methods.visual import (
-    FER2013_CLASSES, FeatureStats, _normalise_weights, backbone_features, backbone_spec, build_backbone,
-    feature_columns, pixel_baseline, select_layer, weights_label
+    FeatureStats, backbone_features, feature_columns, pixel_baseline, select_layer
 )
 
 
@@ -270,7 +272,7 @@ def metrics_fragment(made: Mapping, stats: FeatureStats, backbone: str, backbone
     bare = bare_images_per_s
     return {
         "visual_backbone": backbone,
-        "backbone_weights": _normalise_weights(backbone_weights),
+        "backbone_weights": normalise_weights(backbone_weights),
         "features": {"visual": int(dim)},
         "sanity": dict(sanity),
         "visual": {"summary_mode": made["summary_mode"], "images_per_clip": made["images_per_clip"],
