@@ -27,7 +27,8 @@ from sklearn.utils.estimator_checks import (  # noqa: E402
 from mer_helpers.methods import models as M  # noqa: E402
 from mer_helpers.methods import sequencers  # noqa: E402
 from mer_helpers.methods.audio_features import AudioFeaturizer  # noqa: E402
-from mer_helpers.predict.emotion_model import ClipAudioFeatures, ClipVisualFeatures, EmotionModel  # noqa: E402
+from mer_helpers.predict.emotion_model import EmotionModel  # noqa: E402
+from mer_helpers.predict.clip_features import ClipAudioFeatures, ClipVisualFeatures  # noqa: E402
 from mer_helpers.methods.selection import ZebraFeatureSelector  # noqa: E402
 from mer_helpers.methods.summary import SummaryImages  # noqa: E402
 from mer_helpers.methods.visual import VisualFeaturizer  # noqa: E402

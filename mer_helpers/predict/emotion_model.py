@@ -53,7 +53,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
@@ -61,13 +61,15 @@ from mer_helpers.core.fileio import read_json, write_checksums, write_json
 from mer_helpers.core.media import MediaError
 from mer_helpers.data.validate import probe_clip
 from mer_helpers.methods import person
-from mer_helpers.methods.audio import clip_has_speech, extract_mfcc
+from mer_helpers.methods.audio import clip_has_speech
 from mer_helpers.methods.audio_features import AudioFeaturizer
-from mer_helpers.methods.frames import sample_frames
 from mer_helpers.methods.models import SequenceClassifier
 from mer_helpers.methods.selection import ZebraFeatureSelector, fuse, selection_record
 from mer_helpers.methods.visual import VisualFeaturizer
 from mer_helpers.predict.bundle import verify_bundle
+from mer_helpers.predict.clip_features import (
+    ClipAudioFeatures, ClipVisualFeatures, clip_has_face, clip_paths, featurize
+)
 
 MODEL_FORMAT = "mer-emotion-model"
 MODEL_VERSION = 1
@@ -86,174 +88,6 @@ BOTH, AUDIO_ONLY, VISUAL_ONLY = "audio+visual", "audio", "visual"
 #: corpus, but in 85 % of the cross-corpus clips, 36 % of the Oulu-CASIA crops and half of the
 #: sample's drawn faces, and where it often misses, its silence says nothing about a new clip
 FACE_RATE_TRUSTED = 0.9
-
-
-def _paths(X) -> list[str]:
-    if isinstance(X, (str, Path)):
-        X = [X]
-    return [str(p) for p in X]
-
-
-class _ClipFeatures(TransformerMixin, BaseEstimator):
-    """Clip paths → one modality's feature vectors (see the two subclasses).
-
-    Parameters
-    ----------
-    featurizer : AudioFeaturizer or VisualFeaturizer or None
-        The modality's featurizer; :meth:`fit` fits a clone of it on the training clips.
-    n_jobs : int, default=1
-        Clips read at a time.
-
-    Notes
-    -----
-    Not run through scikit-learn's ``check_estimator``: ``X`` is a list of clip files.
-    """
-
-    def __init__(self, featurizer=None, n_jobs: int = 1):
-        self.featurizer = featurizer
-        self.n_jobs = n_jobs
-
-    @classmethod
-    def fitted(cls, featurizer, n_jobs: int = 1):
-        """The step around an already fitted (e.g. loaded) featurizer.
-
-        Parameters
-        ----------
-        featurizer : AudioFeaturizer or VisualFeaturizer
-            Fitted.
-        n_jobs : int
-
-        Returns
-        -------
-        the step, fitted
-        """
-        self = cls(featurizer, n_jobs)
-        self.featurizer_ = featurizer
-        return self
-
-    def fit(self, X, y=None):
-        """Fit a clone of ``featurizer`` on the training clips (``featurizer_``).
-
-        Parameters
-        ----------
-        X : sequence of path-like
-            Training clip files.
-        y : ignored
-
-        Returns
-        -------
-        self
-        """
-        self.featurizer_ = self._fit_clone(_paths(X))
-        return self
-
-    def transform(self, X) -> np.ndarray:
-        """This modality's feature vectors of clip files (the first item of :meth:`featurize_paths`).
-
-        Parameters
-        ----------
-        X : sequence of path-like
-            Clip files (audio and video in one file, as the datasets ship them).
-
-        Returns
-        -------
-        ndarray of shape (n_clips, d), float32
-            One row per clip, columns as :meth:`get_feature_names_out`.
-        """
-        return self.featurize_paths(X)[0]
-
-    def featurize_paths(self, X, n_jobs: int | None = None, **kwargs):
-        """Feature vectors, column names and sequences of clip files.
-
-        Parameters
-        ----------
-        X : sequence of path-like
-        n_jobs : int or None
-            Clips at a time (``None``: the ``n_jobs`` parameter).
-        **kwargs
-            Passed to the featurizer's ``transform_paths`` (``progress``).
-
-        Returns
-        -------
-        tuple
-            ``(X (n, d) float32, columns, sequences)``.
-        """
-        check_is_fitted(self, "featurizer_")
-        return self.featurizer_.transform_paths(_paths(X), n_jobs=self.n_jobs if n_jobs is None else n_jobs,
-                                                **kwargs)
-
-    def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        """Output column names ``"<modality>:<stage>:<index>"``."""
-        check_is_fitted(self, "featurizer_")
-        f = self.featurizer_
-        cols = getattr(f, "columns_", None)
-        if cols is None:
-            cols = f.columns
-        return np.asarray(list(cols), dtype=object)
-
-
-class ClipAudioFeatures(_ClipFeatures):
-    """Clip paths → audio feature vectors: MFCC front end + :class:`mer_helpers.methods.audio.AudioFeaturizer`.
-
-    ``featurizer`` is an unfitted :class:`~mer_helpers.methods.audio.AudioFeaturizer` (``None``: one with
-    the default settings); ``n_jobs`` clips have their MFCCs extracted at a time. Parameters and
-    notes: see ``_ClipFeatures``.
-    """
-
-    def _fit_clone(self, paths: list[str]):
-        """MFCCs of ``paths`` with the clone's front-end settings, then the clone fitted on them."""
-
-        feat = clone(self.featurizer) if self.featurizer is not None else AudioFeaturizer(progress=False)
-        mfcc = extract_mfcc(paths, n_jobs=int(self.n_jobs), progress=False, **feat.front_end())
-        return feat.fit(mfcc)
-
-
-class ClipVisualFeatures(_ClipFeatures):
-    """Clip paths → visual feature vectors: frame sampling + :class:`mer_helpers.methods.visual.VisualFeaturizer`.
-
-    ``featurizer`` is required: a :class:`~mer_helpers.methods.visual.VisualFeaturizer` whose summary model
-    may be unfitted or fitted (fitting refits a clone's summary model on the training clips' frames);
-    ``n_jobs`` clips are decoded at a time. Parameters and notes: see ``_ClipFeatures``.
-    """
-
-    def _fit_clone(self, paths: list[str]):
-        """The clone's frames of ``paths``, then its summary model fitted on them."""
-        if self.featurizer is None:
-            raise ValueError("ClipVisualFeatures needs featurizer=VisualFeaturizer(...)")
-        feat = clone(self.featurizer)
-        return feat.fit(feat.sample_frames(paths, n_jobs=int(self.n_jobs), progress=False))
-
-
-def _featurize(step: _ClipFeatures, paths: list[str], n_jobs: int, errors: dict | None):
-    """``step.featurize_paths(paths)`` plus the indices of the clips it covers.
-
-    With ``errors`` (a dict) a batch that raises is retried clip by clip: the clips that fail go
-    to ``errors[path] = exception`` and the others' features are returned. When every clip fails
-    and not all with a :class:`~mer_helpers.core.media.MediaError` (a clip problem), the batch's error
-    is raised: it is probably not about the clips (e.g. missing weights).
-    """
-
-    try:
-        X, columns, seqs = step.featurize_paths(paths, n_jobs=n_jobs)
-        return X, columns, seqs, list(range(len(paths)))
-    except Exception as batch_error:
-        if errors is None:
-            raise
-        kept, rows, seqs, failed, columns = [], [], [], {}, None
-        for i, p in enumerate(paths):
-            try:
-                Xi, columns, si = step.featurize_paths([p], n_jobs=1, progress=False)
-            except Exception as e:
-                failed[p] = e
-                continue
-            kept.append(i)
-            rows.append(np.asarray(Xi)[0])
-            seqs.extend(si)
-        if not kept and not all(isinstance(e, MediaError) for e in failed.values()):
-            raise batch_error
-        errors.update(failed)
-        X = np.stack(rows) if rows else None
-        return X, columns, seqs, kept
 
 
 class EmotionModel(ClassifierMixin, BaseEstimator):
@@ -399,7 +233,7 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         self : EmotionModel
         """
 
-        paths = _paths(X)
+        paths = clip_paths(X)
         y = np.asarray(y)
         features = FeatureUnion([("audio", ClipAudioFeatures(self.audio, self.n_jobs)),
                                  ("visual", ClipVisualFeatures(self.visual, self.n_jobs))],
@@ -677,7 +511,7 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
             Per clip :data:`BOTH`, :data:`AUDIO_ONLY` or :data:`VISUAL_ONLY`.
         """
         check_is_fitted(self, "pipeline_")
-        paths = _paths(X)
+        paths = clip_paths(X)
         if persons is not None and len(persons) != len(paths):
             raise ValueError(f"predict_proba_all: {len(persons)} persons for {len(paths)} clips")
         n_jobs = int(self.n_jobs if n_jobs is None else n_jobs)
@@ -694,9 +528,9 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
     def _predict_both(self, paths, audio, visual, n_jobs, errors, persons):
         """:meth:`predict_proba_all` of a model without branches (or temporal): every clip needs
         both modalities."""
-        Xa, ca, seq_a, kept = _featurize(audio, paths, n_jobs, errors)
+        Xa, ca, seq_a, kept = featurize(audio, paths, n_jobs, errors)
         if kept:
-            Xv, cv, seq_v, kept_v = _featurize(visual, [paths[i] for i in kept], n_jobs, errors)
+            Xv, cv, seq_v, kept_v = featurize(visual, [paths[i] for i in kept], n_jobs, errors)
             if len(kept_v) < len(kept):  # some clips failed in the visual branch only
                 Xa, seq_a, kept = Xa[kept_v], [seq_a[j] for j in kept_v], [kept[j] for j in kept_v]
         if not kept:
@@ -730,7 +564,7 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
             todo = [i for i, s in enumerate(streams) if s.get(has) and paths[i] not in failed]
             if not todo:
                 continue
-            X, cols, _, kept = _featurize(step, [paths[i] for i in todo], n_jobs, failed)
+            X, cols, _, kept = featurize(step, [paths[i] for i in todo], n_jobs, failed)
             if kept:
                 if list(cols) != [self.columns_[j] for j in idx]:
                     self._check_columns(list(cols))
@@ -741,7 +575,7 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
                 continue
             if not np.isnan(A[i, 0]) and not clip_has_speech(p, fe["sr"]):
                 A[i] = np.nan
-            if not np.isnan(V[i, 0]) and self.face_absence_trusted and not _clip_has_face(p, vf):
+            if not np.isnan(V[i, 0]) and self.face_absence_trusted and not clip_has_face(p, vf):
                 V[i] = np.nan
             if np.isnan(A[i, 0]) and np.isnan(V[i, 0]):
                 failed[p] = MediaError(f"clip {Path(p).name}: neither speech nor a face found "
@@ -897,7 +731,7 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
             return self.predict_proba_all(X)[1][self.model_names[0]]
         if getattr(self, "person_norm_", None):  # every clip a stranger: the person-free classifier
             return self.predict_proba_all(X)[1][self.model_names[0]]
-        return self.pipeline_.predict_proba(_paths(X))
+        return self.pipeline_.predict_proba(clip_paths(X))
 
     def predict(self, X) -> np.ndarray:
         """The main model's classes: the most probable class of :meth:`predict_proba`.
@@ -968,7 +802,7 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
             (``person``: normalised with the person's own statistics; ``person-free``) and
             ``modalities`` (``audio+visual``, ``audio`` or ``visual``: which branches answered).
         """
-        paths = _paths(X)
+        paths = clip_paths(X)
         kept, probs, answered, modalities = self.predict_proba_all(paths, n_jobs=n_jobs, errors=errors,
                                                                    persons=persons)
         df = self.prediction_frame([Path(paths[i]).stem for i in kept], probs)
@@ -1004,17 +838,6 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         return clf.predict_proba_all(self.pipeline_[1:-1].transform(np.asarray(X_fused)))
 
 
-def _clip_has_face(path: str, visual) -> bool:
-    """Did the visual featurizer's face detector find a face in any sampled frame of the clip?
-    (The frame cache holds the answer once the clip's frames were sampled.)"""
-
-    if not bool(visual.face_detect):
-        return True
-    _, info = sample_frames(path, int(visual.frame_interval), int(visual.frame_size), True, dtype="uint8",
-                            return_info=True)
-    return info.n_face > 0
-
-
 def _load_branches(model_dir: Path, person_free: bool) -> tuple[dict, dict | None]:
     """The per-modality classifiers of a bundle (``branches/``), and their person-free twins."""
 
@@ -1044,4 +867,4 @@ def _fitted_selector(columns: Sequence[str], selected: Sequence[str], record: di
     return sel
 
 
-__all__ = ["EmotionModel", "ClipAudioFeatures", "ClipVisualFeatures", "MODEL_FORMAT", "MODEL_VERSION"]
+__all__ = ["EmotionModel", "MODEL_FORMAT", "MODEL_VERSION"]
