@@ -115,7 +115,7 @@ def cmd_lab(a: argparse.Namespace) -> int:
 
 
 def cmd_download(a: argparse.Namespace) -> int:
-    from mer_helpers.data.datasets import DownloadError, download
+    from mer_helpers.data.downloads import DownloadError, download
 
     try:
         download(a.name, a.dest, **({"actors": a.actors} if a.actors else {}))

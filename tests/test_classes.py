@@ -13,6 +13,7 @@ import pytest
 from mer_helpers.chain import schema
 from mer_helpers.data import labels, paired, splits
 from mer_helpers.methods import evaluation as ev
+from mer_helpers.methods import plots
 from mer_helpers.data.datasets import load_labels
 from mer_helpers.data.labels import parse_classes
 from mer_helpers.stages import results
@@ -180,12 +181,12 @@ def test_seven_classes_through_the_evaluation(tmp_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ax = ev.plot_confusion(cm, SEVEN, "seven", normalize=True)
+    ax = plots.plot_confusion(cm, SEVEN, "seven", normalize=True)
     assert len(ax.get_xticklabels()) == 7 and len(ax.texts) == 49
-    ax = ev.plot_roc(df["y_true"], ev.proba_matrix(df, SEVEN), SEVEN)
+    ax = plots.plot_roc(df["y_true"], ev.proba_matrix(df, SEVEN), SEVEN)
     assert len(ax.get_legend().get_texts()) == 7
     with pytest.raises(ValueError, match="for 7 classes"):
-        ev.plot_confusion(cm[:3, :3], SEVEN)
+        plots.plot_confusion(cm[:3, :3], SEVEN)
     plt.close("all")
 
 

@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 
 from mer_helpers.data import datasets
-from mer_helpers.data.datasets import ChecksumError, DownloadError, download, extract, load_labels
+from mer_helpers.data import downloads
+from mer_helpers.data.datasets import load_labels
+from mer_helpers.data.downloads import ChecksumError, DownloadError, download, extract
 from mer_helpers.data.labels import normalize_label, resolve_classes
 from mer_helpers.data.validate import BadInputError, validate_clips
 
@@ -302,7 +304,7 @@ def _meld_archive(tmp_path: Path, tiny_clip_factory) -> Path:
 
 
 def test_download_offline_fails_at_once_with_instructions(tmp_path, monkeypatch):
-    monkeypatch.setitem(datasets.SOURCES["meld"], "files",
+    monkeypatch.setitem(downloads.SOURCES["meld"], "files",
                         {"MELD.Raw.tar.gz": "http://127.0.0.1:9/MELD.Raw.tar.gz"})
     t0 = time.perf_counter()
     with pytest.raises(DownloadError) as ei:
@@ -313,14 +315,14 @@ def test_download_offline_fails_at_once_with_instructions(tmp_path, monkeypatch)
     assert f"put it in {tmp_path / 'raw'}/" in msg and "MELD.Raw/train/train_splits/dia0_utt0.mp4" in msg
     assert "--data-root" in msg
     assert not [p for p in (tmp_path / "raw").glob("*") if ".tmp" in p.name or p.suffix == ".part"]
-    monkeypatch.setitem(datasets.SOURCES["ravdess"], "api", "http://nonexistent.invalid/api/records/1188976")
+    monkeypatch.setitem(downloads.SOURCES["ravdess"], "api", "http://nonexistent.invalid/api/records/1188976")
     with pytest.raises(DownloadError, match=r"Video_Speech_Actor_NN.zip files from https://zenodo.org/records/1188976"):
         download("ravdess", tmp_path / "raw", actors=[1], progress=False, log=lambda *a: None)
 
 
 def test_download_meld_streams_records_checksum_and_extracts(tmp_path, tiny_clip_factory, monkeypatch):
     archive = _meld_archive(tmp_path, tiny_clip_factory)
-    monkeypatch.setitem(datasets.SOURCES["meld"], "files", {"MELD.Raw.tar.gz": archive.as_uri()})
+    monkeypatch.setitem(downloads.SOURCES["meld"], "files", {"MELD.Raw.tar.gz": archive.as_uri()})
     dest = tmp_path / "raw"
     logs = []
     root = download("meld", dest, progress=False, log=logs.append)
@@ -358,8 +360,8 @@ def test_download_ravdess_checks_zenodo_md5(tmp_path, tiny_clip_factory, monkeyp
         md5[z.name] = hashlib.md5(z.read_bytes()).hexdigest()
     api = server / "record.json"
     api.write_text(json.dumps({"files": [{"key": k, "checksum": f"md5:{v}"} for k, v in md5.items()]}))
-    monkeypatch.setitem(datasets.SOURCES["ravdess"], "api", api.as_uri())
-    monkeypatch.setitem(datasets.SOURCES["ravdess"], "url", server.as_uri() + "/{name}")
+    monkeypatch.setitem(downloads.SOURCES["ravdess"], "api", api.as_uri())
+    monkeypatch.setitem(downloads.SOURCES["ravdess"], "url", server.as_uri() + "/{name}")
     folder = download("ravdess", tmp_path / "raw", actors=[2, 1], progress=False, log=lambda *a: None)
     assert "MD5 verified against the publisher" in (folder / "Video_Speech_Actor_01.zip.sha256").read_text()
     df = load_labels("ravdess", folder, classes=["happy", "sad"], verbose=False)

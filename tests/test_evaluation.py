@@ -11,6 +11,7 @@ import pytest
 from sklearn import metrics as skm
 
 from mer_helpers.methods import evaluation as ev
+from mer_helpers.methods import plots
 from mer_helpers.stages import classifiers
 
 CLASSES = ["happy", "sad", "surprise"]
@@ -144,16 +145,16 @@ def test_plots_draw():
     df = prediction_frame()
     s = {"bilstm_sa": ev.summarize_model(df, CLASSES, bootstrap=0)}
     cm = np.asarray(s["bilstm_sa"]["confusion"])
-    ax = ev.plot_confusion(cm, CLASSES, "t", normalize=True)
+    ax = plots.plot_confusion(cm, CLASSES, "t", normalize=True)
     rows = cm / cm.sum(axis=1, keepdims=True)
     assert [t.get_text() for t in ax.texts] == [f"{v:.2f}" for v in rows.ravel()]  # row by row
     assert [t.get_text() for t in ax.get_yticklabels()] == CLASSES
-    ax = ev.plot_confusion(cm, CLASSES, "t")
+    ax = plots.plot_confusion(cm, CLASSES, "t")
     assert [t.get_text() for t in ax.texts] == [str(int(v)) for v in cm.ravel()]
-    ax = ev.plot_roc(df.y_true, ev.proba_matrix(df, CLASSES), CLASSES, "roc")
+    ax = plots.plot_roc(df.y_true, ev.proba_matrix(df, CLASSES), CLASSES, "roc")
     assert len(ax.lines) == 4
     two = {"bilstm_sa": s["bilstm_sa"], "cnn": {k: v / 2 for k, v in s["bilstm_sa"].items() if k in ev.PAPER_METRICS}}
-    ax = ev.plot_metric_bars(two, reference=ev.PAPER_TABLE1, errors={"bilstm_sa": {"accuracy": 0.05}})
+    ax = plots.plot_metric_bars(two, reference=ev.PAPER_TABLE1, errors={"bilstm_sa": {"accuracy": 0.05}})
     bars = [c for c in ax.containers if type(c).__name__ == "BarContainer"]
     assert [[r.get_height() for r in c] for c in bars] == [[m[k] for k in ev.PAPER_METRICS] for m in two.values()]
     # the intervals and the papers' ticks sit on the bars' centres
