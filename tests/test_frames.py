@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from mer_helpers.methods import frames as fr
+from mer_helpers.methods import faces as fc
 from mer_helpers.core.media import write_clip
 
 KDEF_FACE = Path(__file__).resolve().parents[2] / "shared" / "data" / "kdef" / "AF01" / "AF01HAS.jpg"
@@ -54,10 +55,10 @@ def test_unreadable_clip_names_the_file(tmp_path):
 
 
 def test_square_box():
-    assert fr.square_box(None, 100, 200) == (50, 0, 100)          # centre square
-    x0, y0, side = fr.square_box((90, 40, 20, 20), 100, 200, margin=0.5)
+    assert fc.square_box(None, 100, 200) == (50, 0, 100)          # centre square
+    x0, y0, side = fc.square_box((90, 40, 20, 20), 100, 200, margin=0.5)
     assert side == 40 and (x0, y0) == (80, 30)                    # centred on the face, enlarged
-    x0, y0, side = fr.square_box((0, 0, 30, 30), 100, 200, margin=0.5)
+    x0, y0, side = fc.square_box((0, 0, 30, 30), 100, 200, margin=0.5)
     assert (x0, y0, side) == (0, 0, 60)                           # pushed inside the image
 
 
@@ -75,17 +76,17 @@ def test_cache_and_parallel_match_sequential(tmp_path):
 
 
 def test_missing_cascade_explains(monkeypatch, tmp_path):
-    monkeypatch.setattr(fr, "haar_cascade_path", lambda: tmp_path / "nope" / "haarcascade_frontalface_default.xml")
-    fr._cascade.cache_clear()
+    monkeypatch.setattr(fc, "haar_cascade_path", lambda: tmp_path / "nope" / "haarcascade_frontalface_default.xml")
+    fc.cascade.cache_clear()
     try:
         with pytest.raises(FileNotFoundError, match="face_detect false"):
-            fr._cascade()
+            fc.cascade()
     finally:
-        fr._cascade.cache_clear()
+        fc.cascade.cache_clear()
 
 
 def test_cascade_ships_with_opencv():
-    assert fr.haar_cascade_path().exists()
+    assert fc.haar_cascade_path().exists()
 
 
 @pytest.mark.shared_data
@@ -135,15 +136,15 @@ def test_real_face_video_is_tracked_on_every_sampled_frame():
     out, info, own = fr._read_frames_uint8(str(clip), 5, 96, True)
     assert info.n_frames >= 15 and own.all() and info.n_carried == 0 and info.n_centre == 0
     assert info.n_tracked >= info.n_frames // 2
-    full = [fr.detect_face(f) for f in fr._read_opencv(str(clip), 5)[0][:5]]
+    full = [fc.detect_face(f) for f in fr._read_opencv(str(clip), 5)[0][:5]]
     assert all(b is not None for b in full)
 
 
 def test_detect_face_near_needs_the_face_near_the_box():
     rng = np.random.default_rng(0)
     frame = rng.integers(0, 256, (120, 160, 3)).astype(np.uint8)   # noise: no face anywhere
-    assert fr.detect_face_near(frame, (40, 30, 50, 50)) is None
-    assert fr.detect_face_near(frame, (150, 110, 8, 8)) is None     # window too small to search
+    assert fc.detect_face_near(frame, (40, 30, 50, 50)) is None
+    assert fc.detect_face_near(frame, (150, 110, 8, 8)) is None     # window too small to search
 
 
 def _reference_crops(raw, frame_size, face_detect, info):
@@ -157,14 +158,14 @@ def _reference_crops(raw, frame_size, face_detect, info):
         for i, f in enumerate(raw):
             thumb = cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (32, 32),
                                interpolation=cv2.INTER_AREA).astype(np.float32)
-            if last_thumb is not None and float(np.mean(np.abs(thumb - last_thumb))) < fr._SAME_SHOT:
+            if last_thumb is not None and float(np.mean(np.abs(thumb - last_thumb))) < fc._SAME_SHOT:
                 boxes[i] = last_box  # same picture as the frame just analysed
                 continue
-            box = fr.detect_face_near(f, tracked) if tracked is not None else None
+            box = fc.detect_face_near(f, tracked) if tracked is not None else None
             if box is not None:
                 info.n_tracked += 1
             else:
-                box = fr.detect_face(f)
+                box = fc.detect_face(f)
             boxes[i] = last_box = box
             tracked = box or tracked  # keep following the last face seen
             last_thumb = thumb
@@ -181,7 +182,7 @@ def _reference_crops(raw, frame_size, face_detect, info):
         else:
             info.n_centre += 1
             box = None
-        x0, y0, side = fr.square_box(box, h, w)
+        x0, y0, side = fc.square_box(box, h, w)
         crop = frame[y0:y0 + side, x0:x0 + side]
         interp = cv2.INTER_AREA if side >= frame_size else cv2.INTER_LINEAR
         out[i] = cv2.resize(crop, (frame_size, frame_size), interpolation=interp)
@@ -225,14 +226,14 @@ def test_face_tracker_reuses_a_static_shot_and_reports_the_last_face(monkeypatch
     """Same shot: the cascade runs once; a frame without a face gets the last face seen, own=False."""
     calls = []
     faces = iter([(10, 10, 20, 20), None])
-    monkeypatch.setattr(fr, "detect_face", lambda f: calls.append("full") or next(faces))
-    monkeypatch.setattr(fr, "detect_face_near", lambda f, box: calls.append("near") or None)
+    monkeypatch.setattr(fc, "detect_face", lambda f: calls.append("full") or next(faces))
+    monkeypatch.setattr(fc, "detect_face_near", lambda f, box: calls.append("near") or None)
     still = np.full((64, 64, 3), 100, np.uint8)
     other = np.full((64, 64, 3), 200, np.uint8)
-    t = fr.FaceTracker()
+    t = fc.FaceTracker()
     assert t.step(still) == ((10, 10, 20, 20), True)
     assert t.step(still) == ((10, 10, 20, 20), True)        # same shot: reused, no cascade
     assert calls == ["full"]
     assert t.step(other) == ((10, 10, 20, 20), False)       # tracking and full search fail
     assert calls == ["full", "near", "full"] and t.n_detected == 2 and t.n_tracked == 0
-    assert fr.crop_face(other, None, 16).shape == (16, 16, 3)
+    assert fc.crop_face(other, None, 16).shape == (16, 16, 3)

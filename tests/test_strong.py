@@ -139,7 +139,7 @@ def test_zero_shot_on_straight_kdef_faces():
     """The FER2013 network, untrained on our data, reads straight KDEF faces."""
     import cv2
 
-    from mer_helpers.methods.frames import detect_face
+    from mer_helpers.methods.faces import detect_face
 
     crops, truth = [], []
     for subject in ("AF01", "AM01", "AF02", "AM02"):

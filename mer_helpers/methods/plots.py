@@ -2,6 +2,7 @@
 
 * :func:`plot_projection` — 2-D PCA (or t-SNE) of standardised clip vectors, one colour per
   class (notebook 02 on the audio summary, notebook 04 on the visual features).
+* :func:`plot_clip_examples` — a few frames and the waveform of example clips (notebook 00).
 * :func:`plot_confusion`, :func:`plot_roc`, :func:`plot_metric_bars` — the evaluation's
   confusion matrices, ROC curves and metric bars with intervals (notebook 07).
 
@@ -14,8 +15,10 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from mer_helpers.core.media import load_audio
 from mer_helpers.core.names import MODEL_LABELS
 from mer_helpers.methods.evaluation import PAPER_METRICS, roc_curves
+from mer_helpers.methods.frames import frames_at
 
 
 def plot_projection(X: np.ndarray, y: Sequence[str], title: str = "", method: str = "pca", seed: int = 0,
@@ -74,7 +77,7 @@ def plot_projection(X: np.ndarray, y: Sequence[str], title: str = "", method: st
     return ax.figure
 
 
-__all__ = ["plot_projection"]
+__all__ = ["plot_projection", "plot_clip_examples", "plot_confusion", "plot_roc", "plot_metric_bars", "confusion_size"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -240,3 +243,41 @@ def confusion_size(n_classes: int) -> tuple[float, float]:
     tuple of float
     """
     return max(4.2, 0.55 * n_classes + 1.8), max(3.5, 0.5 * n_classes + 1.5)
+
+
+def plot_clip_examples(examples, fractions: Sequence[float] = (0.1, 0.5, 0.9), sr: int = 16000):
+    """One row per clip: frames at ``fractions`` of its length (:func:`frames_at`) and its waveform.
+
+    Parameters
+    ----------
+    examples : sequence of mapping
+        Rows of ``labels.csv`` (``path``, ``label``, ``clip_id``, ``speaker``).
+    fractions : sequence of float
+        Where to take the frames.
+    sr : int
+        Sampling rate the audio track is decoded at (FFmpeg).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+
+    k = len(fractions)
+    fig, axes = plt.subplots(len(examples), k + 1, figsize=(11, 2.3 * len(examples)), squeeze=False,
+                             gridspec_kw={"width_ratios": [1] * k + [2.5]})
+    for row, ex in zip(axes, examples):
+        for ax, img, frac in zip(row[:k], frames_at(ex["path"], fractions), fractions):
+            if img is not None:
+                ax.imshow(img)
+            ax.set_title(f"{ex['label']} @ {int(frac * 100)} %", fontsize=9)
+            ax.axis("off")
+        y, sr_ = load_audio(ex["path"], sr=sr)
+        peak = float(np.abs(y).max()) if len(y) else 1.0
+        row[k].plot(np.arange(len(y)) / sr_, y, lw=0.5, color="tab:gray")
+        row[k].set(title=f"{ex['clip_id']} (speaker {ex['speaker']})", xlabel="time (s)",
+                   ylabel=f"amplitude (peak {peak:.2f})", ylim=(-1.1 * peak - 1e-6, 1.1 * peak + 1e-6))
+        row[k].title.set_fontsize(9)
+    fig.tight_layout()
+    return fig

@@ -34,8 +34,8 @@ full-length window ends at the duration (``[duration - window_s, duration]``), s
 video is covered without a short window. The duration is the container's (``probe``).
 
 Face crops. With ``face_detect`` each sampled frame goes through
-:class:`mer_helpers.methods.frames.FaceTracker` (same-shot reuse, tracking near the last face, full
-search), then :func:`mer_helpers.methods.frames.crop_face`. A frame without its own detection is cropped
+:class:`mer_helpers.methods.faces.FaceTracker` (same-shot reuse, tracking near the last face, full
+search), then :func:`mer_helpers.methods.faces.crop_face`. A frame without its own detection is cropped
 with the last face seen earlier in the video (a whole clip in ``read_frames`` uses the nearest
 frame before *or after*; a stream cannot look ahead), or centred when no face was seen yet, and
 gets ``face=False``.
@@ -55,7 +55,7 @@ import numpy as np
 
 from mer_helpers.core.media import MediaError, MediaInfo, ffmpeg_exe, probe
 from mer_helpers.core.progress import progress as make_bar
-from mer_helpers.methods.frames import FaceTracker, _cascade, crop_face
+from mer_helpers.methods.faces import FaceTracker, cascade, crop_face
 
 #: frames whose longer side (after rotation) exceeds this are downscaled to it inside FFmpeg
 MAX_SIDE = 720
@@ -326,7 +326,7 @@ def iter_windows(path: str | os.PathLike, window_s: float = 3.0, hop_s: float = 
         raise MediaError(f"video {name}: duration unknown (the container states none)")
     if face_detect and info.has_video:
 
-        _cascade()  # fail now, with the explanatory message, rather than at the first frame
+        cascade()  # fail now, with the explanatory message, rather than at the first frame
     grid = window_grid(info.duration, window_s, hop_s)
     return _windows(path, info, grid, int(sr), int(frame_interval), int(frame_size), bool(face_detect),
                     progress, name)
