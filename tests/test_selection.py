@@ -15,6 +15,7 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from mer_helpers.core import fileio
 from mer_helpers.methods import selection as sel
+from mer_helpers.methods import fusion
 from mer_helpers.methods.selection import ZebraFeatureSelector
 from mer_helpers.stages import feature_selection
 from synthetic import make_synthetic_artifacts
@@ -60,15 +61,15 @@ def informative_data(n=240, n_noise=300, n_informative=10, class_sep=3.0, seed=0
 def test_fuse_concatenates_audio_first_with_named_columns():
     A = np.arange(6, dtype=float).reshape(2, 3)
     V = -np.arange(4, dtype=float).reshape(2, 2)
-    X, cols = sel.fuse(A, [f"audio:ae_mean:{i}" for i in range(3)], V, ["resnet50_mean:0", "resnet50_mean:1"])
+    X, cols = fusion.fuse(A, [f"audio:ae_mean:{i}" for i in range(3)], V, ["resnet50_mean:0", "resnet50_mean:1"])
     assert X.dtype == np.float32 and X.shape == (2, 5)
     np.testing.assert_array_equal(X[:, :3], A)
     np.testing.assert_array_equal(X[:, 3:], V)
     assert cols == ["audio:ae_mean:0", "audio:ae_mean:1", "audio:ae_mean:2",
                     "visual:resnet50_mean:0", "visual:resnet50_mean:1"]
-    assert sel.modality_counts(cols, [True, False, False, True, True]) == {"audio": 1, "visual": 2, "total": 3}
+    assert fusion.modality_counts(cols, [True, False, False, True, True]) == {"audio": 1, "visual": 2, "total": 3}
     with pytest.raises(ValueError, match="audio has 2 clips but visual has 1"):
-        sel.fuse(A, None, V[:1], None)
+        fusion.fuse(A, None, V[:1], None)
 
 
 def test_load_fused_aligns_by_clip_id_and_names_the_files(tmp_path):
@@ -79,20 +80,20 @@ def test_load_fused_aligns_by_clip_id_and_names_the_files(tmp_path):
     fileio.save_features(art / "audio" / "fold0" / "features.npz", ids, A, ["audio:ae_mean:0"])
     fileio.save_features(art / "visual" / "fold0" / "features.npz", ["c1", "c2", "c0"], V,
                      ["visual:resnet50_mean:0", "visual:resnet50_mean:1"])
-    got_ids, X, cols = sel.load_fused(art, "fold0")
+    got_ids, X, cols = fusion.load_fused(art, "fold0")
     assert list(got_ids) == ["c0", "c1", "c2"]
     np.testing.assert_array_equal(X, [[0, 0, 1], [1, 10, 11], [2, 20, 21]])
     assert cols[0] == "audio:ae_mean:0" and cols[-1] == "visual:resnet50_mean:1"
     fileio.save_features(art / "visual" / "fold0" / "features.npz", ["c1", "c2"], V[:2],
                      ["visual:resnet50_mean:0", "visual:resnet50_mean:1"])
     with pytest.raises(ValueError, match=r"visual/fold0/features.npz.*only in audio \(e.g. \['c0'\]\)"):
-        sel.load_fused(art, "fold0")
+        fusion.load_fused(art, "fold0")
     with pytest.warns(UserWarning):
-        ids2, X2, _ = sel.load_fused(art, "fold0", how="inner")
+        ids2, X2, _ = fusion.load_fused(art, "fold0", how="inner")
     assert list(ids2) == ["c1", "c2"] and X2[0, 1] == 10
     with pytest.raises(FileNotFoundError, match="visual/fold1/features.npz"):
         fileio.save_features(art / "audio" / "fold1" / "features.npz", ids, A, ["audio:ae_mean:0"])
-        sel.load_fused(art, "fold1")
+        fusion.load_fused(art, "fold1")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,7 +230,7 @@ def test_test_rows_of_a_split_never_reach_the_fitness_function(tmp_path):
     labels = pd.read_csv(art / "labels.csv")
     splits = fileio.read_json(art / "splits.json")
     split = splits["splits"][0]
-    ids, X, columns = sel.load_fused(art, split["name"])
+    ids, X, columns = fusion.load_fused(art, split["name"])
     tr, te = sel.split_rows(ids, split)
     X = X.copy()
     X[te] = 1e6                                      # sentinel: every test row is the same constant vector

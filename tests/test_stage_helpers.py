@@ -14,7 +14,7 @@ import pytest
 
 from mer_helpers.core import fileio
 from mer_helpers.data import splits as splitting
-from mer_helpers.methods import frames, selection as sel
+from mer_helpers.methods import frames, fusion
 from mer_helpers.stages import audio_autoencoder, feature_selection, results, summary_images
 from synthetic import make_synthetic_artifacts
 
@@ -212,7 +212,7 @@ def test_selection_run_split_compare_and_fragment(tmp_path):
                                        n_folds=3, seed=0)
     labels = pd.read_csv(art / "labels.csv", dtype={"clip_id": str, "speaker": str})
     splits = fileio.read_json(art / "splits.json")
-    fused = {s["name"]: sel.load_fused(art, s["name"]) for s in splits["splits"]}
+    fused = {s["name"]: fusion.load_fused(art, s["name"]) for s in splits["splits"]}
     common = dict(population=4, iterations=2, max_evaluations=12, n_jobs=1)
     fitted = {}
     for sp in splits["splits"]:

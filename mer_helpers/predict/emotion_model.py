@@ -63,8 +63,9 @@ from mer_helpers.data.validate import probe_clip
 from mer_helpers.methods import person
 from mer_helpers.methods.audio import clip_has_speech
 from mer_helpers.methods.audio_features import AudioFeaturizer
+from mer_helpers.methods.fusion import fuse
 from mer_helpers.methods.models import SequenceClassifier
-from mer_helpers.methods.selection import ZebraFeatureSelector, fuse, selection_record
+from mer_helpers.methods.selection import ZebraFeatureSelector, selection_record
 from mer_helpers.methods.visual import VisualFeaturizer
 from mer_helpers.predict.bundle import verify_bundle
 from mer_helpers.predict.clip_features import (

@@ -17,9 +17,9 @@ from sklearn.base import clone
 
 from mer_helpers.core import fileio
 from mer_helpers.methods import person
+from mer_helpers.methods.fusion import FUSED_FILE, PLAIN_FILE, SKEWED_FILE, load_fused, modality_counts
 from mer_helpers.methods.selection import (
-    FUSED_FILE, PLAIN_FILE, SKEWED_FILE, ZebraFeatureSelector, best_fitness_curve, evaluate_support,
-    kbest_support, load_fused, modality_counts, random_support, split_rows
+    ZebraFeatureSelector, best_fitness_curve, evaluate_support, kbest_support, random_support, split_rows
 )
 
 
