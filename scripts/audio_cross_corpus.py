@@ -154,7 +154,7 @@ def frames(y: np.ndarray, trim_db: float | None, denoise: bool, peak: bool, leve
 
 def features(rows, cfg: dict, work: Path, paired: dict | None) -> dict[str, np.ndarray]:
     """Statistics (``mean_std`` and ``full``) of every clip under ``cfg``, kept in ``work``."""
-    from mer_helpers.methods.audio_features import summarize
+    from mer_helpers.methods.audio_featurizer import summarize
 
     front = {k: cfg.get(k) for k in ("source", "trim_db", "denoise", "peak", "level_db", "trim_stage", "n_mels")}
     if front["n_mels"] in (None, 40):  # keys of the first tables made stay valid

@@ -282,7 +282,7 @@ def per_clip_stages(paths: list[str], preset: str, chunk: int, weights_path: str
     ``resnet_features.stream_split_features``. They stream, so memory should not grow with N."""
     from mer_helpers.data import validate
     from mer_helpers.methods import audio, frames, summary
-    from mer_helpers.methods import audio_features
+    from mer_helpers.methods import audio_featurizer
     from mer_helpers.core.parallel import chunked
     from mer_helpers.stages import resnet_features, summary_images
 
@@ -305,7 +305,7 @@ def per_clip_stages(paths: list[str], preset: str, chunk: int, weights_path: str
         audio.extract_to_npz(paths, ids, npz, progress=False, chunk=chunk, **front)
         with np.load(npz) as z:
             for part in chunked(z.files, chunk):
-                audio_features.summarize([z[k] for k in part], "full" if preset == "strong" else "mean_std")
+                audio_featurizer.summarize([z[k] for k in part], "full" if preset == "strong" else "mean_std")
 
     def frames_all():
         state["store"] = frames.sample_stream(paths, ids, frame_interval=5, frame_size=96, face_detect=True,
@@ -340,7 +340,7 @@ def per_clip_stages(paths: list[str], preset: str, chunk: int, weights_path: str
 def fitted_stages(n: int, preset: str, fit_epochs: int, seed: int = 0) -> dict[str, dict]:
     """One fit of each model-fitting stage of ``preset`` on ``0.8 n`` random training rows."""
     from mer_helpers.methods import models, selection, summary
-    from mer_helpers.methods.audio_features import AudioFeaturizer
+    from mer_helpers.methods.audio_featurizer import AudioFeaturizer
 
     cfg = PRESET_STAGES[preset]
     rng = np.random.default_rng(seed)

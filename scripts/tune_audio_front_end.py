@@ -36,7 +36,7 @@ def main(argv=None) -> int:
 
     from mer_helpers.core import fileio
     from mer_helpers.methods import audio, tuning
-    from mer_helpers.methods import audio_features
+    from mer_helpers.methods import audio_featurizer
     from mer_helpers.data.splits import evaluation_splits
 
     art = Path(a.run_dir) / "artifacts"
@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     for name, params in CANDIDATES.items():
         mfcc = audio.extract_mfcc(labels["path"], n_jobs=a.n_jobs, progress=False, **params)
         for stats in ("mean_std", "full"):
-            X = audio_features.summarize(mfcc, stats)[0]
+            X = audio_featurizer.summarize(mfcc, stats)[0]
             cands[f"{name}, {stats}"] = {s["name"]: dict(zip(ids, X)) for s in ev}
         print(f"[tune_audio_front_end] {name}", flush=True)
     table = tuning.inner_logreg_table(cands, labels, ev, seed=a.seed)

@@ -10,7 +10,7 @@ import pytest
 
 from mer_helpers.core import cache, media
 from mer_helpers.methods import audio
-from mer_helpers.methods import audio_features
+from mer_helpers.methods import audio_featurizer
 from mer_helpers.stages import audio_autoencoder
 
 
@@ -141,7 +141,7 @@ def _synthetic_mfcc(n_clips, rng, offset=0.0, n_mfcc=13):
 def fitted():
     rng = np.random.default_rng(0)
     train = _synthetic_mfcc(16, rng)
-    feat = audio_features.AudioFeaturizer(epochs=15, batch_size=32, validation_split=0.2, progress=False,
+    feat = audio_featurizer.AudioFeaturizer(epochs=15, batch_size=32, validation_split=0.2, progress=False,
                                  random_state=0).fit(train)
     return feat, train
 
@@ -170,7 +170,7 @@ def test_autoencoder_architecture_and_loss_falls(fitted):
 def test_featurizer_save_load_roundtrip(fitted, tmp_path):
     feat, train = fitted
     feat.save(tmp_path / "audio")
-    back = audio_features.AudioFeaturizer.load(tmp_path / "audio")
+    back = audio_featurizer.AudioFeaturizer.load(tmp_path / "audio")
     X1, c1, s1 = feat.featurize(train[:2])
     X2, c2, s2 = back.featurize(train[:2])
     assert c1 == c2
@@ -188,13 +188,13 @@ def test_autoencoder_never_sees_test_clips(monkeypatch):
         mfcc[c] = mfcc[c] + 1000.0
     split = {"name": "fold0", "train": ids[:6], "test": ["c6", "c7"]}
     seen = []
-    orig_fit = audio_features.AudioFeaturizer.fit
+    orig_fit = audio_featurizer.AudioFeaturizer.fit
 
     def spy(self, X, y=None, groups=None):
         seen.append([np.asarray(m) for m in X])
         return orig_fit(self, X, y, groups)
 
-    monkeypatch.setattr(audio_features.AudioFeaturizer, "fit", spy)
+    monkeypatch.setattr(audio_featurizer.AudioFeaturizer, "fit", spy)
     feat, clip_ids, X, columns, seqs = audio_autoencoder.fit_transform_split(
         mfcc, split, epochs=2, batch_size=64, progress=False, random_state=0)
     train_frames = np.concatenate([mfcc[c] for c in split["train"]])
@@ -216,13 +216,13 @@ def test_split_with_unknown_clip_is_named():
 # ----------------------------------------------------------------------------- summaries, sanity
 def test_summary_statistics_values():
     seq = np.array([[0.0, 1.0], [2.0, 1.0], [4.0, 4.0]], np.float32)
-    X, cols = audio_features.summarize([seq], "full")
+    X, cols = audio_featurizer.summarize([seq], "full")
     assert cols == [f"audio:ae_{s}:{i}" for s in ("mean", "std", "min", "max", "dmean", "dstd") for i in (0, 1)]
     np.testing.assert_allclose(X[0], [2, 2, np.std([0, 2, 4]), np.std([1, 1, 4]), 0, 1, 4, 4, 2, 1.5, 0, 1.5],
                                rtol=1e-6)
-    assert audio_features.parse_stats("mean,max") == ("mean", "max")
+    assert audio_featurizer.parse_stats("mean,max") == ("mean", "max")
     with pytest.raises(ValueError, match="kurtosis"):
-        audio_features.parse_stats("mean,kurtosis")
+        audio_featurizer.parse_stats("mean,kurtosis")
 
 
 def test_featurizer_params_maps_notebook_names():
@@ -235,9 +235,9 @@ def test_summarize_in_float32_is_the_sequences_own_mean_and_std():
     # the plain-feature references of notebook 07 keep their float32 statistics (results.plain_feature_references)
     rng = np.random.default_rng(4)
     seqs = [rng.normal(0, 50, (int(n), 13)).astype(np.float32) for n in (7, 40, 123)]
-    X32, cols = audio_features.summarize(seqs, "mean_std", prefix="audio:mfcc", precision=np.float32)
+    X32, cols = audio_featurizer.summarize(seqs, "mean_std", prefix="audio:mfcc", precision=np.float32)
     np.testing.assert_array_equal(X32, np.array([np.r_[s.mean(0), s.std(0)] for s in seqs]))
-    X64, cols64 = audio_features.mfcc_summary(seqs)
+    X64, cols64 = audio_featurizer.mfcc_summary(seqs)
     assert cols == cols64 and X64.dtype == np.float32
     np.testing.assert_allclose(X64, X32, rtol=1e-5, atol=1e-5)
 

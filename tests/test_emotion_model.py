@@ -19,7 +19,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline  # noqa: E402
 from mer_helpers.core import fileio  # noqa: E402
 from mer_helpers.methods import models as M  # noqa: E402
 from mer_helpers.predict import clips as P  # noqa: E402
-from mer_helpers.methods.audio_features import AudioFeaturizer  # noqa: E402
+from mer_helpers.methods.audio_featurizer import AudioFeaturizer  # noqa: E402
 from mer_helpers.predict.emotion_model import EmotionModel  # noqa: E402
 from mer_helpers.methods.selection import ZebraFeatureSelector  # noqa: E402
 from mer_helpers.methods.summary import SummaryImages  # noqa: E402

@@ -26,7 +26,7 @@ from sklearn.utils.estimator_checks import (  # noqa: E402
 
 from mer_helpers.methods import models as M  # noqa: E402
 from mer_helpers.methods import sequencers  # noqa: E402
-from mer_helpers.methods.audio_features import AudioFeaturizer  # noqa: E402
+from mer_helpers.methods.audio_featurizer import AudioFeaturizer  # noqa: E402
 from mer_helpers.predict.emotion_model import EmotionModel  # noqa: E402
 from mer_helpers.predict.clip_features import ClipAudioFeatures, ClipVisualFeatures  # noqa: E402
 from mer_helpers.methods.selection import ZebraFeatureSelector  # noqa: E402

@@ -39,3 +39,27 @@ def test_the_check_sees_a_missing_import():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_uses_only_names_it_defines(path):
     assert undefined_names(notebook_source(path), path.name) == []
+
+
+def rebound_imports(source: str) -> list[str]:
+    """Names a notebook imports and then assigns (a parameter or a variable named like a module:
+    the later binding silently replaces the earlier one)."""
+    import ast
+
+    tree = ast.parse(source)
+    imported = {a.asname or a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+                for a in n.names}
+    assigned = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    assigned |= {n.arg for n in ast.walk(tree) if isinstance(n, ast.arg)}
+    return sorted(imported & assigned)
+
+
+def test_the_rebinding_check_sees_a_parameter_named_like_a_module():
+    src = "audio_features = 'ae'\nfrom mer_helpers.methods import audio_featurizer\nx = audio_featurizer.summarize\n"
+    assert rebound_imports(src) == []
+    assert rebound_imports(src.replace("audio_featurizer", "audio_features")) == ["audio_features"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_never_rebinds_an_imported_name(path):
+    assert rebound_imports(notebook_source(path)) == []

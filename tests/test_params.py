@@ -28,7 +28,7 @@ def test_missing_parameter_raises():
 
 
 def test_featurizers_keep_their_parameters():
-    from mer_helpers.methods.audio_features import AudioFeaturizer
+    from mer_helpers.methods.audio_featurizer import AudioFeaturizer
     from mer_helpers.methods.summary import SummaryImages
 
     af = AudioFeaturizer(epochs=7, n_mfcc=20, features="ae")

@@ -291,7 +291,7 @@ def _tiny_real_bundle(tmp_path, clips: list[Path]) -> Path:
     """A bundle of the real featurizers (small autoencoder, random-init MobileNetV2, untrained
     classifiers) fitted on ``clips``: the chain, not the accuracy, is under test."""
     from mer_helpers.methods.audio import extract_mfcc
-    from mer_helpers.methods.audio_features import AudioFeaturizer
+    from mer_helpers.methods.audio_featurizer import AudioFeaturizer
     from mer_helpers.methods.fusion import fuse
     from mer_helpers.methods.summary import SummaryImages
     from mer_helpers.methods.visual import VisualFeaturizer

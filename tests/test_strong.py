@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from mer_helpers.methods import audio
-from mer_helpers.methods import audio_features
+from mer_helpers.methods import audio_featurizer
 from mer_helpers.methods import summary as sm
 from mer_helpers.methods import tuning
 from mer_helpers.methods import visual as vis
@@ -160,16 +160,16 @@ def test_zero_shot_on_straight_kdef_faces():
 # ----------------------------------------------------------------------------- audio sets
 
 def test_parse_audio_features():
-    assert audio_features.parse_audio_features("mfcc_stats+ae") == ("ae", "mfcc_stats")
-    assert audio_features.parse_audio_features(["egemaps", "mfcc_stats"]) == ("mfcc_stats", "egemaps")
+    assert audio_featurizer.parse_audio_features("mfcc_stats+ae") == ("ae", "mfcc_stats")
+    assert audio_featurizer.parse_audio_features(["egemaps", "mfcc_stats"]) == ("mfcc_stats", "egemaps")
     with pytest.raises(ValueError, match="opensmile|unknown"):
-        audio_features.parse_audio_features("ae+wav2vec")
+        audio_featurizer.parse_audio_features("ae+wav2vec")
 
 
 def test_mfcc_stats_needs_no_training_and_matches_plain_statistics():
     rng = np.random.default_rng(0)
     mf = [rng.normal(size=(n, 120)).astype(np.float32) for n in (30, 41, 25)]
-    f = audio_features.AudioFeaturizer(features="mfcc_stats", n_mfcc=40, mfcc_deltas=True).fit(mf[:2])
+    f = audio_featurizer.AudioFeaturizer(features="mfcc_stats", n_mfcc=40, mfcc_deltas=True).fit(mf[:2])
     X, cols, seqs = f.featurize(mf)
     assert f.encoder_ is None and X.shape == (3, 240) and cols == f.columns_
     assert cols[0] == "audio:mfcc_mean:0" and cols[-1] == "audio:mfcc_std:119"  # stats mean_std
@@ -184,16 +184,16 @@ def test_combined_sets_and_save_load(tmp_path):
     rng = np.random.default_rng(1)
     mf = [rng.normal(size=(20, 13)).astype(np.float32) for _ in range(4)]
     ege = rng.normal(size=(4, 88)).astype(np.float32)
-    f = audio_features.AudioFeaturizer(features="ae+mfcc_stats+egemaps", epochs=2, progress=False).fit(mf)
+    f = audio_featurizer.AudioFeaturizer(features="ae+mfcc_stats+egemaps", epochs=2, progress=False).fit(mf)
     X, cols, _ = f.featurize(mf, egemaps=ege)
     assert X.shape == (4, 64 + 26 + 88) and len(cols) == X.shape[1]
     assert "4 train clips (80 frames), 2 epochs in 1.5 s" in f.describe_fit(1.5)
     np.testing.assert_array_equal(X[:, -88:], ege)
     with pytest.raises(ValueError, match="egemaps"):
         f.transform(mf)
-    g = audio_features.AudioFeaturizer(features="mfcc_stats", n_mfcc=13).fit(mf)
+    g = audio_featurizer.AudioFeaturizer(features="mfcc_stats", n_mfcc=13).fit(mf)
     g.save(tmp_path / "a")
-    h = audio_features.AudioFeaturizer.load(tmp_path / "a")
+    h = audio_featurizer.AudioFeaturizer.load(tmp_path / "a")
     np.testing.assert_array_equal(h.transform(mf), g.transform(mf))
     assert not (tmp_path / "a" / "encoder.keras").exists()
 

@@ -159,11 +159,11 @@ def test_check_and_validate_for_notebooks():
 
 
 def test_audio_stat_names_match_the_audio_module():
-    from mer_helpers.methods import audio_features
+    from mer_helpers.methods import audio_featurizer
 
     # every statistic the parameter check accepts is one the audio module can compute
-    assert set(schema.AUDIO_STATS) == set(audio_features._STAT_FUNCS)
-    assert all(set(v) <= set(audio_features._STAT_FUNCS) for v in schema.AUDIO_STAT_PRESETS.values())
+    assert set(schema.AUDIO_STATS) == set(audio_featurizer._STAT_FUNCS)
+    assert all(set(v) <= set(audio_featurizer._STAT_FUNCS) for v in schema.AUDIO_STAT_PRESETS.values())
 
 
 @pytest.mark.slow  # subprocess `mer run`

@@ -1,6 +1,6 @@
 """The audio branch's front end: FFmpeg → WAV → spectral subtraction → peak normalisation →
 MFCC (paper 2, Algorithm 1; paper 1, §3.2.1); the clip vectors made from the MFCCs (dense
-autoencoder, statistics, eGeMAPS) are :mod:`mer_helpers.methods.audio_features`.
+autoencoder, statistics, eGeMAPS) are :mod:`mer_helpers.methods.audio_featurizer`.
 
 Stages and shapes
 -----------------
@@ -13,7 +13,7 @@ Stages and shapes
    with deltas); one frame every ``hop_length`` samples (10 ms at 16 kHz by default).
    :func:`extract_clips` / :func:`extract_mfcc` run 1-3 over many clips (Dask tasks,
    :mod:`mer_helpers.core.parallel`; progress bar) and cache each clip's result by content and parameters.
-4. :class:`mer_helpers.methods.audio_features.AudioFeaturizer` — the clip vector, made of one or more feature sets
+4. :class:`mer_helpers.methods.audio_featurizer.AudioFeaturizer` — the clip vector, made of one or more feature sets
    (``audio_features``, joined with ``+``):
 
    ``ae`` (the papers', the ``paper`` preset)

@@ -1,7 +1,7 @@
 """Clip files to feature rows: the first steps of the saved model.
 
 :class:`ClipAudioFeatures` and :class:`ClipVisualFeatures` wrap a fitted
-:class:`~mer_helpers.methods.audio_features.AudioFeaturizer` /
+:class:`~mer_helpers.methods.audio_featurizer.AudioFeaturizer` /
 :class:`~mer_helpers.methods.visual.VisualFeaturizer` as scikit-learn transformers of clip
 paths (the first two steps of :class:`~mer_helpers.predict.emotion_model.EmotionModel`);
 :func:`featurize` reads one modality of many clips and names the ones it cannot read.
@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from mer_helpers.core.media import MediaError
 from mer_helpers.methods.audio import extract_mfcc
-from mer_helpers.methods.audio_features import AudioFeaturizer
+from mer_helpers.methods.audio_featurizer import AudioFeaturizer
 from mer_helpers.methods.frames import sample_frames
 
 __all__ = ["ClipAudioFeatures", "ClipVisualFeatures", "clip_paths", "featurize", "clip_has_face"]

@@ -62,7 +62,7 @@ from mer_helpers.core.media import MediaError
 from mer_helpers.data.validate import probe_clip
 from mer_helpers.methods import person
 from mer_helpers.methods.audio import clip_has_speech
-from mer_helpers.methods.audio_features import AudioFeaturizer
+from mer_helpers.methods.audio_featurizer import AudioFeaturizer
 from mer_helpers.methods.fusion import fuse
 from mer_helpers.methods.models import SequenceClassifier
 from mer_helpers.methods.selection import ZebraFeatureSelector, selection_record

@@ -15,7 +15,7 @@ import numpy as np
 
 from mer_helpers.core import fileio
 from mer_helpers.methods import tuning
-from mer_helpers.methods.audio_features import (
+from mer_helpers.methods.audio_featurizer import (
     STAT_PRESETS, AudioFeaturizer, mfcc_summary, parse_audio_features, summarize
 )
 from mer_helpers.methods.evaluation import logreg_per_split

@@ -18,7 +18,7 @@ from mer_helpers.core.fileio import merge_fragments, read_json
 from mer_helpers.core.names import MODEL_LABELS
 from mer_helpers.data.splits import describe_splits, evaluation_splits
 from mer_helpers.methods import frames
-from mer_helpers.methods.audio_features import mfcc_summary
+from mer_helpers.methods.audio_featurizer import mfcc_summary
 from mer_helpers.methods.evaluation import (
     PAPER2_AUC, PAPER_CLASSES, PAPER_TABLE1, format_mean_std, logreg_per_split, proba_matrix
 )
