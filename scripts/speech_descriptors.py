@@ -101,7 +101,7 @@ def features(path: Path, pitch: str = "pyin"):
 
 def load(data: Path, corpus: str, cache: Path, pitch: str):
     """Cached per-clip matrices ``(mfcc, extra, speakers, labels, names)`` of ``corpus``."""
-    f = cache / f"{corpus}_{pitch}.npz"
+    f = cache / (f"{corpus}_{pitch}.npz" if N_FFT == 512 else f"{corpus}_{pitch}_nfft{N_FFT}.npz")
     if f.exists():
         z = np.load(f, allow_pickle=False)
         return z["mfcc"], z["extra"], z["speaker"], z["label"], z["name"]
@@ -162,9 +162,12 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default="/work/shared/data")
     ap.add_argument("--cache", default="/tmp/speech_desc")
     ap.add_argument("--pitch", choices=["pyin", "yin"], default="pyin")
+    ap.add_argument("--n-fft", type=int, default=512, help="frame length of MFCC, log-mel and RMS (hop stays 160)")
     ap.add_argument("--out", help="also write the tables (markdown) here")
     ap.add_argument("--limit", type=int, help="only time the first N clips of RAVDESS (no tables)")
     a = ap.parse_args(argv)
+    global N_FFT
+    N_FFT = a.n_fft
     data, cache = Path(a.data), Path(a.cache)
 
     if a.limit:
@@ -182,7 +185,7 @@ def main(argv=None) -> int:
     sets = {"MFCC 40+Δ+ΔΔ mean/std": (rm, sm),
             "MFCC + extra (64 log-mel mean/std, pitch, RMS, duration)": (np.hstack([rm, re_]), np.hstack([sm, se])),
             "extra only": (re_, se)}
-    lines = [f"<!-- made by: python scripts/speech_descriptors.py --pitch {a.pitch} (librosa trim 30 dB, "
+    lines = [f"<!-- made by: python scripts/speech_descriptors.py --pitch {a.pitch} --n-fft {N_FFT} (librosa trim 30 dB, "
              f"n_fft {N_FFT}, hop {HOP}; standardised logistic regression C=1) -->", "",
              "### (a) RAVDESS speech, 6 emotions, speaker-grouped 5-fold (mean ± std over folds)", "",
              "| features | dims | plain | z/speaker |", "|---|---|---|---|"]
