@@ -32,6 +32,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--logreg", action="store_true", help="also score a logistic regression on the same inner split")
     ap.add_argument("--out-name", default="classifiers", help="table name: OUT/artifacts/tuning/NAME.csv")
+    ap.add_argument("--threads", type=int, default=2, help="TensorFlow threads (intra- and inter-op)")
     a = ap.parse_args(argv)
 
     from mer_helpers.core import fileio
@@ -39,7 +40,7 @@ def main(argv=None) -> int:
     from mer_helpers.stages.classifiers import CLASSIFIER_SETTINGS, inner_classifier_table
     from mer_helpers.stages import classifiers
 
-    classifiers.set_threads(2)
+    classifiers.set_threads(a.threads)
     art = Path(a.run_dir) / "artifacts"
     labels = pd.read_csv(art / "labels.csv", dtype={"clip_id": str, "speaker": str})
     splits = fileio.read_json(art / "splits.json")
