@@ -72,14 +72,20 @@ def cmd_paired_build(a: argparse.Namespace) -> int:
 
 
 def cmd_predict(a: argparse.Namespace) -> int:
-    from mer_helpers.predict.clips import predict_cli  # TensorFlow is imported after the inputs are checked
+    from mer_helpers.predict.inputs import checked_inputs  # no TensorFlow: the inputs are checked first
 
     timeline = {"window_s": a.window, "hop_s": a.hop, "plot": a.plot} if a.timeline else None
     if not a.timeline and (a.plot or a.window is not None or a.hop is not None):
         print("mer predict: --window, --hop and --plot need --timeline", file=sys.stderr)
         return 1
+    inputs = checked_inputs(a.model_dir, a.clips, labels=a.labels, out=a.out, person_column=a.person_column,
+                            person=a.person, timeline=timeline)
+    if inputs.problems:
+        return exitcodes.INPUT_ERROR
+    from mer_helpers.predict.clips import predict_cli  # TensorFlow and the model from here on
+
     return predict_cli(a.model_dir, a.clips, labels=a.labels, out=a.out, on_bad_input=a.on_bad_input,
-                       person_column=a.person_column, person=a.person, timeline=timeline)
+                       person_column=a.person_column, person=a.person, timeline=timeline, checked=inputs)
 
 
 def cmd_weights_fetch(a: argparse.Namespace) -> int:

@@ -24,10 +24,11 @@ from mer_helpers.methods import models as M  # noqa: E402
 from mer_helpers.methods import networks, sequencers  # noqa: E402
 from mer_helpers.predict import emotion_model  # noqa: E402
 from mer_helpers.predict import clips as P  # noqa: E402
+from mer_helpers.predict import inputs
 
 REPO = Path(__file__).resolve().parent.parent
 CLASSES = ["happy", "sad", "surprise"]
-_real_check_clip = P.check_clip
+_real_check_clip = inputs.check_clip
 
 
 class _FakeFeaturizer:
@@ -84,7 +85,7 @@ def _fake_check_clip(path, **kwargs):
 
 @pytest.fixture
 def fake_chain(monkeypatch):
-    monkeypatch.setattr(P, "check_clip", _fake_check_clip)
+    monkeypatch.setattr(inputs, "check_clip", _fake_check_clip)
     for name, fake in (("AudioFeaturizer", _FakeAudio), ("VisualFeaturizer", _FakeVisual), ("fuse", _fake_fuse)):
         monkeypatch.setattr(emotion_model, name, fake)  # where EmotionModel looks them up
 
@@ -132,13 +133,13 @@ def test_expand_clips(tmp_path):
     (tmp_path / "a").mkdir()
     for name in ("x.mp4", "y.AVI", "z.flv", "w.mkv", "readme.txt"):
         (tmp_path / "a" / name).write_text("-")
-    got = P.expand_clips([str(tmp_path / "a")])
+    got = inputs.expand_clips([str(tmp_path / "a")])
     assert [p.name for p in got] == ["w.mkv", "x.mp4", "y.AVI", "z.flv"]
     with pytest.raises(FileNotFoundError, match="nope.mp4"):
-        P.expand_clips([str(tmp_path / "nope.mp4")])
+        inputs.expand_clips([str(tmp_path / "nope.mp4")])
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="empty"):
-        P.expand_clips([str(tmp_path / "empty")])
+        inputs.expand_clips([str(tmp_path / "empty")])
 
 
 @pytest.mark.slow  # builds and trains a small bundle
@@ -217,14 +218,14 @@ def _problems(err: str) -> list[str]:
 
 def test_check_clip_reasons(tmp_path, tiny_clip_factory):
     bad = _bad_clips(tmp_path)
-    assert P.check_clip(bad["zero"]) == "zero-byte file (empty)"
-    reason = P.check_clip(bad["text"])
+    assert inputs.check_clip(bad["zero"]) == "zero-byte file (empty)"
+    reason = inputs.check_clip(bad["text"])
     assert reason.startswith("unreadable: not a media file or corrupt (") and "\n" not in reason
     assert str(tmp_path) not in reason
-    assert P.check_clip(tiny_clip_factory()) is None
-    assert P.check_clip(tiny_clip_factory(audio=False)) == "no audio stream"
-    assert P.check_clip(tiny_clip_factory(video=False)) == "no video stream"
-    assert list(P.check_clips([bad["text"], tiny_clip_factory(), bad["zero"]])) == [str(bad["text"]), str(bad["zero"])]
+    assert inputs.check_clip(tiny_clip_factory()) is None
+    assert inputs.check_clip(tiny_clip_factory(audio=False)) == "no audio stream"
+    assert inputs.check_clip(tiny_clip_factory(video=False)) == "no video stream"
+    assert list(inputs.check_clips([bad["text"], tiny_clip_factory(), bad["zero"]])) == [str(bad["text"]), str(bad["zero"])]
 
 
 @pytest.mark.slow  # builds and trains a small bundle
@@ -260,7 +261,7 @@ def test_predict_cli_bad_clips_stop_and_skip(tmp_path, fake_chain, capsys):
     good = pred[pred.error == ""]
     assert (good.y_pred != "").all() and len(good) == len(paths)
     # rows keep the order of the clips (sorted folder listing)
-    assert pred.path.tolist() == [str(p.resolve()) for p in P.expand_clips([str(tmp_path / "clips")])]
+    assert pred.path.tolist() == [str(p.resolve()) for p in inputs.expand_clips([str(tmp_path / "clips")])]
     merged = good.merge(labels[["clip_id", "label"]], on="clip_id")
     assert cap.out.strip().splitlines()[-1].startswith(f"accuracy={(merged.label == merged.y_pred).mean():.4f} ")
 
@@ -327,7 +328,7 @@ def test_mer_predict_skip_mode_with_a_real_bundle(tmp_path, isolated_cache):
     folder.mkdir()
     good.write_bytes(sample[0].read_bytes())
     bad = _bad_clips(folder)
-    expected = [f"mer predict: {p}: {P.check_clip(p)}" for p in (bad["text"], bad["zero"])]
+    expected = [f"mer predict: {p}: {inputs.check_clip(p)}" for p in (bad["text"], bad["zero"])]
     out = tmp_path / "pred.csv"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MER_CACHE_DIR": str(isolated_cache)}
     res = subprocess.run([sys.executable, "-m", "mer_helpers", "predict", str(model_dir), str(folder),

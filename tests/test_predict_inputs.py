@@ -19,6 +19,7 @@ import pytest
 from mer_helpers.predict import bundle as B
 from mer_helpers.core import exitcodes, fileio
 from mer_helpers.predict import clips as P
+from mer_helpers.predict import inputs
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_CLIP = REPO / "data" / "sample" / "clips" / "ravdess_03_03-01-08-01-01-01-03.mp4"
@@ -45,7 +46,7 @@ def _no_decoding(monkeypatch):
     """Fail the test if a clip is decoded."""
     def check_clip(path, **kwargs):
         raise AssertionError(f"clip {path} decoded before the inputs were checked")
-    monkeypatch.setattr(P, "check_clip", check_clip)
+    monkeypatch.setattr(inputs, "check_clip", check_clip)
 
 
 def _err_lines(capsys) -> list[str]:
@@ -61,15 +62,15 @@ def test_truncated_clip_is_named_by_the_clip_check_of_mer_run(tmp_path, capsys, 
     cut.write_bytes(SAMPLE_CLIP.read_bytes()[:8244])  # the first 30 %: the header is whole
     whole = tmp_path / "whole.mp4"
     whole.write_bytes(SAMPLE_CLIP.read_bytes())
-    reason = P.check_clip(cut)
+    reason = inputs.check_clip(cut)
     assert reason is not None and reason.startswith("corrupt or truncated: decode error: "), reason
     assert str(cut) not in reason and "\n" not in reason
-    assert P.check_clip(whole) is None
+    assert inputs.check_clip(whole) is None
     from mer_helpers.data.validate import clip_problems
 
     assert reason == "; ".join(clip_problems(cut))  # the same check as `mer run`
     # a second check reads the cached probe: still named
-    assert P.check_clip(cut) == reason
+    assert inputs.check_clip(cut) == reason
     rc = P.predict_cli(_bundle(tmp_path / "model"), [str(cut), str(whole)])
     assert rc == exitcodes.BAD_CLIPS == 2
     assert _err_lines(capsys) == [f"mer predict: {cut}: {reason}"]
@@ -139,7 +140,7 @@ def test_out_that_cannot_be_written_and_out_that_is_an_input(tmp_path, monkeypat
 def test_read_labels_normalises_and_keeps_other_columns(tmp_path):
     f = tmp_path / "l.csv"
     f.write_text("\ufeffclip_id, label ,speaker\n a ,Joy,s1\nb,Sadness,s2\n", encoding="utf-8")
-    lab, problems = P.read_labels(f)
+    lab, problems = inputs.read_labels(f)
     assert problems == []
     assert lab.to_dict("list") == {"clip_id": ["a", "b"], "label": ["happy", "sad"], "speaker": ["s1", "s2"]}
 
@@ -264,3 +265,16 @@ def test_exit_status_table_is_the_same_in_help_readme_and_book(capsys):
         cli.main(["predict"])  # a usage error
     assert e.value.code == exitcodes.INPUT_ERROR == 1
     capsys.readouterr()
+
+
+def test_a_wrong_argument_is_named_before_tensorflow_is_imported(tmp_path):
+    """`mer predict` checks its inputs in a module that imports no TensorFlow: a missing bundle
+    is a one-line error, exit status 1, and TensorFlow was never loaded."""
+    clip = tmp_path / "a.mp4"
+    clip.write_bytes(b"")
+    code = ("import sys; from mer_helpers import cli; "
+            f"rc = cli.main(['predict', {str(tmp_path / 'no_model')!r}, {str(clip)!r}]); "
+            "print(rc, 'tensorflow' in sys.modules, 'keras' in sys.modules)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.stdout.split() == ["1", "False", "False"], p.stdout + p.stderr
+    assert "no_model" in p.stderr and all(line.startswith("mer predict: ") for line in p.stderr.splitlines())
