@@ -278,10 +278,11 @@ def fresh_cache(root: Path):
 def per_clip_stages(paths: list[str], preset: str, chunk: int, weights_path: str | None) -> dict[str, dict]:
     """Run the per-clip stages of ``preset`` over ``paths`` (the cache must be empty) through the
     functions the notebooks call: 00's probe, 01's ``audio.extract_to_npz`` (then 02's per-clip
-    statistics), 03's ``frames.sample_stream`` and ``summary.stream_summary``, 04's
+    statistics), 03's ``frames.sample_stream`` and ``summary_files.stream_summary``, 04's
     ``resnet_features.stream_split_features``. They stream, so memory should not grow with N."""
     from mer_helpers.data import validate
-    from mer_helpers.methods import audio, frames, summary
+    from mer_helpers.methods import audio, frames
+    from mer_helpers.methods import summary_files
     from mer_helpers.methods import audio_featurizer
     from mer_helpers.core.parallel import chunked
     from mer_helpers.stages import resnet_features, summary_images
@@ -319,7 +320,7 @@ def per_clip_stages(paths: list[str], preset: str, chunk: int, weights_path: str
 
     def summary_all():  # strong (summary_mode "all"): every face frame becomes a PNG
         store, model = state["store"], state["model"]
-        summary.stream_summary(art, "bench", zip(ids, model.iter_select((store[c] for c in ids), clip_ids=ids)))
+        summary_files.stream_summary(art, "bench", zip(ids, model.iter_select((store[c] for c in ids), clip_ids=ids)))
 
     def backbone_all():
         resnet_features.stream_split_features(art, "bench", ids, cfg["backbone"], weights_path or cfg["weights"],

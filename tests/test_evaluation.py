@@ -11,6 +11,7 @@ import pytest
 from sklearn import metrics as skm
 
 from mer_helpers.methods import evaluation as ev
+from mer_helpers.methods import papers
 from mer_helpers.methods import plots
 from mer_helpers.stages import classifiers
 
@@ -136,9 +137,9 @@ def test_summarize_model_folds_and_pooled(tmp_path):
 
 
 def test_paper_table_consistent_with_paper2_confusion():
-    m = ev.metrics_from_confusion(np.array(ev.PAPER2_CONFUSION_BILSTM_SA))
-    assert m["accuracy"] == pytest.approx(ev.PAPER_TABLE1["bilstm_sa"]["accuracy"], abs=5e-6)
-    assert m["f1_weighted"] == pytest.approx(ev.PAPER_TABLE1["bilstm_sa"]["f1_weighted"], abs=5e-4)
+    m = ev.metrics_from_confusion(np.array(papers.PAPER2_CONFUSION_BILSTM_SA))
+    assert m["accuracy"] == pytest.approx(papers.PAPER_TABLE1["bilstm_sa"]["accuracy"], abs=5e-6)
+    assert m["f1_weighted"] == pytest.approx(papers.PAPER_TABLE1["bilstm_sa"]["f1_weighted"], abs=5e-4)
 
 
 def test_plots_draw():
@@ -154,7 +155,7 @@ def test_plots_draw():
     ax = plots.plot_roc(df.y_true, ev.proba_matrix(df, CLASSES), CLASSES, "roc")
     assert len(ax.lines) == 4
     two = {"bilstm_sa": s["bilstm_sa"], "cnn": {k: v / 2 for k, v in s["bilstm_sa"].items() if k in ev.PAPER_METRICS}}
-    ax = plots.plot_metric_bars(two, reference=ev.PAPER_TABLE1, errors={"bilstm_sa": {"accuracy": 0.05}})
+    ax = plots.plot_metric_bars(two, reference=papers.PAPER_TABLE1, errors={"bilstm_sa": {"accuracy": 0.05}})
     bars = [c for c in ax.containers if type(c).__name__ == "BarContainer"]
     assert [[r.get_height() for r in c] for c in bars] == [[m[k] for k in ev.PAPER_METRICS] for m in two.values()]
     # the intervals and the papers' ticks sit on the bars' centres
@@ -164,7 +165,7 @@ def test_plots_draw():
     assert list(err.lines[2][0].get_segments()[0][:, 1]) == pytest.approx([two["bilstm_sa"]["accuracy"] - 0.05, two["bilstm_sa"]["accuracy"] + 0.05])
     ticks = np.asarray(ax.collections[-1].get_offsets())  # the cnn's papers' values
     assert list(ticks[:, 0]) == pytest.approx([r.get_x() + r.get_width() / 2 for r in bars[1]])
-    assert list(ticks[:, 1]) == pytest.approx([ev.PAPER_TABLE1["cnn"][k] for k in ev.PAPER_METRICS])
+    assert list(ticks[:, 1]) == pytest.approx([papers.PAPER_TABLE1["cnn"][k] for k in ev.PAPER_METRICS])
     axes = classifiers.plot_history({"m": {"history": {"loss": [1, 0.5], "val_loss": [1, 0.8], "accuracy": [0.3, 0.6],
                                               "val_accuracy": [0.3, 0.4]}}})
     assert len(axes[0].lines) == 2

@@ -16,6 +16,7 @@ import pytest
 
 from mer_helpers.methods import frames as fr
 from mer_helpers.methods import summary as sm
+from mer_helpers.methods import summary_files
 from mer_helpers.stages import summary_images
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
@@ -152,7 +153,7 @@ def test_run_split_streams_and_writes_what_the_in_memory_path_writes(tmp_path, m
     # all in memory: every clip's frames and results at once (the code before streaming)
     model = sm.SummaryImages(**params).fit([data[c] for c in split["train"]])
     ref = dict(zip(ids, model.select([data[c] for c in ids], clip_ids=ids)))
-    ref_index = sm.write_summary(tmp_path / "ref", "fold0", ref)
+    ref_index = summary_files.write_summary(tmp_path / "ref", "fold0", ref)
     ref_fit, ref_encoded = list(fake_cae), fake_cae.encoded
     fake_cae.clear()
     fake_cae.encoded = []
@@ -160,7 +161,7 @@ def test_run_split_streams_and_writes_what_the_in_memory_path_writes(tmp_path, m
     lazy = LazyFrames(data)
     got = summary_images.run_split(tmp_path / "got", split, lazy, keep=keep, **params)
     assert files(tmp_path / "got") == files(tmp_path / "ref")        # every PNG and index.csv, bytewise
-    pd.testing.assert_frame_equal(got.table, sm.results_table(ref))
+    pd.testing.assert_frame_equal(got.table, summary_files.results_table(ref))
     assert set(got.images) == set(keep) and all(np.array_equal(got.images[c], ref[c].images) for c in keep)
     assert got.info["images"] == len(ref_index) == sum(len(r.images) for r in ref.values())
     kept = len(keep) if mode == "all" else 0  # "all": the kept images are the clips' frames themselves

@@ -6,6 +6,7 @@ import pytest
 
 from mer_helpers.methods import frames as fr
 from mer_helpers.methods import summary as sm
+from mer_helpers.methods import summary_files
 from mer_helpers.core.media import write_clip
 from mer_helpers.stages import summary_images
 
@@ -130,9 +131,9 @@ def test_save_load_roundtrip(tmp_path, two_scene_frames):
 def test_write_and_read_summary(tmp_path, two_scene_frames):
     m = sm.SummaryImages("average", average_segments=2, frame_size=S)
     res = dict(zip(["c1", "c2"], m.select([two_scene_frames, two_scene_frames[:1]])))
-    index = sm.write_summary(tmp_path, "fold0", res)
+    index = summary_files.write_summary(tmp_path, "fold0", res)
     assert list(index.columns[:3]) == ["clip_id", "k", "png"] and len(index) == 4
     assert bool(index.loc[index.clip_id == "c2", "padded"].all())
-    idx2, images = sm.read_summary(tmp_path, "fold0")
+    idx2, images = summary_files.read_summary(tmp_path, "fold0")
     np.testing.assert_array_equal(images["c1"], res["c1"].images)   # PNG is lossless
     assert (tmp_path / "summary" / "fold0" / "index.csv").exists()

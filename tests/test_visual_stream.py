@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from mer_helpers.core import fileio
-from mer_helpers.methods import summary as sm
+from mer_helpers.methods import summary_files
 from mer_helpers.methods import visual as vis
 from mer_helpers.methods import backbones
 from mer_helpers.stages import resnet_features
@@ -63,7 +63,7 @@ def write_run(art, seed=0):
         for c, ims in by_clip.items():
             for j, im in enumerate(ims):
                 rel = f"summary/images/{split}_{c}_{j}.png"
-                sm.write_png(art / rel, im)
+                summary_files.write_png(art / rel, im)
                 rows.append({"clip_id": c, "k": j, "png": rel})
         rows = rows[::-1]  # the reader orders by clip and k itself
         (art / "summary" / split).mkdir(parents=True, exist_ok=True)
@@ -83,7 +83,7 @@ def test_stream_reads_and_computes_one_chunk_at_a_time(tmp_path, predicted, monk
     art = tmp_path / "artifacts"
     order, images = write_run(art)
     seen_by_backbone, pngs_read = [], [0]
-    real_bf, real_png = vis.backbone_features, sm.read_png
+    real_bf, real_png = vis.backbone_features, summary_files.read_png
 
     def backbone_features(ims, *a, **kw):
         seen_by_backbone.append((len(ims), pngs_read[0]))
@@ -95,7 +95,7 @@ def test_stream_reads_and_computes_one_chunk_at_a_time(tmp_path, predicted, monk
         return real_png(path)
 
     monkeypatch.setattr(resnet_features, "backbone_features", backbone_features)
-    monkeypatch.setattr(sm, "read_png", read_png)
+    monkeypatch.setattr(summary_files, "read_png", read_png)
     kept, stats = stream(art, order, chunk=2)
     k = [len(images["fold0"][c]) for c in order]  # same k in both splits
     per_chunk = [sum(k[s:s + 2]) for s in range(0, len(order), 2)]  # [5, 2, 4, 3]
@@ -167,15 +167,15 @@ def test_stream_missing_clip_names_the_index(tmp_path, predicted):
 def test_summary_chunks_match_read_summary(tmp_path):
     art = tmp_path / "artifacts"
     order, images = write_run(art)
-    index, whole = sm.read_summary(art, "fold0")
+    index, whole = summary_files.read_summary(art, "fold0")
     assert list(whole) == sorted(order) and len(index) == 14
-    parts = list(sm.iter_summary_chunks(art, sm.read_summary_index(art, "fold0"), order, chunk=3))
+    parts = list(summary_files.iter_summary_chunks(art, summary_files.read_summary_index(art, "fold0"), order, chunk=3))
     assert [list(p) for p in parts] == [order[:3], order[3:6], order[6:]]
     for p in parts:
         for c, ims in p.items():
             assert ims.dtype == np.uint8 and np.array_equal(ims, images["fold0"][c]) and np.array_equal(ims, whole[c])
     with pytest.raises(FileNotFoundError, match="run notebook"):
-        sm.read_summary_index(art, "fold9")
+        summary_files.read_summary_index(art, "fold9")
 
 
 def test_sequence_writer_is_an_npz(tmp_path):

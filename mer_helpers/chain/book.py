@@ -29,7 +29,7 @@ from mer_helpers.chain.runner import NOTEBOOK_DIR, REPO_ROOT
 from mer_helpers.chain.schema import chain_parameters
 from mer_helpers.core import fileio
 from mer_helpers.core.names import MODEL_LABELS
-from mer_helpers.methods.evaluation import PAPER_TABLE1
+from mer_helpers.methods.papers import PAPER_TABLE1
 
 #: named reference runs kept with the book (``scripts/save_reference_run.py``): their
 #: metrics.json and run.json only, shown beside the run that builds the book

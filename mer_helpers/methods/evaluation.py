@@ -600,26 +600,6 @@ def mean_over_splits(df: pd.DataFrame, classes: Sequence[str], metric: str = "f1
 
 
 # ----------------------------------------------------------------------------------------------
-# The papers' numbers and the facts of a run (for the comparison in 07_results)
-# ----------------------------------------------------------------------------------------------
-#: Paper 1 Table 1 = paper 2 Table 2 (MELD, happy/sad/surprise, random 80/20 split, ImageNet ResNet-50).
-PAPER_TABLE1 = {
-    "bilstm_sa": {"accuracy": 0.89834, "precision_weighted": 0.89833, "recall_weighted": 0.898, "f1_weighted": 0.898},
-    "bilstm": {"accuracy": 0.85151, "precision_weighted": 0.85165, "recall_weighted": 0.85151, "f1_weighted": 0.85152},
-    "cnn": {"accuracy": 0.8687, "precision_weighted": 0.86877, "recall_weighted": 0.8687, "f1_weighted": 0.86867},
-}
-#: Paper 2 §5.1: ROC AUC of the three models.
-PAPER2_AUC = {"bilstm_sa": 0.98, "bilstm": 0.93, "cnn": 0.928}
-#: Paper 2 §5.1, BiLSTM-SA confusion matrix as given in the text (rows true, columns predicted;
-#: order happy, sad, surprise).
-PAPER2_CONFUSION_BILSTM_SA = [[1284, 131, 34], [136, 1284, 13], [24, 5, 463]]
-
-
-#: the papers' class set (Table 1, the confusion matrix above)
-PAPER_CLASSES = ("happy", "sad", "surprise")
-
-
-# ----------------------------------------------------------------------------------------------
 # A linear yardstick per split
 # ----------------------------------------------------------------------------------------------
 def logreg_per_split(features, labels: Mapping, splits: Sequence[Mapping], *, classes: Sequence[str] | None = None,

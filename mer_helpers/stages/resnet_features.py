@@ -16,7 +16,7 @@ import numpy as np
 from mer_helpers.core import fileio
 from mer_helpers.core.parallel import CHUNK_CLIPS
 from mer_helpers.data.labels import normalize_label
-from mer_helpers.methods import summary as sm, tuning
+from mer_helpers.methods import summary_files, tuning
 from mer_helpers.methods.backbones import (
     FER2013_CLASSES, backbone_spec, build_backbone, normalise_weights, weights_label
 )
@@ -165,7 +165,7 @@ def stream_split_features(artifacts, split: str, clip_order: Sequence[str], back
     """
 
     artifacts = Path(artifacts)
-    index = sm.read_summary_index(artifacts, split)
+    index = summary_files.read_summary_index(artifacts, split)
     have = set(index["clip_id"].astype(str))
     clip_ids = [str(c) for c in clip_order]
     missing = sorted(set(clip_ids) - have)
@@ -179,7 +179,7 @@ def stream_split_features(artifacts, split: str, clip_order: Sequence[str], back
     n, i, X, pixels, means = len(clip_ids), 0, None, None, {}
     out = artifacts / "visual" / split
     with fileio.SequenceWriter(out / "sequences.npz") as sequences:
-        for images in sm.iter_summary_chunks(artifacts, index, clip_ids, chunk):
+        for images in summary_files.iter_summary_chunks(artifacts, index, clip_ids, chunk):
             raw, st = backbone_features([im for ims in images.values() for im in ims], backbone, weights,
                                         seed=seed, batch_size=batch_size, return_stats=True, layer="raw",
                                         seen=seen, progress=progress)

@@ -19,9 +19,8 @@ from mer_helpers.core.names import MODEL_LABELS
 from mer_helpers.data.splits import describe_splits, evaluation_splits
 from mer_helpers.methods import frames
 from mer_helpers.methods.audio_featurizer import mfcc_summary
-from mer_helpers.methods.evaluation import (
-    PAPER2_AUC, PAPER_CLASSES, PAPER_TABLE1, format_mean_std, logreg_per_split, proba_matrix
-)
+from mer_helpers.methods.evaluation import format_mean_std, logreg_per_split, proba_matrix
+from mer_helpers.methods.papers import PAPER2_AUC, PAPER_CLASSES, PAPER_TABLE1
 
 #: MELD utterances per label, train / dev / test (the published distribution, Poria et al. 2019;
 #: github.com/declare-lab/MELD).

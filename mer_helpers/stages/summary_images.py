@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from mer_helpers.core import fileio
-from mer_helpers.methods.summary import SummaryImages, SummaryResult, stream_summary
+from mer_helpers.methods.summary import SummaryImages, SummaryResult
+from mer_helpers.methods.summary_files import stream_summary
 
 
 def fit_split(frames_by_id: Mapping[str, np.ndarray], train_ids: Iterable[str], **params) -> SummaryImages:
