@@ -135,7 +135,6 @@ def _sigint_blocked() -> Iterator[None]:
     in order). A Ctrl-C during the few seconds inside is lost. Only in the main thread (the
     only one that may set signal handlers); a worker a nanny restarts later does not ignore it."""
     import signal
-    import threading
 
     if threading.current_thread() is not threading.main_thread():
         yield

@@ -244,8 +244,6 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
 
 def _prediction_frame(p: np.ndarray, clip_ids, split: str, y_idx, classes: Sequence[str]):
     """``clip_id, split, y_true, y_pred, p_<class>...`` of one split's test clips."""
-    import pandas as pd
-
     df = pd.DataFrame({"clip_id": clip_ids, "split": split, "y_true": [classes[i] for i in y_idx],
                        "y_pred": [classes[i] for i in p.argmax(axis=1)]})
     for j, c in enumerate(classes):
@@ -393,9 +391,6 @@ def training_table(records: Mapping[str, Mapping[str, dict]], frames: Mapping[st
         Indexed by ``(split, model)``: epochs run, best epoch, weight updates, fit / validation
         clips, validation speakers, test accuracy; rounded to 3 decimals.
     """
-    import pandas as pd
-
-
     rows = []
     for i, (s, recs) in enumerate(records.items()):
         for m, rec in recs.items():
@@ -523,9 +518,6 @@ def run_ablation(artifacts, eval_splits: Sequence[Mapping], labels, classes: Seq
     dict
         Variant -> macro-F1, the mean over the splits.
     """
-    import pandas as pd
-
-
     artifacts = Path(artifacts)
     f1 = {}
     for key, cols in variants.items():
