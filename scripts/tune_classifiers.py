@@ -3,7 +3,7 @@
 For every evaluation split of a finished run (``OUT/artifacts``), the split's *training* clips
 are cut once more by whole speakers (:func:`mer_helpers.methods.tuning.inner_split`): each setting of
 the grid is fitted on the rest and scored on those held-out training speakers
-(:func:`mer_helpers.methods.tuning.inner_classifier_table`, the same code notebook 06 runs for its own
+(:func:`mer_helpers.stages.classifiers.inner_classifier_table`, the same code notebook 06 runs for its own
 table). The split's test clips are never read. The table (macro-F1 per setting, mean and std
 over splits) is written to ``OUT/artifacts/tuning/<name>.csv``; pick a setting from it, then
 rerun notebooks 06-07 with ``-p``.

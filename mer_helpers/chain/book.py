@@ -36,7 +36,7 @@ from mer_helpers.methods.papers import PAPER_TABLE1
 REFERENCE_RUNS = REPO_ROOT / "book" / "reference_runs"
 
 #: Paper 1, Table 1 (three MELD emotions, random 80/20 split), in percent: the same numbers as
-#: :data:`mer_helpers.methods.evaluation.PAPER_TABLE1`, which keeps them as published.
+#: :data:`mer_helpers.methods.papers.PAPER_TABLE1`, which keeps them as published.
 PAPER1_TABLE1 = {m: {k.replace("_weighted", ""): 100 * v for k, v in row.items()} for m, row in PAPER_TABLE1.items()}
 
 

@@ -168,7 +168,7 @@ def _str_list_ok(v: Any) -> bool:
     return isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v)
 
 
-#: the statistics and presets of :func:`mer_helpers.methods.audio.parse_stats` (kept equal by a test)
+#: the statistics and presets of :func:`mer_helpers.methods.audio_featurizer.parse_stats` (kept equal by a test)
 
 
 def _audio_stats_ok(v: Any) -> bool:

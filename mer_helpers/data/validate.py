@@ -112,7 +112,7 @@ def problems(info: dict, need_both: bool = True) -> list[str]:
 def clip_problems(path: str | os.PathLike, decode: bool = True, use_cache: bool = True,
                   need_both: bool = True) -> list[str]:
     """The one clip check of `mer run` (:func:`validate_clips`) and `mer predict`
-    (:func:`mer_helpers.predict.clips.check_clip`): :func:`problems` of :func:`probe_clip`, which with
+    (:func:`mer_helpers.predict.inputs.check_clip`): :func:`problems` of :func:`probe_clip`, which with
     ``decode=True`` decodes every stream, so a truncated or partly decodable clip whose header
     looks fine is named ("corrupt or truncated: ..."). An FFmpeg time-out or an OS error is a
     problem too.

@@ -106,7 +106,7 @@ def summarize(sequences: Sequence[np.ndarray], stats: str | Sequence[str] = "mea
               prefix: str = "audio:ae", precision=np.float64) -> tuple[np.ndarray, list[str]]:
     """Fixed-length clip vectors from ``(T, d)`` sequences (the one home of the MFCC and
     bottleneck statistics: notebook 02, :class:`AudioFeaturizer`,
-    :func:`mer_helpers.methods.evaluation.plain_feature_references`).
+    :func:`mer_helpers.stages.results.plain_feature_references`).
 
     Parameters
     ----------

@@ -519,7 +519,7 @@ def frames_at(path: str | os.PathLike, fractions: Sequence[float] = (0.1, 0.5, 0
 
 
 #: ``OUT/artifacts/<this>``: each clip's face-only frames as mean grey thumbnails (notebook 03),
-#: the pixel features of :func:`mer_helpers.methods.evaluation.plain_feature_references`
+#: the pixel features of :func:`mer_helpers.stages.results.plain_feature_references`
 GREY_PIXELS = "summary/grey_pixels.npz"
 
 

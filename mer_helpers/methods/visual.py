@@ -561,7 +561,7 @@ class VisualFeaturizer(TransformerMixin, BaseEstimator):
 def pixel_baseline(images_per_clip: Sequence[np.ndarray], size: int = 24, dtype=np.float32) -> np.ndarray:
     """A plain comparator: each clip's images as ``size`` x ``size`` grey pixels, averaged over
     its images and scaled to [0, 1]; the one grey-pixel feature (notebook 04 on summary images,
-    :func:`mer_helpers.methods.evaluation.plain_feature_references` on sampled frames).
+    :func:`mer_helpers.stages.results.plain_feature_references` on sampled frames).
 
     Parameters
     ----------

@@ -127,9 +127,9 @@ class _ClipFeatures(TransformerMixin, BaseEstimator):
 
 
 class ClipAudioFeatures(_ClipFeatures):
-    """Clip paths → audio feature vectors: MFCC front end + :class:`mer_helpers.methods.audio.AudioFeaturizer`.
+    """Clip paths → audio feature vectors: MFCC front end + :class:`mer_helpers.methods.audio_featurizer.AudioFeaturizer`.
 
-    ``featurizer`` is an unfitted :class:`~mer_helpers.methods.audio.AudioFeaturizer` (``None``: one with
+    ``featurizer`` is an unfitted :class:`~mer_helpers.methods.audio_featurizer.AudioFeaturizer` (``None``: one with
     the default settings); ``n_jobs`` clips have their MFCCs extracted at a time. Parameters and
     notes: see ``_ClipFeatures``.
     """

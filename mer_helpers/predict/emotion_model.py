@@ -5,7 +5,7 @@
     clip paths ─features─▶ [audio | visual] (n, d_a+d_v) ─select─▶ (n, k) ─classify─▶ p (n, C)
 
 * ``features`` — a :class:`~sklearn.pipeline.FeatureUnion` of :class:`ClipAudioFeatures`
-  (:class:`mer_helpers.methods.audio.AudioFeaturizer`: extraction, denoising, MFCC, autoencoder) and
+  (:class:`mer_helpers.methods.audio_featurizer.AudioFeaturizer`: extraction, denoising, MFCC, autoencoder) and
   :class:`ClipVisualFeatures` (:class:`mer_helpers.methods.visual.VisualFeaturizer`: frames, summary
   images, backbone), each a transformer from clip paths to a float32 array;
 * ``select`` — the Zebra selector (:class:`mer_helpers.methods.selection.ZebraFeatureSelector`), or

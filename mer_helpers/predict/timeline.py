@@ -279,7 +279,7 @@ def timeline_cli(model, paths: Sequence[Path], out=None, window_s: float = WINDO
     ----------
     model : mer_helpers.predict.emotion_model.EmotionModel
     paths : sequence of Path
-        The videos (already checked by :func:`mer_helpers.predict.clips.check_inputs`).
+        The videos (already checked by :func:`mer_helpers.predict.inputs.check_inputs`).
     out : path-like or None
         The CSV (``None``: standard output).
     window_s, hop_s : float

@@ -1,6 +1,6 @@
 """Notebook 02 (audio autoencoder): one split from MFCC frames to clip features, its checks and fragment.
 
-:func:`run_split` fits :class:`mer_helpers.methods.audio.AudioFeaturizer` on a split's training clips
+:func:`run_split` fits :class:`mer_helpers.methods.audio_featurizer.AudioFeaturizer` on a split's training clips
 and writes the split's feature table; :func:`sanity_check` compares it with the plain MFCC
 statistics yardstick on the same split; :func:`metrics_fragment` is the stage's part of
 ``metrics.json``.
@@ -158,7 +158,7 @@ def run_split(artifacts, split: Mapping[str, Any], mfcc: Mapping[str, np.ndarray
               egemaps: Mapping[str, np.ndarray] | None = None, **params: Any) -> AudioSplitResult:
     """Fit the audio featurizer on one split's training clips, encode every clip, write the split's artifacts.
 
-    Shaped like :func:`mer_helpers.methods.models.run_split`: notebook 02 calls it once per split.
+    Shaped like :func:`mer_helpers.stages.classifiers.run_split`: notebook 02 calls it once per split.
 
     Parameters
     ----------

@@ -114,7 +114,7 @@ class SplitResult:
     n_train: int
     n_test: int
     #: the test clips again, normalised with a skewed reference (``fused/<split>/skewed.npz``,
-    #: see :func:`mer_helpers.methods.selection.write_skewed_split`): model -> prediction frame
+    #: see :func:`mer_helpers.stages.feature_selection.write_skewed_split`): model -> prediction frame
     skewed: dict = field(default_factory=dict)
 
 
@@ -600,7 +600,7 @@ def inner_classifier_table(artifacts, splits: Sequence[Mapping], labels: pd.Data
     """Inner-speaker macro-F1 of classifier settings (the evidence behind notebook 06's choices).
 
     For each split, the training clips are cut by :func:`inner_split`; each candidate trains
-    ``model`` on the inner-fit speakers exactly as :func:`mer_helpers.methods.models.run_split` would
+    ``model`` on the inner-fit speakers exactly as :func:`mer_helpers.stages.classifiers.run_split` would
     (same sequencer, fusion and training) and is scored on the held-out inner speakers. The
     test clips of a split are never read.
 

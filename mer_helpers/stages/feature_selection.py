@@ -68,7 +68,7 @@ def write_skewed_split(artifacts: str | os.PathLike, split: Mapping, labels: pd.
     feelings; training persons as in ``features.npz``.
 
     An evaluation file, not an input of any fitted stage: to draw the subset it reads the test
-    clips' labels, which is what the check is about. :func:`mer_helpers.methods.models.run_split`
+    clips' labels, which is what the check is about. :func:`mer_helpers.stages.classifiers.run_split`
     predicts its test rows with the models trained on ``features.npz``.
 
     Parameters

@@ -124,7 +124,7 @@ def stream_split_features(artifacts, split: str, clip_order: Sequence[str], back
     """Compute and write one split's visual features a chunk of clips at a time (notebook 04).
 
     For each chunk of at most ``chunk`` clips: its summary PNGs are read
-    (:func:`mer_helpers.methods.summary.iter_summary_chunks`), the backbone describes their images
+    (:func:`mer_helpers.methods.summary_files.iter_summary_chunks`), the backbone describes their images
     (:func:`backbone_features`, cached by content), each clip's sequence is appended to
     ``visual/<split>/sequences.npz`` (:class:`mer_helpers.core.fileio.SequenceWriter`) and only its
     mean row, its grey-pixel row and (``layer_means``) its per-layer means are kept. Images

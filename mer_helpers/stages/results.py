@@ -121,7 +121,7 @@ def plain_feature_references(out_dir, size: int = 32, pixels: np.ndarray | None 
 
     A standardised logistic regression (:func:`logreg_per_split`), fitted on each split's
     training clips only, on ``mfcc`` (each clip's MFCC mean + std, ``audio/mfcc.npz``,
-    :func:`mer_helpers.methods.audio.mfcc_summary`), ``pixels`` (the mean of the clip's face-only frames
+    :func:`mer_helpers.methods.audio_featurizer.mfcc_summary`), ``pixels`` (the mean of the clip's face-only frames
     as ``size`` x ``size`` grey pixels, written by notebook 03 as
     :data:`mer_helpers.methods.frames.GREY_PIXELS`), ``early_fusion`` (both concatenated) and
     ``late_fusion`` (the two models' probabilities averaged). Reads ``OUT/artifacts`` only.

@@ -170,7 +170,7 @@ def run_split(artifacts: str | os.PathLike, split: Mapping, frames_by_id: Mappin
               reuse: SummarySplitResult | None = None, keep: Iterable[str] = (), **params) -> SummarySplitResult:
     """Fit the summary-image model on one split's training clips, summarise every clip, write the images.
 
-    Shaped like :func:`mer_helpers.methods.models.run_split`: notebook 03 calls it once per split.
+    Shaped like :func:`mer_helpers.stages.classifiers.run_split`: notebook 03 calls it once per split.
     Streams: the fit reads only the training clips it draws frames from
     (:meth:`SummaryImages.fit_ids`), then each clip is read, summarised and written in turn
     (:meth:`SummaryImages.iter_select`, :func:`stream_summary`); with a lazy
