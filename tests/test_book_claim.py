@@ -133,3 +133,17 @@ def test_the_intros_reading_of_the_claim_table_holds_for_the_kept_runs():
     assert rnd["ablation"]["visual_only"] >= rnd["models"]["bilstm_sa"]["f1_macro"]
     strong_cv = m(book.CLAIM_RUNS["strong"][1])
     assert all(strong_cv["models"][k]["accuracy"] >= 0.95 for k in ("bilstm_sa", "bilstm", "cnn"))
+
+
+def test_notebook_07_labels_the_reference_runs_as_such(tmp_path):
+    """Notebook 07 with an empty ``compare_runs`` shows the same claim table, headed as the
+    reference runs kept with the book (not this run's numbers)."""
+    from mer_helpers.stages import results
+
+    _ref(tmp_path, "paired-paper-random", "paper", "random-split", 0.81, {"backbone_weights": "none"})
+    _ref(tmp_path, "paired-paper", "paper", "speaker-cv", 0.50, {"backbone_weights": "none"})
+    md = results.reference_claim_markdown(tmp_path)
+    head, table = md.split("\n\n", 1)
+    assert head.startswith("**Reference runs, not this run**") and "`paired-strong-random`" in head
+    assert table == book.claim_markdown(tmp_path)
+    assert _row(md, "`paper` preset (reference runs)", "BiLSTM-SA").endswith("| 81.0 | 80.5 | 50.0 ± 3.0 | 49.5 ± 3.0 |")

@@ -6,11 +6,9 @@ These tests are marked ``slow``: ``pytest -m "not slow"`` leaves them out.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -54,6 +52,20 @@ def test_every_notebook_executed(sample_run):
         errors = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
                   if o.get("output_type") == "error"]
         assert not errors, f"{name}: {errors[0]['ename']}: {errors[0]['evalue']}"
+
+
+def test_results_notebook_shows_the_reference_runs(sample_run):
+    """With no ``compare_runs``, notebook 07 sets the book's reference runs (random split beside
+    speaker-independent, each preset) below this run's protocol table, labelled as reference runs."""
+    from mer_helpers.chain import book
+
+    nb = json.loads((sample_run / "notebooks" / "07_results.ipynb").read_text())
+    shown = "".join("".join(o.get("data", {}).get("text/markdown", "")) for c in nb["cells"]
+                    if c["cell_type"] == "code" for o in c.get("outputs", []))
+    assert "**Reference runs, not this run**" in shown
+    strong = json.loads((book.REFERENCE_RUNS / "paired-strong" / "metrics.json").read_text())
+    acc = 100 * strong["models"]["bilstm_sa"]["accuracy"]
+    assert "| `strong` preset (reference runs) | BiLSTM-SA |" in shown and f"| {acc:.1f} ± " in shown
 
 
 def test_metrics_json_follows_interface(sample_run):

@@ -13,6 +13,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from mer_helpers.chain.book import CLAIM_RUNS, REFERENCE_RUNS, claim_markdown
 from mer_helpers.core import fileio
 from mer_helpers.core.fileio import merge_fragments, read_json
 from mer_helpers.core.names import MODEL_LABELS
@@ -272,6 +273,29 @@ def compare_runs(run_dirs: Sequence, models: Sequence[str] = tuple(MODEL_LABELS)
             raise FileNotFoundError(f"{r}: no metrics.json (compare_runs needs finished `mer run` folders)")
         rows += run_rows(r.name, read_json(r / "metrics.json"), models)
     return pd.DataFrame(rows, columns=["run", "protocol", "model", "accuracy", "accuracy_std", "f1_macro"])
+
+
+def reference_claim_markdown(ref_dir: Path | None = None) -> str:
+    """Markdown for notebook 07 when ``compare_runs`` is empty: the claim table of the reference
+    runs kept with the book (random split beside speaker-independent, each preset, with the
+    commands; :func:`mer_helpers.chain.book.claim_markdown`), headed so that nobody takes them
+    for this run.
+
+    Parameters
+    ----------
+    ref_dir : path, optional
+        The folder of the reference runs (default ``book/reference_runs``).
+
+    Returns
+    -------
+    str
+    """
+    ref_dir = Path(ref_dir) if ref_dir is not None else REFERENCE_RUNS
+    names = ", ".join(f"`{n}`" for pair in CLAIM_RUNS.values() for n in pair)
+    return (f"**Reference runs, not this run**: the runs kept with the book in `{ref_dir.name}` "
+            f"({names}), the paired three-class clips under both protocols for each preset. "
+            "Pass run folders as `compare_runs` to set your own runs beside this one instead.\n\n"
+            + claim_markdown(ref_dir))
 
 
 def protocol_gap_hint(dataset: str, data_root, out_dir, protocol: str | None, backbone_weights: str) -> str:
