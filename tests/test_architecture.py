@@ -27,8 +27,8 @@ LAZY_OK = {"mer_helpers.cli"}
 MAX_LINES = 700
 #: modules longer than MAX_LINES when the rule came in (issue 22): their size then; split them
 OVERSIZED = {
-    "mer_helpers.methods.selection": 882, "mer_helpers.predict.emotion_model": 872,
-    "mer_helpers.stages.classifiers": 726, "mer_helpers.core.cache": 718,
+    "mer_helpers.methods.selection": 882, "mer_helpers.predict.emotion_model": 871,
+    "mer_helpers.core.cache": 718,
 }
 
 

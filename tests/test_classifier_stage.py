@@ -38,7 +38,7 @@ def stub(monkeypatch):
         yt, yp = TRUTH[split["name"]]
         i = [s["name"] for s in SPLITS].index(split["name"])
         return classifiers.SplitResult(split["name"], {m: _pred(split["name"], yt, yp) for m in model_names},
-                             {m: _record(i) for m in model_names}, {}, None, [], 2, 2)
+                             {m: _record(i) for m in model_names}, None, [], 2, 2)
 
     monkeypatch.setattr(classifiers, "run_split", fake_run_split)
     return calls

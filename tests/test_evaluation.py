@@ -13,7 +13,6 @@ from sklearn import metrics as skm
 from mer_helpers.methods import evaluation as ev
 from mer_helpers.methods import papers
 from mer_helpers.methods import plots
-from mer_helpers.stages import classifiers
 
 CLASSES = ["happy", "sad", "surprise"]
 
@@ -166,7 +165,7 @@ def test_plots_draw():
     ticks = np.asarray(ax.collections[-1].get_offsets())  # the cnn's papers' values
     assert list(ticks[:, 0]) == pytest.approx([r.get_x() + r.get_width() / 2 for r in bars[1]])
     assert list(ticks[:, 1]) == pytest.approx([papers.PAPER_TABLE1["cnn"][k] for k in ev.PAPER_METRICS])
-    axes = classifiers.plot_history({"m": {"history": {"loss": [1, 0.5], "val_loss": [1, 0.8], "accuracy": [0.3, 0.6],
+    axes = plots.plot_history({"m": {"history": {"loss": [1, 0.5], "val_loss": [1, 0.8], "accuracy": [0.3, 0.6],
                                               "val_accuracy": [0.3, 0.4]}}})
     assert len(axes[0].lines) == 2
 

@@ -181,14 +181,15 @@ def test_run_split_fits_on_training_rows_only_and_bundle_round_trips(tmp_path):
     assert sorted(df.clip_id) == sorted(s["test"]) and set(df.split) == {s["name"]}
     assert set(r.records["cnn"]["val_speakers"]).isdisjoint({c.split("_")[0] for c in s["test"]})
     # the bundle saved to disk predicts exactly what the in-memory model predicts
-    bundle = M.ClassifierBundle(classes, r.columns, r.sequencer, r.models, params={"epochs": 2})
+    bundle = M.SequenceClassifier.from_fitted(classes, r.columns, r.sequencer, r.classifier.networks_,
+                                             parameters={"epochs": 2})
     bundle.save(tmp_path / "model")
     meta = fileio.read_json(tmp_path / "model" / "bundle.json")
     assert meta["classes"] == classes and meta["models"] == ["cnn"] and meta["selected_columns"] == r.columns
     assert meta["sequence_layout"]["steps"] == 2 and meta["sequence_layout"]["step_dim"] == 2
-    back = M.ClassifierBundle.load(tmp_path / "model")
+    back = M.SequenceClassifier.load(tmp_path / "model")
     Xin = back.inputs(X, cols)
-    np.testing.assert_allclose(back.predict_proba(Xin)["cnn"], networks.predict_proba(r.models["cnn"], Xin), atol=1e-6)
+    np.testing.assert_allclose(back.proba_from_inputs(Xin)["cnn"], networks.predict_proba(r.classifier.networks_["cnn"], Xin), atol=1e-6)
     with pytest.raises(ValueError, match="missing from the fused features"):
         back.inputs(X[:, 1:], cols[1:])
 
@@ -232,10 +233,10 @@ def test_late_fusion_trains_one_model_per_modality_and_round_trips(tmp_path):
     pa = networks.predict_proba(model.get_layer("bilstm_sa_audio"), Xa)
     pv = networks.predict_proba(model.get_layer("bilstm_sa_visual"), Xv)
     np.testing.assert_allclose(p, (pa + pv) / 2, rtol=1e-5, atol=1e-6)   # the mean of the two
-    bundle = M.ClassifierBundle(["a", "b", "c"], cols, seq, {"bilstm_sa": model})
+    bundle = M.SequenceClassifier.from_fitted(["a", "b", "c"], cols, seq, {"bilstm_sa": model})
     bundle.save(tmp_path / "model")
-    again = M.ClassifierBundle.load(tmp_path / "model")
-    np.testing.assert_allclose(again.predict_proba(again.inputs(X, cols))["bilstm_sa"], p, rtol=1e-5, atol=1e-6)
+    again = M.SequenceClassifier.load(tmp_path / "model")
+    np.testing.assert_allclose(again.proba_from_inputs(again.inputs(X, cols))["bilstm_sa"], p, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="both modalities"):
         sequencers.LateFusionSequencer.from_columns(2, cols[:6]).fit(X[:, :6])  # checked at fit (scikit-learn: __init__ only stores)
 

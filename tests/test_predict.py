@@ -123,7 +123,7 @@ def _make_bundle(tmp_path, rng, n=30, mode="features"):
     # untrained (seeded) models: the chain, not the training, is under test here
     keras.utils.set_random_seed(0)
     models = {m: networks.build_model(m, Xin.shape[1:], 3, units=4, heads=2) for m in ("bilstm_sa", "cnn")}
-    M.ClassifierBundle(CLASSES, selected, seq, models).save(model_dir)
+    M.SequenceClassifier.from_fitted(CLASSES, selected, seq, models).save(model_dir)
     labels = pd.DataFrame({"clip_id": [p.stem for p in paths], "path": [str(p) for p in paths],
                            "label": [CLASSES[i] for i in y], "speaker": "s"})
     return model_dir, paths, labels, X, cols
@@ -150,8 +150,8 @@ def test_predict_clips_applies_the_whole_chain(tmp_path, fake_chain):
     assert "cnn:p_surprise" in df.columns and "bilstm_sa:y_pred" in df.columns
     assert df.clip_id.tolist() == [p.stem for p in paths]
     # same numbers as the bundle applied to the fused features directly
-    bundle = M.ClassifierBundle.load(model_dir)
-    expected = bundle.predict_proba(bundle.inputs(X, cols))
+    bundle = M.SequenceClassifier.load(model_dir)
+    expected = bundle.proba_from_inputs(bundle.inputs(X, cols))
     np.testing.assert_allclose(df[["p_happy", "p_sad", "p_surprise"]].to_numpy(), expected["bilstm_sa"], atol=1e-6)
     np.testing.assert_allclose(df[["cnn:p_happy", "cnn:p_sad", "cnn:p_surprise"]].to_numpy(), expected["cnn"], atol=1e-6)
     assert (df.y_pred == [CLASSES[i] for i in expected["bilstm_sa"].argmax(1)]).all()
@@ -163,10 +163,10 @@ def test_predict_clips_temporal_bundle(tmp_path, fake_chain):
     meta = fileio.read_json(model_dir / "bundle.json")
     assert meta["sequence_layout"]["mode"] == "temporal" and meta["sequence_layout"]["step_dim"] == 5
     df = P.predict_clips(model_dir, paths)
-    bundle = M.ClassifierBundle.load(model_dir)
+    bundle = M.SequenceClassifier.load(model_dir)
     _, _, sa = _FakeAudio(0.5).transform_paths(paths)
     _, _, sv = _FakeVisual(-0.5).transform_paths(paths)
-    expected = bundle.predict_proba(bundle.inputs(audio_sequences=sa, visual_sequences=sv))["bilstm_sa"]
+    expected = bundle.proba_from_inputs(bundle.inputs(audio_sequences=sa, visual_sequences=sv))["bilstm_sa"]
     np.testing.assert_allclose(df[["p_happy", "p_sad", "p_surprise"]].to_numpy(), expected, atol=1e-6)
 
 
@@ -313,7 +313,7 @@ def _tiny_real_bundle(tmp_path, clips: list[Path]) -> Path:
     Xin = seq.transform(X[:, [cols.index(c) for c in selected]])
     keras.utils.set_random_seed(0)
     models = {m: networks.build_model(m, Xin.shape[1:], 3, units=4, heads=2) for m in ("bilstm_sa", "cnn")}
-    M.ClassifierBundle(CLASSES, selected, seq, models).save(model_dir)
+    M.SequenceClassifier.from_fitted(CLASSES, selected, seq, models).save(model_dir)
     return model_dir
 
 
@@ -397,10 +397,10 @@ def _person_norm_bundle(tmp_path, rng, n=30):
 
     model_dir, paths, _, X, cols = _make_bundle(tmp_path, rng, n=n)
     meta = fileio.read_json(model_dir / "bundle.json")
-    bundle = M.ClassifierBundle.load(model_dir)
+    bundle = M.SequenceClassifier.load(model_dir)
     keras.utils.set_random_seed(7)
     free_models = {m: networks.build_model(m, (3, 2), 3, units=4, heads=2) for m in ("bilstm_sa", "cnn")}
-    free = M.ClassifierBundle(CLASSES, meta["selected_columns"], bundle.sequencer, free_models)
+    free = M.SequenceClassifier.from_fitted(CLASSES, meta["selected_columns"], bundle.sequencer_, free_models)
     free.save(model_dir / PERSON_FREE_DIR)
     fileio.write_json(model_dir / "model.json", {
         "format": "mer-emotion-model", "version": 1, "classes": CLASSES, "select": "zebra",
@@ -421,9 +421,9 @@ def test_predict_person_reference_and_fallback(tmp_path, fake_chain, capsys):
     pcols = ["p_happy", "p_sad", "p_surprise"]
     Z = person.normalize_fused(X[:6], cols, ["ann"] * 6, "zscore", "center")
     np.testing.assert_allclose(df[pcols].to_numpy()[:6],
-                               bundle.predict_proba(bundle.inputs(Z, cols))["bilstm_sa"], atol=1e-6)
+                               bundle.proba_from_inputs(bundle.inputs(Z, cols))["bilstm_sa"], atol=1e-6)
     np.testing.assert_allclose(df[pcols].to_numpy()[6:],
-                               free.predict_proba(free.inputs(X[6:], cols))["bilstm_sa"], atol=1e-6)
+                               free.proba_from_inputs(free.inputs(X[6:], cols))["bilstm_sa"], atol=1e-6)
     # one clip of a stranger: the person-free model answers, and the command says so
     rc = P.predict_cli(model_dir, [str(paths[0])], person="carol")
     cap = capsys.readouterr()
@@ -432,7 +432,7 @@ def test_predict_person_reference_and_fallback(tmp_path, fake_chain, capsys):
     assert "0 clip(s) answered with their person's own statistics, 1 by the person-free model" in cap.err
     assert "fewer than 4 clips: carol" in cap.err
     np.testing.assert_allclose(pred[pcols].to_numpy()[0],
-                               free.predict_proba(free.inputs(X[:1], cols))["bilstm_sa"][0], atol=1e-5)
+                               free.proba_from_inputs(free.inputs(X[:1], cols))["bilstm_sa"][0], atol=1e-5)
     # --person-column from the labels file: every clip of one speaker (30 >= 4) has a reference
     lab = pd.DataFrame({"clip_id": [p.stem for p in paths], "label": "happy", "speaker": "dan"})
     lab.to_csv(tmp_path / "labels.csv", index=False)

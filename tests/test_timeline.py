@@ -50,7 +50,7 @@ def _clf(columns, seed, rng, names=("bilstm_sa", "cnn")):
     seq = sequencers.FeatureSequencer(steps=2).fit(X)
     keras.utils.set_random_seed(seed)
     models = {m: networks.build_model(m, seq.transform(X).shape[1:], 3, units=4, heads=2) for m in names}
-    return M.SequenceClassifier.from_bundle(M.ClassifierBundle(CLASSES, list(columns), seq, models))
+    return M.SequenceClassifier.from_fitted(CLASSES, list(columns), seq, models)
 
 
 @pytest.fixture(scope="module")

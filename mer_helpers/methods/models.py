@@ -2,9 +2,9 @@
 
 The networks are :mod:`mer_helpers.methods.networks`; how a feature vector or the clip's
 frames become their input sequences is :mod:`mer_helpers.methods.sequencers`. Here:
-:func:`fit_model` (one network on one split's training rows), :class:`ClassifierBundle` (the
-fitted sequencer and networks on disk) and :class:`SequenceClassifier` (the scikit-learn
-estimator around them that the saved model uses).
+:func:`fit_model` (one network on one split's training rows) and :class:`SequenceClassifier`
+(the scikit-learn estimator: the fitted sequencer and networks, their one training loop and their
+format on disk, ``classifiers/`` + ``bundle.json``).
 
 Training (:func:`fit_model`): the validation part is carved out of the *training portion*
 (grouped by speaker when groups are given, :func:`validation_carve_out`); by default it is only
@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -29,12 +28,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is impor
 import keras  # noqa: E402
 
 from mer_helpers.core.fileio import atomic_write, read_json, write_json  # noqa: E402
-from mer_helpers.core.names import MAIN_MODEL, MODELS  # noqa: E402
+from mer_helpers.core.names import MAIN_MODEL  # noqa: E402
 from mer_helpers.data.splits import validation_carve_out  # noqa: E402
-from mer_helpers.methods.networks import build_model, compose_late_fusion, predict_proba  # noqa: E402
-from mer_helpers.methods.sequencers import features_sequencer, load_sequencer  # noqa: E402
+from mer_helpers.methods.networks import MODEL_NAMES, build_model, compose_late_fusion, predict_proba  # noqa: E402
+from mer_helpers.methods.sequencers import TemporalSequencer, features_sequencer, load_sequencer  # noqa: E402
 
-MODEL_NAMES = MODELS
 #: what early stopping watches on the validation part: ``none`` trains every epoch (the
 #: validation part is then only reported)
 MONITORS = ("val_loss", "val_accuracy", "none")
@@ -176,183 +174,34 @@ def fit_sequence_model(model_name: str, X_seq, y_train, **kwargs) -> tuple[keras
 
 
 # ----------------------------------------------------------------------------------------------
-# The classifier part of the model bundle
+# The classifier: sequencer + networks, one estimator, one training loop, one format on disk
 # ----------------------------------------------------------------------------------------------
-@dataclass
-class ClassifierBundle:
-    """Fitted classifiers of the ``final`` split: what ``OUT/model/classifiers/`` + ``bundle.json`` hold.
-
-    ``selected_columns``: the fused columns (``"<modality>:<stage>:<index>"``) the models read,
-    in order; ``sequencer``: the fitted :class:`FeatureSequencer` / :class:`TemporalSequencer`;
-    ``models``: name → compiled Keras model; ``params``: the training parameters (for the record).
-    """
-
-    classes: list[str]
-    selected_columns: list[str]
-    sequencer: Any
-    models: dict[str, keras.Model]
-    params: dict = field(default_factory=dict)
-    main_model: str = MAIN_MODEL
-
-    # -- inputs -------------------------------------------------------------------------------
-    def inputs(self, X_fused=None, columns=None, audio_sequences=None, visual_sequences=None):
-        """Model input from fused features (``features`` mode) or sequences (``temporal``).
-
-        Parameters
-        ----------
-        X_fused : array-like of shape (n, n_columns) or None
-        columns : sequence of str or None
-            Names of ``X_fused``'s columns; the selected ones are taken by name.
-        audio_sequences, visual_sequences : list of ndarray or None
-            Needed in temporal mode.
-
-        Returns
-        -------
-        ndarray of shape (n, T, d), or a list of two (late fusion)
-        """
-        if self.sequencer.mode == "temporal":
-            if audio_sequences is None or visual_sequences is None:
-                raise ValueError("this bundle uses sequence_mode='temporal': audio and visual sequences are needed")
-            return self.sequencer.transform(audio_sequences, visual_sequences)
-        columns = [str(c) for c in columns]
-        pos = {c: i for i, c in enumerate(columns)}
-        missing = [c for c in self.selected_columns if c not in pos]
-        if missing:
-            raise ValueError(f"{len(missing)} selected columns are missing from the fused features "
-                             f"(first: {missing[:3]}); the featurizers do not match this bundle")
-        X = np.asarray(X_fused, dtype=np.float64)[:, [pos[c] for c in self.selected_columns]]
-        return self.sequencer.transform(X)
-
-    def predict_proba(self, X_seq: np.ndarray) -> dict[str, np.ndarray]:
-        """Class probabilities of every model.
-
-        Parameters
-        ----------
-        X_seq : ndarray of shape (n, T, d), or a list of two
-            Model inputs (:meth:`inputs`).
-
-        Returns
-        -------
-        dict
-            Model name → ndarray of shape (n, n_classes).
-        """
-        return {name: predict_proba(m, X_seq) for name, m in self.models.items()}
-
-    def predict_frame(self, clip_ids, X_seq: np.ndarray):
-        """Every model's predictions as a table.
-
-        Parameters
-        ----------
-        clip_ids : sequence of str
-        X_seq : ndarray or list of ndarrays
-            Model inputs (:meth:`inputs`).
-
-        Returns
-        -------
-        pandas.DataFrame
-            ``clip_id, y_pred, p_<class>...`` (main model) then ``<model>:y_pred, <model>:p_<class>``.
-        """
-        import pandas as pd
-
-        probs = self.predict_proba(X_seq)
-        df = pd.DataFrame({"clip_id": [str(c) for c in clip_ids]})
-        order = [self.main_model] + [m for m in self.models if m != self.main_model]
-        main = probs[self.main_model]
-        df["y_pred"] = [self.classes[i] for i in main.argmax(axis=1)]
-        for j, c in enumerate(self.classes):
-            df[f"p_{c}"] = main[:, j]
-        for name in order:
-            p = probs[name]
-            df[f"{name}:y_pred"] = [self.classes[i] for i in p.argmax(axis=1)]
-            for j, c in enumerate(self.classes):
-                df[f"{name}:p_{c}"] = p[:, j]
-        return df
-
-    # -- persistence ----------------------------------------------------------------------------
-    def save(self, model_dir, extra: dict | None = None) -> Path:
-        """Write ``model_dir/classifiers/{<model>.keras, sequencer.npz}`` and ``model_dir/bundle.json``.
-
-        Parameters
-        ----------
-        model_dir : path-like
-        extra : dict or None
-            More entries for ``bundle.json``.
-
-        Returns
-        -------
-        Path
-            The ``bundle.json`` written.
-        """
-
-        model_dir = Path(model_dir)
-        cdir = model_dir / "classifiers"
-        cdir.mkdir(parents=True, exist_ok=True)
-        self.sequencer.save(cdir / "sequencer.npz")
-        for name, m in self.models.items():
-            atomic_write(cdir / f"{name}.keras", m.save, suffix=".keras")
-        meta = {"classes": list(self.classes), "models": list(self.models), "main_model": self.main_model,
-                "selected_columns": list(self.selected_columns), "sequence_layout": self.sequencer.layout(),
-                "parameters": dict(self.params), **(extra or {})}
-        return write_json(model_dir / "bundle.json", meta)
-
-    @classmethod
-    def load(cls, model_dir) -> "ClassifierBundle":
-        """Read what :meth:`save` wrote.
-
-        Parameters
-        ----------
-        model_dir : path-like
-
-        Returns
-        -------
-        ClassifierBundle
-
-        Raises
-        ------
-        FileNotFoundError
-            ``bundle.json``, the sequencer or a listed model is missing.
-        """
-
-        model_dir = Path(model_dir)
-        meta_path = model_dir / "bundle.json"
-        if not meta_path.exists():
-            raise FileNotFoundError(f"{meta_path}: no bundle.json; is {model_dir} the model/ folder of a run?")
-        meta = read_json(meta_path)
-        cdir = model_dir / "classifiers"
-        seq_path = cdir / "sequencer.npz"
-        if not seq_path.exists():
-            raise FileNotFoundError(f"{seq_path}: missing (the classifiers stage did not finish?)")
-        models = {}
-        for name in meta["models"]:
-            p = cdir / f"{name}.keras"
-            if not p.exists():
-                raise FileNotFoundError(f"{p}: model {name!r} listed in {meta_path} is missing")
-            models[name] = keras.models.load_model(p, compile=False)
-        return cls(classes=list(meta["classes"]), selected_columns=list(meta["selected_columns"]),
-                   sequencer=load_sequencer(seq_path), models=models, params=meta.get("parameters", {}),
-                   main_model=meta.get("main_model", MAIN_MODEL))
+#: training settings of :class:`SequenceClassifier` handed to :func:`fit_sequence_model` as they are
+_FIT_SETTINGS = ("validation_split", "epochs", "batch_size", "seed", "patience", "units", "heads", "dropout",
+                 "learning_rate", "monitor")
 
 
 class SequenceClassifier(ClassifierMixin, BaseEstimator):
-    """The classifier step of the model as a scikit-learn classifier: sequencer + Keras models.
+    """The classifier step of the model as a scikit-learn classifier: sequencer + Keras networks.
 
-    ``fit(X, y)`` does what :func:`run_split` does for one split, on arrays: fits the sequencer
-    (:func:`features_sequencer`: scaler + folding into ``(steps, d)``) on ``X`` and trains every
-    model of ``model_names`` with :func:`fit_sequence_model` (same arguments, same seeds, so the
-    same weights). ``predict_proba`` gives the main model's softmax outputs;
-    :meth:`predict_proba_all` every model's. The fitted state is a :class:`ClassifierBundle`
-    (``bundle_``), which is what :meth:`save` / :meth:`load` write and read
-    (``classifiers/`` + ``bundle.json``).
+    ``fit(X, y)`` fits the sequencer (:func:`features_sequencer`: scaler + folding into
+    ``(steps, d)``) on ``X`` and trains every network of ``model_names`` with
+    :func:`fit_sequence_model`; :meth:`fit_sequences` does the same for per-clip sequences
+    (``sequence_mode="temporal"``, :class:`TemporalSequencer`). Both go through one training
+    loop, which the chain's notebook 06, the inner-speaker tables and this estimator share.
+    ``predict_proba`` gives the main network's softmax outputs, :meth:`predict_proba_all` every
+    network's. :meth:`save` / :meth:`load` write and read ``classifiers/`` + ``bundle.json``,
+    the format that ``mer predict`` loads.
 
     Parameters
     ----------
     model_names : sequence of str, default=MODEL_NAMES
-        The models to train (``bilstm_sa``, ``bilstm``, ``cnn``).
+        The networks to train (``bilstm_sa``, ``bilstm``, ``cnn``).
     main_model : str, default="bilstm_sa"
-        The model behind :meth:`predict_proba` / :meth:`predict` (the first of ``model_names``
+        The network behind :meth:`predict_proba` / :meth:`predict` (the first of ``model_names``
         when it is not one of them).
     classes : sequence of str or None, default=None
-        The class order of the models' outputs (the run's class list); ``None``: the sorted
+        The class order of the networks' outputs (the run's class list); ``None``: the sorted
         labels of ``y``.
     columns : sequence of str or None, default=None
         Names of the columns of ``X`` (``"<modality>:<stage>:<index>"``); late fusion reads the
@@ -361,14 +210,25 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
     epochs, batch_size, validation_split, seed, units, heads, dropout, patience, learning_rate, monitor :
         see :func:`fit_model`.
 
+    Attributes
+    ----------
+    classes_ : ndarray of str
+    columns_ : list of str
+        The columns the classifier reads, in order (``selected_columns`` of ``bundle.json``).
+    sequencer_ : FeatureSequencer, LateFusionSequencer or TemporalSequencer
+    networks_ : dict
+        Network name → fitted ``keras.Model``.
+    main_model_ : str
+    parameters_ : dict
+        The training parameters recorded in ``bundle.json``.
+    records_ : dict
+        Network name → training record (:func:`fit_model`); only after a fit in this session.
+
     Notes
     -----
-    ``sequence_mode="temporal"`` has no place here: its input is per-clip sequences, not a
-    2-D array; a temporal bundle is made by :func:`run_split` and wrapped with
-    :meth:`from_bundle`. scikit-learn's ``check_estimator`` passes except
-    ``check_estimators_nan_inf``: NaN and inf are passed through to the Keras models, as
-    :class:`FeatureSequencer` does (``tests/test_estimators.py``, ``SEQUENCE_CLASSIFIER_FAILS``,
-    asserts exactly this).
+    scikit-learn's ``check_estimator`` passes except ``check_estimators_nan_inf``: NaN and inf
+    are passed through to the Keras networks, as :class:`FeatureSequencer` does
+    (``tests/test_estimators.py``, ``SEQUENCE_CLASSIFIER_FAILS``, asserts exactly this).
     """
 
     def __init__(self, model_names: Sequence[str] = MODEL_NAMES, main_model: str = MAIN_MODEL,
@@ -394,8 +254,9 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.monitor = monitor
 
-    def fit(self, X, y, groups=None):
-        """Fit the sequencer and train every model.
+    # -- training -------------------------------------------------------------------------------
+    def fit(self, X, y, groups=None, progress=None):
+        """Fit the sequencer and train every network.
 
         Parameters
         ----------
@@ -406,14 +267,49 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         groups : array-like of shape (n_samples,) or None, default=None
             Speakers: the validation part is carved out by whole speakers
             (:func:`validation_carve_out`).
+        progress : progress bar or None, default=None
+            Advanced once per network trained.
 
         Returns
         -------
         self : SequenceClassifier
         """
+        X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite=False)
+        columns = ([str(c) for c in self.columns] if self.columns is not None
+                   else [f"feature:{i}" for i in range(X.shape[1])])
+        if len(columns) != X.shape[1]:
+            raise ValueError(f"SequenceClassifier.fit: {len(columns)} column names for {X.shape[1]} columns")
+        seq = features_sequencer(columns, self.steps, self.fusion).fit(X)
+        return self._train(seq, seq.transform(X), y, columns, groups, progress)
+
+    def fit_sequences(self, audio_sequences, visual_sequences, y, groups=None, audio_dims=None,
+                      visual_dims=None, progress=None):
+        """:meth:`fit` for per-clip sequences (``sequence_mode="temporal"``).
+
+        Parameters
+        ----------
+        audio_sequences, visual_sequences : list of ndarray of shape (T_i, d)
+            One per training clip.
+        y : array-like of shape (n_clips,)
+        groups : array-like or None
+            As for :meth:`fit`.
+        audio_dims, visual_dims : sequence of int or None
+            The dimensions of each modality's sequences to keep (:class:`TemporalSequencer`).
+        progress : progress bar or None
+
+        Returns
+        -------
+        self : SequenceClassifier
+        """
+        seq = TemporalSequencer(self.steps, audio_dims, visual_dims).fit(audio_sequences, visual_sequences)
+        columns = [str(c) for c in self.columns] if self.columns is not None else []
+        return self._train(seq, seq.transform(audio_sequences, visual_sequences), np.asarray(y), columns,
+                           groups, progress)
+
+    def _train(self, seq, X_seq, y, columns, groups, progress):
+        """The training loop: every network of ``model_names`` on the sequencer's output."""
         from sklearn.utils.multiclass import check_classification_targets
 
-        X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite=False)
         check_classification_targets(y)
         classes = np.asarray(list(self.classes) if self.classes is not None else np.unique(y))
         pos = {c: i for i, c in enumerate(classes.tolist())}
@@ -421,70 +317,138 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         if unknown:
             raise ValueError(f"SequenceClassifier.fit: labels {unknown} are not in classes {classes.tolist()}")
         y_idx = np.array([pos[v] for v in y.tolist()], dtype=int)
-        columns = ([str(c) for c in self.columns] if self.columns is not None
-                   else [f"feature:{i}" for i in range(X.shape[1])])
-        if len(columns) != X.shape[1]:
-            raise ValueError(f"SequenceClassifier.fit: {len(columns)} column names for {X.shape[1]} columns")
-        seq = features_sequencer(columns, self.steps, self.fusion).fit(X)
-        X_seq = seq.transform(X)
-        fit_kw = dict(groups=groups, validation_split=self.validation_split, epochs=self.epochs,
-                      batch_size=self.batch_size, seed=self.seed, patience=self.patience,
-                      n_classes=len(classes), units=self.units, heads=self.heads, dropout=self.dropout,
-                      learning_rate=self.learning_rate, monitor=self.monitor)
-        models, self.records_ = {}, {}
+        fit_kw = {k: getattr(self, k) for k in _FIT_SETTINGS}
+        networks, self.records_ = {}, {}
         for m in self.model_names:
-            models[m], self.records_[m] = fit_sequence_model(m, X_seq, y_idx, **fit_kw)
-        self._set_bundle(ClassifierBundle([str(c) for c in classes], columns, seq, models,
-                                          params={k: v for k, v in self.get_params().items()
-                                                  if k not in ("classes", "columns", "model_names")},
-                                          main_model=self.main_model if self.main_model in models else
-                                          next(iter(models))))
-        self.classes_ = classes
-        return self
+            networks[m], self.records_[m] = fit_sequence_model(m, X_seq, y_idx, groups=groups,
+                                                               n_classes=len(classes), **fit_kw)
+            if progress is not None:
+                progress.update(1)
+        params = {k: v for k, v in self.get_params().items() if k not in ("classes", "columns", "model_names")}
+        return self._set_fitted(classes, columns, seq, networks, params)
 
-    def _set_bundle(self, bundle: "ClassifierBundle") -> "SequenceClassifier":
-        self.bundle_ = bundle
-        self.classes_ = np.asarray(bundle.classes)
-        if not hasattr(self, "n_features_in_"):
-            self.n_features_in_ = len(bundle.selected_columns)
+    def _set_fitted(self, classes, columns, sequencer, networks: dict, parameters: dict) -> "SequenceClassifier":
+        self.classes_ = np.asarray(classes)
+        self.columns_ = [str(c) for c in columns]
+        self.sequencer_ = sequencer
+        self.networks_ = dict(networks)
+        self.main_model_ = self.main_model if self.main_model in networks else next(iter(networks))
+        self.parameters_ = dict(parameters)
+        if sequencer.mode != "temporal" and not hasattr(self, "n_features_in_"):
+            self.n_features_in_ = len(self.columns_)
         return self
 
     @classmethod
-    def from_bundle(cls, bundle: "ClassifierBundle", **params) -> "SequenceClassifier":
-        """A fitted classifier around an existing :class:`ClassifierBundle` (e.g. the ``final``
-        split of :func:`run_split`, as notebook 06 makes it); nothing is retrained.
+    def from_fitted(cls, classes: Sequence[str], columns: Sequence[str], sequencer, networks: dict,
+                    parameters: dict | None = None, main_model: str = MAIN_MODEL) -> "SequenceClassifier":
+        """A fitted classifier from a fitted sequencer and trained networks (nothing is trained).
 
         Parameters
         ----------
-        bundle : ClassifierBundle
-        **params
-            Training parameters to record (``steps``, ``epochs`` ...; unknown names are ignored).
+        classes : sequence of str
+            The class order of the networks' outputs.
+        columns : sequence of str
+            The columns the sequencer reads, in order.
+        sequencer : FeatureSequencer, LateFusionSequencer or TemporalSequencer
+            Fitted.
+        networks : dict
+            Network name → ``keras.Model``.
+        parameters : dict or None
+            Training parameters to record (the estimator's own are taken from it; other
+            entries, such as ``columns`` or ``protocol``, are only written to ``bundle.json``).
+        main_model : str, default="bilstm_sa"
 
         Returns
         -------
         SequenceClassifier
         """
+        parameters = dict(parameters or {})
         known = set(cls().get_params())
-        own = {k: v for k, v in {**bundle.params, **params}.items() if k in known}
-        self = cls(**{**own, "model_names": list(bundle.models), "main_model": bundle.main_model,
-                      "classes": list(bundle.classes), "columns": list(bundle.selected_columns)})
-        return self._set_bundle(bundle)
+        own = {k: v for k, v in parameters.items() if k in known}
+        self = cls(**{**own, "model_names": list(networks), "main_model": main_model,
+                      "classes": [str(c) for c in classes], "columns": [str(c) for c in columns]})
+        return self._set_fitted(classes, columns, sequencer, networks, parameters)
 
+    def set_record(self, parameters: dict) -> "SequenceClassifier":
+        """Replace the training parameters that :meth:`save` writes to ``bundle.json`` (for
+        example the run's settings with its protocol and dataset); the fitted state is unchanged.
+
+        Parameters
+        ----------
+        parameters : dict
+
+        Returns
+        -------
+        self
+        """
+        check_is_fitted(self, "networks_")
+        self.parameters_ = dict(parameters)
+        return self
+
+    # -- prediction -----------------------------------------------------------------------------
     @property
     def sequence_mode(self) -> str:
         """``features``, ``late`` or ``temporal``: the fitted sequencer's mode."""
-        check_is_fitted(self, "bundle_")
-        return self.bundle_.sequencer.mode
+        check_is_fitted(self, "sequencer_")
+        return self.sequencer_.mode
+
+    @property
+    def model_order(self) -> list[str]:
+        """The fitted networks, the main one first."""
+        check_is_fitted(self, "networks_")
+        return [self.main_model_] + [m for m in self.networks_ if m != self.main_model_]
+
+    def inputs(self, X_fused=None, columns=None, audio_sequences=None, visual_sequences=None):
+        """The networks' input from fused features taken by column name (``features`` mode) or
+        from sequences (``temporal``).
+
+        Parameters
+        ----------
+        X_fused : array-like of shape (n, n_columns) or None
+        columns : sequence of str or None
+            Names of ``X_fused``'s columns; :attr:`columns_` are taken by name.
+        audio_sequences, visual_sequences : list of ndarray or None
+            Needed in temporal mode.
+
+        Returns
+        -------
+        ndarray of shape (n, T, d), or a list of two (late fusion)
+        """
+        if self.sequence_mode == "temporal":
+            if audio_sequences is None or visual_sequences is None:
+                raise ValueError("this classifier uses sequence_mode='temporal': audio and visual sequences are needed")
+            return self.sequencer_.transform(audio_sequences, visual_sequences)
+        pos = {str(c): i for i, c in enumerate(columns)}
+        missing = [c for c in self.columns_ if c not in pos]
+        if missing:
+            raise ValueError(f"{len(missing)} selected columns are missing from the fused features "
+                             f"(first: {missing[:3]}); the featurizers do not match this classifier")
+        return self.sequencer_.transform(np.asarray(X_fused, dtype=np.float64)[:, [pos[c] for c in self.columns_]])
+
+    def proba_from_inputs(self, X_seq) -> dict[str, np.ndarray]:
+        """Every network's class probabilities from network inputs (:meth:`inputs`).
+
+        Parameters
+        ----------
+        X_seq : ndarray of shape (n, T, d), or a list of two
+
+        Returns
+        -------
+        dict
+            Network name → ndarray of shape (n, n_classes).
+        """
+        check_is_fitted(self, "networks_")
+        return {name: predict_proba(m, X_seq) for name, m in self.networks_.items()}
 
     def _inputs(self, X):
-        check_is_fitted(self, "bundle_")
+        check_is_fitted(self, "sequencer_")
         if self.sequence_mode == "temporal":
             raise ValueError("this classifier reads temporal sequences: use predict_proba_sequences")
         X = validate_data(self, X, dtype=np.float64, ensure_all_finite=False, reset=False)
-        return self.bundle_.sequencer.transform(X)
+        return self.sequencer_.transform(X)
 
     def predict_proba_all(self, X) -> dict[str, np.ndarray]:
-        """Every model's class probabilities.
+        """Every network's class probabilities.
 
         Parameters
         ----------
@@ -493,12 +457,12 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         dict
-            Model name → ndarray of shape (n_samples, n_classes).
+            Network name → ndarray of shape (n_samples, n_classes).
         """
-        return self.bundle_.predict_proba(self._inputs(X))
+        return self.proba_from_inputs(self._inputs(X))
 
     def predict_proba_sequences(self, audio_sequences, visual_sequences) -> dict[str, np.ndarray]:
-        """Every model's class probabilities for a temporal classifier.
+        """Every network's class probabilities for a temporal classifier.
 
         Parameters
         ----------
@@ -507,14 +471,12 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         dict
-            Model name → ndarray of shape (n_clips, n_classes).
+            Network name → ndarray of shape (n_clips, n_classes).
         """
-        check_is_fitted(self, "bundle_")
-        return self.bundle_.predict_proba(self.bundle_.inputs(audio_sequences=audio_sequences,
-                                                              visual_sequences=visual_sequences))
+        return self.proba_from_inputs(self.inputs(audio_sequences=audio_sequences, visual_sequences=visual_sequences))
 
     def predict_proba(self, X) -> np.ndarray:
-        """The main model's class probabilities.
+        """The main network's class probabilities.
 
         Parameters
         ----------
@@ -524,13 +486,13 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         ndarray of shape (n_samples, n_classes)
-            Softmax outputs of ``bundle_.main_model``, columns in the order of ``classes_``.
+            Softmax outputs of ``main_model_``, columns in the order of ``classes_``.
         """
         X_seq = self._inputs(X)  # checks that the classifier is fitted
-        return predict_proba(self.bundle_.models[self.bundle_.main_model], X_seq)
+        return predict_proba(self.networks_[self.main_model_], X_seq)
 
     def predict(self, X) -> np.ndarray:
-        """The main model's predicted classes: the most probable class of :meth:`predict_proba`.
+        """The main network's predicted classes: the most probable class of :meth:`predict_proba`.
 
         Parameters
         ----------
@@ -545,28 +507,36 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         p = self.predict_proba(X)
         return self.classes_[p.argmax(axis=1)]
 
+    # -- persistence ----------------------------------------------------------------------------
     def save(self, model_dir, extra: dict | None = None) -> Path:
-        """Write the fitted ``bundle_``: :meth:`ClassifierBundle.save` does the writing.
+        """Write ``model_dir/classifiers/{<network>.keras, sequencer.npz}`` and ``model_dir/bundle.json``.
 
         Parameters
         ----------
         model_dir : path-like
-            The model folder that receives ``classifiers/`` and ``bundle.json``.
         extra : dict or None
-            Handed on to :meth:`ClassifierBundle.save` (entries added to ``bundle.json``).
+            More entries for ``bundle.json``.
 
         Returns
         -------
         Path
-            ``model_dir/bundle.json``.
+            The ``bundle.json`` written.
         """
-        check_is_fitted(self, "bundle_")
-        return self.bundle_.save(model_dir, extra=extra)
+        check_is_fitted(self, "networks_")
+        model_dir = Path(model_dir)
+        cdir = model_dir / "classifiers"
+        cdir.mkdir(parents=True, exist_ok=True)
+        self.sequencer_.save(cdir / "sequencer.npz")
+        for name, m in self.networks_.items():
+            atomic_write(cdir / f"{name}.keras", m.save, suffix=".keras")
+        meta = {"classes": [str(c) for c in self.classes_.tolist()], "models": list(self.networks_), "main_model": self.main_model_,
+                "selected_columns": list(self.columns_), "sequence_layout": self.sequencer_.layout(),
+                "parameters": dict(self.parameters_), **(extra or {})}
+        return write_json(model_dir / "bundle.json", meta)
 
     @classmethod
     def load(cls, model_dir) -> "SequenceClassifier":
-        """A fitted classifier around the bundle that :meth:`save` wrote
-        (:meth:`ClassifierBundle.load`, then :meth:`from_bundle`).
+        """The fitted classifier that :meth:`save` wrote.
 
         Parameters
         ----------
@@ -576,8 +546,26 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         SequenceClassifier
-            Fitted; ``load`` raises what :meth:`ClassifierBundle.load` raises when a file is missing.
+
+        Raises
+        ------
+        FileNotFoundError
+            ``bundle.json``, the sequencer or a listed network is missing.
         """
-        return cls.from_bundle(ClassifierBundle.load(model_dir))
-
-
+        model_dir = Path(model_dir)
+        meta_path = model_dir / "bundle.json"
+        if not meta_path.exists():
+            raise FileNotFoundError(f"{meta_path}: no bundle.json; is {model_dir} the model/ folder of a run?")
+        meta = read_json(meta_path)
+        cdir = model_dir / "classifiers"
+        seq_path = cdir / "sequencer.npz"
+        if not seq_path.exists():
+            raise FileNotFoundError(f"{seq_path}: missing (the classifiers stage did not finish?)")
+        networks = {}
+        for name in meta["models"]:
+            p = cdir / f"{name}.keras"
+            if not p.exists():
+                raise FileNotFoundError(f"{p}: model {name!r} listed in {meta_path} is missing")
+            networks[name] = keras.models.load_model(p, compile=False)
+        return cls.from_fitted(meta["classes"], meta["selected_columns"], load_sequencer(seq_path), networks,
+                               meta.get("parameters", {}), main_model=meta.get("main_model", MAIN_MODEL))

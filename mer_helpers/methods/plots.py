@@ -5,6 +5,7 @@
 * :func:`plot_clip_examples` — a few frames and the waveform of example clips (notebook 00).
 * :func:`plot_confusion`, :func:`plot_roc`, :func:`plot_metric_bars` — the evaluation's
   confusion matrices, ROC curves and metric bars with intervals (notebook 07).
+* :func:`plot_history` — the classifiers' training curves, fit and validation parts (notebook 06).
 
 Stage-specific figures (a notebook's own grid or curve) live in its stage module.
 """
@@ -281,3 +282,56 @@ def plot_clip_examples(examples, fractions: Sequence[float] = (0.1, 0.5, 0.9), s
         row[k].title.set_fontsize(9)
     fig.tight_layout()
     return fig
+
+
+def plot_history(records: Mapping[str, Mapping], title: str = "", axes=None):
+    """Training curves: loss and accuracy (solid: fit part, dashed: validation part) per model.
+
+    One colour per model; one legend for both panels, below them (a figure legend: the saved
+    image, ``bbox_inches="tight"`` as in notebooks, includes it).
+
+    Parameters
+    ----------
+    records : Mapping
+        Label → a training record of :func:`mer_helpers.methods.models.fit_model` (or its ``history`` dict).
+    title : str
+        Figure title.
+    axes : pair of matplotlib Axes, optional
+        Loss and accuracy panels; a new 1 x 2 figure when ``None``.
+
+    Returns
+    -------
+    array of matplotlib Axes
+        The two panels.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(9, 4))  # the book shows ~9 inches at full size
+    handles, has_val = [], False
+    for i, (label, rec) in enumerate(records.items()):
+        h = rec.get("history", rec)
+        color = f"C{i}"
+        for ax, key in zip(axes, ("loss", "accuracy")):
+            ep = np.arange(1, len(h[key]) + 1)
+            ax.plot(ep, h[key], color=color, lw=1.8)
+            if f"val_{key}" in h:
+                ax.plot(ep, h[f"val_{key}"], color=color, ls="--", lw=1.8)
+                has_val = True
+        handles.append(Line2D([], [], color=color, lw=2.5, label=label))
+    handles.append(Line2D([], [], color="k", lw=1.8, label="fit part"))
+    if has_val:
+        handles.append(Line2D([], [], color="k", lw=1.8, ls="--", label="validation part"))
+    for ax, key in zip(axes, ("loss", "accuracy")):
+        ax.set_xlabel("epoch", fontsize=11.5)
+        ax.set_ylabel(key, fontsize=11.5)
+        ax.tick_params(labelsize=10.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))  # whole epochs
+        ax.grid(alpha=0.3)
+    fig = axes[0].figure
+    fig.legend(handles=handles, fontsize=10.5, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+               ncol=len(handles), frameon=False)
+    fig.suptitle(title, fontsize=11)
+    return axes

@@ -196,7 +196,7 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
             raise ValueError(f"with_branches: no classifier for {', '.join(missing)}")
         for m, clf in branches.items():
             own = [c for c in self.columns_ if c.startswith(f"{m}:")]
-            if [str(c) for c in clf.bundle_.selected_columns] != own:
+            if clf.columns_ != own:
                 raise ValueError(f"with_branches: the {m} classifier does not read the model's {m} columns")
         if getattr(self, "person_norm_", None) and not person_free:
             raise ValueError("with_branches: a person-normalised model needs person-free branches too")
@@ -322,7 +322,7 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
                 raise FileNotFoundError(f"{model_dir / sub}: missing from the model bundle")
         audio = AudioFeaturizer.load(model_dir / "audio")
         visual = VisualFeaturizer.load(model_dir / "visual")
-        selected = [str(c) for c in clf.bundle_.selected_columns]
+        selected = list(clf.columns_)
         every = list(getattr(audio, "columns_", None) or []) + list(getattr(visual, "columns", None) or [])
         meta_path = model_dir / "model.json"
         if select is not None:
@@ -332,7 +332,7 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         elif meta_path.exists():
             select_kind = read_json(meta_path).get("select", "zebra")
         else:  # bundles written before model.json: the classifier's parameters say
-            select_kind = "passthrough" if clf.bundle_.params.get(
+            select_kind = "passthrough" if clf.parameters_.get(
                 "columns", "all" if selected == every else "selected") == "all" else "zebra"
         sel_path = model_dir / "selection" / "selection.json"
         record = read_json(sel_path) if sel_path.exists() else None
@@ -477,8 +477,7 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
     @property
     def model_names(self) -> list[str]:
         """The classifier's models, the main one first."""
-        bundle = self.pipeline_["classify"].bundle_
-        return [bundle.main_model] + [m for m in bundle.models if m != bundle.main_model]
+        return self.pipeline_["classify"].model_order
 
     def predict_proba_all(self, X, n_jobs: int | None = None, errors: dict | None = None,
                           persons: Sequence | None = None):

@@ -21,11 +21,11 @@ from mer_helpers.methods.evaluation import (
     classification_metrics, logreg_per_split, mean_over_splits, save_predictions
 )
 from mer_helpers.methods.models import (
-    MAIN_MODEL, MODEL_NAMES, ClassifierBundle, SequenceClassifier, fit_sequence_model
+    MAIN_MODEL, MODEL_NAMES, SequenceClassifier
 )
 from mer_helpers.methods.networks import predict_proba
 from mer_helpers.methods.sequencers import (
-    LateFusionSequencer, TemporalSequencer, features_sequencer, sequence_dims
+    LateFusionSequencer, features_sequencer, sequence_dims
 )
 from mer_helpers.methods.tuning import inner_splits, logreg_f1, positions
 
@@ -108,7 +108,6 @@ class SplitResult:
     split: str
     predictions: dict  # model -> DataFrame clip_id, split, y_true, y_pred, p_<class>
     records: dict  # model -> training record
-    models: dict  # model -> keras.Model
     sequencer: Any
     columns: list[str]
     n_train: int
@@ -116,6 +115,8 @@ class SplitResult:
     #: the test clips again, normalised with a skewed reference (``fused/<split>/skewed.npz``,
     #: see :func:`mer_helpers.stages.feature_selection.write_skewed_split`): model -> prediction frame
     skewed: dict = field(default_factory=dict)
+    #: the fitted classifier (``keep_models=True``; else ``None``, its networks freed)
+    classifier: SequenceClassifier | None = None
 
 
 def _load_split_features(artifacts: Path, split: Mapping, columns: str, source: str = "features"):
@@ -145,7 +146,8 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
               batch_size: int = 32, validation_split: float = 0.2, seed: int = 42, units: int = 64,
               heads: int = 4, dropout: float = 0.3, patience: int = 3, keep_models: bool = False,
               progress=None, learning_rate: float = 1e-3, monitor: str = "none",
-              fusion: str = "early", source: str = "features") -> SplitResult:
+              fusion: str = "early", source: str = "features", parameters: Mapping[str, Any] | None = None
+              ) -> SplitResult:
     """Train ``model_names`` on the training clips of ``split`` and predict its test clips.
 
     Reads ``fused/<split>/features.npz`` and ``selection/<split>/selection.json`` (and in
@@ -173,12 +175,15 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
     steps, epochs, batch_size, validation_split, seed, units, heads, dropout, patience, learning_rate, monitor, fusion :
         See :func:`fit_model` and :func:`features_sequencer`.
     keep_models : bool, default=False
-        Keep the trained models in the result (else they are freed).
+        Keep the fitted classifier in the result (``classifier``; else its networks are freed).
     progress : progress bar or None
         Updated once per model.
     source : {"features", "plain"}, default="features"
         Which fused file (see :func:`_load_split_features`): ``plain`` trains on the features
         without per-person normalisation.
+    parameters : mapping or None
+        What the classifier records as its training parameters in ``bundle.json`` (notebook 06:
+        the run's settings, protocol and dataset); ``None``: the estimator's own.
 
     Returns
     -------
@@ -192,54 +197,52 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
     cls_index = {c: i for i, c in enumerate(classes)}
     y_all = np.array([cls_index[str(lab.at[c, "label"])] for c in ids])
     groups = lab.loc[list(ids[tr]), "speaker"].astype(str).to_numpy() if "speaker" in lab.columns else None
+    clf = SequenceClassifier(model_names=list(model_names), classes=list(classes), columns=use, steps=steps,
+                             fusion=fusion, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
+                             seed=seed, units=units, heads=heads, dropout=dropout, patience=patience,
+                             learning_rate=learning_rate, monitor=monitor)
+    y_train = np.asarray(classes, dtype=object)[y_all[tr]]
 
     X_skew = None
     if sequence_mode == "features":
         col_pos = {c: i for i, c in enumerate(cols)}
         Xs = X[:, [col_pos[c] for c in use]]
-        seq = features_sequencer(use, steps, fusion).fit(Xs[tr])
-        X_tr, X_te = seq.transform(Xs[tr]), (seq.transform(Xs[te]) if len(te) else None)
+        clf.fit(Xs[tr], y_train, groups=groups, progress=progress)
+        X_te = clf.sequencer_.transform(Xs[te]) if len(te) else None
         skew_path = artifacts / "fused" / name / "skewed.npz"
         if source == "features" and len(te) and skew_path.exists():
-
             ids_k, X_k, cols_k = load_features(skew_path)
             if list(ids_k) != list(ids) or list(cols_k) != list(cols):
                 raise ValueError(f"{skew_path}: not the clips and columns of {name}'s features.npz")
-            X_skew = seq.transform(X_k[te][:, [col_pos[c] for c in use]])
+            X_skew = clf.sequencer_.transform(X_k[te][:, [col_pos[c] for c in use]])
     elif sequence_mode == "temporal":
         if isinstance(features_sequencer(use, steps, fusion), LateFusionSequencer):
             raise ValueError("fusion='late' needs sequence_mode='features'")
         sa = load_sequences(artifacts / "audio" / name / "sequences.npz")
         sv = load_sequences(artifacts / "visual" / name / "sequences.npz")
-        a_dims = sequence_dims(use, "audio") if columns != "visual" else []
-        v_dims = sequence_dims(use, "visual") if columns != "audio" else []
-        seq = TemporalSequencer(steps, a_dims, v_dims)
         get = lambda idx: ([sa[c] for c in ids[idx]], [sv[c] for c in ids[idx]])  # noqa: E731
-        seq.fit(*get(tr))
-        X_tr, X_te = seq.transform(*get(tr)), (seq.transform(*get(te)) if len(te) else None)
+        clf.fit_sequences(*get(tr), y_train, groups=groups, progress=progress,
+                          audio_dims=sequence_dims(use, "audio") if columns != "visual" else [],
+                          visual_dims=sequence_dims(use, "visual") if columns != "audio" else [])
+        X_te = clf.sequencer_.transform(*get(te)) if len(te) else None
     else:
         raise ValueError(f"unknown sequence_mode {sequence_mode!r} (features or temporal)")
+    if parameters is not None:
+        clf.set_record(parameters)
 
-    preds, records, models, skewed = {}, {}, {}, {}
-    fit_kw = dict(groups=groups, validation_split=validation_split, epochs=epochs, batch_size=batch_size,
-                  seed=seed, patience=patience, n_classes=len(classes), units=units, heads=heads,
-                  dropout=dropout, learning_rate=learning_rate, monitor=monitor)
-    for m in model_names:
-        model, rec = fit_sequence_model(m, X_tr, y_all[tr], **fit_kw)
-        rec.update(split=name, columns=columns, sequence_layout=seq.layout())
-        records[m] = rec
+    preds, skewed = {}, {}
+    for m, net in clf.networks_.items():
+        clf.records_[m].update(split=name, columns=columns, sequence_layout=clf.sequencer_.layout())
         if len(te):
-            preds[m] = _prediction_frame(predict_proba(model, X_te), ids[te], name, y_all[te], classes)
+            preds[m] = _prediction_frame(predict_proba(net, X_te), ids[te], name, y_all[te], classes)
         if X_skew is not None:
-            skewed[m] = _prediction_frame(predict_proba(model, X_skew), ids[te], name, y_all[te], classes)
-        if keep_models:
-            models[m] = model
-        else:
-            del model
-            keras.backend.clear_session()
-        if progress is not None:
-            progress.update(1)
-    return SplitResult(name, preds, records, models, seq, use, len(tr), len(te), skewed)
+            skewed[m] = _prediction_frame(predict_proba(net, X_skew), ids[te], name, y_all[te], classes)
+    result = SplitResult(name, preds, clf.records_, clf.sequencer_, use, len(tr), len(te), skewed,
+                         clf if keep_models else None)
+    if not keep_models:
+        clf = net = None  # the networks go before the session is cleared
+        keras.backend.clear_session()
+    return result
 
 
 def _prediction_frame(p: np.ndarray, clip_ids, split: str, y_idx, classes: Sequence[str]):
@@ -249,6 +252,43 @@ def _prediction_frame(p: np.ndarray, clip_ids, split: str, y_idx, classes: Seque
     for j, c in enumerate(classes):
         df[f"p_{c}"] = p[:, j]
     return df
+
+
+#: the fragments of earlier stages whose decisions notebook 06 reads (it does not take them again)
+UPSTREAM_FRAGMENTS = ("00_data", "04_visual", "05_selection")
+
+
+def upstream_settings(out_dir) -> dict:
+    """What earlier stages of the run decided and notebook 06 only reads: the dataset and
+    protocol (``00_data``), the backbone weights (``04_visual``) and the per-person normalisation
+    (``05_selection``), from their ``artifacts/metrics/<stage>.json`` fragments. So 06 cannot
+    disagree with the stages that made its inputs.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        The run folder.
+
+    Returns
+    -------
+    dict
+        ``dataset``, ``protocol``, ``backbone_weights``, ``person_norm_audio``, ``person_norm_visual``.
+
+    Raises
+    ------
+    FileNotFoundError
+        A fragment is missing (run notebooks 00-05 first).
+    """
+    folder = Path(out_dir) / "artifacts" / "metrics"
+    missing = [n for n in UPSTREAM_FRAGMENTS if not (folder / f"{n}.json").is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder}: no {', '.join(m + '.json' for m in missing)}; "
+                                "run notebooks 00-05 on this run folder first")
+    data, visual, sel = (read_json(folder / f"{n}.json") for n in UPSTREAM_FRAGMENTS)
+    norm = sel.get("person_norm") or {}
+    return {"dataset": data["dataset"], "protocol": data["protocol"],
+            "backbone_weights": str(visual.get("backbone_weights", "imagenet")),
+            "person_norm_audio": norm.get("audio", "none"), "person_norm_visual": norm.get("visual", "none")}
 
 
 def set_threads(n_jobs: int = 2) -> None:
@@ -406,25 +446,6 @@ def training_table(records: Mapping[str, Mapping[str, dict]], frames: Mapping[st
 NO_PERSON_NORM = "fused_no_person_norm"
 
 
-def classifier_from_split(result: SplitResult, classes: Sequence[str], params: Mapping[str, Any]) -> SequenceClassifier:
-    """The fitted :class:`SequenceClassifier` of one :func:`run_split` result (``keep_models=True``).
-
-    Parameters
-    ----------
-    result : SplitResult
-    classes : sequence of str
-    params : mapping
-        The training parameters, recorded in ``bundle.json``.
-
-    Returns
-    -------
-    SequenceClassifier
-    """
-    return SequenceClassifier.from_bundle(ClassifierBundle(classes=list(classes), selected_columns=result.columns,
-                                                           sequencer=result.sequencer, models=result.models,
-                                                           params=dict(params)))
-
-
 def fit_branches(artifacts, split: Mapping, labels, classes: Sequence[str], params: Mapping[str, Any],
                  sources: Sequence[str] = ("features",), model_name: str = MAIN_MODEL, progress=None,
                  **kwargs) -> dict[str, dict[str, SequenceClassifier]]:
@@ -455,8 +476,8 @@ def fit_branches(artifacts, split: Mapping, labels, classes: Sequence[str], para
     for modality in ("audio", "visual"):
         for src in sources:
             r = run_split(artifacts, split, labels, classes, [model_name], columns=modality, keep_models=True,
-                          progress=progress, source=src, **kwargs)
-            out.setdefault(modality, {})[src] = classifier_from_split(r, classes, {**params, "columns": modality})
+                          progress=progress, source=src, parameters={**params, "columns": modality}, **kwargs)
+            out.setdefault(modality, {})[src] = r.classifier
     return out
 
 
@@ -592,6 +613,9 @@ def metrics_fragment(ablation_f1: Mapping[str, float], reference_f1: float, colu
 CLASSIFIER_SETTINGS = dict(columns="selected", fusion="early", epochs=10, batch_size=32, learning_rate=1e-3,
                            seq_steps=4, units=64, heads=4, dropout=0.3, patience=3, monitor="none",
                            validation_split=0.2)
+#: the settings of :data:`CLASSIFIER_SETTINGS` that :class:`SequenceClassifier` takes by the same name
+_TRAINING = ("epochs", "batch_size", "learning_rate", "units", "heads", "dropout", "patience", "monitor",
+             "validation_split")
 
 
 def inner_classifier_table(artifacts, splits: Sequence[Mapping], labels: pd.DataFrame, classes: Sequence[str],
@@ -655,71 +679,17 @@ def inner_classifier_table(artifacts, splits: Sequence[Mapping], labels: pd.Data
                 rows.append({"split": sp["name"], "candidate": f"logistic regression ({st['columns']} columns)",
                              "f1_macro": logreg_f1(Xs[fi], y[fi], Xs[vi], y[vi], seed=seed),
                              "n_fit": len(fi), "n_val": len(vi), "seconds": None})
-            seq = features_sequencer(use, st["seq_steps"], st["fusion"]).fit(Xs[fi])
             t0 = time.perf_counter()
-            net, _ = fit_sequence_model(
-                model, seq.transform(Xs[fi]), y[fi], groups=g[fi], epochs=st["epochs"], batch_size=st["batch_size"],
-                seed=seed, patience=st["patience"], n_classes=len(classes), units=st["units"], heads=st["heads"],
-                dropout=st["dropout"], learning_rate=st["learning_rate"], monitor=st["monitor"],
-                validation_split=st["validation_split"])
-            pred = predict_proba(net, seq.transform(Xs[vi])).argmax(axis=1)
-            rows.append({"split": sp["name"], "candidate": name, "f1_macro": float(f1_score(y[vi], pred, average="macro")),
+            clf = SequenceClassifier(model_names=[model], classes=list(classes), columns=use, steps=st["seq_steps"],
+                                     fusion=st["fusion"], seed=seed, **{k: st[k] for k in _TRAINING})
+            pred = clf.fit(Xs[fi], np.asarray(classes, dtype=object)[y[fi]], groups=g[fi]).predict_proba(Xs[vi])
+            rows.append({"split": sp["name"], "candidate": name,
+                         "f1_macro": float(f1_score(y[vi], pred.argmax(axis=1), average="macro")),
                          "n_fit": len(fi), "n_val": len(vi), "seconds": round(time.perf_counter() - t0, 1)})
-            del net
+            clf = None
             keras.backend.clear_session()
             if progress is not None:
                 progress.update(1)
     return pd.DataFrame(rows)
 
 
-def plot_history(records: Mapping[str, Mapping], title: str = "", axes=None):
-    """Training curves: loss and accuracy (solid: fit part, dashed: validation part) per model.
-
-    One colour per model; one legend for both panels, below them (a figure legend: the saved
-    image, ``bbox_inches="tight"`` as in notebooks, includes it).
-
-    Parameters
-    ----------
-    records : Mapping
-        Label → a training record of :func:`mer_helpers.methods.models.fit_model` (or its ``history`` dict).
-    title : str
-        Figure title.
-    axes : pair of matplotlib Axes, optional
-        Loss and accuracy panels; a new 1 x 2 figure when ``None``.
-
-    Returns
-    -------
-    array of matplotlib Axes
-        The two panels.
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
-    from matplotlib.ticker import MaxNLocator
-
-    if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(9, 4))  # the book shows ~9 inches at full size
-    handles, has_val = [], False
-    for i, (label, rec) in enumerate(records.items()):
-        h = rec.get("history", rec)
-        color = f"C{i}"
-        for ax, key in zip(axes, ("loss", "accuracy")):
-            ep = np.arange(1, len(h[key]) + 1)
-            ax.plot(ep, h[key], color=color, lw=1.8)
-            if f"val_{key}" in h:
-                ax.plot(ep, h[f"val_{key}"], color=color, ls="--", lw=1.8)
-                has_val = True
-        handles.append(Line2D([], [], color=color, lw=2.5, label=label))
-    handles.append(Line2D([], [], color="k", lw=1.8, label="fit part"))
-    if has_val:
-        handles.append(Line2D([], [], color="k", lw=1.8, ls="--", label="validation part"))
-    for ax, key in zip(axes, ("loss", "accuracy")):
-        ax.set_xlabel("epoch", fontsize=11.5)
-        ax.set_ylabel(key, fontsize=11.5)
-        ax.tick_params(labelsize=10.5)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))  # whole epochs
-        ax.grid(alpha=0.3)
-    fig = axes[0].figure
-    fig.legend(handles=handles, fontsize=10.5, loc="upper center", bbox_to_anchor=(0.5, 0.0),
-               ncol=len(handles), frameon=False)
-    fig.suptitle(title, fontsize=11)
-    return axes
