@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mer_helpers.core import cache
+from mer_helpers.core import cache, cache_events
 
 
 @pytest.fixture(autouse=True)
 def _fresh(isolated_cache):
-    cache.reset_stats()
+    cache_events.reset_stats()
     yield isolated_cache
-    cache.reset_stats()
+    cache_events.reset_stats()
 
 
 def _arrays_counter():
@@ -40,7 +40,7 @@ def test_entries_get_a_sidecar_and_hits_are_counted():
     rec = json.loads(cache.sidecar_path(path).read_text())
     assert rec["size"] == path.stat().st_size and len(rec["sha256"]) == 64
     assert rec["derived_from"] == ["parent0"] and rec["key"] == k
-    assert cache.stats() == {"s": {"hits": 1, "misses": 1, "rebuilt": 0}}
+    assert cache_events.stats() == {"s": {"hits": 1, "misses": 1, "rebuilt": 0}}
 
 
 def test_truncated_npz_entry_is_rebuilt_and_counted():
@@ -60,7 +60,7 @@ def test_truncated_npz_entry_is_rebuilt_and_counted():
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 10_000_000))  # a new mtime, as any rewrite has
     cache.cached_arrays("s", k, compute)
     assert len(calls) == 3
-    assert cache.stats()["s"] == {"hits": 0, "misses": 1, "rebuilt": 2}
+    assert cache_events.stats()["s"] == {"hits": 0, "misses": 1, "rebuilt": 2}
 
 
 def test_truncated_file_entry_is_rebuilt_and_counted():
@@ -77,7 +77,7 @@ def test_truncated_file_entry_is_rebuilt_and_counted():
     p1.write_bytes(good[:100])
     p2 = cache.cached_file("wav", k, ".wav", produce)
     assert p2 == p1 and p2.read_bytes() == good and len(made) == 2
-    assert cache.stats()["wav"] == {"hits": 1, "misses": 1, "rebuilt": 1}
+    assert cache_events.stats()["wav"] == {"hits": 1, "misses": 1, "rebuilt": 1}
 
 
 def test_entry_without_sidecar_is_rebuilt():
@@ -87,11 +87,11 @@ def test_entry_without_sidecar_is_rebuilt():
     np.savez(path, x=np.zeros(3))  # an entry of an older version: no sidecar
     r = cache.cached_arrays("s", k, compute)
     assert len(calls) == 1 and r["x"].shape == (1000,) and cache.verify_entry(path)
-    assert cache.stats()["s"]["rebuilt"] == 1
+    assert cache_events.stats()["s"]["rebuilt"] == 1
     # a sidecar that is not JSON counts as missing
     cache.sidecar_path(path).write_text("not json")
     cache.cached_arrays("s", k, compute)
-    assert len(calls) == 2 and cache.stats()["s"]["rebuilt"] == 2
+    assert len(calls) == 2 and cache_events.stats()["s"]["rebuilt"] == 2
 
 
 def test_make_key_inputs_change_the_key_and_default_is_unchanged():

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mer_helpers.core import cache
+from mer_helpers.core import cache, cache_events
 from mer_helpers.chain.runner import REPO_ROOT
 
 SAMPLE = REPO_ROOT / "data" / "sample"
@@ -33,9 +33,9 @@ TIMING_KEYS = {"timings_s", "seconds", "fit_seconds", "encode_seconds", "wall_s"
 
 @pytest.fixture
 def fresh(isolated_cache):
-    cache.reset_stats()
+    cache_events.reset_stats()
     yield isolated_cache
-    cache.reset_stats()
+    cache_events.reset_stats()
 
 
 def _wav_key(clip: Path, sr=16000) -> str:
@@ -75,8 +75,8 @@ def test_mfcc_is_keyed_on_its_wav_and_never_reads_a_damaged_one(fresh, tmp_path,
     mfcc_entry.write_bytes(raw[: len(raw) // 2])
     r = audio.clip_mfcc(clip)
     assert not r["cached"] and r["rebuilt"] == 1 and np.array_equal(r["mfcc"], first["mfcc"])
-    assert cache.stats()["audio_mfcc"] == {"hits": 1, "misses": 2, "rebuilt": 1}
-    assert cache.stats()["audio_wav"]["rebuilt"] == 1
+    assert cache_events.stats()["audio_mfcc"] == {"hits": 1, "misses": 2, "rebuilt": 1}
+    assert cache_events.stats()["audio_wav"]["rebuilt"] == 1
 
 
 def test_probe_entries_are_sealed(fresh, tmp_path, tiny_clip_factory):
@@ -88,7 +88,7 @@ def test_probe_entries_are_sealed(fresh, tmp_path, tiny_clip_factory):
     assert cache.verify_entry(entry) and probe_clip(clip) == info
     entry.write_text(json.dumps(dict(json.loads(entry.read_text()), has_audio=False)))  # unsealed edit
     assert probe_clip(clip) == info and cache.verify_entry(entry)
-    assert cache.stats()["probe"] == {"hits": 1, "misses": 1, "rebuilt": 1}
+    assert cache_events.stats()["probe"] == {"hits": 1, "misses": 1, "rebuilt": 1}
 
 
 def test_backbone_entries_are_sealed(fresh, monkeypatch):
@@ -112,7 +112,7 @@ def test_backbone_entries_are_sealed(fresh, monkeypatch):
     # every call is a whole batch (a partial one filled up with copies): 32 rows, then 32 again
     # for the one image recomputed
     assert (st2.n_cached, st2.n_computed, Model.calls) == (2, 1, 64) and np.array_equal(F, F2)
-    assert cache.stats()["backbone"] == {"hits": 2, "misses": 3, "rebuilt": 1}
+    assert cache_events.stats()["backbone"] == {"hits": 2, "misses": 3, "rebuilt": 1}
     assert all(cache.verify_entry(e) for e in entries)
 
 
@@ -136,11 +136,11 @@ def test_log_locks_and_stale_temporaries(fresh, tmp_path, monkeypatch):
     path = cache.entry_path("s", k, ".npz")
     stale = path.with_name(f".{path.name}.x1y2.tmp.npz")  # left by a writer that was killed
     stale.write_bytes(b"half")
-    with cache.track() as events:
+    with cache_events.track() as events:
         cache.cached_arrays("s", k, lambda: {"x": np.arange(3)})
         cache.cached_arrays("s", k, lambda: {"x": np.arange(3)})
     assert [e for _, _, e in events] == ["miss", "hit"] and not stale.exists()
-    assert [(e["stage"], e["key"], e["event"]) for e in cache.read_log(log)] == [("s", k, "miss"), ("s", k, "hit")]
+    assert [(e["stage"], e["key"], e["event"]) for e in cache_events.read_log(log)] == [("s", k, "miss"), ("s", k, "hit")]
     assert not [p for p in fresh.rglob("*") if p.is_file() and p.stat().st_size == 0]  # lock files too
 
 
@@ -248,7 +248,7 @@ def test_two_concurrent_runs_compute_every_entry_once(tmp_path):
     logs = [p.communicate(timeout=600)[0] for p in procs]
     print(f"two concurrent mer run --notebooks 00 01: {time.perf_counter() - t0:.1f} s")
     assert [p.returncode for p in procs] == [0, 0], "\n".join(x[-3000:] for x in logs)
-    events = cache.read_log(log)
+    events = cache_events.read_log(log)
     computed = Counter((e["stage"], e["key"]) for e in events if e["event"] in ("miss", "rebuilt"))
     assert events and not [e for e in events if e["event"] == "rebuilt"]
     twice = {k: n for k, n in computed.items() if n != 1}

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mer_helpers.core import cache, media, parallel
+from mer_helpers.core import cache_events, media, parallel
 from mer_helpers.methods import selection
 from mer_helpers.chain.runner import REPO_ROOT, run_chain
 
@@ -65,13 +65,13 @@ def test_sample_chain_on_a_local_cluster_equals_a_run_without_dask(tmp_path, mon
         t_dask = _run(tmp_path / "dask", tmp_path / "cache-dask", address, monkeypatch)
     finally:
         cluster.close()
-    n_dask_events = len(cache.read_log(log))
+    n_dask_events = len(cache_events.read_log(log))
     t_none = _run(tmp_path / "none", tmp_path / "cache-none", "none", monkeypatch)
     print(f"\n[test_dask] on the LocalCluster {t_dask:.1f} s, without Dask {t_none:.1f} s")
 
     # every per-clip entry of the Dask run was computed by the cluster's two workers; the run
     # without Dask computed its own in other processes (kernels, joblib workers)
-    events = cache.read_log(log)
+    events = cache_events.read_log(log)
     made = [e for e in events[:n_dask_events] if e["event"] == "miss" and e["stage"] in PER_CLIP]
     assert {e["stage"] for e in made} == PER_CLIP
     assert {e["pid"] for e in made} <= worker_pids and len(worker_pids) == 2

@@ -23,6 +23,7 @@ from mer_helpers.core import media  # noqa: E402
 from mer_helpers.methods import models as M  # noqa: E402
 from mer_helpers.methods import networks, sequencers  # noqa: E402
 from mer_helpers.predict import emotion_model  # noqa: E402
+from mer_helpers.predict import model_files  # noqa: E402
 from mer_helpers.predict import clips as P  # noqa: E402
 from mer_helpers.predict import inputs
 
@@ -86,8 +87,10 @@ def _fake_check_clip(path, **kwargs):
 @pytest.fixture
 def fake_chain(monkeypatch):
     monkeypatch.setattr(inputs, "check_clip", _fake_check_clip)
-    for name, fake in (("AudioFeaturizer", _FakeAudio), ("VisualFeaturizer", _FakeVisual), ("fuse", _fake_fuse)):
-        monkeypatch.setattr(emotion_model, name, fake)  # where EmotionModel looks them up
+    # where the model folder's reader and EmotionModel look them up
+    for module, name, fake in ((model_files, "AudioFeaturizer", _FakeAudio), (model_files, "VisualFeaturizer", _FakeVisual),
+                               (emotion_model, "fuse", _fake_fuse)):
+        monkeypatch.setattr(module, name, fake)
 
 
 def _make_bundle(tmp_path, rng, n=30, mode="features"):
@@ -393,7 +396,7 @@ def _person_norm_bundle(tmp_path, rng, n=30):
     """:func:`_make_bundle` turned into a person-normalised bundle: its classifier reads features
     z-scored per person (audio) and centred (visual); a second, differently seeded bundle is the
     person-free classifier. Returns (model_dir, paths, X plain, cols, main bundle, person-free bundle)."""
-    from mer_helpers.predict.emotion_model import PERSON_FREE_DIR
+    from mer_helpers.predict.model_files import PERSON_FREE_DIR
 
     model_dir, paths, _, X, cols = _make_bundle(tmp_path, rng, n=n)
     meta = fileio.read_json(model_dir / "bundle.json")

@@ -15,7 +15,7 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from mer_helpers.core import fileio
 from mer_helpers.methods import selection as sel
-from mer_helpers.methods import fusion
+from mer_helpers.methods import fusion, levy
 from mer_helpers.methods.selection import ZebraFeatureSelector
 from mer_helpers.stages import feature_selection
 from synthetic import make_synthetic_artifacts
@@ -101,12 +101,12 @@ def test_load_fused_aligns_by_clip_id_and_names_the_files(tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 def test_mantegna_sigma_matches_the_formula_value():
-    assert sel.mantegna_sigma(1.5) == pytest.approx(0.696574, abs=1e-5)
-    assert sel.mantegna_sigma(1.0) == pytest.approx(1.0, abs=1e-12)   # Γ(2) sin(π/2) / (Γ(1) · 1 · 2^0) = 1
+    assert levy.mantegna_sigma(1.5) == pytest.approx(0.696574, abs=1e-5)
+    assert levy.mantegna_sigma(1.0) == pytest.approx(1.0, abs=1e-12)   # Γ(2) sin(π/2) / (Γ(1) · 1 · 2^0) = 1
 
 
 def test_levy_steps_have_the_heavy_tail_of_a_stable_law_with_index_1_5():
-    steps = sel.levy_flight(200_000, lam=1.5, scale=0.01, rng=0)
+    steps = levy.levy_flight(200_000, lam=1.5, scale=0.01, rng=0)
     assert abs(np.median(steps)) < 0.001                        # symmetric around 0
     assert 0.004 < np.median(np.abs(steps)) < 0.02               # the scale s = 0.01 sets the bulk
     robust = np.median(np.abs(steps)) / 0.6745                   # σ of a Gaussian with the same median |x|
@@ -114,11 +114,11 @@ def test_levy_steps_have_the_heavy_tail_of_a_stable_law_with_index_1_5():
     gauss_frac = 2 * stats.norm.sf(5)                            # 5.7e-7 for a Gaussian
     assert frac > 1e4 * gauss_frac                               # heavy tail: percents, not 1e-7
     assert stats.kurtosis(steps) > 100                           # Gaussian: 0; infinite-variance law: huge
-    assert sel.hill_tail_index(steps, k=1000) == pytest.approx(1.5, abs=0.2)
+    assert levy.hill_tail_index(steps, k=1000) == pytest.approx(1.5, abs=0.2)
     # The same index holds at another scale (the tail exponent does not depend on s).
-    assert sel.hill_tail_index(sel.levy_flight(200_000, 1.5, 1.0, rng=1), k=1000) == pytest.approx(1.5, abs=0.2)
+    assert levy.hill_tail_index(levy.levy_flight(200_000, 1.5, 1.0, rng=1), k=1000) == pytest.approx(1.5, abs=0.2)
     # A Gaussian sample has no power-law tail: its Hill "index" is far larger.
-    assert sel.hill_tail_index(np.random.default_rng(0).normal(size=200_000), k=1000) > 5
+    assert levy.hill_tail_index(np.random.default_rng(0).normal(size=200_000), k=1000) > 5
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,8 +136,8 @@ def test_izoa_keeps_informative_columns_and_beats_a_random_subset_on_held_out_sp
     assert sup[:10].sum() >= 6, f"kept only {sup[:10].sum()} of 10 informative columns"
     assert s.history_[-1] < s.history_[0]                                   # the search improved
     assert all(b <= a for a, b in zip(s.history_, s.history_[1:]))          # elitist: never worse
-    f1 = sel.evaluate_support(X, y, tr, te, sup)["f1_macro"]
-    f1_random = np.mean([sel.evaluate_support(X, y, tr, te, sel.random_support(X.shape[1], k, i))["f1_macro"]
+    f1 = feature_selection.evaluate_support(X, y, tr, te, sup)["f1_macro"]
+    f1_random = np.mean([feature_selection.evaluate_support(X, y, tr, te, feature_selection.random_support(X.shape[1], k, i))["f1_macro"]
                          for i in range(10)])
     assert f1 > f1_random + 0.05, (f1, f1_random)
     assert s.transform(X).shape == (len(X), k)
@@ -231,7 +231,7 @@ def test_test_rows_of_a_split_never_reach_the_fitness_function(tmp_path):
     splits = fileio.read_json(art / "splits.json")
     split = splits["splits"][0]
     ids, X, columns = fusion.load_fused(art, split["name"])
-    tr, te = sel.split_rows(ids, split)
+    tr, te = feature_selection.split_rows(ids, split)
     X = X.copy()
     X[te] = 1e6                                      # sentinel: every test row is the same constant vector
     Recorder.log.clear()
@@ -288,17 +288,17 @@ def test_selection_record_roundtrip(tmp_path):
 
 
 def test_best_fitness_curve_steps_between_iteration_ends():
-    c = sel.best_fitness_curve([0.5, 0.4, 0.3], [10, 25, 40], [5, 10, 24, 25, 39, 40, 60])
+    c = feature_selection.best_fitness_curve([0.5, 0.4, 0.3], [10, 25, 40], [5, 10, 24, 25, 39, 40, 60])
     assert np.isnan(c[0])
     np.testing.assert_allclose(c[1:], [0.5, 0.5, 0.4, 0.4, 0.3, 0.3])
 
 
 def test_kbest_and_random_supports_have_k_columns():
     X, y, _ = informative_data(n=90, n_noise=30)
-    kb = sel.kbest_support(X, y, 5, random_state=0)
+    kb = feature_selection.kbest_support(X, y, 5, random_state=0)
     assert kb.sum() == 5 and kb[:10].sum() >= 4      # mutual information finds informative columns
-    r = sel.random_support(40, 5, random_state=0)
-    assert r.sum() == 5 and not np.array_equal(r, sel.random_support(40, 5, random_state=1))
+    r = feature_selection.random_support(40, 5, random_state=0)
+    assert r.sum() == 5 and not np.array_equal(r, feature_selection.random_support(40, 5, random_state=1))
 
 
 @pytest.mark.slow

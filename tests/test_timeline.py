@@ -169,14 +169,14 @@ def test_predict_videos_table_and_figure(routed, tmp_path):
 
 def test_bundle_round_trip_keeps_the_branches(routed, tmp_path, monkeypatch):
     """save writes branches/ and model.json's branches and faces; from_dir reads them back."""
-    from mer_helpers.predict import emotion_model
+    from mer_helpers.predict import model_files
 
     saved = []
     for clf in [*routed.branches_.values(), *routed.branches_free_.values()]:
         monkeypatch.setattr(clf, "save", lambda d, extra=None, c=clf: saved.append((Path(d).name, extra["modality"])))
     # only the branch part of save is exercised: the featurizers here are stand-ins
     model_dir = tmp_path / "model"
-    (model_dir / emotion_model.BRANCHES_DIR / "stale").mkdir(parents=True)
+    (model_dir / model_files.BRANCHES_DIR / "stale").mkdir(parents=True)
     monkeypatch.setattr(routed.pipeline_["classify"], "save", lambda d, extra=None: None)
     monkeypatch.setattr(routed.person_free_, "save", lambda d, extra=None: None)
     for _, step in routed.pipeline_["features"].transformer_list:
@@ -184,7 +184,7 @@ def test_bundle_round_trip_keeps_the_branches(routed, tmp_path, monkeypatch):
     routed.save(model_dir)
     assert sorted(saved) == [("audio", "audio"), ("audio_person_free", "audio"),
                              ("visual", "visual"), ("visual_person_free", "visual")]
-    assert not (model_dir / emotion_model.BRANCHES_DIR / "stale").exists()
+    assert not (model_dir / model_files.BRANCHES_DIR / "stale").exists()
     meta = fileio.read_json(model_dir / "model.json")
     assert meta["branches"] == ["audio", "visual"] and meta["faces"]["clips_with_face"] == 1.0
 

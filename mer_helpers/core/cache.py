@@ -16,12 +16,8 @@ Reliability (:func:`cached_arrays`, :func:`cached_file`):
 * check-compute-write runs under an exclusive ``fcntl.flock`` on ``<key><suffix>.lock``, so two
   processes asking for the same entry compute it once: the second waits, then reads it.
 * entries and sidecars are written to a temporary file and renamed (no torn writes).
-* :func:`stats` counts, per stage and per process, ``hits`` (a verified entry served),
-  ``misses`` (absent, computed) and ``rebuilt`` (present but damaged or unsealed, recomputed).
-  :func:`track` collects the events of the current thread (what one call did, e.g. whether it
-  was a real, verified hit). With ``$MER_CACHE_LOG`` set to a file, every event of every
-  process is appended to it as one JSON line (``pid``, ``stage``, ``key``, ``event``: ``hit``,
-  ``miss`` or ``rebuilt``), so work done across processes can be counted.
+* every read is counted (``hit``, ``miss`` or ``rebuilt``; per process, per thread and, with
+  ``$MER_CACHE_LOG`` set, across processes): :mod:`mer_helpers.core.cache_events`.
 * entries written in batches (:func:`lookup` + :func:`store`, e.g. the backbone features),
   JSON entries (:func:`cached_json`) and whole folders (:func:`check_tree` + :func:`seal_tree`)
   are sealed and verified the same way.
@@ -34,14 +30,13 @@ import contextlib
 import hashlib
 import json
 import os
-import threading
-from collections import defaultdict
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
+from mer_helpers.core.cache_events import count
 from mer_helpers.core.fileio import atomic_write, atomic_write_text, file_sha256, tree_checksums
 
 try:  # POSIX; elsewhere entries are still verified and written atomically, just not locked
@@ -52,12 +47,6 @@ except ImportError:  # pragma: no cover
 SIDECAR_SUFFIX = ".sha256"
 LOCK_SUFFIX = ".lock"
 
-_STATS: dict[str, dict[str, int]] = defaultdict(lambda: {"hits": 0, "misses": 0, "rebuilt": 0})
-_STATS_LOCK = threading.Lock()
-_TRACK = threading.local()
-#: event name (:func:`track`, ``$MER_CACHE_LOG``) -> counter name (:func:`stats`)
-EVENTS = {"hit": "hits", "miss": "misses", "rebuilt": "rebuilt"}
-_EVENT_OF = {v: k for k, v in EVENTS.items()}
 
 
 def cache_root() -> Path:
@@ -184,102 +173,6 @@ def sidecar_path(path: str | os.PathLike) -> Path:
     """
     path = Path(path)
     return path.with_name(path.name + SIDECAR_SUFFIX)
-
-
-# --------------------------------------------------------------------------- counters
-
-def _count(stage: str, what: str, key: str | None = None) -> None:
-    """Record one event (``what``: a counter name of :data:`EVENTS`): the per-process counters,
-    the current thread's :func:`track` lists and the ``$MER_CACHE_LOG`` file."""
-    with _STATS_LOCK:
-        _STATS[stage][what] += 1
-    event = _EVENT_OF[what]
-    for events in getattr(_TRACK, "stack", ()):
-        events.append((stage, key, event))
-    log = os.environ.get("MER_CACHE_LOG")
-    if log:
-        line = json.dumps({"pid": os.getpid(), "stage": stage, "key": key, "event": event}) + "\n"
-        try:  # one write() on an O_APPEND descriptor: lines of concurrent processes do not mix
-            fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
-            try:
-                os.write(fd, line.encode())
-            finally:
-                os.close(fd)
-        except OSError:
-            pass
-
-
-@contextlib.contextmanager
-def track() -> Iterator[list[tuple[str, str | None, str]]]:
-    """Collect the cache events of the current thread inside the ``with`` block.
-
-    Blocks may be nested; work done in other processes is not seen (see ``$MER_CACHE_LOG``).
-
-    Yields
-    ------
-    list of tuple
-        ``(stage, key, event)``, event ``hit`` (verified entry served), ``miss`` or ``rebuilt``,
-        filled while the block runs.
-    """
-    events: list[tuple[str, str | None, str]] = []
-    stack = getattr(_TRACK, "stack", None)
-    if stack is None:
-        stack = _TRACK.stack = []
-    stack.append(events)
-    try:
-        yield events
-    finally:
-        stack.remove(events)
-
-
-def read_log(path: str | os.PathLike) -> list[dict]:
-    """The events of a ``$MER_CACHE_LOG`` file (unreadable lines skipped).
-
-    Parameters
-    ----------
-    path : path-like
-        The log (JSON lines); a missing file gives no events.
-
-    Returns
-    -------
-    list of dict
-    """
-    out = []
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError:
-        return out
-    for ln in lines:
-        try:
-            out.append(json.loads(ln))
-        except ValueError:
-            continue
-    return out
-
-
-def stats() -> dict[str, dict[str, int]]:
-    """Cache counts of this process since :func:`reset_stats`.
-
-    Work done in worker processes (joblib) is counted there, not here.
-
-    Returns
-    -------
-    dict
-        ``{stage: {"hits", "misses", "rebuilt"}}``.
-    """
-    with _STATS_LOCK:
-        return {k: dict(v) for k, v in _STATS.items()}
-
-
-def reset_stats() -> None:
-    """Set the counts of :func:`stats` back to nothing.
-
-    Returns
-    -------
-    None
-    """
-    with _STATS_LOCK:
-        _STATS.clear()
 
 
 # --------------------------------------------------------------------------- sidecars
@@ -454,7 +347,7 @@ def _cached(stage: str, key: str, path: Path, read: Callable[[Path], Any], make:
     if verify_entry(path):
         try:
             value = read(path)
-            _count(stage, "hits", key)
+            count(stage, "hits", key)
             return value
         except Exception:  # checksum fine but unreadable (e.g. written by a broken writer)
             pass
@@ -462,7 +355,7 @@ def _cached(stage: str, key: str, path: Path, read: Callable[[Path], Any], make:
         if verify_entry(path):  # made by another process while we waited
             try:
                 value = read(path)
-                _count(stage, "hits", key)
+                count(stage, "hits", key)
                 return value
             except Exception:
                 pass
@@ -471,7 +364,7 @@ def _cached(stage: str, key: str, path: Path, read: Callable[[Path], Any], make:
         remove_stale_temporaries(path)
         value = make()
         write_sidecar(path, stage, key, derived_from)
-        _count(stage, "rebuilt" if damaged else "misses", key)
+        count(stage, "rebuilt" if damaged else "misses", key)
         return value
 
 
@@ -590,7 +483,7 @@ def lookup(stage: str, key: str, suffix: str, read: Callable[[Path], Any]) -> tu
         if verify_entry(path):
             try:
                 value = read(path)
-                _count(stage, "hits", key)
+                count(stage, "hits", key)
                 return True, value
             except Exception:
                 pass
@@ -606,7 +499,7 @@ def lookup(stage: str, key: str, suffix: str, read: Callable[[Path], Any]) -> tu
             if found[0]:
                 return found
             discard(path)
-    _count(stage, "rebuilt" if damaged else "misses", key)
+    count(stage, "rebuilt" if damaged else "misses", key)
     return False, None
 
 
@@ -694,11 +587,11 @@ def check_tree(root: str | os.PathLike, stage: str, key: str | None = None) -> s
     root = Path(root)
     rec = read_sidecar(root)
     if not root.is_dir():
-        _count(stage, "misses", key)
+        count(stage, "misses", key)
         return "miss"
     files = rec.get("files") if rec else None
     if not isinstance(files, dict):
-        _count(stage, "rebuilt", key)
+        count(stage, "rebuilt", key)
         return "rebuilt"
     bad = 0
     for rel, want in files.items():
@@ -713,5 +606,5 @@ def check_tree(root: str | os.PathLike, stage: str, key: str | None = None) -> s
             bad += 1
             p.unlink(missing_ok=True)
     what = "rebuilt" if bad else "hits"
-    _count(stage, what, key)
+    count(stage, what, key)
     return "rebuilt" if bad else "hit"

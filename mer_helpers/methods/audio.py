@@ -43,7 +43,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from mer_helpers.core import cache, fileio, media
+from mer_helpers.core import cache, cache_events, fileio, media
 from mer_helpers.core.parallel import CHUNK_CLIPS, chunked, map_clips
 from mer_helpers.core.progress import progress as _progress
 
@@ -512,7 +512,7 @@ def clip_mfcc(path: str | os.PathLike, **params: Any) -> dict[str, Any]:
         return {"mfcc": m, "duration_s": np.float64(len(y) / sr), "sr": np.int64(sr)}
 
     try:
-        with cache.track() as events:
+        with cache_events.track() as events:
             a = cache.cached_arrays("audio_mfcc", key, compute, derived_from=[wav_key])
     except media.MediaError:
         raise

@@ -9,9 +9,10 @@ Algorithm" (IZOA). This module provides
 * :class:`ZebraFeatureSelector`: a scikit-learn ``SelectorMixin`` running either the original
   Zebra Optimization Algorithm (``variant="zoa"``, Trojovská, Dehghani & Trojovský 2022,
   IEEE Access 10:49445) or the improvement described in paper 2 (``variant="izoa"``);
-* :func:`levy_flight`: Mantegna's Lévy-stable step generator used by IZOA;
-* helpers for one split (:func:`selection_record`, :func:`evaluate_support`, ...); notebook 05's
-  own code is :mod:`mer_helpers.stages.feature_selection`.
+* Mantegna's Lévy-stable steps that IZOA uses are :mod:`mer_helpers.methods.levy`;
+* :func:`selection_record` / :func:`load_selection`: a fitted selection as it is written to
+  ``selection.json``; notebook 05's own code (one split, the baselines it is compared with) is
+  :mod:`mer_helpers.stages.feature_selection`.
 
 Fitness (to be minimised) of a feature mask ``S`` over all features ``F``::
 
@@ -43,94 +44,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from mer_helpers.core import fileio, parallel
 from mer_helpers.core.progress import progress
 from mer_helpers.methods.fusion import modality_counts
+from mer_helpers.methods.levy import levy_flight
 
-__all__ = [
-    "mantegna_sigma", "levy_flight",
-    "ZebraFeatureSelector", "make_fitness_classifier", "selection_record", "load_selection",
-    "evaluate_support", "kbest_support", "random_support", "hill_tail_index", "split_rows",
-    "best_fitness_curve", "escape_move"
-]
-
-
-# --------------------------------------------------------------------------------------------
-# Fusion
-# --------------------------------------------------------------------------------------------
-
-
-# --------------------------------------------------------------------------------------------
-# Lévy flight (Mantegna's algorithm)
-# --------------------------------------------------------------------------------------------
-
-def mantegna_sigma(lam: float = 1.5) -> float:
-    """σ_u of Mantegna's algorithm (paper 2, Eq. 15)::
-
-        σ_u = [Γ(1+λ) sin(πλ/2) / (Γ((1+λ)/2) λ 2^((λ-1)/2))]^(1/λ)
-
-    Parameters
-    ----------
-    lam : float
-        The stability index λ in (0, 2].
-
-    Returns
-    -------
-    float
-    """
-    if not 0 < lam <= 2:
-        raise ValueError(f"Lévy index must be in (0, 2], got {lam}")
-    num = math.gamma(1 + lam) * math.sin(math.pi * lam / 2)
-    den = math.gamma((1 + lam) / 2) * lam * 2 ** ((lam - 1) / 2)
-    return (num / den) ** (1 / lam)
-
-
-def levy_flight(size, lam: float = 1.5, scale: float = 0.01, rng=None) -> np.ndarray:
-    """Lévy-flight steps by Mantegna's method (paper 2, Eq. 14): ``scale * u / |v|^(1/λ)``.
-
-    ``u ~ N(0, σ_u²)`` with σ_u from :func:`mantegna_sigma`, ``v ~ N(0, 1)``. (Paper 2 calls
-    ``u`` and ``v`` "random numbers in [0, 1]"; Mantegna's method, which the cited σ formula
-    belongs to, draws them from normal distributions, as done here.) The steps are symmetric
-    with a power-law tail ``P(|step| > x) ~ x^(-λ)``: infinite variance for λ < 2.
-
-    Parameters
-    ----------
-    size : int or tuple of int
-        Shape of the steps.
-    lam : float
-        λ, the tail index.
-    scale : float
-        Step scale (paper 2's 0.01).
-    rng : numpy.random.Generator or int, optional
-        Random source or seed.
-
-    Returns
-    -------
-    numpy.ndarray
-        Steps of shape ``size``.
-    """
-    rng = np.random.default_rng(rng)
-    u = rng.normal(0.0, mantegna_sigma(lam), size)
-    v = rng.normal(0.0, 1.0, size)
-    return scale * u / np.abs(v) ** (1.0 / lam)
-
-
-def hill_tail_index(x, k: int = 1000) -> float:
-    """Hill estimator of the tail index from the ``k`` largest values of ``|x|``.
-
-    Parameters
-    ----------
-    x : array-like
-        Samples (e.g. Lévy steps).
-    k : int
-        Order statistics used (at most ``len(x) - 1``).
-
-    Returns
-    -------
-    float
-        The estimated λ.
-    """
-    a = np.sort(np.abs(np.asarray(x, float)))[::-1]
-    k = int(min(k, len(a) - 1))
-    logs = np.log(a[:k]) - np.log(a[k])
-    return float(1.0 / logs.mean())
+__all__ = ["ZebraFeatureSelector", "make_fitness_classifier", "selection_record", "load_selection", "escape_move"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -661,35 +577,8 @@ class ZebraFeatureSelector(SelectorMixin, BaseEstimator):
 
 
 # --------------------------------------------------------------------------------------------
-# Per-split helpers (notebook 05)
+# A fitted selection on disk (selection.json)
 # --------------------------------------------------------------------------------------------
-
-def _rows(clip_ids: Sequence[str], wanted: Sequence[str], what: str) -> np.ndarray:
-    pos = {c: i for i, c in enumerate(clip_ids)}
-    missing = [str(c) for c in wanted if c not in pos]
-    if missing:
-        raise KeyError(f"{what}: {len(missing)} clip ids of the split have no features (e.g. {missing[:3]})")
-    return np.asarray([pos[c] for c in wanted], dtype=int)
-
-
-def split_rows(clip_ids, split: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices (into ``clip_ids``) of the split's ``train`` and ``test`` clips.
-
-    Parameters
-    ----------
-    clip_ids : sequence
-        The row order of a feature matrix.
-    split : dict
-        ``name``, ``train`` [, ``test``].
-
-    Returns
-    -------
-    tuple of numpy.ndarray
-        ``(train_rows, test_rows)``; a clip missing from ``clip_ids`` raises ``KeyError``.
-    """
-    clip_ids = [str(c) for c in clip_ids]
-    return (_rows(clip_ids, split["train"], f"split {split['name']} train"),
-            _rows(clip_ids, split.get("test", []), f"split {split['name']} test"))
 
 
 def selection_record(selector: ZebraFeatureSelector, columns: Sequence[str], split: str | None = None,
@@ -769,113 +658,3 @@ def load_selection(path: str | os.PathLike) -> dict:
     return rec
 
 
-def evaluate_support(X, y, train_idx, test_idx, support=None, classifier="knn") -> dict:
-    """Train a classifier on ``X[train_idx][:, support]`` (standardised on the training rows)
-    and score it on ``X[test_idx]``.
-
-    Parameters
-    ----------
-    X : array-like
-        ``(n, d)`` features.
-    y : array-like
-        Labels.
-    train_idx, test_idx : array-like of int
-        Rows to fit on and to score.
-    support : array-like of bool, optional
-        Columns used; ``None``: all.
-    classifier : str or estimator
-        As for :func:`make_fitness_classifier` (``knn``: scikit-learn's 5-NN).
-
-    Returns
-    -------
-    dict
-        ``{"f1_macro", "accuracy", "n_features"}``.
-    """
-    from sklearn.metrics import accuracy_score, f1_score
-    from sklearn.neighbors import KNeighborsClassifier
-    from sklearn.pipeline import make_pipeline
-
-    X = np.asarray(X)
-    y = np.asarray(y)
-    sup = np.ones(X.shape[1], bool) if support is None else np.asarray(support, bool)
-    est = make_fitness_classifier(classifier)
-    est = KNeighborsClassifier(n_neighbors=5) if est is None else clone(est)
-    model = make_pipeline(StandardScaler(), est).fit(X[train_idx][:, sup], y[train_idx])
-    pred = model.predict(X[test_idx][:, sup])
-    return {"f1_macro": float(f1_score(y[test_idx], pred, average="macro")),
-            "accuracy": float(accuracy_score(y[test_idx], pred)), "n_features": int(sup.sum())}
-
-
-def kbest_support(X_train, y_train, k: int, random_state=0) -> np.ndarray:
-    """Mask of the ``k`` columns with the highest mutual information with the label (training rows only).
-
-    Parameters
-    ----------
-    X_train, y_train : array-like
-        The training rows and their labels.
-    k : int
-        Columns kept.
-    random_state : int
-        Seed of the mutual-information estimate.
-
-    Returns
-    -------
-    numpy.ndarray
-        Bool mask over the columns.
-    """
-    from functools import partial
-
-    from sklearn.feature_selection import SelectKBest, mutual_info_classif
-
-    score = partial(mutual_info_classif, random_state=random_state)
-    return SelectKBest(score, k=int(k)).fit(np.asarray(X_train), np.asarray(y_train)).get_support()
-
-
-def random_support(n_features: int, k: int, random_state=0) -> np.ndarray:
-    """A uniformly random mask with exactly ``k`` columns.
-
-    Parameters
-    ----------
-    n_features : int
-        Length of the mask.
-    k : int
-        ``True`` entries.
-    random_state : int or None
-        Seed of ``numpy.random.default_rng``.
-
-    Returns
-    -------
-    numpy.ndarray
-    """
-    rng = np.random.default_rng(random_state)
-    m = np.zeros(int(n_features), bool)
-    m[rng.choice(int(n_features), size=int(k), replace=False)] = True
-    return m
-
-
-def best_fitness_curve(history: Sequence[float], history_evaluations: Sequence[int], grid) -> np.ndarray:
-    """Best fitness reached after ``e`` distinct evaluations, for every ``e`` in ``grid``.
-
-    Between two iteration ends the curve holds the earlier value; before the first entry it is
-    NaN. Curves of runs with different evaluations per iteration (ZOA: 2 steps, IZOA: 3) become
-    comparable.
-
-    Parameters
-    ----------
-    history : sequence of float
-        A fitted selector's ``history_`` (best fitness at the end of each iteration).
-    history_evaluations : sequence of int
-        Its ``history_evaluations_`` (distinct evaluations done by then).
-    grid : array-like
-        Evaluation counts to read the curve at.
-
-    Returns
-    -------
-    numpy.ndarray
-        One value per grid point.
-    """
-    h = np.asarray(history, float)
-    e = np.asarray(history_evaluations, float)
-    idx = np.searchsorted(e, np.asarray(grid, float), side="right") - 1
-    out = np.where(idx >= 0, h[np.clip(idx, 0, len(h) - 1)], np.nan)
-    return out

@@ -4,18 +4,22 @@
 :class:`~mer_helpers.methods.audio_featurizer.AudioFeaturizer` /
 :class:`~mer_helpers.methods.visual.VisualFeaturizer` as scikit-learn transformers of clip
 paths (the first two steps of :class:`~mer_helpers.predict.emotion_model.EmotionModel`);
-:func:`featurize` reads one modality of many clips and names the ones it cannot read.
+:func:`featurize` reads one modality of many clips and names the ones it cannot read;
+:func:`clip_rows` gives each clip's audio and visual rows, NaN where the clip has no voice or no
+face (what a model with per-modality branches needs).
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from mer_helpers.core.media import MediaError
-from mer_helpers.methods.audio import extract_mfcc
+from mer_helpers.data.validate import probe_clip
+from mer_helpers.methods.audio import clip_has_speech, extract_mfcc
 from mer_helpers.methods.audio_featurizer import AudioFeaturizer
 from mer_helpers.methods.frames import sample_frames
 
@@ -199,3 +203,82 @@ def clip_has_face(path: str, visual) -> bool:
     _, info = sample_frames(path, int(visual.frame_interval), int(visual.frame_size), True, dtype="uint8",
                             return_info=True)
     return info.n_face > 0
+
+
+def check_columns(columns: Sequence[str], expected: Sequence[str]) -> None:
+    """Refuse, in one line, featurizer columns that are not a model's fused columns.
+
+    Parameters
+    ----------
+    columns : sequence of str
+        What the featurizers gave.
+    expected : sequence of str
+        The model's ``columns_``.
+
+    Raises
+    ------
+    ValueError
+    """
+    if list(columns) != list(expected):
+        first = next((c for c, e in zip(columns, expected) if c != e), "-")
+        raise ValueError(f"the featurizers give {len(columns)} columns, the model expects {len(expected)} "
+                         f"(first difference near {first}); the featurizers do not match this model")
+
+
+def clip_rows(paths: list[str], audio, visual, columns: Sequence[str], face_absence_trusted: bool, n_jobs: int,
+              errors: dict | None):
+    """Each clip's audio row (NaN: no audio track, or silent) and visual row (NaN: no video
+    track, or no face detected where that is trusted), and the positions of the clips kept
+    (those with at least one of the two; the others go to ``errors`` or raise).
+
+    Parameters
+    ----------
+    paths : list of str
+    audio, visual : ClipAudioFeatures, ClipVisualFeatures
+        Fitted steps.
+    columns : sequence of str
+        The model's fused columns (``audio:`` ones first).
+    face_absence_trusted : bool
+        Read "no face detected" as "no face" (the audio branch answers).
+    n_jobs : int
+    errors : dict or None
+        ``None``: a failing clip raises; a dict: it is left out and recorded there.
+
+    Returns
+    -------
+    A : ndarray of shape (n_kept, n_audio_columns)
+    V : ndarray of shape (n_kept, n_visual_columns)
+    kept : list of int
+    """
+    streams = [probe_clip(p, decode=False) for p in paths]
+    ia, iv = (np.array([j for j, c in enumerate(columns) if c.startswith(f"{m}:")], dtype=int)
+              for m in ("audio", "visual"))
+    n = len(paths)
+    A, V = np.full((n, len(ia)), np.nan, np.float32), np.full((n, len(iv)), np.nan, np.float32)
+    failed: dict = {}
+    for rows, idx, step, has in ((A, ia, audio, "has_audio"), (V, iv, visual, "has_video")):
+        todo = [i for i, s in enumerate(streams) if s.get(has) and paths[i] not in failed]
+        if not todo:
+            continue
+        X, cols, _, kept = featurize(step, [paths[i] for i in todo], n_jobs, failed)
+        if kept:
+            if list(cols) != [columns[j] for j in idx]:
+                check_columns(list(cols), columns)
+            rows[[todo[j] for j in kept]] = X
+    fe, vf = audio.featurizer_.front_end(), visual.featurizer_
+    for i, p in enumerate(paths):
+        if p in failed:
+            continue
+        if not np.isnan(A[i, 0]) and not clip_has_speech(p, fe["sr"]):
+            A[i] = np.nan
+        if not np.isnan(V[i, 0]) and face_absence_trusted and not clip_has_face(p, vf):
+            V[i] = np.nan
+        if np.isnan(A[i, 0]) and np.isnan(V[i, 0]):
+            failed[p] = MediaError(f"clip {Path(p).name}: neither speech nor a face found "
+                                   "(no audio track or silence, and no video track or no face detected)")
+    if failed and errors is None:
+        raise next(iter(failed.values()))
+    if errors is not None:
+        errors.update(failed)
+    kept = [i for i, p in enumerate(paths) if p not in failed]
+    return A[kept], V[kept], kept

@@ -14,11 +14,10 @@
 
 ``fit(paths, y, groups)`` fits the steps in that order, each on the output of the previous one;
 ``predict_proba`` / ``predict`` run the pipeline; :meth:`EmotionModel.save` writes the folder
-``OUT/model/`` (``audio/``, ``visual/``, ``selection/selection.json``, ``classifiers/``,
-``bundle.json``, ``model.json``, ``checksums.json``) and :meth:`EmotionModel.load` checks the
-files against ``checksums.json`` (:mod:`mer_helpers.predict.bundle`), then reads it back as one object.
-In a run the steps are fitted by different notebooks (02, 03-04, 05, 06); notebook 06 assembles
-them with :meth:`EmotionModel.from_dir` and saves the whole model.
+``OUT/model/`` (its layout: :mod:`mer_helpers.predict.model_files`) and :meth:`EmotionModel.load`
+checks the files against ``checksums.json`` (:mod:`mer_helpers.predict.bundle`), then reads it
+back as one object. In a run the steps are fitted by different notebooks (02, 03-04, 05, 06);
+notebook 06 assembles them with :meth:`EmotionModel.from_dir` and saves the whole model.
 
 ``sequence_mode="temporal"`` classifiers read per-clip sequences, which an array pipeline cannot
 carry: for them :meth:`EmotionModel.predict_proba_all` takes the sequences from the featurizers
@@ -47,7 +46,6 @@ fail during feature extraction (a failed batch is retried clip by clip).
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -57,31 +55,18 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from mer_helpers.core.fileio import read_json, write_checksums, write_json
-from mer_helpers.core.media import MediaError
-from mer_helpers.data.validate import probe_clip
+from mer_helpers.core.fileio import read_json
 from mer_helpers.methods import person
-from mer_helpers.methods.audio import clip_has_speech
-from mer_helpers.methods.audio_featurizer import AudioFeaturizer
-from mer_helpers.methods.fusion import fuse
+from mer_helpers.methods.fusion import MODALITIES, fuse
 from mer_helpers.methods.models import SequenceClassifier
-from mer_helpers.methods.selection import ZebraFeatureSelector, selection_record
-from mer_helpers.methods.visual import VisualFeaturizer
+from mer_helpers.predict import model_files
 from mer_helpers.predict.bundle import verify_bundle
 from mer_helpers.predict.clip_features import (
-    ClipAudioFeatures, ClipVisualFeatures, clip_has_face, clip_paths, featurize
+    ClipAudioFeatures, ClipVisualFeatures, check_columns, clip_paths, clip_rows, featurize
 )
 
-MODEL_FORMAT = "mer-emotion-model"
-MODEL_VERSION = 1
-#: the folder of the person-free classifier inside a model bundle
-PERSON_FREE_DIR = "person_free"
 #: what the ``answered_by`` column of a prediction says
 ANSWERED_PERSON, ANSWERED_PERSON_FREE = "person", "person-free"
-#: the folder of the per-modality classifiers inside a model bundle: ``branches/audio/``,
-#: ``branches/visual/`` (and ``branches/<modality>_person_free/`` for a person-normalised model)
-BRANCHES_DIR = "branches"
-MODALITIES = ("audio", "visual")
 #: what the ``modalities`` column of a prediction says: which branches answered
 BOTH, AUDIO_ONLY, VISUAL_ONLY = "audio+visual", "audio", "visual"
 #: a bundle treats "no face detected" as "no face" only when at least this share of its training
@@ -317,65 +302,20 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         if not model_dir.is_dir():
             raise FileNotFoundError(f"{model_dir}: model folder not found")
         clf = classifier if classifier is not None else SequenceClassifier.load(model_dir)
-        for sub in ("audio", "visual"):
-            if not (model_dir / sub).is_dir():
-                raise FileNotFoundError(f"{model_dir / sub}: missing from the model bundle")
-        audio = AudioFeaturizer.load(model_dir / "audio")
-        visual = VisualFeaturizer.load(model_dir / "visual")
-        selected = list(clf.columns_)
-        every = list(getattr(audio, "columns_", None) or []) + list(getattr(visual, "columns", None) or [])
+        audio, visual = model_files.load_featurizers(model_dir)
+        selector, columns, record = model_files.selection_step(model_dir, clf, audio, visual, select)
+        model = cls.from_parts(audio, visual, clf, selector, columns=columns, selection_record=record, n_jobs=n_jobs)
         meta_path = model_dir / "model.json"
-        if select is not None:
-            if select not in ("zebra", "passthrough"):
-                raise ValueError(f"select must be 'zebra' or 'passthrough', got {select!r}")
-            select_kind = select
-        elif meta_path.exists():
-            select_kind = read_json(meta_path).get("select", "zebra")
-        else:  # bundles written before model.json: the classifier's parameters say
-            select_kind = "passthrough" if clf.parameters_.get(
-                "columns", "all" if selected == every else "selected") == "all" else "zebra"
-        sel_path = model_dir / "selection" / "selection.json"
-        record = read_json(sel_path) if sel_path.exists() else None
-        model = cls._from_dir_select(model_dir, audio, visual, clf, select_kind, record, sel_path, selected, every,
-                                     n_jobs)
-        # a classifier handed in (notebook 06 assembling a new model) brings its own normalisation
-        norm = read_json(meta_path).get("person_norm") if meta_path.exists() and classifier is None else None
+        if classifier is not None or not meta_path.exists():
+            return model  # a classifier handed in (notebook 06 assembling a new model) brings its own parts
+        meta = read_json(meta_path)
+        norm = meta.get("person_norm")
         if norm:
-            free_dir = model_dir / PERSON_FREE_DIR
-            if not (free_dir / "bundle.json").exists():
-                raise FileNotFoundError(f"{free_dir}: missing from the model bundle (its person-free classifier); "
-                                        "rebuild the bundle with `mer run`")
             model.with_person_norm(norm["audio"], norm["visual"], norm["min_person_clips"],
-                                   SequenceClassifier.load(free_dir))
-        meta = read_json(meta_path) if meta_path.exists() and classifier is None else {}
+                                   model_files.load_person_free(model_dir))
         if meta.get("branches"):
-            model.with_branches(*_load_branches(model_dir, bool(norm)), faces=meta.get("faces"))
+            model.with_branches(*model_files.load_branches(model_dir, bool(norm)), faces=meta.get("faces"))
         return model
-
-    @classmethod
-    def _from_dir_select(cls, model_dir, audio, visual, clf, select_kind, record, sel_path, selected, every, n_jobs):
-        """:meth:`from_dir`'s second half: the model with its selection step."""
-        if select_kind == "passthrough":
-            return cls.from_parts(audio, visual, clf, "passthrough", columns=every or selected,
-                                  selection_record=record, n_jobs=n_jobs)
-        if record is None:
-            raise FileNotFoundError(f"{sel_path}: missing; the model bundle has no feature selection")
-        columns = [str(c) for c in record["columns"]] if "columns" in record else every
-        if "selected" in record:
-            chosen = [str(c) for c in record["selected"]]
-        elif "support" in record:
-            chosen = [c for c, s in zip(columns, record["support"]) if s]
-        else:
-            raise ValueError(f"{sel_path}: needs 'selected' or 'columns' + 'support'")
-        if chosen != selected:
-            raise ValueError(f"{sel_path}: selected columns differ from {model_dir / 'bundle.json'}; "
-                             "the bundle is inconsistent")
-        missing = sorted(set(chosen) - set(columns))
-        if missing:
-            raise ValueError(f"{sel_path}: {len(missing)} selected columns are not among the featurizers' "
-                             f"columns (first: {missing[:3]}); the bundle is inconsistent")
-        return cls.from_parts(audio, visual, clf, _fitted_selector(columns, chosen, record), columns=columns,
-                              selection_record=record, n_jobs=n_jobs)
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, model_dir, extra: dict | None = None) -> Path:
@@ -394,48 +334,7 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         """
 
         check_is_fitted(self, "pipeline_")
-        model_dir = Path(model_dir)
-        audio, visual = (step.featurizer_ for _, step in self.pipeline_["features"].transformer_list)
-        audio.save(model_dir / "audio")
-        visual.save(model_dir / "visual")
-        select = self.pipeline_["select"]
-        record = getattr(self, "selection_record_", None)
-        if record is None and not isinstance(select, str):
-
-            record = selection_record(select, self.columns_, split="final") if hasattr(select, "best_fitness_") \
-                else {"columns": self.columns_, "support": [bool(s) for s in select.get_support()],
-                      "selected": [c for c, s in zip(self.columns_, select.get_support()) if s]}
-        if record is not None:
-            write_json(model_dir / "selection" / "selection.json", record)
-        clf = self.pipeline_["classify"]
-        clf.save(model_dir, extra=extra)
-        norm = getattr(self, "person_norm_", None)
-        if norm:
-            self.person_free_.save(model_dir / PERSON_FREE_DIR, extra={**(extra or {}), "person_norm": "none"})
-        elif (model_dir / PERSON_FREE_DIR).exists():  # from an earlier run that normalised
-            shutil.rmtree(model_dir / PERSON_FREE_DIR)
-        if (model_dir / BRANCHES_DIR).exists():  # from an earlier run
-            shutil.rmtree(model_dir / BRANCHES_DIR)
-        if self.has_branches:
-            for m in MODALITIES:
-                self.branches_[m].save(model_dir / BRANCHES_DIR / m, extra={**(extra or {}), "modality": m})
-                if norm:
-                    self.branches_free_[m].save(model_dir / BRANCHES_DIR / f"{m}_{PERSON_FREE_DIR}",
-                                                extra={**(extra or {}), "modality": m, "person_norm": "none"})
-        write_json(model_dir / "model.json", {
-            "person_norm": norm,
-            "branches": list(MODALITIES) if self.has_branches else None,
-            "faces": getattr(self, "faces_", None),
-            "format": MODEL_FORMAT, "version": MODEL_VERSION, "classes": [str(c) for c in self.classes_],
-            "select": "passthrough" if isinstance(select, str) else "zebra",
-            "sequence_mode": clf.sequence_mode, "n_columns": len(self.columns_),
-            "steps": {"features": "audio/ (AudioFeaturizer) + visual/ (VisualFeaturizer), fused audio first",
-                      "select": "selection/selection.json" if not isinstance(select, str) else "every fused column",
-                      "classify": "classifiers/ + bundle.json (SequenceClassifier)"
-                      + (f"; {PERSON_FREE_DIR}/: the person-free classifier" if norm else "")
-                      + (f"; {BRANCHES_DIR}/: one classifier per modality" if self.has_branches else "")}})
-        write_checksums(model_dir)  # every file of the folder, for :meth:`load` to name a damaged one
-        return model_dir
+        return model_files.write_model(self, model_dir, extra)
 
     @classmethod
     def load(cls, model_dir, n_jobs: int = 1) -> "EmotionModel":
@@ -458,12 +357,7 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
             without checksums, a needed file is missing or unreadable); one line per file.
         """
 
-        meta_path = Path(model_dir) / "model.json"
-        if meta_path.exists():
-            meta = read_json(meta_path)
-            if meta.get("format") != MODEL_FORMAT or int(meta.get("version", 0)) > MODEL_VERSION:
-                raise ValueError(f"{meta_path}: not a {MODEL_FORMAT} v{MODEL_VERSION} model; "
-                                 "re-run `mer run` to rebuild it")
+        model_files.check_format(model_dir)
         verify_bundle(model_dir)
         return cls.from_dir(model_dir, n_jobs=n_jobs)
 
@@ -519,7 +413,7 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         clf = self.pipeline_["classify"]
         if clf.sequence_mode == "temporal" or not self.has_branches:
             return self._predict_both(paths, audio, visual, n_jobs, errors, persons)
-        A, V, kept = self._clip_rows(paths, audio, visual, n_jobs, errors)
+        A, V, kept = clip_rows(paths, audio, visual, self.columns_, self.face_absence_trusted, n_jobs, errors)
         if not kept:
             return [], {}, np.array([], dtype=object), np.array([], dtype=object)
         probs, answered, modalities = self.predict_rows(A, V, None if persons is None else [persons[i] for i in kept])
@@ -541,51 +435,9 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
             return kept, clf.predict_proba_sequences(seq_a, seq_v), np.full(len(kept), ANSWERED_PERSON_FREE, object), both
 
         F, columns = fuse(Xa, ca, Xv, cv)
-        self._check_columns(columns)
+        check_columns(columns, self.columns_)
         probs, answered = self.predict_features_by_person(F, None if persons is None else [persons[i] for i in kept])
         return kept, probs, answered, both
-
-    def _check_columns(self, columns: Sequence[str]) -> None:
-        if list(columns) != self.columns_:
-            first = next((c for c, e in zip(columns, self.columns_) if c != e), "-")
-            raise ValueError(f"the featurizers give {len(columns)} columns, the model expects {len(self.columns_)} "
-                             f"(first difference near {first}); the featurizers do not match this model")
-
-    def _clip_rows(self, paths: list[str], audio, visual, n_jobs: int, errors: dict | None):
-        """Each clip's audio row (NaN: no audio track, or silent) and visual row (NaN: no video
-        track, or no face detected where that is trusted), and the positions of the clips kept
-        (those with at least one of the two; the others go to ``errors`` or raise)."""
-
-        streams = [probe_clip(p, decode=False) for p in paths]
-        n, ia, iv = len(paths), self.modality_index("audio"), self.modality_index("visual")
-        A, V = np.full((n, len(ia)), np.nan, np.float32), np.full((n, len(iv)), np.nan, np.float32)
-        failed: dict = {}
-        for rows, idx, step, has in ((A, ia, audio, "has_audio"), (V, iv, visual, "has_video")):
-            todo = [i for i, s in enumerate(streams) if s.get(has) and paths[i] not in failed]
-            if not todo:
-                continue
-            X, cols, _, kept = featurize(step, [paths[i] for i in todo], n_jobs, failed)
-            if kept:
-                if list(cols) != [self.columns_[j] for j in idx]:
-                    self._check_columns(list(cols))
-                rows[[todo[j] for j in kept]] = X
-        fe, vf = audio.featurizer_.front_end(), visual.featurizer_
-        for i, p in enumerate(paths):
-            if p in failed:
-                continue
-            if not np.isnan(A[i, 0]) and not clip_has_speech(p, fe["sr"]):
-                A[i] = np.nan
-            if not np.isnan(V[i, 0]) and self.face_absence_trusted and not clip_has_face(p, vf):
-                V[i] = np.nan
-            if np.isnan(A[i, 0]) and np.isnan(V[i, 0]):
-                failed[p] = MediaError(f"clip {Path(p).name}: neither speech nor a face found "
-                                       "(no audio track or silence, and no video track or no face detected)")
-        if failed and errors is None:
-            raise next(iter(failed.values()))
-        if errors is not None:
-            errors.update(failed)
-        kept = [i for i, p in enumerate(paths) if p not in failed]
-        return A[kept], V[kept], kept
 
     def modality_index(self, modality: str) -> np.ndarray:
         """Positions of one modality's columns among ``columns_``."""
@@ -838,33 +690,4 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         return clf.predict_proba_all(self.pipeline_[1:-1].transform(np.asarray(X_fused)))
 
 
-def _load_branches(model_dir: Path, person_free: bool) -> tuple[dict, dict | None]:
-    """The per-modality classifiers of a bundle (``branches/``), and their person-free twins."""
-
-    def load(name: str):
-        d = model_dir / BRANCHES_DIR / name
-        if not (d / "bundle.json").exists():
-            raise FileNotFoundError(f"{d}: missing from the model bundle (model.json lists branches); "
-                                    "rebuild the bundle with `mer run`")
-        return SequenceClassifier.load(d)
-
-    own = {m: load(m) for m in MODALITIES}
-    return own, ({m: load(f"{m}_{PERSON_FREE_DIR}") for m in MODALITIES} if person_free else None)
-
-
-def _fitted_selector(columns: Sequence[str], selected: Sequence[str], record: dict | None = None):
-    """A :class:`~mer_helpers.methods.selection.ZebraFeatureSelector` whose support is ``selected``
-    (in the order of ``columns``), as notebook 05 chose it."""
-
-    chosen = set(selected)
-    if [c for c in columns if c in chosen] != list(selected):
-        raise ValueError("the selected columns are not in the order of the fused columns")
-    sel = ZebraFeatureSelector()
-    if record and record.get("variant"):
-        sel.set_params(variant=record["variant"])
-    sel.support_ = np.array([c in chosen for c in columns], dtype=bool)
-    sel.n_features_in_ = len(columns)
-    return sel
-
-
-__all__ = ["EmotionModel", "MODEL_FORMAT", "MODEL_VERSION"]
+__all__ = ["EmotionModel"]

@@ -9,7 +9,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from mer_helpers.core import cache
+from mer_helpers.core import cache_events
 
 
 # ----------------------------------------------------------------------------- figures
@@ -116,7 +116,7 @@ def extraction_record(front: Mapping[str, Any], clips: Sequence[Mapping[str, Any
     -------
     dict
     """
-    here = cache.stats()
+    here = cache_events.stats()
     in_kernel = any(here.get("audio_mfcc", {}).values())
     n_rebuilt = here.get("audio_wav", {}).get("rebuilt", 0) + (
         here.get("audio_mfcc", {}).get("rebuilt", 0) if in_kernel else sum(c["rebuilt"] for c in clips))

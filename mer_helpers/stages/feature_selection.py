@@ -14,13 +14,12 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
+from sklearn.preprocessing import StandardScaler
 
 from mer_helpers.core import fileio
 from mer_helpers.methods import person
 from mer_helpers.methods.fusion import FUSED_FILE, PLAIN_FILE, SKEWED_FILE, load_fused, modality_counts
-from mer_helpers.methods.selection import (
-    ZebraFeatureSelector, best_fitness_curve, evaluate_support, kbest_support, random_support, split_rows
-)
+from mer_helpers.methods.selection import ZebraFeatureSelector, make_fitness_classifier
 
 
 def write_fused_split(artifacts: str | os.PathLike, split: str, labels: pd.DataFrame,
@@ -366,3 +365,143 @@ def metrics_fragment(fitted: Mapping[tuple, ZebraFeatureSelector], fused: Mappin
             "n_evaluations": {f"{n}/{v}": s.n_evaluations_ for (n, v), s in fitted.items()},
         }},
     }
+
+
+def _rows(clip_ids: Sequence[str], wanted: Sequence[str], what: str) -> np.ndarray:
+    pos = {c: i for i, c in enumerate(clip_ids)}
+    missing = [str(c) for c in wanted if c not in pos]
+    if missing:
+        raise KeyError(f"{what}: {len(missing)} clip ids of the split have no features (e.g. {missing[:3]})")
+    return np.asarray([pos[c] for c in wanted], dtype=int)
+
+
+def split_rows(clip_ids, split: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (into ``clip_ids``) of the split's ``train`` and ``test`` clips.
+
+    Parameters
+    ----------
+    clip_ids : sequence
+        The row order of a feature matrix.
+    split : dict
+        ``name``, ``train`` [, ``test``].
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(train_rows, test_rows)``; a clip missing from ``clip_ids`` raises ``KeyError``.
+    """
+    clip_ids = [str(c) for c in clip_ids]
+    return (_rows(clip_ids, split["train"], f"split {split['name']} train"),
+            _rows(clip_ids, split.get("test", []), f"split {split['name']} test"))
+
+
+def evaluate_support(X, y, train_idx, test_idx, support=None, classifier="knn") -> dict:
+    """Train a classifier on ``X[train_idx][:, support]`` (standardised on the training rows)
+    and score it on ``X[test_idx]``.
+
+    Parameters
+    ----------
+    X : array-like
+        ``(n, d)`` features.
+    y : array-like
+        Labels.
+    train_idx, test_idx : array-like of int
+        Rows to fit on and to score.
+    support : array-like of bool, optional
+        Columns used; ``None``: all.
+    classifier : str or estimator
+        As for :func:`make_fitness_classifier` (``knn``: scikit-learn's 5-NN).
+
+    Returns
+    -------
+    dict
+        ``{"f1_macro", "accuracy", "n_features"}``.
+    """
+    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+
+    X = np.asarray(X)
+    y = np.asarray(y)
+    sup = np.ones(X.shape[1], bool) if support is None else np.asarray(support, bool)
+    est = make_fitness_classifier(classifier)
+    est = KNeighborsClassifier(n_neighbors=5) if est is None else clone(est)
+    model = make_pipeline(StandardScaler(), est).fit(X[train_idx][:, sup], y[train_idx])
+    pred = model.predict(X[test_idx][:, sup])
+    return {"f1_macro": float(f1_score(y[test_idx], pred, average="macro")),
+            "accuracy": float(accuracy_score(y[test_idx], pred)), "n_features": int(sup.sum())}
+
+
+def kbest_support(X_train, y_train, k: int, random_state=0) -> np.ndarray:
+    """Mask of the ``k`` columns with the highest mutual information with the label (training rows only).
+
+    Parameters
+    ----------
+    X_train, y_train : array-like
+        The training rows and their labels.
+    k : int
+        Columns kept.
+    random_state : int
+        Seed of the mutual-information estimate.
+
+    Returns
+    -------
+    numpy.ndarray
+        Bool mask over the columns.
+    """
+    from functools import partial
+
+    from sklearn.feature_selection import SelectKBest, mutual_info_classif
+
+    score = partial(mutual_info_classif, random_state=random_state)
+    return SelectKBest(score, k=int(k)).fit(np.asarray(X_train), np.asarray(y_train)).get_support()
+
+
+def random_support(n_features: int, k: int, random_state=0) -> np.ndarray:
+    """A uniformly random mask with exactly ``k`` columns.
+
+    Parameters
+    ----------
+    n_features : int
+        Length of the mask.
+    k : int
+        ``True`` entries.
+    random_state : int or None
+        Seed of ``numpy.random.default_rng``.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    rng = np.random.default_rng(random_state)
+    m = np.zeros(int(n_features), bool)
+    m[rng.choice(int(n_features), size=int(k), replace=False)] = True
+    return m
+
+
+def best_fitness_curve(history: Sequence[float], history_evaluations: Sequence[int], grid) -> np.ndarray:
+    """Best fitness reached after ``e`` distinct evaluations, for every ``e`` in ``grid``.
+
+    Between two iteration ends the curve holds the earlier value; before the first entry it is
+    NaN. Curves of runs with different evaluations per iteration (ZOA: 2 steps, IZOA: 3) become
+    comparable.
+
+    Parameters
+    ----------
+    history : sequence of float
+        A fitted selector's ``history_`` (best fitness at the end of each iteration).
+    history_evaluations : sequence of int
+        Its ``history_evaluations_`` (distinct evaluations done by then).
+    grid : array-like
+        Evaluation counts to read the curve at.
+
+    Returns
+    -------
+    numpy.ndarray
+        One value per grid point.
+    """
+    h = np.asarray(history, float)
+    e = np.asarray(history_evaluations, float)
+    idx = np.searchsorted(e, np.asarray(grid, float), side="right") - 1
+    out = np.where(idx >= 0, h[np.clip(idx, 0, len(h) - 1)], np.nan)
+    return out
