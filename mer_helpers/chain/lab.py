@@ -39,7 +39,7 @@ class NotARunFolder(ValueError):
     """The folder given to ``mer lab --from`` is not a finished ``mer run`` folder."""
 
 
-def check_run_folder(out: str | os.PathLike) -> Path:
+def _check_run_folder(out: str | os.PathLike) -> Path:
     """``out`` resolved, after checking that ``mer run`` wrote it: ``run.json`` and at least
     one executed notebook ``notebooks/NN_*.ipynb``. Raises :class:`NotARunFolder` (one line)."""
     out = Path(out).expanduser().resolve()
@@ -53,7 +53,7 @@ def check_run_folder(out: str | os.PathLike) -> Path:
     return out
 
 
-def lab_parameters(run_params: dict, declared: set[str]) -> dict:
+def _lab_parameters(run_params: dict, declared: set[str]) -> dict:
     """The values injected into one notebook's copy: the run's parameters that the notebook
     declares, and ``out_dir = ".."`` (the run folder, seen from ``OUT/lab``)."""
     params = {k: v for k, v in run_params.items() if k in declared}
@@ -74,7 +74,7 @@ def prepare(out: str | os.PathLike, reset: bool = False, notebook_dir: Path = NO
     from papermill.parameterize import parameterize_notebook
 
 
-    out = check_run_folder(out)
+    out = _check_run_folder(out)
     run_params = fileio.read_json(out / "run.json").get("parameters", {})
     chain = chain_notebooks(notebook_dir)
     if not chain:
@@ -89,7 +89,7 @@ def prepare(out: str | os.PathLike, reset: bool = False, notebook_dir: Path = NO
             kept.append(src.name)
             continue
         nb = load_notebook_node(str(src))  # every cell with a tags list, as papermill expects
-        nb = parameterize_notebook(nb, lab_parameters(run_params, declared[src.name]), kernel_name="python3",
+        nb = parameterize_notebook(nb, _lab_parameters(run_params, declared[src.name]), kernel_name="python3",
                                    language="python")
         for cell in nb.cells:
             if not cell.metadata.get("tags", True):
@@ -125,7 +125,7 @@ def launch(out: str | os.PathLike | None = None, port: int | None = None, browse
     command and return it instead)."""
     import importlib.util
 
-    out = check_run_folder(out if out is not None else DEFAULT_RUN)
+    out = _check_run_folder(out if out is not None else DEFAULT_RUN)
     if importlib.util.find_spec("jupyterlab") is None:
         raise RuntimeError("JupyterLab is not installed: pip install -e \".[book]\" (bash scripts/setup.sh does)")
     prepare(out, reset=reset, log=log)

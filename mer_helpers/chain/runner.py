@@ -26,7 +26,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 
 #: notebook number -> the ``timings_s`` entry its wall time is added to
-STAGE_OF = {"00": "data", "01": "audio", "02": "audio", "03": "visual", "04": "visual",
+_STAGE_OF = {"00": "data", "01": "audio", "02": "audio", "03": "visual", "04": "visual",
             "05": "selection", "06": "classifiers", "07": "results"}
 
 
@@ -36,7 +36,7 @@ STAGE_OF = {"00": "data", "01": "audio", "02": "audio", "03": "visual", "04": "v
 #: it log; a cell's error still reaches papermill as its error message), and no capture of the
 #: kernel's file-descriptor output (ipykernel's fd watcher can raise "Event loop is closed" at
 #: shutdown, ipython/ipykernel#1155; C libraries' lines then reach the console)
-KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL", "--IPKernelApp.capture_fd_output=False"]
+_KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL", "--IPKernelApp.capture_fd_output=False"]
 
 
 #: the kernel managers of the chain's kernels started in this process (:func:`_kernel_manager_class`)
@@ -172,7 +172,7 @@ def run_chain(dataset: str = "sample", out_dir: str | os.PathLike = "runs/sample
     declared, defaults = schema.chain_parameters(chain)
     own = {nb.name: {k: v for k, v in run_params.items() if k in declared[nb.name]} for nb in chain}
     fps = fingerprints(chain, own)
-    fp_file = out / "artifacts" / FINGERPRINTS
+    fp_file = out / "artifacts" / _FINGERPRINTS
     recorded = _read_fingerprints(fp_file)
     skip: set[str] = set()  # unchanged notebooks up to the first that must run; all after it run
     for nb in [] if force else notebooks:
@@ -210,7 +210,7 @@ def run_chain(dataset: str = "sample", out_dir: str | os.PathLike = "runs/sample
             t0 = time.perf_counter()
             try:
                 pm.execute_notebook(str(nb), str(target), parameters=own[nb.name], cwd=str(notebook_dir),
-                                    extra_arguments=KERNEL_ARGS, kernel_manager_class=_kernel_manager_class(),
+                                    extra_arguments=_KERNEL_ARGS, kernel_manager_class=_kernel_manager_class(),
                                     kernel_name="python3", progress_bar=False, log_output=False,
                                     report_mode=False)  # own: only declared names, no papermill warnings
             except PapermillExecutionError as e:
@@ -253,11 +253,11 @@ def preflight(run_params: dict[str, Any], extra: dict[str, Any], notebook_dir: P
 # --------------------------------------------------------------------------- resume
 
 #: ``OUT/artifacts/<this>``: the fingerprint of each notebook's last successful run
-FINGERPRINTS = "fingerprints.json"
-PACKAGE_DIR = Path(__file__).resolve().parents[1]
+_FINGERPRINTS = "fingerprints.json"
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
-def package_digest(package_dir: Path = PACKAGE_DIR) -> str:
+def _package_digest(package_dir: Path = _PACKAGE_DIR) -> str:
     """SHA-256 over the names and bytes of the helper package's ``.py`` files."""
     h = hashlib.sha256()
     for p in sorted(package_dir.rglob("*.py")):
@@ -272,10 +272,10 @@ def fingerprints(chain: list[Path], params: dict[str, dict[str, Any]],
                  package: str | None = None) -> dict[str, str]:
     """``{notebook name: fingerprint}`` for the whole chain, in order: SHA-256 over the
     notebook file's bytes, the parameters passed to it, the helper package's source
-    (:func:`package_digest`) and the fingerprints of the notebooks before it, so a change
+    (:func:`_package_digest`) and the fingerprints of the notebooks before it, so a change
     anywhere reruns that notebook and every later one. Data files are not part of it: after
     changing a corpus in place, rerun with ``force`` (``mer run --force``)."""
-    package = package or package_digest()
+    package = package or _package_digest()
     out: dict[str, str] = {}
     before: list[str] = []
     for nb in chain:
@@ -304,10 +304,10 @@ def _write_fingerprints(path: Path, recorded: dict[str, dict]) -> None:
 
 def stage_timings(per_notebook: dict[str, float]) -> dict[str, float]:
     """Per-notebook wall times → the ``timings_s`` of INTERFACE.md: one entry per stage
-    (:data:`STAGE_OF`) and ``total``, their sum."""
+    (:data:`_STAGE_OF`) and ``total``, their sum."""
     stages: dict[str, float] = {}
     for name, dt in sorted(per_notebook.items()):
-        stage = STAGE_OF.get(name[:2], name)
+        stage = _STAGE_OF.get(name[:2], name)
         stages[stage] = round(stages.get(stage, 0.0) + float(dt), 2)
     stages["total"] = round(sum(v for k, v in stages.items()), 2)
     return stages

@@ -204,7 +204,7 @@ def write_sidecar(path: str | os.PathLike, stage: str | None = None, key: str | 
     return atomic_write_text(sidecar_path(path), json.dumps(record, sort_keys=True))
 
 
-def read_sidecar(path: str | os.PathLike) -> dict | None:
+def _read_sidecar(path: str | os.PathLike) -> dict | None:
     """The sidecar record of entry ``path``.
 
     Parameters
@@ -245,7 +245,7 @@ def verify_entry(path: str | os.PathLike) -> bool:
         st = os.stat(path)
     except OSError:
         return False
-    rec = read_sidecar(path)
+    rec = _read_sidecar(path)
     if rec is None or rec["size"] != st.st_size:
         return False
     try:
@@ -307,7 +307,7 @@ def entry_lock(path: str | os.PathLike) -> Iterator[None]:
         os.close(fd)
 
 
-def remove_stale_temporaries(path: str | os.PathLike) -> int:
+def _remove_stale_temporaries(path: str | os.PathLike) -> int:
     """Remove the temporary files of entry ``path`` and of its sidecar (``.<name>.*.tmp*``, see
     :func:`mer_helpers.core.fileio.atomic_write`) left by a writer that was killed.
 
@@ -361,7 +361,7 @@ def _cached(stage: str, key: str, path: Path, read: Callable[[Path], Any], make:
                 pass
         damaged = path.exists() or sidecar_path(path).exists()
         discard(path)
-        remove_stale_temporaries(path)
+        _remove_stale_temporaries(path)
         value = make()
         write_sidecar(path, stage, key, derived_from)
         count(stage, "rebuilt" if damaged else "misses", key)
@@ -528,7 +528,7 @@ def store(stage: str, key: str, suffix: str, write: Callable[[Path], None], *,
     with entry_lock(path):
         if verify_entry(path):
             return path
-        remove_stale_temporaries(path)
+        _remove_stale_temporaries(path)
         atomic_write(path, write, suffix=suffix)
         write_sidecar(path, stage, key, derived_from)
     return path
@@ -585,7 +585,7 @@ def check_tree(root: str | os.PathLike, stage: str, key: str | None = None) -> s
         builder makes them again; files the seal does not list are left to the builder).
     """
     root = Path(root)
-    rec = read_sidecar(root)
+    rec = _read_sidecar(root)
     if not root.is_dir():
         count(stage, "misses", key)
         return "miss"

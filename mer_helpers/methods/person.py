@@ -36,7 +36,7 @@ MIN_PERSON_CLIPS = 8
 _EPS = 1e-6
 
 
-def check_mode(name: str, mode: str) -> str:
+def _check_mode(name: str, mode: str) -> str:
     """``mode`` if it is one of :data:`PERSON_NORM`, else a one-line ``ValueError`` naming ``name``."""
     if mode not in PERSON_NORM:
         raise ValueError(f"{name} must be one of {', '.join(PERSON_NORM)}, got {mode!r}")
@@ -45,7 +45,7 @@ def check_mode(name: str, mode: str) -> str:
 
 def is_active(audio: str = "none", visual: str = "none") -> bool:
     """Does either modality get normalised?"""
-    return check_mode("person_norm_audio", audio) != "none" or check_mode("person_norm_visual", visual) != "none"
+    return _check_mode("person_norm_audio", audio) != "none" or _check_mode("person_norm_visual", visual) != "none"
 
 
 def column_modes(columns: Sequence[str], audio: str = "none", visual: str = "none") -> np.ndarray:
@@ -61,8 +61,8 @@ def column_modes(columns: Sequence[str], audio: str = "none", visual: str = "non
     -------
     ndarray of str, shape (n_columns,)
     """
-    check_mode("person_norm_audio", audio)
-    check_mode("person_norm_visual", visual)
+    _check_mode("person_norm_audio", audio)
+    _check_mode("person_norm_visual", visual)
     return np.array([audio if str(c).startswith("audio:") else visual for c in columns], dtype=object)
 
 
@@ -215,5 +215,5 @@ def reference_statistics(X: np.ndarray, persons: Sequence, mask: np.ndarray) -> 
     return person_statistics(np.asarray(X)[mask], persons[mask])
 
 
-__all__ = ["PERSON_NORM", "MIN_PERSON_CLIPS", "check_mode", "is_active", "column_modes", "person_statistics",
+__all__ = ["PERSON_NORM", "MIN_PERSON_CLIPS", "is_active", "column_modes", "person_statistics",
            "normalize", "normalize_fused", "persons_of", "subset_reference", "reference_statistics"]

@@ -50,7 +50,7 @@ from mer_helpers.predict.timeline import timeline_cli
 EXIT_SOME_FAILED = exitcodes.SKIPPED
 
 
-def describe_modalities(table: pd.DataFrame) -> str:
+def _describe_modalities(table: pd.DataFrame) -> str:
     """One line on the clips that one modality answered alone (empty when both answered every clip)."""
     if "modalities" not in table.columns or not len(table):
         return ""
@@ -105,7 +105,7 @@ def predict_clips(model, paths: Sequence, n_jobs: int = 1,
     return df
 
 
-def score_against_labels(pred: pd.DataFrame, labels, classes: Sequence[str]) -> tuple[float, float, int]:
+def _score_against_labels(pred: pd.DataFrame, labels, classes: Sequence[str]) -> tuple[float, float, int]:
     """Accuracy and macro-F1 of ``pred`` (main model) against a labels file.
 
     Clips are matched by resolved path first, then by ``clip_id`` = file stem (:func:`match_labels`).
@@ -304,7 +304,7 @@ def predict_cli(model_dir, clips: Sequence[str], labels=None, out=None, n_jobs: 
     said = describe_persons(pred, norm["min_person_clips"] if norm else None)
     if said:
         _log(said)
-    said = describe_modalities(pred)
+    said = _describe_modalities(pred)
     if said:
         _log(said)
     csv = table.to_csv(index=False, float_format="%.6f")
@@ -319,7 +319,7 @@ def predict_cli(model_dir, clips: Sequence[str], labels=None, out=None, n_jobs: 
             sys.stdout.flush()
             print("accuracy=nan f1_macro=nan")
             return status
-        acc, f1, n = score_against_labels(pred, (inputs.labels, Path(labels)), [str(c) for c in model.classes_])
+        acc, f1, n = _score_against_labels(pred, (inputs.labels, Path(labels)), [str(c) for c in model.classes_])
         if n < len(pred):
             _log(f"scored {n} of {len(pred)} clips (the others are not in {labels})")
         sys.stdout.flush()

@@ -1,7 +1,7 @@
 """`mer predict`, before any model is loaded: every input checked, every problem one line.
 
 :func:`check_inputs` checks what needs no decoding (clip paths, the model bundle's files, the
-labels file, the output path; :func:`timeline_problems` the ``--timeline`` settings) and
+labels file, the output path; :func:`_timeline_problems` the ``--timeline`` settings) and
 :func:`check_clips` decodes every clip with the check `mer run` uses. Nothing here imports
 TensorFlow, so a wrong argument is named in a second; the prediction itself is
 :mod:`mer_helpers.predict.clips`.
@@ -329,7 +329,7 @@ def bundle_has_branches(model_dir) -> bool:
         return False
 
 
-def bundle_classes(model_dir) -> list[str] | None:
+def _bundle_classes(model_dir) -> list[str] | None:
     """The classes a bundle's ``bundle.json`` lists, without loading the model (``None``: unreadable)."""
 
     try:
@@ -384,7 +384,7 @@ def check_inputs(model_dir, clips: Sequence[str], labels=None, out=None, person_
     problems += duplicate_clips(res.paths)
     bundle_problems, res.note = check_bundle(model_dir)
     problems += bundle_problems
-    res.classes = bundle_classes(model_dir)
+    res.classes = _bundle_classes(model_dir)
     if labels is not None:
         res.labels, label_lines = read_labels(labels)
         problems += label_lines
@@ -441,7 +441,7 @@ def say(line: str) -> None:
     print(f"mer predict: {line}", file=sys.stderr)
 
 
-def timeline_problems(timeline: dict, labels, out) -> list[str]:
+def _timeline_problems(timeline: dict, labels, out) -> list[str]:
     """The ``--timeline`` settings checked before anything is decoded (one line each)."""
 
     window = WINDOW_S if timeline.get("window_s") is None else float(timeline["window_s"])
@@ -464,12 +464,12 @@ def timeline_problems(timeline: dict, labels, out) -> list[str]:
 
 def checked_inputs(model_dir, clips: Sequence[str], labels=None, out=None, person_column: str | None = None,
                    person: str | None = None, timeline: dict | None = None) -> Inputs:
-    """:func:`check_inputs`, plus :func:`timeline_problems` with ``timeline``; every problem is
+    """:func:`check_inputs`, plus :func:`_timeline_problems` with ``timeline``; every problem is
     said on standard error (``mer predict: ...``). Imports no TensorFlow: the command runs it
     before it loads anything heavy."""
     inputs = check_inputs(model_dir, clips, labels=labels, out=out, person_column=person_column, person=person)
     if timeline is not None:
-        inputs.problems += timeline_problems(timeline, labels, out)
+        inputs.problems += _timeline_problems(timeline, labels, out)
     for line in inputs.problems:
         say(line)
     return inputs

@@ -3,7 +3,7 @@
 ``mer predict MODEL VIDEO... --timeline`` (:func:`timeline_cli`) reads each video once, window
 by window (:func:`mer_helpers.predict.stream.iter_windows`: :data:`WINDOW_S` = 3 s every
 :data:`HOP_S` = 1 s by default), turns each window into the bundle's audio and visual feature
-rows exactly as a clip of that length would be (:func:`window_features`), and predicts them
+rows exactly as a clip of that length would be (:func:`_window_features`), and predicts them
 with :meth:`mer_helpers.predict.emotion_model.EmotionModel.predict_rows`:
 
 * **missing modalities** — a window whose loudest 32 ms frame is below
@@ -78,7 +78,7 @@ class VideoRows:
     visual: list[np.ndarray] = field(default_factory=list)
 
 
-def window_features(model, windows: Sequence, trust_face: bool) -> tuple[np.ndarray, np.ndarray]:
+def _window_features(model, windows: Sequence, trust_face: bool) -> tuple[np.ndarray, np.ndarray]:
     """The audio and visual feature rows of a batch of windows, NaN where a modality is missing.
 
     Parameters
@@ -113,7 +113,7 @@ def window_features(model, windows: Sequence, trust_face: bool) -> tuple[np.ndar
     return A_rows, V_rows
 
 
-def video_rows(model, path, window_s: float = WINDOW_S, hop_s: float = HOP_S, progress=None) -> VideoRows:
+def _video_rows(model, path, window_s: float = WINDOW_S, hop_s: float = HOP_S, progress=None) -> VideoRows:
     """Decode one video window by window and keep each window's feature rows.
 
     Parameters
@@ -134,7 +134,7 @@ def video_rows(model, path, window_s: float = WINDOW_S, hop_s: float = HOP_S, pr
     out, batch = VideoRows(Path(path).stem), []
 
     def flush():
-        a, v = window_features(model, batch, trust)
+        a, v = _window_features(model, batch, trust)
         out.audio.extend(a), out.visual.extend(v)
         out.starts.extend(w.start_s for w in batch), out.ends.extend(w.end_s for w in batch)
         batch.clear()
@@ -310,7 +310,7 @@ def timeline_cli(model, paths: Sequence[Path], out=None, window_s: float = WINDO
     with bar_of(total=round(total, 1), desc="timeline", unit="s") as bar:
         for i, p in enumerate(paths):
             try:
-                rows.append((video_rows(model, p, window_s, hop_s, progress=bar.update), i))
+                rows.append((_video_rows(model, p, window_s, hop_s, progress=bar.update), i))
             except MediaError as e:
                 say(f"{p}: {str(e).splitlines()[0]}")
                 failed += 1
@@ -333,5 +333,5 @@ def timeline_cli(model, paths: Sequence[Path], out=None, window_s: float = WINDO
     return exitcodes.SKIPPED if failed else exitcodes.OK
 
 
-__all__ = ["WINDOW_S", "HOP_S", "COLUMNS", "columns", "VideoRows", "window_features", "video_rows",
+__all__ = ["WINDOW_S", "HOP_S", "COLUMNS", "columns", "VideoRows",
            "predict_videos", "describe", "plot_timeline", "timeline_cli"]

@@ -8,26 +8,26 @@ inner training speakers, :func:`metrics_fragment` the stage's part of ``metrics.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import keras
 import numpy as np
 import pandas as pd
 
-from mer_helpers.core.fileio import load_features, load_sequences, read_json, write_json
-from mer_helpers.methods.evaluation import (
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported (as methods.models does)
+
+import keras  # noqa: E402
+
+from mer_helpers.core.fileio import load_features, load_sequences, read_json, write_json  # noqa: E402
+from mer_helpers.methods.evaluation import (  # noqa: E402
     classification_metrics, logreg_per_split, mean_over_splits, save_predictions
 )
-from mer_helpers.methods.models import (
-    MAIN_MODEL, MODEL_NAMES, SequenceClassifier
-)
-from mer_helpers.methods.networks import predict_proba
-from mer_helpers.methods.sequencers import (
-    LateFusionSequencer, features_sequencer, sequence_dims
-)
-from mer_helpers.methods.tuning import inner_splits, logreg_f1, positions
+from mer_helpers.methods.models import MAIN_MODEL, MODEL_NAMES, SequenceClassifier  # noqa: E402
+from mer_helpers.methods.networks import predict_proba  # noqa: E402
+from mer_helpers.methods.sequencers import LateFusionSequencer, features_sequencer, sequence_dims  # noqa: E402
+from mer_helpers.methods.tuning import inner_splits, logreg_f1, positions  # noqa: E402
 
 # ----------------------------------------------------------------------------------------------
 # Experiment driver: one split of splits.json, from artifact files to predictions

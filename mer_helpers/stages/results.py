@@ -205,7 +205,7 @@ def _reference_label() -> str:
     return "logistic regression (reference)"
 
 
-def run_rows(name: str, metrics: Mapping, models: Sequence[str] = tuple(MODEL_LABELS)) -> list[dict]:
+def _run_rows(name: str, metrics: Mapping, models: Sequence[str] = tuple(MODEL_LABELS)) -> list[dict]:
     """Rows of :func:`compare_runs` for one run: one per model, and the logistic-regression reference.
 
     Parameters
@@ -255,7 +255,7 @@ def compare_runs(run_dirs: Sequence, models: Sequence[str] = tuple(MODEL_LABELS)
     Returns
     -------
     DataFrame
-        One row per run and model (:func:`run_rows`), runs in the order given.
+        One row per run and model (:func:`_run_rows`), runs in the order given.
 
     Raises
     ------
@@ -267,11 +267,11 @@ def compare_runs(run_dirs: Sequence, models: Sequence[str] = tuple(MODEL_LABELS)
     rows: list[dict] = []
     for r in dict.fromkeys(([here] if here else []) + [Path(d).resolve() for d in run_dirs]):
         if r == here:
-            rows += run_rows(r.name, current[1], models)
+            rows += _run_rows(r.name, current[1], models)
             continue
         if not (r / "metrics.json").is_file():
             raise FileNotFoundError(f"{r}: no metrics.json (compare_runs needs finished `mer run` folders)")
-        rows += run_rows(r.name, read_json(r / "metrics.json"), models)
+        rows += _run_rows(r.name, read_json(r / "metrics.json"), models)
     return pd.DataFrame(rows, columns=["run", "protocol", "model", "accuracy", "accuracy_std", "f1_macro"])
 
 
