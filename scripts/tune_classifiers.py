@@ -37,10 +37,10 @@ def main(argv=None) -> int:
 
     from mer_helpers.core import fileio
     from mer_helpers.data.splits import evaluation_splits
+    from mer_helpers.methods import networks
     from mer_helpers.stages.classifiers import CLASSIFIER_SETTINGS, inner_classifier_table
-    from mer_helpers.stages import classifiers
 
-    classifiers.set_threads(a.threads)
+    networks.set_threads(a.threads)
     art = Path(a.run_dir) / "artifacts"
     labels = pd.read_csv(art / "labels.csv", dtype={"clip_id": str, "speaker": str})
     splits = fileio.read_json(art / "splits.json")

@@ -239,3 +239,32 @@ def test_strong_preset_without_fer_weights_fails_fast(param_only_chain, tmp_path
     monkeypatch.setenv("MER_WEIGHTS_DIR", str(tmp_path / "no-weights"))
     msg = _fails(param_only_chain, tmp_path, {}, preset="strong")
     assert "mer weights fetch fer_xception" in _line(msg, "backbone_weights")
+
+
+def test_grouped_parameters_are_chain_parameters_by_their_members(param_only_chain, tmp_path):
+    """Notebook 06 declares ``training``, ``early_stopping`` and ``network`` as dicts
+    (schema.PARAMETER_GROUPS): the chain knows their members (``-p epochs``, presets, defaults),
+    never the group names, and a notebook receives the group as one dict."""
+    declared, defaults = schema.chain_parameters(chain_notebooks())
+    six = declared["06_classifiers.ipynb"]
+    assert {"training", "network", "early_stopping", "epochs", "seq_steps", "monitor"} <= six
+    assert (defaults["epochs"], defaults["seq_steps"], defaults["monitor"]) == (10, 4, "none")
+    assert defaults["denoise"] is True and "denoising" not in defaults  # notebook 01's group
+    names = schema.chain_names(declared)
+    assert "epochs" in names and not names & set(schema.PARAMETER_GROUPS)
+    got = schema.notebook_values({"epochs": 3, "units": 8, "seed": 1, "alpha": 0.5}, six, defaults)
+    assert got == {"seed": 1, "training": {"epochs": 3, "batch_size": 32, "learning_rate": 0.001, "validation_split": 0.2},
+                   "network": {"sequence_mode": "features", "seq_steps": 4, "units": 8, "heads": 4, "dropout": 0.3}}
+    # a group name is not a chain parameter
+    assert "unknown parameter(s) ['training']" in _fails(param_only_chain, tmp_path, {**OK, "training": {"epochs": 3}})
+
+
+def test_a_group_dict_must_hold_exactly_its_members(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell('out_dir = "x"\ntraining = {"epochs": 10, "batch_size": 32}')
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "06_x.ipynb")
+    with pytest.raises(ValueError, match="parameter 'training' must be a dict of epochs, batch_size"):
+        schema.chain_parameters([tmp_path / "06_x.ipynb"])

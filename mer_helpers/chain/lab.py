@@ -53,10 +53,11 @@ def _check_run_folder(out: str | os.PathLike) -> Path:
     return out
 
 
-def _lab_parameters(run_params: dict, declared: set[str]) -> dict:
+def _lab_parameters(run_params: dict, declared: set[str], defaults: dict) -> dict:
     """The values injected into one notebook's copy: the run's parameters that the notebook
-    declares, and ``out_dir = ".."`` (the run folder, seen from ``OUT/lab``)."""
-    params = {k: v for k, v in run_params.items() if k in declared}
+    declares (as :func:`mer_helpers.chain.schema.notebook_values` gives them to ``mer run``), and
+    ``out_dir = ".."`` (the run folder, seen from ``OUT/lab``)."""
+    params = schema.notebook_values(run_params, declared, defaults)
     if "out_dir" in declared:
         params["out_dir"] = ".."
     return params
@@ -79,7 +80,7 @@ def prepare(out: str | os.PathLike, reset: bool = False, notebook_dir: Path = NO
     chain = chain_notebooks(notebook_dir)
     if not chain:
         raise NotARunFolder(f"no numbered notebooks in {notebook_dir}")
-    declared, _ = schema.chain_parameters(chain)
+    declared, defaults = schema.chain_parameters(chain)
     lab = out / LAB_DIR
     lab.mkdir(exist_ok=True)
     written, kept = [], []
@@ -89,7 +90,7 @@ def prepare(out: str | os.PathLike, reset: bool = False, notebook_dir: Path = NO
             kept.append(src.name)
             continue
         nb = load_notebook_node(str(src))  # every cell with a tags list, as papermill expects
-        nb = parameterize_notebook(nb, _lab_parameters(run_params, declared[src.name]), kernel_name="python3",
+        nb = parameterize_notebook(nb, _lab_parameters(run_params, declared[src.name], defaults), kernel_name="python3",
                                    language="python")
         for cell in nb.cells:
             if not cell.metadata.get("tags", True):

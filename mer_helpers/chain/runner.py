@@ -170,7 +170,7 @@ def run_chain(dataset: str = "sample", out_dir: str | os.PathLike = "runs/sample
         raise NotebookFailed(f"no numbered notebooks found in {notebook_dir}")
     chain = chain_notebooks(notebook_dir)
     declared, defaults = schema.chain_parameters(chain)
-    own = {nb.name: {k: v for k, v in run_params.items() if k in declared[nb.name]} for nb in chain}
+    own = {nb.name: schema.notebook_values(run_params, declared[nb.name], defaults) for nb in chain}
     fps = fingerprints(chain, own)
     fp_file = out / "artifacts" / _FINGERPRINTS
     recorded = _read_fingerprints(fp_file)
@@ -238,7 +238,7 @@ def preflight(run_params: dict[str, Any], extra: dict[str, Any], notebook_dir: P
     chain. ``chain``: the ``(declared, defaults)`` of :func:`schema.chain_parameters`, if known."""
 
     declared, defaults = chain or schema.chain_parameters(chain_notebooks(notebook_dir))
-    known = set().union(*declared.values())
+    known = schema.chain_names(declared)
     unknown = sorted(set(extra) - known)
     first = list(problems)
     if unknown:

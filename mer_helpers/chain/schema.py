@@ -32,7 +32,7 @@ from mer_helpers.methods import backbones
 from mer_helpers.methods.person import PERSON_NORM
 
 __all__ = ["InvalidParameters", "Rule", "SCHEMA", "check", "validate", "check_environment",
-           "chain_parameters", "needs_of", "describe"]
+           "chain_parameters", "chain_names", "notebook_values", "PARAMETER_GROUPS", "needs_of", "describe"]
 
 
 class InvalidParameters(ValueError):
@@ -313,23 +313,84 @@ def _literal(text: Any) -> Any:
         return _MISSING
 
 
+#: notebook parameters that hold several of the chain's parameters as one dict, so that a
+#: notebook's parameters cell stays short (group name → member names). The chain knows only the
+#: members: ``mer run -p epochs 30``, the presets and ``run.json`` use them, and
+#: :func:`notebook_values` builds the dict a notebook that declares the group receives.
+PARAMETER_GROUPS = {
+    "denoising": ("denoise", "over_subtraction", "spectral_floor", "noise_percentile"),
+    "training": ("epochs", "batch_size", "learning_rate", "validation_split"),
+    "early_stopping": ("monitor", "patience"),
+    "network": ("sequence_mode", "seq_steps", "units", "heads", "dropout"),
+}
+
+
 def chain_parameters(notebooks: Iterable[str | os.PathLike]) -> tuple[dict[str, set[str]], dict[str, Any]]:
     """``({notebook name: declared names}, {name: default})`` from the ``parameters`` cells
     (``papermill.inspect_notebook``). The default of a name is that of its first notebook;
-    a default that is not a Python literal is left out."""
+    a default that is not a Python literal is left out. A group of :data:`PARAMETER_GROUPS`
+    counts as its members (each with its default from the group's dict); the group's own name
+    is kept among the notebook's declared names too, so :func:`notebook_values` knows to pass
+    the dict.
+
+    Raises
+    ------
+    ValueError
+        A notebook's group dict does not hold exactly the group's members.
+    """
     import papermill as pm
 
     declared: dict[str, set[str]] = {}
     defaults: dict[str, Any] = {}
     for nb in notebooks:
         info = pm.inspect_notebook(str(nb))
-        declared[Path(nb).name] = set(info)
-        for name, p in info.items():
-            if name not in defaults:
-                v = _literal(p.get("default"))
-                if v is not _MISSING:
-                    defaults[name] = v
+        names = set(info)
+        values = {name: _literal(p.get("default")) for name, p in info.items()}
+        for group in names & set(PARAMETER_GROUPS):
+            members = PARAMETER_GROUPS[group]
+            got = values.pop(group)
+            if not isinstance(got, dict) or set(got) != set(members):
+                raise ValueError(f"{Path(nb).name}: parameter {group!r} must be a dict of {', '.join(members)}")
+            names |= set(members)
+            values.update(got)
+        declared[Path(nb).name] = names
+        for name, v in values.items():
+            if name not in defaults and v is not _MISSING:
+                defaults[name] = v
     return declared, defaults
+
+
+def chain_names(declared: Mapping[str, set[str]]) -> set[str]:
+    """Every parameter name the chain knows (``mer run -p NAME``): the declared names of all
+    notebooks, groups counted as their members."""
+    return set().union(*declared.values()) - set(PARAMETER_GROUPS) if declared else set()
+
+
+def notebook_values(params: Mapping[str, Any], names: set[str], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """What one notebook receives from the run's parameters: the names it declares, and for
+    each group it declares (:data:`PARAMETER_GROUPS`) of which the run sets a member, one dict of
+    the members, a member the run does not set taking the chain's default.
+
+    Parameters
+    ----------
+    params : mapping
+        The run's parameters (chain names).
+    names : set of str
+        The notebook's declared names (:func:`chain_parameters`).
+    defaults : mapping
+        The chain's defaults.
+
+    Returns
+    -------
+    dict
+    """
+    groups = [g for g in PARAMETER_GROUPS if g in names]
+    grouped = {m for g in groups for m in PARAMETER_GROUPS[g]}
+    out = {k: v for k, v in params.items() if k in names and k not in grouped and k not in PARAMETER_GROUPS}
+    for g in groups:
+        if any(m in params for m in PARAMETER_GROUPS[g]):
+            out[g] = {m: params[m] if m in params else defaults.get(m) for m in PARAMETER_GROUPS[g]}
+    return out
 
 
 def _type_problem(name: str, value: Any, default: Any) -> str | None:

@@ -528,6 +528,32 @@ def write_fragment(out_dir: str | os.PathLike, stage: str, data: Mapping[str, An
     return write_json(fragments_dir(out_dir) / f"{stage}.json", dict(data))
 
 
+def read_fragment(out_dir: str | os.PathLike, stage: str) -> dict:
+    """One stage's metrics fragment (``OUT/artifacts/metrics/<stage>.json``), what
+    :func:`write_fragment` wrote: how a later notebook reads what an earlier one decided.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        The run folder.
+    stage : str
+        The fragment's name (``00_data``, ``04_visual``, ``05_selection``, ...).
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    FileNotFoundError
+        The stage has not written it yet (one line naming the file).
+    """
+    path = fragments_dir(out_dir) / f"{stage}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; run the notebook that writes the {stage!r} fragment first")
+    return read_json(path)
+
+
 def merge_fragments(out_dir: str | os.PathLike) -> dict:
     """Deep-merge every fragment (in file-name order) into one dict.
 

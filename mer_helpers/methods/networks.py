@@ -307,3 +307,23 @@ def attention_weights(model: keras.Model, X: np.ndarray) -> np.ndarray:
 
 BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "bilstm_sa": build_bilstm_sa, "bilstm": build_bilstm, "cnn": build_cnn}
+
+
+def set_threads(n_jobs: int = 2) -> None:
+    """Limit TensorFlow to ``n_jobs`` threads (no effect once TensorFlow has started running ops).
+
+    Parameters
+    ----------
+    n_jobs : int, default=2
+
+    Returns
+    -------
+    None
+    """
+    try:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(int(n_jobs))
+        tf.config.threading.set_inter_op_parallelism_threads(max(1, int(n_jobs)))
+    except (RuntimeError, ImportError, ValueError):
+        pass

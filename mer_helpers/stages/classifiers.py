@@ -20,7 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is impor
 
 import keras  # noqa: E402
 
-from mer_helpers.core.fileio import load_features, load_sequences, read_json, write_json  # noqa: E402
+from mer_helpers.core.fileio import load_features, load_sequences, read_fragment, read_json, write_json  # noqa: E402
 from mer_helpers.methods.evaluation import (  # noqa: E402
     classification_metrics, logreg_per_split, mean_over_splits, save_predictions
 )
@@ -254,15 +254,30 @@ def _prediction_frame(p: np.ndarray, clip_ids, split: str, y_idx, classes: Seque
     return df
 
 
-#: the fragments of earlier stages whose decisions notebook 06 reads (it does not take them again)
-UPSTREAM_FRAGMENTS = ("00_data", "04_visual", "05_selection")
+def settings(training: Mapping[str, Any], early_stopping: Mapping[str, Any], network: Mapping[str, Any],
+             seed: int, fusion: str) -> dict:
+    """Notebook 06's grouped parameters (``training``, ``early_stopping``, ``network``; see
+    :data:`mer_helpers.chain.schema.PARAMETER_GROUPS`) as the keyword arguments of
+    :func:`run_split`, in the order ``bundle.json`` records them.
+
+    Returns
+    -------
+    dict
+        ``sequence_mode, steps, epochs, batch_size, validation_split, seed, units, heads, dropout,
+        patience, learning_rate, monitor, fusion``.
+    """
+    return dict(sequence_mode=network["sequence_mode"], steps=network["seq_steps"], epochs=training["epochs"],
+                batch_size=training["batch_size"], validation_split=training["validation_split"], seed=seed,
+                units=network["units"], heads=network["heads"], dropout=network["dropout"],
+                patience=early_stopping["patience"], learning_rate=training["learning_rate"],
+                monitor=early_stopping["monitor"], fusion=fusion)
 
 
 def upstream_settings(out_dir) -> dict:
     """What earlier stages of the run decided and notebook 06 only reads: the dataset and
     protocol (``00_data``), the backbone weights (``04_visual``) and the per-person normalisation
-    (``05_selection``), from their ``artifacts/metrics/<stage>.json`` fragments. So 06 cannot
-    disagree with the stages that made its inputs.
+    (``05_selection``), from their metrics fragments (:func:`~mer_helpers.core.fileio.read_fragment`,
+    which names a missing one). So 06 cannot disagree with the stages that made its inputs.
 
     Parameters
     ----------
@@ -273,42 +288,12 @@ def upstream_settings(out_dir) -> dict:
     -------
     dict
         ``dataset``, ``protocol``, ``backbone_weights``, ``person_norm_audio``, ``person_norm_visual``.
-
-    Raises
-    ------
-    FileNotFoundError
-        A fragment is missing (run notebooks 00-05 first).
     """
-    folder = Path(out_dir) / "artifacts" / "metrics"
-    missing = [n for n in UPSTREAM_FRAGMENTS if not (folder / f"{n}.json").is_file()]
-    if missing:
-        raise FileNotFoundError(f"{folder}: no {', '.join(m + '.json' for m in missing)}; "
-                                "run notebooks 00-05 on this run folder first")
-    data, visual, sel = (read_json(folder / f"{n}.json") for n in UPSTREAM_FRAGMENTS)
+    data, visual, sel = (read_fragment(out_dir, n) for n in ("00_data", "04_visual", "05_selection"))
     norm = sel.get("person_norm") or {}
     return {"dataset": data["dataset"], "protocol": data["protocol"],
             "backbone_weights": str(visual.get("backbone_weights", "imagenet")),
             "person_norm_audio": norm.get("audio", "none"), "person_norm_visual": norm.get("visual", "none")}
-
-
-def set_threads(n_jobs: int = 2) -> None:
-    """Limit TensorFlow to ``n_jobs`` threads (no effect once TensorFlow has started running ops).
-
-    Parameters
-    ----------
-    n_jobs : int, default=2
-
-    Returns
-    -------
-    None
-    """
-    try:
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(int(n_jobs))
-        tf.config.threading.set_inter_op_parallelism_threads(max(1, int(n_jobs)))
-    except (RuntimeError, ImportError, ValueError):
-        pass
 
 
 def linear_reference_split(artifacts, split: Mapping, labels, classes: Sequence[str], columns: str = "selected",
