@@ -63,3 +63,15 @@ def test_the_rebinding_check_sees_a_parameter_named_like_a_module():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_never_rebinds_an_imported_name(path):
     assert rebound_imports(notebook_source(path)) == []
+
+
+#: the longest code cell a notebook may have, its parameters cell included (issue 22): a longer one
+#: belongs in the stage module, or its settings in a group (``schema.PARAMETER_GROUPS``)
+MAX_CELL_LINES = 15
+
+
+def test_code_cells_are_short():
+    long = [f"{p.name} cell {i} ({n} lines)" for p in NOTEBOOKS
+            for i, c in enumerate(json.loads(p.read_text())["cells"]) if c["cell_type"] == "code"
+            for n in [len("".join(c["source"]).rstrip("\n").splitlines())] if n > MAX_CELL_LINES]
+    assert not long, f"code cells over {MAX_CELL_LINES} lines: " + "; ".join(long)

@@ -632,7 +632,7 @@ def load_selection(path: str | os.PathLike) -> dict:
     Parameters
     ----------
     path : path-like
-        A file written by :func:`save_selection`.
+        A file written by :func:`mer_helpers.stages.feature_selection.save_selection`.
 
     Returns
     -------
