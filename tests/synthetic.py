@@ -24,7 +24,9 @@ def make_synthetic_artifacts(out_dir: str | os.PathLike, n_speakers: int = 6, cl
 
     ``labels.csv``, ``splits.json`` (via :func:`mer_helpers.data.splits.make_splits`) and, for every
     split, ``audio/<split>/features.npz`` (``audio:ae_mean:i``) and
-    ``visual/<split>/features.npz`` (``visual:resnet50_mean:i``). The first
+    ``visual/<split>/features.npz`` (``visual:resnet50_mean:i``), and the metrics fragments of
+    notebooks 00 and 04 that later notebooks read (``00_data``: dataset, protocol;
+    ``04_visual``: backbone weights ``none``). The first
     ``n_informative[0]`` audio and ``n_informative[1]`` visual columns carry the class (a
     class-dependent mean shift); every column also has a speaker offset; the rest is noise.
     Returns the artifacts folder. Not real data: for development and tests only.
@@ -62,6 +64,9 @@ def make_synthetic_artifacts(out_dir: str | os.PathLike, n_speakers: int = 6, cl
                          [f"audio:ae_mean:{i}" for i in range(n_audio)])
         fileio.save_features(art / "visual" / sp["name"] / "features.npz", ids, V,
                          [f"visual:resnet50_mean:{i}" for i in range(n_visual)])
+    fileio.write_fragment(out_dir, "00_data", {"dataset": "synthetic", "protocol": protocol,
+                                               "classes": list(classes), "n_clips": n, "n_speakers": n_speakers})
+    fileio.write_fragment(out_dir, "04_visual", {"visual_backbone": "resnet50", "backbone_weights": "none"})
     return art
 
 
