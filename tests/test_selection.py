@@ -332,3 +332,14 @@ def test_selector_passes_scikit_learn_estimator_checks():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         check_estimator(ZebraFeatureSelector(population=3, iterations=1, inner_cv=2, random_state=0))
+
+
+def test_selected_columns_reads_every_layout_of_a_record():
+    """One reader of a selection record for notebook 06 and the model folder: ``selected``, or
+    ``support`` over the record's ``columns`` (or the columns given for an older record)."""
+    assert sel.selected_columns({"selected": ["a:x:1"], "support": [False]}, "f") == ["a:x:1"]
+    assert sel.selected_columns({"columns": ["a", "b", "c"], "support": [True, False, True]}, "f") == ["a", "c"]
+    assert sel.selected_columns({"support": [False, True]}, "f", columns=["a", "b"]) == ["b"]
+    for bad in ({"support": [True]}, {"columns": ["a"]}):
+        with pytest.raises(ValueError, match=r"^sel.json: needs 'selected' or 'columns' \+ 'support'$"):
+            sel.selected_columns(bad, "sel.json")

@@ -363,7 +363,7 @@ def chain_parameters(notebooks: Iterable[str | os.PathLike]) -> tuple[dict[str, 
 def chain_names(declared: Mapping[str, set[str]]) -> set[str]:
     """Every parameter name the chain knows (``mer run -p NAME``): the declared names of all
     notebooks, groups counted as their members."""
-    return set().union(*declared.values()) - set(PARAMETER_GROUPS) if declared else set()
+    return set().union(*declared.values()) - set(PARAMETER_GROUPS)
 
 
 def notebook_values(params: Mapping[str, Any], names: set[str], defaults: Mapping[str, Any]) -> dict[str, Any]:

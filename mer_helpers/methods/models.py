@@ -176,8 +176,8 @@ def fit_sequence_model(model_name: str, X_seq, y_train, **kwargs) -> tuple[keras
 # ----------------------------------------------------------------------------------------------
 # The classifier: sequencer + networks, one estimator, one training loop, one format on disk
 # ----------------------------------------------------------------------------------------------
-#: training settings of :class:`SequenceClassifier` handed to :func:`fit_sequence_model` as they are
-_FIT_SETTINGS = ("validation_split", "epochs", "batch_size", "seed", "patience", "units", "heads", "dropout",
+#: the parameters of :class:`SequenceClassifier` handed to :func:`fit_sequence_model` as they are
+TRAINING_SETTINGS = ("validation_split", "epochs", "batch_size", "seed", "patience", "units", "heads", "dropout",
                  "learning_rate", "monitor")
 
 
@@ -317,7 +317,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         if unknown:
             raise ValueError(f"SequenceClassifier.fit: labels {unknown} are not in classes {classes.tolist()}")
         y_idx = np.array([pos[v] for v in y.tolist()], dtype=int)
-        fit_kw = {k: getattr(self, k) for k in _FIT_SETTINGS}
+        fit_kw = {k: getattr(self, k) for k in TRAINING_SETTINGS}
         networks, self.records_ = {}, {}
         for m in self.model_names:
             networks[m], self.records_[m] = fit_sequence_model(m, X_seq, y_idx, groups=groups,

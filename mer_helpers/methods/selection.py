@@ -32,7 +32,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
@@ -46,7 +46,7 @@ from mer_helpers.core.progress import progress
 from mer_helpers.methods.fusion import modality_counts
 from mer_helpers.methods.levy import levy_flight
 
-__all__ = ["ZebraFeatureSelector", "make_fitness_classifier", "selection_record", "load_selection", "escape_move"]
+__all__ = ["ZebraFeatureSelector", "make_fitness_classifier", "selection_record", "selected_columns", "load_selection", "escape_move"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -624,6 +624,36 @@ def selection_record(selector: ZebraFeatureSelector, columns: Sequence[str], spl
     }
     rec.update(extra)
     return rec
+
+
+def selected_columns(record: Mapping[str, Any], where, columns: Sequence[str] | None = None) -> list[str]:
+    """The selected column names of a ``selection.json`` record: its ``selected`` list, or the
+    columns whose ``support`` flag is set (the record's own ``columns``, else ``columns``).
+
+    Parameters
+    ----------
+    record : mapping
+        What :func:`selection_record` makes (or an older record with ``columns`` + ``support`` only).
+    where : path-like or str
+        Named in the error.
+    columns : sequence of str or None
+        The columns ``support`` refers to when the record lists none.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    ValueError
+        Neither ``selected`` nor ``support`` with its columns.
+    """
+    if "selected" in record:
+        return [str(c) for c in record["selected"]]
+    columns = record.get("columns", columns)
+    if "support" not in record or columns is None:
+        raise ValueError(f"{where}: needs 'selected' or 'columns' + 'support'")
+    return [str(c) for c, s in zip(columns, record["support"]) if s]
 
 
 def load_selection(path: str | os.PathLike) -> dict:

@@ -22,6 +22,7 @@ from mer_helpers.data.validate import probe_clip
 from mer_helpers.methods.audio import clip_has_speech, extract_mfcc
 from mer_helpers.methods.audio_featurizer import AudioFeaturizer
 from mer_helpers.methods.frames import sample_frames
+from mer_helpers.methods.fusion import MODALITIES, modality_index
 
 __all__ = ["ClipAudioFeatures", "ClipVisualFeatures", "clip_paths", "featurize", "clip_has_face"]
 
@@ -251,8 +252,7 @@ def clip_rows(paths: list[str], audio, visual, columns: Sequence[str], face_abse
     kept : list of int
     """
     streams = [probe_clip(p, decode=False) for p in paths]
-    ia, iv = (np.array([j for j, c in enumerate(columns) if c.startswith(f"{m}:")], dtype=int)
-              for m in ("audio", "visual"))
+    ia, iv = (modality_index(columns, m) for m in MODALITIES)
     n = len(paths)
     A, V = np.full((n, len(ia)), np.nan, np.float32), np.full((n, len(iv)), np.nan, np.float32)
     failed: dict = {}

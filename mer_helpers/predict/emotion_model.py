@@ -57,7 +57,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from mer_helpers.core.fileio import read_json
 from mer_helpers.methods import person
-from mer_helpers.methods.fusion import MODALITIES, fuse
+from mer_helpers.methods.fusion import MODALITIES, fuse, modality_index
 from mer_helpers.methods.models import SequenceClassifier
 from mer_helpers.predict import model_files
 from mer_helpers.predict.bundle import verify_bundle
@@ -180,7 +180,7 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
         if missing:
             raise ValueError(f"with_branches: no classifier for {', '.join(missing)}")
         for m, clf in branches.items():
-            own = [c for c in self.columns_ if c.startswith(f"{m}:")]
+            own = [self.columns_[j] for j in modality_index(self.columns_, m)]
             if clf.columns_ != own:
                 raise ValueError(f"with_branches: the {m} classifier does not read the model's {m} columns")
         if getattr(self, "person_norm_", None) and not person_free:
@@ -441,7 +441,7 @@ class EmotionModel(ClassifierMixin, BaseEstimator):
 
     def modality_index(self, modality: str) -> np.ndarray:
         """Positions of one modality's columns among ``columns_``."""
-        return np.array([j for j, c in enumerate(self.columns_) if c.startswith(f"{modality}:")], dtype=int)
+        return modality_index(self.columns_, modality)
 
     def reference_persons(self, persons: Sequence | None, n: int, present: np.ndarray | None = None) -> np.ndarray:
         """Which of ``n`` clips have a person with a reference: at least ``min_person_clips``

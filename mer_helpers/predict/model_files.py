@@ -27,7 +27,7 @@ from mer_helpers.core.fileio import read_json, write_checksums, write_json
 from mer_helpers.methods.audio_featurizer import AudioFeaturizer
 from mer_helpers.methods.fusion import MODALITIES
 from mer_helpers.methods.models import SequenceClassifier
-from mer_helpers.methods.selection import ZebraFeatureSelector, selection_record
+from mer_helpers.methods.selection import ZebraFeatureSelector, selected_columns, selection_record
 from mer_helpers.methods.visual import VisualFeaturizer
 
 MODEL_FORMAT = "mer-emotion-model"
@@ -112,12 +112,7 @@ def selection_step(model_dir: Path, classifier: SequenceClassifier, audio, visua
     if record is None:
         raise FileNotFoundError(f"{sel_path}: missing; the model bundle has no feature selection")
     columns = [str(c) for c in record["columns"]] if "columns" in record else every
-    if "selected" in record:
-        chosen = [str(c) for c in record["selected"]]
-    elif "support" in record:
-        chosen = [c for c, s in zip(columns, record["support"]) if s]
-    else:
-        raise ValueError(f"{sel_path}: needs 'selected' or 'columns' + 'support'")
+    chosen = selected_columns(record, sel_path, columns)
     if chosen != selected:
         raise ValueError(f"{sel_path}: selected columns differ from {model_dir / 'bundle.json'}; "
                          "the bundle is inconsistent")

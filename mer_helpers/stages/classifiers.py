@@ -24,8 +24,9 @@ from mer_helpers.core.fileio import load_features, load_sequences, read_fragment
 from mer_helpers.methods.evaluation import (  # noqa: E402
     classification_metrics, logreg_per_split, mean_over_splits, save_predictions
 )
-from mer_helpers.methods.models import MAIN_MODEL, MODEL_NAMES, SequenceClassifier  # noqa: E402
+from mer_helpers.methods.models import MAIN_MODEL, MODEL_NAMES, TRAINING_SETTINGS, SequenceClassifier  # noqa: E402
 from mer_helpers.methods.networks import predict_proba  # noqa: E402
+from mer_helpers.methods.selection import selected_columns  # noqa: E402
 from mer_helpers.methods.sequencers import LateFusionSequencer, features_sequencer, sequence_dims  # noqa: E402
 from mer_helpers.methods.tuning import inner_splits, logreg_f1, positions  # noqa: E402
 
@@ -56,13 +57,7 @@ def read_selected(path) -> list[str]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: missing (has 05_feature_selection run for this split?)")
-    sel = read_json(path)
-    if "selected" in sel:
-        cols = [str(c) for c in sel["selected"]]
-    elif "columns" in sel and "support" in sel:
-        cols = [str(c) for c, s in zip(sel["columns"], sel["support"]) if s]
-    else:
-        raise ValueError(f"{path}: needs 'selected' or 'columns' + 'support'")
+    cols = selected_columns(read_json(path), path)
     if not cols:
         raise ValueError(f"{path}: no column is selected")
     return cols
@@ -194,20 +189,20 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
     name = str(split["name"])
     ids, X, cols, use, tr, te = _load_split_features(artifacts, split, columns, source)
     lab = labels.set_index(labels["clip_id"].astype(str))
+    y_lab = np.array([str(lab.at[c, "label"]) for c in ids], dtype=object)
     cls_index = {c: i for i, c in enumerate(classes)}
-    y_all = np.array([cls_index[str(lab.at[c, "label"])] for c in ids])
+    y_all = np.array([cls_index[v] for v in y_lab])  # the prediction frames' y_true
     groups = lab.loc[list(ids[tr]), "speaker"].astype(str).to_numpy() if "speaker" in lab.columns else None
     clf = SequenceClassifier(model_names=list(model_names), classes=list(classes), columns=use, steps=steps,
                              fusion=fusion, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
                              seed=seed, units=units, heads=heads, dropout=dropout, patience=patience,
                              learning_rate=learning_rate, monitor=monitor)
-    y_train = np.asarray(classes, dtype=object)[y_all[tr]]
 
     X_skew = None
     if sequence_mode == "features":
         col_pos = {c: i for i, c in enumerate(cols)}
         Xs = X[:, [col_pos[c] for c in use]]
-        clf.fit(Xs[tr], y_train, groups=groups, progress=progress)
+        clf.fit(Xs[tr], y_lab[tr], groups=groups, progress=progress)
         X_te = clf.sequencer_.transform(Xs[te]) if len(te) else None
         skew_path = artifacts / "fused" / name / "skewed.npz"
         if source == "features" and len(te) and skew_path.exists():
@@ -221,7 +216,7 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
         sa = load_sequences(artifacts / "audio" / name / "sequences.npz")
         sv = load_sequences(artifacts / "visual" / name / "sequences.npz")
         get = lambda idx: ([sa[c] for c in ids[idx]], [sv[c] for c in ids[idx]])  # noqa: E731
-        clf.fit_sequences(*get(tr), y_train, groups=groups, progress=progress,
+        clf.fit_sequences(*get(tr), y_lab[tr], groups=groups, progress=progress,
                           audio_dims=sequence_dims(use, "audio") if columns != "visual" else [],
                           visual_dims=sequence_dims(use, "visual") if columns != "audio" else [])
         X_te = clf.sequencer_.transform(*get(te)) if len(te) else None
@@ -598,9 +593,6 @@ def metrics_fragment(ablation_f1: Mapping[str, float], reference_f1: float, colu
 CLASSIFIER_SETTINGS = dict(columns="selected", fusion="early", epochs=10, batch_size=32, learning_rate=1e-3,
                            seq_steps=4, units=64, heads=4, dropout=0.3, patience=3, monitor="none",
                            validation_split=0.2)
-#: the settings of :data:`CLASSIFIER_SETTINGS` that :class:`SequenceClassifier` takes by the same name
-_TRAINING = ("epochs", "batch_size", "learning_rate", "units", "heads", "dropout", "patience", "monitor",
-             "validation_split")
 
 
 def inner_classifier_table(artifacts, splits: Sequence[Mapping], labels: pd.DataFrame, classes: Sequence[str],
@@ -665,8 +657,9 @@ def inner_classifier_table(artifacts, splits: Sequence[Mapping], labels: pd.Data
                              "f1_macro": logreg_f1(Xs[fi], y[fi], Xs[vi], y[vi], seed=seed),
                              "n_fit": len(fi), "n_val": len(vi), "seconds": None})
             t0 = time.perf_counter()
+            training = {k: st[k] for k in TRAINING_SETTINGS if k != "seed"}  # the seed is this function's
             clf = SequenceClassifier(model_names=[model], classes=list(classes), columns=use, steps=st["seq_steps"],
-                                     fusion=st["fusion"], seed=seed, **{k: st[k] for k in _TRAINING})
+                                     fusion=st["fusion"], seed=seed, **training)
             pred = clf.fit(Xs[fi], np.asarray(classes, dtype=object)[y[fi]], groups=g[fi]).predict_proba(Xs[vi])
             rows.append({"split": sp["name"], "candidate": name,
                          "f1_macro": float(f1_score(y[vi], pred.argmax(axis=1), average="macro")),
