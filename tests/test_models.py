@@ -241,6 +241,28 @@ def test_late_fusion_trains_one_model_per_modality_and_round_trips(tmp_path):
         sequencers.LateFusionSequencer.from_columns(2, cols[:6]).fit(X[:, :6])  # checked at fit (scikit-learn: __init__ only stores)
 
 
+def test_ensemble_is_the_mean_of_networks_with_consecutive_seeds_and_round_trips(tmp_path):
+    rng = np.random.default_rng(0)
+    n, cols = 48, [f"audio:mfcc_mean:{i}" for i in range(4)] + [f"visual:fer_xception_block:{i}" for i in range(4)]
+    y = np.array(["a", "b", "c"])[np.arange(n) % 3]
+    X = rng.normal(size=(n, len(cols)))
+    X[:, 0] += 2 * (np.arange(n) % 3)
+    kw = dict(model_names=["bilstm_sa"], columns=cols, steps=2, epochs=2, units=4, heads=2, validation_split=0.0)
+    ens = M.SequenceClassifier(seed=3, ensemble=2, **kw).fit(X, y)
+    singles = [M.SequenceClassifier(seed=s, **kw).fit(X, y).predict_proba(X) for s in (3, 4)]
+    p = ens.predict_proba(X)
+    np.testing.assert_allclose(p, (singles[0] + singles[1]) / 2, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(singles[0], singles[1])          # two different networks, not one twice
+    rec = ens.records_["bilstm_sa"]
+    assert [r["seed"] for r in rec["ensemble"]] == [3, 4] and len(rec["history"]["loss"]) == 2
+    ens.save(tmp_path / "model")
+    again = M.SequenceClassifier.load(tmp_path / "model")
+    assert again.ensemble == 2
+    np.testing.assert_allclose(again.predict_proba(X), p, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="ensemble must be >= 1"):
+        M.SequenceClassifier(ensemble=0, **kw).fit(X, y)
+
+
 @pytest.mark.slow  # trains a network per candidate and split
 def test_inner_classifier_table_never_reads_test_clips(tmp_path):
     rng = np.random.default_rng(1)

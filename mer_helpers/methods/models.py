@@ -30,7 +30,8 @@ import keras  # noqa: E402
 from mer_helpers.core.fileio import atomic_write, read_json, write_json  # noqa: E402
 from mer_helpers.core.names import MAIN_MODEL  # noqa: E402
 from mer_helpers.data.splits import validation_carve_out  # noqa: E402
-from mer_helpers.methods.networks import MODEL_NAMES, build_model, compose_late_fusion, predict_proba  # noqa: E402
+from mer_helpers.methods.networks import (MODEL_NAMES, build_model, compose_ensemble, compose_late_fusion,  # noqa: E402
+                                          predict_proba)
 from mer_helpers.methods.sequencers import TemporalSequencer, features_sequencer, load_sequencer  # noqa: E402
 
 #: what early stopping watches on the validation part: ``none`` trains every epoch (the
@@ -152,15 +153,20 @@ def fit_late_fusion(model_name: str, X_train: Sequence[np.ndarray], y_train, **k
     return model, rec
 
 
-def fit_sequence_model(model_name: str, X_seq, y_train, **kwargs) -> tuple[keras.Model, dict]:
+def fit_sequence_model(model_name: str, X_seq, y_train, ensemble: int = 1, **kwargs) -> tuple[keras.Model, dict]:
     """:func:`fit_model`, or :func:`fit_late_fusion` for the ``[audio, visual]`` pair of a
-    :class:`LateFusionSequencer`.
+    :class:`LateFusionSequencer`; with ``ensemble`` > 1, that many networks with the seeds
+    ``seed``, ``seed + 1``, ... (each with its own validation speakers when a part is held out),
+    composed into one model whose output is the mean of their softmax outputs
+    (:func:`compose_ensemble`).
 
     Parameters
     ----------
     model_name : str
     X_seq : ndarray of shape (n, T, d), or a list of two
     y_train : array-like of shape (n,)
+    ensemble : int, default=1
+        Networks trained (the papers train one).
     **kwargs
         Passed on.
 
@@ -168,9 +174,25 @@ def fit_sequence_model(model_name: str, X_seq, y_train, **kwargs) -> tuple[keras
     -------
     model : keras.Model
     record : dict
+        With ``ensemble`` > 1: ``history`` is the members' mean curve (over the epochs all of them
+        ran) and each member's own record is under ``ensemble``.
     """
     fit = fit_late_fusion if isinstance(X_seq, list) else fit_model
-    return fit(model_name, X_seq, y_train, **kwargs)
+    ensemble = int(ensemble)
+    if ensemble < 1:
+        raise ValueError(f"ensemble must be >= 1, got {ensemble}")
+    if ensemble == 1:
+        return fit(model_name, X_seq, y_train, **kwargs)
+    seed = int(kwargs.pop("seed", 42))
+    fitted = [fit(model_name, X_seq, y_train, seed=seed + k, **kwargs) for k in range(ensemble)]
+    model = compose_ensemble([m for m, _ in fitted], model_name)
+    recs = [r for _, r in fitted]
+    n = min(len(r["history"]["loss"]) for r in recs)
+    hist = {k: [float(np.mean([r["history"][k][e] for r in recs])) for e in range(n)]
+            for k in recs[0]["history"] if all(k in r["history"] for r in recs)}
+    rec = {**recs[0], "history": hist, "n_params": int(model.count_params()), "seed": seed,
+           "n_updates": int(sum(r["n_updates"] for r in recs)), "ensemble": recs}
+    return model, rec
 
 
 # ----------------------------------------------------------------------------------------------
@@ -178,7 +200,7 @@ def fit_sequence_model(model_name: str, X_seq, y_train, **kwargs) -> tuple[keras
 # ----------------------------------------------------------------------------------------------
 #: the parameters of :class:`SequenceClassifier` handed to :func:`fit_sequence_model` as they are
 TRAINING_SETTINGS = ("validation_split", "epochs", "batch_size", "seed", "patience", "units", "heads", "dropout",
-                 "learning_rate", "monitor")
+                     "learning_rate", "monitor", "ensemble")
 
 
 class SequenceClassifier(ClassifierMixin, BaseEstimator):
@@ -209,6 +231,9 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
     steps, fusion : see :func:`features_sequencer`.
     epochs, batch_size, validation_split, seed, units, heads, dropout, patience, learning_rate, monitor :
         see :func:`fit_model`.
+    ensemble : int, default=1
+        Networks trained per model (seeds ``seed``, ``seed + 1``, ...), their softmax outputs
+        averaged in one Keras model (:func:`fit_sequence_model`).
 
     Attributes
     ----------
@@ -236,7 +261,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
                  steps: int = 16, fusion: str = "early", epochs: int = 10, batch_size: int = 32,
                  validation_split: float = 0.2, seed: int = 42, units: int = 64, heads: int = 4,
                  dropout: float = 0.3, patience: int = 3, learning_rate: float = 1e-3,
-                 monitor: str = "none"):
+                 monitor: str = "none", ensemble: int = 1):
         self.model_names = model_names
         self.main_model = main_model
         self.classes = classes
@@ -253,6 +278,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         self.patience = patience
         self.learning_rate = learning_rate
         self.monitor = monitor
+        self.ensemble = ensemble
 
     # -- training -------------------------------------------------------------------------------
     def fit(self, X, y, groups=None, progress=None):

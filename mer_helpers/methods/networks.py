@@ -145,6 +145,34 @@ def compose_late_fusion(audio_model: keras.Model, visual_model: keras.Model, nam
     return keras.Model([a_in, v_in], out, name=f"{name}_late")
 
 
+def compose_ensemble(models: Sequence[keras.Model], name: str) -> keras.Model:
+    """One model whose output is the mean of the softmax outputs of ``models``, trained alike
+    on the same inputs with different seeds (an ensemble of seeds). Nothing new is trained.
+
+    Parameters
+    ----------
+    models : sequence of keras.Model
+        At least two trained models with the same inputs (one sequence, or the
+        ``[audio, visual]`` pair of a late-fusion model); renamed ``<name>_seed<k>``.
+    name : str
+        The model name (``bilstm_sa`` ...).
+
+    Returns
+    -------
+    keras.Model
+        The same inputs as each member, output the mean softmax.
+    """
+    models = list(models)
+    if len(models) < 2:
+        raise ValueError(f"compose_ensemble: needs at least two models, got {len(models)}")
+    inputs = [keras.Input(shape=t.shape[1:], name=t.name.split(":")[0]) for t in models[0].inputs]
+    feed = inputs if len(inputs) > 1 else inputs[0]
+    for k, m in enumerate(models):
+        m.name = f"{name}_seed{k}"
+    out = layers.Average(name="ensemble_mean")([m(feed) for m in models])
+    return keras.Model(feed, out, name=f"{name}_ensemble")
+
+
 def _sequence_input(input_shape):
     """The models' input layer ``input_sequence`` of shape ``(T, d_in)`` (checked: both >= 1)."""
     shape = tuple(int(s) for s in input_shape)

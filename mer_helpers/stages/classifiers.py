@@ -141,8 +141,8 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
               batch_size: int = 32, validation_split: float = 0.2, seed: int = 42, units: int = 64,
               heads: int = 4, dropout: float = 0.3, patience: int = 3, keep_models: bool = False,
               progress=None, learning_rate: float = 1e-3, monitor: str = "none",
-              fusion: str = "early", source: str = "features", parameters: Mapping[str, Any] | None = None
-              ) -> SplitResult:
+              fusion: str = "early", source: str = "features", parameters: Mapping[str, Any] | None = None,
+              ensemble: int = 1) -> SplitResult:
     """Train ``model_names`` on the training clips of ``split`` and predict its test clips.
 
     Reads ``fused/<split>/features.npz`` and ``selection/<split>/selection.json`` (and in
@@ -169,6 +169,8 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
     sequence_mode : {"features", "temporal"}, default="features"
     steps, epochs, batch_size, validation_split, seed, units, heads, dropout, patience, learning_rate, monitor, fusion :
         See :func:`fit_model` and :func:`features_sequencer`.
+    ensemble : int, default=1
+        Networks per model, softmax outputs averaged (:func:`fit_sequence_model`).
     keep_models : bool, default=False
         Keep the fitted classifier in the result (``classifier``; else its networks are freed).
     progress : progress bar or None
@@ -196,7 +198,7 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
     clf = SequenceClassifier(model_names=list(model_names), classes=list(classes), columns=use, steps=steps,
                              fusion=fusion, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
                              seed=seed, units=units, heads=heads, dropout=dropout, patience=patience,
-                             learning_rate=learning_rate, monitor=monitor)
+                             learning_rate=learning_rate, monitor=monitor, ensemble=ensemble)
 
     X_skew = None
     if sequence_mode == "features":
@@ -259,13 +261,13 @@ def settings(training: Mapping[str, Any], early_stopping: Mapping[str, Any], net
     -------
     dict
         ``sequence_mode, steps, epochs, batch_size, validation_split, seed, units, heads, dropout,
-        patience, learning_rate, monitor, fusion``.
+        patience, learning_rate, monitor, fusion, ensemble``.
     """
     return dict(sequence_mode=network["sequence_mode"], steps=network["seq_steps"], epochs=training["epochs"],
                 batch_size=training["batch_size"], validation_split=training["validation_split"], seed=seed,
                 units=network["units"], heads=network["heads"], dropout=network["dropout"],
                 patience=early_stopping["patience"], learning_rate=training["learning_rate"],
-                monitor=early_stopping["monitor"], fusion=fusion)
+                monitor=early_stopping["monitor"], fusion=fusion, ensemble=training["ensemble"])
 
 
 def upstream_settings(out_dir) -> dict:
@@ -553,7 +555,7 @@ def metrics_fragment(ablation_f1: Mapping[str, float], reference_f1: float, colu
     settings : mapping
         ``models``, ``columns``, ``sequence_mode``, ``fusion``, ``epochs``, ``batch_size``,
         ``validation_split``, ``monitor``, ``units``, ``heads``, ``dropout``, ``patience``,
-        ``seed``, ``learning_rate``.
+        ``seed``, ``learning_rate``, ``ensemble``.
     sequence_layout : dict
         ``layout()`` of the final fit's sequencer.
     inner_f1 : mapping or None
@@ -583,7 +585,7 @@ def metrics_fragment(ablation_f1: Mapping[str, float], reference_f1: float, colu
                         "early_stopping": ("none (paper 2, Algorithm 5)" if monitor == "none" else
                                            f"{monitor} on the validation part of the training portion, best epoch restored"),
                         "units": s["units"], "heads": s["heads"], "dropout": s["dropout"], "patience": s["patience"],
-                        "seed": s["seed"], "learning_rate": s["learning_rate"],
+                        "seed": s["seed"], "learning_rate": s["learning_rate"], "ensemble": s["ensemble"],
                         "ablation_columns": dict(variants),
                         "n_eval_splits": len(records), "wall_s": round(total_seconds, 1)},
     }
@@ -592,7 +594,7 @@ def metrics_fragment(ablation_f1: Mapping[str, float], reference_f1: float, colu
 #: the training settings a classifier candidate may override (names of notebook 06's parameters)
 CLASSIFIER_SETTINGS = dict(columns="selected", fusion="early", epochs=10, batch_size=32, learning_rate=1e-3,
                            seq_steps=4, units=64, heads=4, dropout=0.3, patience=3, monitor="none",
-                           validation_split=0.2)
+                           validation_split=0.2, ensemble=1)
 
 
 def inner_classifier_table(artifacts, splits: Sequence[Mapping], labels: pd.DataFrame, classes: Sequence[str],
