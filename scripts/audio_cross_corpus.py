@@ -29,7 +29,9 @@ replaces the two tables by every front end the chain's parameters can set (``den
 ``peak_normalize``, ``trim_db`` none / 30, ``n_mels`` 40 / 128, ``audio_stats`` full / mean_std;
 AAC clips), ranked by RAVDESS 5-fold grouped CV with leave-one-actor-out beside it, SAVEE read
 only for the report (``scripts/audio_cross_corpus_grid_zscore.md``). ``--classes`` changes the
-class list (the default is the three of the papers).
+class list (the default is the three of the papers). ``--descriptors`` compares the MFCC
+statistics of the subtraction-free front ends with and without the chain's 144 speech descriptors
+(``audio_features mfcc_stats+descriptors``; ``scripts/audio_cross_corpus_descriptors*.md``).
 """
 from __future__ import annotations
 
@@ -190,16 +192,9 @@ def features(rows, cfg: dict, work: Path, paired: dict | None) -> dict[str, np.n
     return out
 
 
-def scores(rows, X: np.ndarray, cv: bool, zscore: bool = False) -> tuple[float, float | None]:
-    """Cross-corpus macro-F1 (train RAVDESS, test SAVEE) and, with ``cv``, the mean macro-F1 of
-    RAVDESS 5-fold speaker-grouped CV. ``zscore``: each speaker's columns z-scored over their own
-    clips first (``person_norm_audio zscore``; no label read)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import f1_score
-    from sklearn.model_selection import GroupKFold
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
+def _table(rows, X: np.ndarray, zscore: bool):
+    """``X`` (each speaker's columns z-scored over their own clips with ``zscore``, as
+    ``person_norm_audio zscore``; no label read), labels, domains and speakers of ``rows``."""
     y = np.array([r["label"] for r in rows])
     dom = np.array([r["domain"] for r in rows])
     groups = np.array([r["speaker"] for r in rows])
@@ -207,11 +202,28 @@ def scores(rows, X: np.ndarray, cv: bool, zscore: bool = False) -> tuple[float, 
         from mer_helpers.methods.person import normalize
 
         X = normalize(X, groups, ["zscore"] * X.shape[1])
+    return X, y, dom, groups
+
+
+def _logreg():
+    """The standardised logistic regression every row is scored with."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
+
+
+def scores(rows, X: np.ndarray, cv: bool, zscore: bool = False) -> tuple[float, float | None]:
+    """Cross-corpus macro-F1 (train RAVDESS, test SAVEE) and, with ``cv``, the mean macro-F1 of
+    RAVDESS 5-fold speaker-grouped CV (``zscore``: see :func:`_table`)."""
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import GroupKFold
+
+    X, y, dom, groups = _table(rows, X, zscore)
 
     def fit_score(tr, te):
-        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
-        model.fit(X[tr], y[tr])
-        return f1_score(y[te], model.predict(X[te]), average="macro")
+        return f1_score(y[te], _logreg().fit(X[tr], y[tr]).predict(X[te]), average="macro")
 
     cc = fit_score(dom == "train", dom == "test")
     if not cv:
@@ -234,6 +246,9 @@ def main(argv=None) -> int:
     ap.add_argument("--grid", action="store_true",
                     help="instead of the two tables: every front end the chain can set (AAC clips; denoise, "
                          "peak_normalize, trim_db, n_mels, audio_stats), ranked by RAVDESS CV (implies --cv)")
+    ap.add_argument("--descriptors", action="store_true",
+                    help="instead of the tables: the subtraction-free front ends (peak, trim 30 dB, full statistics, "
+                         "40 / 128 mel bands) with and without the chain's 144 speech descriptors (implies --cv)")
     ap.add_argument("--out", help="write the markdown tables here")
     a = ap.parse_args(argv)
     global CLASSES
@@ -287,9 +302,9 @@ def main(argv=None) -> int:
         ("128 mel bands", dict(CHAIN, n_mels=128)),
         ("trim 30 dB + 128 mel bands (the strong preset's front end, 128 bands)", dict(CHAIN, trim_db=30.0, n_mels=128)),
     ]
-    if a.grid:
+    if a.grid or a.descriptors:
         a.cv = True
-        return _grid(rows, work, paired, a)
+        return (_grid if a.grid else _descriptor_table)(rows, work, paired, a)
     out = []
     for title, table in (("From the yardstick to the chain (one change per row)", walk),
                          ("One change at a time from the chain", one)):
@@ -312,23 +327,61 @@ def main(argv=None) -> int:
 def leave_one_actor_out(rows, X: np.ndarray, zscore: bool = False) -> float:
     """Mean per-actor macro-F1 of RAVDESS leave-one-actor-out (training corpus only), a
     lower-variance second reading of :func:`scores`' 5-fold CV."""
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
     from sklearn.model_selection import LeaveOneGroupOut, cross_val_predict
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
-    tr = np.array([r["domain"] == "train" for r in rows])
-    y = np.array([r["label"] for r in rows])[tr]
-    g = np.array([r["speaker"] for r in rows])[tr]
-    X = X[tr]
-    if zscore:
-        from mer_helpers.methods.person import normalize
-
-        X = normalize(X, g, ["zscore"] * X.shape[1])
-    pred = cross_val_predict(make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)), X, y, groups=g,
-                             cv=LeaveOneGroupOut())
+    X, y, dom, g = _table(rows, X, zscore)  # per speaker, so the same whether SAVEE is in or not
+    tr = dom == "train"
+    X, y, g = X[tr], y[tr], g[tr]
+    pred = cross_val_predict(_logreg(), X, y, groups=g, cv=LeaveOneGroupOut())
     return float(np.mean([f1_score(y[g == s], pred[g == s], average="macro") for s in np.unique(g)]))
+
+
+def descriptor_rows(rows, cfg: dict, work: Path, paired: dict | None) -> np.ndarray:
+    """The chain's speech descriptors (:mod:`mer_helpers.methods.speech_descriptors`) of every clip
+    under the front end ``cfg`` (its subtraction, trim and peak), kept in ``work``."""
+    from mer_helpers.methods.speech_descriptors import DESCRIPTORS_VERSION, signal_descriptors
+
+    front = {k: cfg.get(k) for k in ("source", "trim_db", "denoise", "peak")}
+    front.update(classes=list(CLASSES), paired=bool(paired) and front["source"] == "aac", version=DESCRIPTORS_VERSION)
+    key = hashlib.sha256(json.dumps(front, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    f = work / f"descriptors-{key}.npy"
+    if f.exists():
+        return np.load(f)
+    t0 = time.time()
+    params = dict(n_fft=MFCC["n_fft"], hop_length=MFCC["hop_length"], denoise=front["denoise"],
+                  trim_db=front["trim_db"], peak_normalize=front["peak"])
+    X = np.stack([signal_descriptors(signal(r, front["source"], work, paired), SR, params) for r in rows])
+    work.mkdir(parents=True, exist_ok=True)
+    np.save(f, X)
+    print(f"  descriptors of {front} in {time.time() - t0:.0f} s", file=sys.stderr)
+    return X
+
+
+def _descriptor_table(rows, work: Path, paired, a) -> int:
+    """MFCC statistics with and without the speech descriptors, on the subtraction-free front ends
+    (RAVDESS CV chooses, leave-one-actor-out beside it, SAVEE reported)."""
+    lines = ["### MFCC statistics with and without the speech descriptors" + (" (z-scored per speaker)" if a.zscore else ""),
+             "", f"Classes: {', '.join(CLASSES)}. Front end: AAC clips, no spectral subtraction, peak normalisation, "
+             "trim 30 dB, `full` statistics.", "",
+             "| features | RAVDESS 5-fold grouped | RAVDESS leave-one-actor-out | SAVEE macro-F1 (cross-corpus) |",
+             "|---|---|---|---|"]
+    base = dict(CHAIN, denoise=False, peak=True, trim_db=30.0, stats="full")
+    D = descriptor_rows(rows, base, work, paired)
+    for n_mels in (40, 128):
+        M = features(rows, dict(base, n_mels=n_mels), work, paired)["full"]
+        for name, X in ((f"MFCC statistics, {n_mels} mel bands", M),
+                        (f"MFCC statistics, {n_mels} mel bands + descriptors", np.hstack([M, D]))):
+            cc, cvs = scores(rows, X, True, a.zscore)
+            lines.append(f"| {name} | {cvs:.4f} | {leave_one_actor_out(rows, X, a.zscore):.4f} | {cc:.3f} |")
+            print(lines[-1], file=sys.stderr, flush=True)
+    cc, cvs = scores(rows, D, True, a.zscore)
+    lines.append(f"| descriptors only | {cvs:.4f} | {leave_one_actor_out(rows, D, a.zscore):.4f} | {cc:.3f} |")
+    text = "\n".join(lines)
+    print(text)
+    if a.out:
+        Path(a.out).write_text(text + "\n")
+    return 0
 
 
 def _grid(rows, work: Path, paired, a) -> int:

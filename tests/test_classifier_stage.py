@@ -99,3 +99,16 @@ def test_metrics_fragment():
     frag2 = classifiers.metrics_fragment({}, np.nan, "x", records, {**settings, "monitor": "val_loss"}, {}, {"a": 0.1}, {}, 0)
     assert frag2["classifiers"]["early_stopping"].startswith("val_loss on the validation part")
     assert frag2["classifiers"]["inner_f1_macro"] == {"a": 0.1}
+
+
+def test_upstream_settings_stops_at_once_without_the_featurizers_of_02_and_04(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"model/audio: missing \(written by notebook 02_audio_autoencoder\)"):
+        classifiers.upstream_settings(tmp_path)
+    (tmp_path / "model" / "audio").mkdir(parents=True)
+    (tmp_path / "model" / "audio" / "config.json").write_text("{}")
+    (tmp_path / "model" / "visual").mkdir()  # empty: notebook 04 did not finish
+    with pytest.raises(FileNotFoundError, match=r"model/visual: missing \(written by notebook 04_resnet_features\)"):
+        classifiers.upstream_settings(tmp_path)
+    (tmp_path / "model" / "visual" / "visual.json").write_text("{}")
+    with pytest.raises(FileNotFoundError, match="00_data"):  # past the bundle check: the fragments come next
+        classifiers.upstream_settings(tmp_path)

@@ -23,14 +23,20 @@ PRESETS: dict[str, dict[str, Any]] = {
         "n_mels": 40,
         "trim_db": 30,                  #     silence trimmed 30 dB below the loudest frame (RAVDESS grouped
                                         #     CV 0.706 vs 0.671, scripts/audio_cross_corpus.py; issue 20)
-        "audio_features": "mfcc_stats",  # 02: ... six statistics over time each (720 values);
-        "audio_stats": "full",          #     no autoencoder
+        "denoise": False,               #     no spectral subtraction once speakers are z-scored (three and six
+                                        #     classes, scripts/audio_cross_corpus_descriptors*_zscore.md)
+        "audio_features": "mfcc_stats+descriptors",  # 02: six statistics over time of each coefficient (720)
+        "audio_stats": "full",          #     + 144 speech descriptors (log-mel, pitch, energy, duration); no autoencoder
         "summary_mode": "all",          # 03: every sampled face frame, no k-means
         "backbone": "fer_xception",     # 04: FER2013 mini-Xception (mer weights fetch fer_xception)
         "backbone_weights": "fer2013",
         "backbone_layer": "block",
-        "classifier_columns": "all",    # 06: every fused column (the zebra selection is still run and
-                                        #     scored in 05, but loses on inner speakers)
+        "population": 10,               # 05: the zebra selection is still run and scored, with a small budget
+        "iterations": 10,               #     (110 evaluations, not 620): the classifiers do not read it
+        "selection_seeds": 2,
+        "classifier_columns": "all",    # 06: every fused column (the selection loses on inner speakers)
+        "seq_steps": 2,                 #     the fused vector in 2 blocks (inner: 0.806 vs 0.774 for 4, six classes)
+        "ensemble": 3,                  #     3 networks per model, softmax mean (inner: 0.818 vs 0.807)
         "person_norm_audio": "zscore",  # 05: each speaker's audio columns z-scored with their own clips'
         "person_norm_visual": "center",  #     statistics, face columns centred (issue 20; 05's inner table)
     },

@@ -43,7 +43,7 @@ MODEL_LABELS = {"bilstm_sa": "BiLSTM-SA", "bilstm": "BiLSTM", "cnn": "CNN"}
 #: visual backbones (their specifications: :data:`mer_helpers.methods.backbones.BACKBONES`)
 BACKBONES = ("resnet50", "mobilenet_v2", "efficientnet_b0", "fer_xception")
 #: audio feature sets (``-p audio_features``; several joined with ``+``)
-AUDIO_FEATURES = ("ae", "mfcc_stats", "egemaps")
+AUDIO_FEATURES = ("ae", "mfcc_stats", "egemaps", "descriptors")
 
 #: statistics over time of an audio unit (``-p audio_stats``), and the named sets of them
 AUDIO_STATS = ("mean", "std", "min", "max", "dmean", "dstd")

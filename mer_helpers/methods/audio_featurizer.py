@@ -4,7 +4,9 @@
 vector per clip, made of one or more feature sets (``audio_features``, joined with ``+``):
 ``ae`` (the papers': MinMax scaler + Dense 64-32-64 autoencoder fitted on a split's training
 frames, statistics of the 32 bottleneck units), ``mfcc_stats`` (statistics over time of every
-MFCC coefficient and its deltas; nothing fitted) and ``egemaps`` (openSMILE's 88 eGeMAPSv02
+MFCC coefficient and its deltas; nothing fitted), ``descriptors`` (144 clip-level speech
+descriptors: log-mel statistics, pitch and energy percentiles, duration;
+:mod:`mer_helpers.methods.speech_descriptors`) and ``egemaps`` (openSMILE's 88 eGeMAPSv02
 functionals, an optional extra under audEERING's research licence). Keras is imported lazily.
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ from mer_helpers.core.names import AUDIO_FEATURES, AUDIO_STAT_PRESETS as STAT_PR
 from mer_helpers.core.params import store_init_params
 from mer_helpers.core.progress import epoch_bar
 from mer_helpers.methods.audio import FRONT_END_DEFAULTS, extract_egemaps, extract_mfcc, front_end_params
+from mer_helpers.methods.speech_descriptors import COLUMNS as DESCRIPTOR_COLUMNS, N_DESCRIPTORS, extract_descriptors
 
 __all__ = ["STAT_PRESETS", "parse_audio_features", "parse_stats", "summarize", "mfcc_summary",
            "build_autoencoder", "AudioFeaturizer"]
@@ -422,7 +425,7 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
         codes = _apply(self.encoder_, Z)
         return np.split(codes, np.cumsum(lengths)[:-1])
 
-    def transform(self, X, egemaps: np.ndarray | None = None) -> np.ndarray:
+    def transform(self, X, egemaps: np.ndarray | None = None, descriptors: np.ndarray | None = None) -> np.ndarray:
         """The clips' feature vectors.
 
         Parameters
@@ -431,14 +434,17 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
             MFCC matrices, one per clip.
         egemaps : ndarray of shape (n_clips, 88) or None
             The clips' eGeMAPS functionals (needed when ``features`` includes ``egemaps``).
+        descriptors : ndarray of shape (n_clips, 144) or None
+            The clips' speech descriptors (needed when ``features`` includes ``descriptors``).
 
         Returns
         -------
         ndarray of shape (n_clips, len(columns_)), float32
         """
-        return self.featurize(X, egemaps=egemaps)[0]
+        return self.featurize(X, egemaps=egemaps, descriptors=descriptors)[0]
 
-    def featurize(self, X, egemaps: np.ndarray | None = None) -> tuple[np.ndarray, list[str], list[np.ndarray]]:
+    def featurize(self, X, egemaps: np.ndarray | None = None,
+                  descriptors: np.ndarray | None = None) -> tuple[np.ndarray, list[str], list[np.ndarray]]:
         """Feature vectors, their column names and the clips' sequences.
 
         Parameters
@@ -448,6 +454,9 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
         egemaps : ndarray of shape (n_clips, 88) or None
             The clips' eGeMAPS functionals (needed when ``features`` includes ``egemaps``;
             :meth:`transform_paths` computes them).
+        descriptors : ndarray of shape (n_clips, 144) or None
+            The clips' speech descriptors (needed when ``features`` includes ``descriptors``;
+            :func:`mer_helpers.methods.speech_descriptors.extract_descriptors` computes them).
 
         Returns
         -------
@@ -469,13 +478,22 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
         if "mfcc_stats" in sets:
             f, c = summarize(mfcc_list, self.stats, prefix="audio:mfcc")
             parts.append(f), columns.extend(c)
-        if "egemaps" in sets:
-            if egemaps is None or len(egemaps) != len(mfcc_list):
-                raise ValueError("AudioFeaturizer.transform: features include egemaps; pass egemaps=(n, 88) "
-                                 "functionals of the same clips (transform_paths computes them)")
-            parts.append(np.asarray(egemaps, np.float32))
-            columns.extend(f"audio:egemaps:{i}" for i in range(np.shape(egemaps)[1]))
+        for name, rows, width in (("egemaps", egemaps, 88), ("descriptors", descriptors, N_DESCRIPTORS)):
+            if name not in sets:
+                continue
+            if rows is None or np.shape(rows) != (len(mfcc_list), width):
+                raise ValueError(f"AudioFeaturizer.transform: features include {name}; pass {name}=(n, {width}) "
+                                 "values of the same clips (transform_paths computes them)")
+            parts.append(np.asarray(rows, np.float32))
+            columns.extend(self._set_columns(name, width))
         return np.concatenate(parts, axis=1).astype(np.float32), columns, sequences
+
+    @staticmethod
+    def _set_columns(name: str, width: int) -> list[str]:
+        """Column names of a clip-level set (``egemaps``, ``descriptors``)."""
+        if name == "descriptors":
+            return [f"audio:{c}" for c in DESCRIPTOR_COLUMNS]
+        return [f"audio:{name}:{i}" for i in range(width)]
 
     def fit_transform(self, X, y=None, **fit_params):
         """:meth:`fit` then :meth:`transform` (an array; ``featurize`` gives the sequences too)."""
@@ -495,7 +513,9 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
             d = getattr(self, "n_features_in_", None) or int(self.n_mfcc) * (3 if self.mfcc_deltas else 1)
             cols += [f"audio:mfcc_{s}:{i}" for s in parse_stats(self.stats) for i in range(d)]
         if "egemaps" in sets:
-            cols += [f"audio:egemaps:{i}" for i in range(88)]
+            cols += self._set_columns("egemaps", 88)
+        if "descriptors" in sets:
+            cols += self._set_columns("descriptors", N_DESCRIPTORS)
         return cols
 
     def reconstruction_error(self, X) -> np.ndarray:
@@ -556,10 +576,12 @@ class AudioFeaturizer(TransformerMixin, BaseEstimator):
         prog = self.progress if progress is None else progress
         paths = list(paths)
         mfcc = extract_mfcc(paths, n_jobs=n_jobs, progress=prog, **self.front_end())
-        ege = None
-        if "egemaps" in parse_audio_features(self.features):
+        sets, ege, desc = parse_audio_features(self.features), None, None
+        if "egemaps" in sets:
             ege = extract_egemaps(paths, sr=self.front_end()["sr"], n_jobs=n_jobs, progress=prog)[0]
-        return self.featurize(mfcc, egemaps=ege)
+        if "descriptors" in sets:
+            desc = extract_descriptors(paths, n_jobs=n_jobs, progress=prog, **self.front_end())
+        return self.featurize(mfcc, egemaps=ege, descriptors=desc)
 
     # -- persistence
     def save(self, directory: str | os.PathLike) -> Path:

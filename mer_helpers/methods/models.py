@@ -124,6 +124,14 @@ def fit_model(model_name: str, X_train: np.ndarray, y_train, groups=None, valida
     return model, record
 
 
+def _mean_history(records: Sequence[dict]) -> dict[str, list[float]]:
+    """The mean training curve of several records: every key all of them have, over the epochs
+    all of them ran (early stopping can end them at different epochs)."""
+    n = min(len(r["history"]["loss"]) for r in records)
+    return {k: [float(np.mean([r["history"][k][e] for r in records])) for e in range(n)]
+            for k in records[0]["history"] if all(k in r["history"] for r in records)}
+
+
 def fit_late_fusion(model_name: str, X_train: Sequence[np.ndarray], y_train, **kwargs) -> tuple[keras.Model, dict]:
     """Late fusion: :func:`fit_model` once per modality, then :func:`compose_late_fusion`.
 
@@ -145,15 +153,14 @@ def fit_late_fusion(model_name: str, X_train: Sequence[np.ndarray], y_train, **k
     """
     (ma, ra), (mv, rv) = (fit_model(model_name, x, y_train, **kwargs) for x in X_train)
     model = compose_late_fusion(ma, mv, model_name)
-    hist = {k: [float((a + b) / 2) for a, b in zip(ra["history"][k], rv["history"][k])]
-            for k in ra["history"] if k in rv["history"]}
-    rec = {**rv, "history": hist, "n_params": int(model.count_params()), "fusion": "late",
+    rec = {**rv, "history": _mean_history([ra, rv]), "n_params": int(model.count_params()), "fusion": "late",
            "input_shape": [ra["input_shape"], rv["input_shape"]],
            "late_fusion": {"audio": ra, "visual": rv}}
     return model, rec
 
 
-def fit_sequence_model(model_name: str, X_seq, y_train, ensemble: int = 1, **kwargs) -> tuple[keras.Model, dict]:
+def fit_sequence_model(model_name: str, X_seq, y_train, ensemble: int = 1, seed: int = 42,
+                       **kwargs) -> tuple[keras.Model, dict]:
     """:func:`fit_model`, or :func:`fit_late_fusion` for the ``[audio, visual]`` pair of a
     :class:`LateFusionSequencer`; with ``ensemble`` > 1, that many networks with the seeds
     ``seed``, ``seed + 1``, ... (each with its own validation speakers when a part is held out),
@@ -167,6 +174,8 @@ def fit_sequence_model(model_name: str, X_seq, y_train, ensemble: int = 1, **kwa
     y_train : array-like of shape (n,)
     ensemble : int, default=1
         Networks trained (the papers train one).
+    seed : int, default=42
+        The (first) network's seed.
     **kwargs
         Passed on.
 
@@ -182,15 +191,12 @@ def fit_sequence_model(model_name: str, X_seq, y_train, ensemble: int = 1, **kwa
     if ensemble < 1:
         raise ValueError(f"ensemble must be >= 1, got {ensemble}")
     if ensemble == 1:
-        return fit(model_name, X_seq, y_train, **kwargs)
-    seed = int(kwargs.pop("seed", 42))
+        return fit(model_name, X_seq, y_train, seed=seed, **kwargs)
+    seed = int(seed)
     fitted = [fit(model_name, X_seq, y_train, seed=seed + k, **kwargs) for k in range(ensemble)]
     model = compose_ensemble([m for m, _ in fitted], model_name)
     recs = [r for _, r in fitted]
-    n = min(len(r["history"]["loss"]) for r in recs)
-    hist = {k: [float(np.mean([r["history"][k][e] for r in recs])) for e in range(n)]
-            for k in recs[0]["history"] if all(k in r["history"] for r in recs)}
-    rec = {**recs[0], "history": hist, "n_params": int(model.count_params()), "seed": seed,
+    rec = {**recs[0], "history": _mean_history(recs), "n_params": int(model.count_params()), "seed": seed,
            "n_updates": int(sum(r["n_updates"] for r in recs)), "ensemble": recs}
     return model, rec
 

@@ -44,6 +44,7 @@ from mer_helpers.core.fileio import atomic_write_text
 from mer_helpers.core.media import MediaError, probe
 from mer_helpers.core.progress import progress as bar_of
 from mer_helpers.methods import audio as A
+from mer_helpers.methods.speech_descriptors import signal_descriptors
 from mer_helpers.predict.stream import iter_windows
 
 #: default window length and hop, in seconds
@@ -105,11 +106,13 @@ def _window_features(model, windows: Sequence, trust_face: bool) -> tuple[np.nda
              and (not trust_face or bool(np.any(w.face)))]
     # the audio front end (NumPy/SciPy, much of it outside the GIL) in a thread beside the backbone
     mfcc = _POOL.submit(lambda: [A.signal_mfcc(windows[i].audio, fe["sr"], fe) for i in speech])
+    desc = _POOL.submit(lambda: np.stack([signal_descriptors(windows[i].audio, fe["sr"], fe) for i in speech])
+                        if speech and "descriptors" in audio.feature_sets_ else None)
     if faces:  # frames shared by overlapping windows go through the network once; nothing is cached
         V_rows[faces] = visual.transform_frames([windows[i].frames for i in faces], progress=False,
                                                 use_cache=False, local=True)[0]
     if speech:
-        A_rows[speech] = audio.featurize(mfcc.result())[0]
+        A_rows[speech] = audio.featurize(mfcc.result(), descriptors=desc.result())[0]
     return A_rows, V_rows
 
 

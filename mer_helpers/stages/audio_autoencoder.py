@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from mer_helpers.core import fileio
-from mer_helpers.methods import tuning
+from mer_helpers.methods import audio, speech_descriptors, tuning
 from mer_helpers.methods.audio_featurizer import (
     STAT_PRESETS, AudioFeaturizer, mfcc_summary, parse_audio_features, summarize
 )
@@ -23,7 +23,8 @@ from mer_helpers.methods.evaluation import logreg_per_split
 
 # ----------------------------------------------------------------------------- per split
 def fit_transform_split(mfcc: Mapping[str, np.ndarray], split: Mapping[str, Any],
-                        egemaps: Mapping[str, np.ndarray] | None = None, **params: Any):
+                        egemaps: Mapping[str, np.ndarray] | None = None,
+                        descriptors: Mapping[str, np.ndarray] | None = None, **params: Any):
     """Fit an :class:`AudioFeaturizer` on the ``train`` clips of ``split`` only, encode every clip.
 
     Parameters
@@ -35,6 +36,8 @@ def fit_transform_split(mfcc: Mapping[str, np.ndarray], split: Mapping[str, Any]
     egemaps : mapping or None
         Clip id → (88,) functionals (``audio/egemaps.npz``), needed when ``features`` includes
         ``egemaps``.
+    descriptors : mapping or None
+        Clip id → (144,) speech descriptors, needed when ``features`` includes ``descriptors``.
     **params
         :class:`AudioFeaturizer` parameters (:func:`featurizer_params` maps the notebooks' names).
 
@@ -63,8 +66,37 @@ def fit_transform_split(mfcc: Mapping[str, np.ndarray], split: Mapping[str, Any]
     feat.fit([mfcc[c] for c in split["train"]])
     clip_ids = list(mfcc)
     ege = np.stack([egemaps[c] for c in clip_ids]) if egemaps is not None else None
-    X, columns, sequences = feat.featurize([mfcc[c] for c in clip_ids], egemaps=ege)
+    desc = np.stack([descriptors[c] for c in clip_ids]) if descriptors is not None else None
+    X, columns, sequences = feat.featurize([mfcc[c] for c in clip_ids], egemaps=ege, descriptors=desc)
     return feat, clip_ids, X, columns, sequences
+
+
+def clip_level_sets(paths: Sequence, clip_ids: Sequence[str], sets: Sequence[str], front_end: Mapping[str, Any],
+                    n_jobs: int = 2) -> tuple[dict | None, dict | None]:
+    """The clip-level feature sets that ``sets`` names, computed (and cached) per clip.
+
+    Parameters
+    ----------
+    paths, clip_ids : sequence
+        The clips and their ids (``labels.csv``).
+    sets : sequence of str
+        The run's audio feature sets (:func:`~mer_helpers.methods.audio_featurizer.parse_audio_features`).
+    front_end : mapping
+        The front-end parameters of notebook 01 (``audio/extraction.json``).
+    n_jobs : int
+
+    Returns
+    -------
+    tuple
+        ``(egemaps, descriptors)``: clip id -> vector, or ``None`` for a set not asked for.
+    """
+    egemaps = descriptors = None
+    if "egemaps" in sets:  # optional extra (openSMILE, audEERING research licence)
+        E, _ = audio.extract_egemaps(paths, sr=front_end["sr"], n_jobs=n_jobs)
+        egemaps = dict(zip(clip_ids, E))
+    if "descriptors" in sets:  # log-mel statistics, pitch and energy percentiles, duration
+        descriptors = dict(zip(clip_ids, speech_descriptors.extract_descriptors(paths, n_jobs=n_jobs, **front_end)))
+    return egemaps, descriptors
 
 
 def featurizer_params(**notebook_params: Any) -> dict[str, Any]:
@@ -155,7 +187,8 @@ class AudioSplitResult:
 
 
 def run_split(artifacts, split: Mapping[str, Any], mfcc: Mapping[str, np.ndarray],
-              egemaps: Mapping[str, np.ndarray] | None = None, **params: Any) -> AudioSplitResult:
+              egemaps: Mapping[str, np.ndarray] | None = None,
+              descriptors: Mapping[str, np.ndarray] | None = None, **params: Any) -> AudioSplitResult:
     """Fit the audio featurizer on one split's training clips, encode every clip, write the split's artifacts.
 
     Shaped like :func:`mer_helpers.stages.classifiers.run_split`: notebook 02 calls it once per split.
@@ -171,6 +204,8 @@ def run_split(artifacts, split: Mapping[str, Any], mfcc: Mapping[str, np.ndarray
         Clip id -> (T, n_mfcc) MFCC matrix (``audio/mfcc.npz``), in ``labels.csv`` order.
     egemaps : mapping, optional
         Clip id -> eGeMAPS functionals, when ``features`` includes ``egemaps``.
+    descriptors : mapping, optional
+        Clip id -> speech descriptors, when ``features`` includes ``descriptors``.
     **params
         :class:`AudioFeaturizer` arguments (:func:`featurizer_params` plus the front end).
 
@@ -187,7 +222,8 @@ def run_split(artifacts, split: Mapping[str, Any], mfcc: Mapping[str, np.ndarray
     name = str(split["name"])
     uses_ae = "ae" in parse_audio_features(params.get("features", "ae"))
     t0 = time.perf_counter()
-    feat, clip_ids, X, columns, seqs = fit_transform_split(mfcc, split, egemaps=egemaps, **params)
+    feat, clip_ids, X, columns, seqs = fit_transform_split(mfcc, split, egemaps=egemaps,
+                                                                descriptors=descriptors, **params)
     t_total = time.perf_counter() - t0
     out = Path(artifacts) / "audio" / name
     out.mkdir(parents=True, exist_ok=True)

@@ -285,7 +285,18 @@ def upstream_settings(out_dir) -> dict:
     -------
     dict
         ``dataset``, ``protocol``, ``backbone_weights``, ``person_norm_audio``, ``person_norm_visual``.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``model/audio`` or ``model/visual`` (notebooks 02 and 04) is missing: the bundle written at
+        the end of notebook 06 needs them, so this fails before any training, not after it.
     """
+    for part, nb in (("audio", "02_audio_autoencoder"), ("visual", "04_resnet_features")):
+        d = Path(out_dir) / "model" / part
+        if not (d.is_dir() and any(d.iterdir())):
+            raise FileNotFoundError(f"{d}: missing (written by notebook {nb}); the model bundle of notebook 06 "
+                                    f"needs it: rerun {nb}, or copy the whole run folder, model/ included")
     data, visual, sel = (read_fragment(out_dir, n) for n in ("00_data", "04_visual", "05_selection"))
     norm = sel.get("person_norm") or {}
     return {"dataset": data["dataset"], "protocol": data["protocol"],
