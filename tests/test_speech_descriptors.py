@@ -81,3 +81,20 @@ def test_clip_descriptors_are_cached_by_content(tmp_path, isolated_cache):
     rows = SD.extract_descriptors([path, path], n_jobs=1, progress=False, denoise=False, trim_db=None)
     assert rows.shape == (2, 144)
     np.testing.assert_array_equal(rows[1], first)
+
+
+def test_transform_paths_computes_the_descriptors_of_real_clips_and_survives_save_load(tmp_path, isolated_cache):
+    from pathlib import Path
+
+    clips = sorted((Path(__file__).resolve().parents[1] / "data" / "sample" / "clips").glob("*.mp4"))[:2]
+    if len(clips) < 2:
+        pytest.skip("data/sample/clips holds fewer than 2 clips")
+    front = dict(n_mfcc=13, n_fft=512, hop_length=160, denoise=False, trim_db=30)
+    f = audio_featurizer.AudioFeaturizer(features="mfcc_stats+descriptors", progress=False, **front)
+    f.fit(audio_featurizer.extract_mfcc(clips, n_jobs=1, progress=False, **f.front_end()))
+    X, cols, _ = f.transform_paths(clips, n_jobs=1, progress=False)  # what mer predict calls
+    direct = SD.extract_descriptors(clips, n_jobs=1, progress=False, **f.front_end())
+    np.testing.assert_array_equal(X[:, cols.index("audio:desc:logmel_mean:0"):], direct)
+    assert np.all(direct[:, _col("desc:duration_s")] > 0.3)  # the sample clips hold seconds of speech
+    g = audio_featurizer.AudioFeaturizer.load(f.save(tmp_path / "audio"))
+    np.testing.assert_array_equal(g.transform_paths(clips, n_jobs=1, progress=False)[0], X)
