@@ -128,15 +128,9 @@ def descriptors_of_clean(y: np.ndarray, sr: int, n_fft: int = 512, hop_length: i
 
 
 def signal_descriptors(y: np.ndarray, sr: int, params: Mapping[str, Any] | None = None) -> np.ndarray:
-    """The front end's pre-processing on a decoded signal, then :func:`descriptors_of_clean`.
-
-    Parameters
-    ----------
-    y : numpy.ndarray
-        Mono signal at ``sr`` Hz.
-    sr : int
-    params : mapping or None
-        Front-end parameters (:func:`mer_helpers.methods.audio.front_end_params`).
+    """The front end's pre-processing on a decoded signal, then :func:`descriptors_of_clean`:
+    what :func:`mer_helpers.methods.audio.signal_mfcc` is to the MFCCs, with the same arguments
+    (``params``: the front-end parameters; the signal's rate is ``sr``).
 
     Returns
     -------
