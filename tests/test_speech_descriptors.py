@@ -31,6 +31,14 @@ def test_pitch_duration_and_energy_of_tones():
     assert low[_col("desc:rms_db_p50")] - high[_col("desc:rms_db_p50")] == pytest.approx(20.0, abs=0.5)
 
 
+def test_yin_goes_through_long_signals_in_chunks_with_the_same_answer():
+    t = np.arange(3 * SR) / SR
+    y = np.sin(2 * np.pi * (150 + 50 * t) * t).astype(np.float32)  # a glide: every frame differs
+    whole = SD.yin_f0(y, SR)
+    np.testing.assert_array_equal(SD.yin_f0(y, SR, chunk_frames=7), whole)
+    assert len(whole) == 1 + len(y) // 160 and 140 < whole[0] < 160 and whole[-1] > 400
+
+
 def test_silence_and_a_very_short_signal_stay_finite():
     silent = SD.descriptors_of_clean(np.zeros(SR // 2, np.float32), SR)
     assert np.all(np.isfinite(silent)) and silent[_col("desc:voiced_fraction")] == 0.0

@@ -54,13 +54,15 @@ def _summary(x: np.ndarray) -> np.ndarray:
 
 
 def yin_f0(y: np.ndarray, sr: int, fmin: float = PITCH_RANGE_HZ[0], fmax: float = PITCH_RANGE_HZ[1],
-           frame_length: int = PITCH_FRAME, hop_length: int = 160, threshold: float = 0.1) -> np.ndarray:
+           frame_length: int = PITCH_FRAME, hop_length: int = 160, threshold: float = 0.1,
+           chunk_frames: int = 2048) -> np.ndarray:
     """Fundamental frequency per frame by YIN (de Cheveigné & Kawahara 2002), in plain NumPy.
 
     Centred frames (``1 + len(y) // hop_length``). Per frame: the difference function over lags
     ``sr/fmax .. sr/fmin`` (autocorrelation by FFT), its cumulative-mean normalisation, and the
     first local minimum below ``threshold`` (else the global minimum). ``librosa.yin`` does the
-    same, but its Numba local-minimum kernel crashes with the Numba/NumPy pinned here.
+    same, but its Numba local-minimum kernel crashes with the Numba/NumPy pinned here. Frames go
+    ``chunk_frames`` at a time, so memory stays about 50 MB however long the signal is.
 
     Returns
     -------
@@ -74,23 +76,23 @@ def yin_f0(y: np.ndarray, sr: int, fmin: float = PITCH_RANGE_HZ[0], fmax: float 
     pad = np.pad(np.asarray(y, np.float64), frame_length // 2)
     if len(pad) < frame_length:
         pad = np.pad(pad, (0, frame_length - len(pad)))
-    n_frames = 1 + (len(pad) - frame_length) // hop_length
-    idx = np.arange(frame_length)[None, :] + hop_length * np.arange(n_frames)[:, None]
-    x = pad[idx]                                                    # (n_frames, frame_length)
-    n = 1 << int(np.ceil(np.log2(frame_length + win)))
-    r = np.fft.irfft(np.fft.rfft(x, n) * np.conj(np.fft.rfft(x[:, :win], n)), n)[:, : max_lag + 1]
-    sq = np.concatenate([np.zeros((n_frames, 1)), np.cumsum(x ** 2, axis=1)], axis=1)
+    starts = hop_length * np.arange(1 + (len(pad) - frame_length) // hop_length)
     lags = np.arange(max_lag + 1)
-    energy = sq[:, lags + win] - sq[:, lags]                        # sum of x_j^2 for j in [tau, tau + win)
-    d = np.maximum(energy[:, :1] + energy - 2 * r, 0.0)
-    cum = np.cumsum(d[:, 1:], axis=1)
-    cmnd = np.ones_like(d)
-    cmnd[:, 1:] = d[:, 1:] * lags[1:] / np.maximum(cum, 1e-12)
-    c = cmnd[:, min_lag: max_lag + 1]
-    dips = np.zeros_like(c, dtype=bool)
-    dips[:, :-1] = (c[:, :-1] < threshold) & (c[:, :-1] <= c[:, 1:])
-    first = np.where(dips.any(axis=1), dips.argmax(axis=1), c.argmin(axis=1))
-    return sr / (min_lag + first).astype(np.float64)
+    n = 1 << int(np.ceil(np.log2(frame_length + win)))
+    f0 = np.empty(len(starts))
+    for a in range(0, len(starts), chunk_frames):
+        x = pad[starts[a:a + chunk_frames, None] + np.arange(frame_length)]   # (frames, frame_length)
+        r = np.fft.irfft(np.fft.rfft(x, n) * np.conj(np.fft.rfft(x[:, :win], n)), n)[:, : max_lag + 1]
+        sq = np.concatenate([np.zeros((len(x), 1)), np.cumsum(x ** 2, axis=1)], axis=1)
+        energy = sq[:, lags + win] - sq[:, lags]                    # sum of x_j^2 for j in [tau, tau + win)
+        d = np.maximum(energy[:, :1] + energy - 2 * r, 0.0)
+        cmnd = np.ones_like(d)
+        cmnd[:, 1:] = d[:, 1:] * lags[1:] / np.maximum(np.cumsum(d[:, 1:], axis=1), 1e-12)
+        c = cmnd[:, min_lag: max_lag + 1]
+        dips = np.zeros_like(c, dtype=bool)
+        dips[:, :-1] = (c[:, :-1] < threshold) & (c[:, :-1] <= c[:, 1:])
+        f0[a:a + chunk_frames] = sr / (min_lag + np.where(dips.any(axis=1), dips.argmax(axis=1), c.argmin(axis=1)))
+    return f0
 
 
 def descriptors_of_clean(y: np.ndarray, sr: int, n_fft: int = 512, hop_length: int = 160) -> np.ndarray:
