@@ -1,5 +1,5 @@
 """Notebook 06's stage helpers: run_eval_splits, training_table, ablation_variants, run_ablation,
-metrics_fragment (run_split replaced by a stub: these test the bookkeeping, not the training)."""
+metrics_fragment (run_splits replaced by a stub: these test the bookkeeping, not the training)."""
 import json
 
 import numpy as np
@@ -33,14 +33,17 @@ TRUTH = {"fold0": (["happy", "sad"], ["happy", "sad"]), "fold1": (["happy", "sad
 def stub(monkeypatch):
     calls = []
 
-    def fake_run_split(artifacts, split, labels, classes, model_names, columns="selected", progress=None, **kw):
+    def fake_run_split(split, model_names, columns="selected", **kw):
         calls.append((split["name"], tuple(model_names), columns, kw.get("sequence_mode")))
         yt, yp = TRUTH[split["name"]]
         i = [s["name"] for s in SPLITS].index(split["name"])
         return classifiers.SplitResult(split["name"], {m: _pred(split["name"], yt, yp) for m in model_names},
                              {m: _record(i) for m in model_names}, None, [], 2, 2)
 
-    monkeypatch.setattr(classifiers, "run_split", fake_run_split)
+    def fake_run_splits(artifacts, jobs, labels, classes, progress=None, n_jobs=1):
+        return [fake_run_split(**job) for job in jobs]
+
+    monkeypatch.setattr(classifiers, "run_splits", fake_run_splits)
     return calls
 
 

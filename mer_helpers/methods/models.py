@@ -28,10 +28,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is impor
 import keras  # noqa: E402
 
 from mer_helpers.core.fileio import atomic_write, read_json, write_json  # noqa: E402
+from mer_helpers.core.parallel import in_worker, map_clips  # noqa: E402
 from mer_helpers.core.names import MAIN_MODEL  # noqa: E402
 from mer_helpers.data.splits import validation_carve_out  # noqa: E402
 from mer_helpers.methods.networks import (MODEL_NAMES, build_model, compose_ensemble, compose_late_fusion,  # noqa: E402
-                                          predict_proba)
+                                          predict_proba, set_threads)
 from mer_helpers.methods.sequencers import TemporalSequencer, features_sequencer, load_sequencer  # noqa: E402
 
 #: what early stopping watches on the validation part: ``none`` trains every epoch (the
@@ -142,7 +143,7 @@ def fit_late_fusion(model_name: str, X_train: Sequence[np.ndarray], y_train, **k
         ``[audio, visual]`` inputs of :class:`LateFusionSequencer`.
     y_train : array-like of shape (n,)
     **kwargs
-        Passed to :func:`fit_model`.
+        Passed to :func:`fit_networks` (``n_jobs``) and :func:`fit_model`.
 
     Returns
     -------
@@ -151,21 +152,19 @@ def fit_late_fusion(model_name: str, X_train: Sequence[np.ndarray], y_train, **k
         ``history`` is the mean of the two models' curves; each model's own record is under
         ``late_fusion``.
     """
-    (ma, ra), (mv, rv) = (fit_model(model_name, x, y_train, **kwargs) for x in X_train)
-    model = compose_late_fusion(ma, mv, model_name)
-    rec = {**rv, "history": _mean_history([ra, rv]), "n_params": int(model.count_params()), "fusion": "late",
-           "input_shape": [ra["input_shape"], rv["input_shape"]],
-           "late_fusion": {"audio": ra, "visual": rv}}
-    return model, rec
+    if not isinstance(X_train, (list, tuple)) or len(X_train) != 2:
+        raise ValueError("fit_late_fusion: X_train must be the [audio, visual] pair")
+    n_jobs = kwargs.pop("n_jobs", 1)
+    return fit_networks([(model_name, list(X_train), y_train, kwargs)], n_jobs=n_jobs)[0]
 
 
-def fit_sequence_model(model_name: str, X_seq, y_train, ensemble: int = 1, seed: int = 42,
+def fit_sequence_model(model_name: str, X_seq, y_train, ensemble: int = 1, seed: int = 42, n_jobs: int = 1,
                        **kwargs) -> tuple[keras.Model, dict]:
     """:func:`fit_model`, or :func:`fit_late_fusion` for the ``[audio, visual]`` pair of a
     :class:`LateFusionSequencer`; with ``ensemble`` > 1, that many networks with the seeds
     ``seed``, ``seed + 1``, ... (each with its own validation speakers when a part is held out),
     composed into one model whose output is the mean of their softmax outputs
-    (:func:`compose_ensemble`).
+    (:func:`compose_ensemble`). One model of :func:`fit_networks`.
 
     Parameters
     ----------
@@ -176,8 +175,10 @@ def fit_sequence_model(model_name: str, X_seq, y_train, ensemble: int = 1, seed:
         Networks trained (the papers train one).
     seed : int, default=42
         The (first) network's seed.
+    n_jobs : int, default=1
+        Worker processes for the networks (:func:`fit_networks`).
     **kwargs
-        Passed on.
+        Passed to :func:`fit_model`.
 
     Returns
     -------
@@ -186,17 +187,125 @@ def fit_sequence_model(model_name: str, X_seq, y_train, ensemble: int = 1, seed:
         With ``ensemble`` > 1: ``history`` is the members' mean curve (over the epochs all of them
         ran) and each member's own record is under ``ensemble``.
     """
-    fit = fit_late_fusion if isinstance(X_seq, list) else fit_model
-    ensemble = int(ensemble)
-    if ensemble < 1:
-        raise ValueError(f"ensemble must be >= 1, got {ensemble}")
-    if ensemble == 1:
-        return fit(model_name, X_seq, y_train, seed=seed, **kwargs)
-    seed = int(seed)
-    fitted = [fit(model_name, X_seq, y_train, seed=seed + k, **kwargs) for k in range(ensemble)]
-    model = compose_ensemble([m for m, _ in fitted], model_name)
-    recs = [r for _, r in fitted]
-    rec = {**recs[0], "history": _mean_history(recs), "n_params": int(model.count_params()), "seed": seed,
+    return fit_networks([(model_name, X_seq, y_train, {**kwargs, "ensemble": ensemble, "seed": seed})],
+                        n_jobs=n_jobs)[0]
+
+
+#: :func:`fit_model`'s own keywords; the others build the network (:func:`build_model`)
+_FIT_KEYWORDS = ("groups", "validation_split", "epochs", "batch_size", "patience", "verbose", "eager_updates",
+                 "monitor")
+
+
+def fit_networks(specs: Sequence[tuple], n_jobs: int = 1, progress=None) -> list[tuple[keras.Model, dict]]:
+    """Train several models in one batch: :func:`fit_sequence_model` for each spec, with every
+    network of every spec (each ensemble member, each half of a late-fusion pair) one task.
+
+    With ``n_jobs`` > 1 the tasks are spread over worker processes
+    (:func:`mer_helpers.core.parallel.map_clips`: the run's Dask cluster when one is in use, else
+    ``n_jobs`` joblib processes); each worker trains with one TensorFlow thread and sends back the
+    weights, and the network is rebuilt here. These networks are small: one fit keeps about one
+    core busy, so two fits side by side take about the time of one. ``n_jobs=1``: one after the
+    other in this process. The seeds are the same either way.
+
+    Parameters
+    ----------
+    specs : sequence of (model_name, X_seq, y, kwargs)
+        ``X_seq`` an ndarray ``(n, T, d)`` or the ``[audio, visual]`` pair of late fusion;
+        ``kwargs`` those of :func:`fit_sequence_model` (``ensemble``, ``seed``) and
+        :func:`fit_model`.
+    n_jobs : int, default=1
+        Worker processes (``1``: none).
+    progress : progress bar or None
+        Advanced by one per spec's worth of finished networks.
+
+    Returns
+    -------
+    list of (keras.Model, dict)
+        One per spec, in order, as :func:`fit_sequence_model` returns.
+    """
+    jobs, plans = [], []
+    for model_name, X_seq, y, kwargs in specs:
+        kwargs = dict(kwargs)
+        ensemble, seed = int(kwargs.pop("ensemble", 1)), int(kwargs.pop("seed", 42))
+        if ensemble < 1:
+            raise ValueError(f"ensemble must be >= 1, got {ensemble}")
+        parts = list(X_seq) if isinstance(X_seq, (list, tuple)) else [X_seq]
+        if len(parts) not in (1, 2):
+            raise ValueError(f"{model_name}: one input, or the [audio, visual] pair of late fusion; got {len(parts)}")
+        plans.append((model_name, ensemble, len(parts), seed))
+        jobs += [{"model_name": model_name, "X": np.asarray(x, dtype=np.float32), "y": np.asarray(y).astype(int),
+                  "seed": seed + k, "kwargs": kwargs, "pid": os.getpid()} for k in range(ensemble) for x in parts]
+    fitted = iter(_run_network_jobs(jobs, n_jobs, _SpecBar(progress, len(jobs), len(specs))))
+    out = []
+    for model_name, ensemble, n_parts, seed in plans:
+        members = [_late_fusion(model_name, next(fitted), next(fitted)) if n_parts == 2 else next(fitted)
+                   for _ in range(ensemble)]
+        out.append(members[0] if ensemble == 1 else _ensemble(model_name, members, seed))
+    return out
+
+
+class _SpecBar:
+    """A progress bar's adapter for :func:`fit_networks`: networks finish, the bar counts specs."""
+
+    def __init__(self, bar, n_networks: int, n_specs: int):
+        self.bar, self.n_networks, self.n_specs, self.done, self.shown = bar, n_networks, n_specs, 0, 0
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        target = self.done * self.n_specs // max(self.n_networks, 1)
+        if self.bar is not None and target > self.shown:
+            self.bar.update(target - self.shown)
+        self.shown = max(self.shown, target)
+
+
+def _fit_job(job: dict):
+    """One network of :func:`fit_networks`. In another process (a worker) it trains with one thread
+    and returns the weights, the model staying behind; here it returns the model."""
+    elsewhere = job["pid"] != os.getpid()
+    if elsewhere:
+        set_threads(1)  # no effect where TensorFlow already ran in this worker
+    model, record = fit_model(job["model_name"], job["X"], job["y"], seed=job["seed"], **job["kwargs"])
+    if not elsewhere:
+        return model, record
+    weights = model.get_weights()
+    model = None
+    keras.backend.clear_session()  # a long-lived worker does not pile up graphs
+    return weights, record
+
+
+def _rebuild(job: dict, weights: list) -> keras.Model:
+    """The network of ``job`` with the weights a worker trained (:func:`_fit_job`)."""
+    build = {k: v for k, v in job["kwargs"].items() if k not in _FIT_KEYWORDS}
+    n_classes = int(build.pop("n_classes", int(job["y"].max()) + 1))
+    model = build_model(job["model_name"], job["X"].shape[1:], n_classes, **build)
+    model.set_weights(weights)
+    return model
+
+
+def _run_network_jobs(jobs: list[dict], n_jobs: int, bar) -> list[tuple[keras.Model, dict]]:
+    if int(n_jobs) <= 1 or len(jobs) <= 1 or in_worker():
+        out = []
+        for job in jobs:
+            out.append(_fit_job(job))
+            bar.update()
+        return out
+    done = map_clips(_fit_job, jobs, desc="networks", unit="network", n_jobs=int(n_jobs), bar=bar)
+    return [(w, rec) if isinstance(w, keras.Model) else (_rebuild(job, w), rec) for job, (w, rec) in zip(jobs, done)]
+
+
+def _late_fusion(model_name: str, audio: tuple, visual: tuple) -> tuple[keras.Model, dict]:
+    (ma, ra), (mv, rv) = audio, visual
+    model = compose_late_fusion(ma, mv, model_name)
+    rec = {**rv, "history": _mean_history([ra, rv]), "n_params": int(model.count_params()), "fusion": "late",
+           "input_shape": [ra["input_shape"], rv["input_shape"]],
+           "late_fusion": {"audio": ra, "visual": rv}}
+    return model, rec
+
+
+def _ensemble(model_name: str, members: Sequence[tuple], seed: int) -> tuple[keras.Model, dict]:
+    model = compose_ensemble([m for m, _ in members], model_name)
+    recs = [r for _, r in members]
+    rec = {**recs[0], "history": _mean_history(recs), "n_params": int(model.count_params()), "seed": int(seed),
            "n_updates": int(sum(r["n_updates"] for r in recs)), "ensemble": recs}
     return model, rec
 
@@ -240,6 +349,10 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
     ensemble : int, default=1
         Networks trained per model (seeds ``seed``, ``seed + 1``, ...), their softmax outputs
         averaged in one Keras model (:func:`fit_sequence_model`).
+    n_jobs : int, default=1
+        Worker processes that train the networks side by side (:func:`fit_networks`); not a
+        training setting, so not recorded in ``bundle.json``. :func:`fit_classifiers` trains
+        several classifiers in one batch.
 
     Attributes
     ----------
@@ -267,7 +380,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
                  steps: int = 16, fusion: str = "early", epochs: int = 10, batch_size: int = 32,
                  validation_split: float = 0.2, seed: int = 42, units: int = 64, heads: int = 4,
                  dropout: float = 0.3, patience: int = 3, learning_rate: float = 1e-3,
-                 monitor: str = "none", ensemble: int = 1):
+                 monitor: str = "none", ensemble: int = 1, n_jobs: int = 1):
         self.model_names = model_names
         self.main_model = main_model
         self.classes = classes
@@ -285,6 +398,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.monitor = monitor
         self.ensemble = ensemble
+        self.n_jobs = n_jobs
 
     # -- training -------------------------------------------------------------------------------
     def fit(self, X, y, groups=None, progress=None):
@@ -306,13 +420,17 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         -------
         self : SequenceClassifier
         """
+        return fit_classifiers([(self, X, y, groups)], n_jobs=self.n_jobs, progress=progress)[0]
+
+    def _plan_fit(self, X, y, groups) -> dict:
+        """Fit the sequencer on ``X``; what is left to train (:meth:`_plan`)."""
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite=False)
         columns = ([str(c) for c in self.columns] if self.columns is not None
                    else [f"feature:{i}" for i in range(X.shape[1])])
         if len(columns) != X.shape[1]:
             raise ValueError(f"SequenceClassifier.fit: {len(columns)} column names for {X.shape[1]} columns")
         seq = features_sequencer(columns, self.steps, self.fusion).fit(X)
-        return self._train(seq, seq.transform(X), y, columns, groups, progress)
+        return self._plan(seq, seq.transform(X), y, columns, groups)
 
     def fit_sequences(self, audio_sequences, visual_sequences, y, groups=None, audio_dims=None,
                       visual_dims=None, progress=None):
@@ -340,6 +458,11 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
 
     def _train(self, seq, X_seq, y, columns, groups, progress):
         """The training loop: every network of ``model_names`` on the sequencer's output."""
+        plan = self._plan(seq, X_seq, y, columns, groups)
+        return self._finish(plan, fit_networks(plan["specs"], n_jobs=self.n_jobs, progress=progress))
+
+    def _plan(self, seq, X_seq, y, columns, groups) -> dict:
+        """The classes, and one :func:`fit_networks` spec per network of ``model_names``."""
         from sklearn.utils.multiclass import check_classification_targets
 
         check_classification_targets(y)
@@ -350,14 +473,16 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"SequenceClassifier.fit: labels {unknown} are not in classes {classes.tolist()}")
         y_idx = np.array([pos[v] for v in y.tolist()], dtype=int)
         fit_kw = {k: getattr(self, k) for k in TRAINING_SETTINGS}
-        networks, self.records_ = {}, {}
-        for m in self.model_names:
-            networks[m], self.records_[m] = fit_sequence_model(m, X_seq, y_idx, groups=groups,
-                                                               n_classes=len(classes), **fit_kw)
-            if progress is not None:
-                progress.update(1)
-        params = {k: v for k, v in self.get_params().items() if k not in ("classes", "columns", "model_names")}
-        return self._set_fitted(classes, columns, seq, networks, params)
+        specs = [(m, X_seq, y_idx, {**fit_kw, "groups": groups, "n_classes": len(classes)}) for m in self.model_names]
+        return {"classes": classes, "columns": columns, "sequencer": seq, "specs": specs}
+
+    def _finish(self, plan: dict, fitted: Sequence[tuple]) -> "SequenceClassifier":
+        """The fitted state from :meth:`_plan` and the networks :func:`fit_networks` trained."""
+        networks = {m: net for m, (net, _) in zip(self.model_names, fitted)}
+        self.records_ = {m: rec for m, (_, rec) in zip(self.model_names, fitted)}
+        params = {k: v for k, v in self.get_params().items()
+                  if k not in ("classes", "columns", "model_names", "n_jobs")}
+        return self._set_fitted(plan["classes"], plan["columns"], plan["sequencer"], networks, params)
 
     def _set_fitted(self, classes, columns, sequencer, networks: dict, parameters: dict) -> "SequenceClassifier":
         self.classes_ = np.asarray(classes)
@@ -601,3 +726,31 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             networks[name] = keras.models.load_model(p, compile=False)
         return cls.from_fitted(meta["classes"], meta["selected_columns"], load_sequencer(seq_path), networks,
                                meta.get("parameters", {}), main_model=meta.get("main_model", MAIN_MODEL))
+
+
+def fit_classifiers(fits: Sequence[tuple], n_jobs: int = 1, progress=None) -> list[SequenceClassifier]:
+    """:meth:`SequenceClassifier.fit` for several classifiers, their networks trained in one batch
+    (:func:`fit_networks`): with two workers, the networks of every split and variant keep both
+    busy, where one classifier's three alone would leave one idle half the time.
+
+    Parameters
+    ----------
+    fits : sequence of (SequenceClassifier, X, y, groups)
+        What each classifier's ``fit(X, y, groups=groups)`` would get.
+    n_jobs : int, default=1
+        Worker processes (:func:`fit_networks`).
+    progress : progress bar or None
+        Advanced once per network of ``model_names`` (all its ensemble members trained).
+
+    Returns
+    -------
+    list of SequenceClassifier
+        The classifiers, fitted, in order.
+    """
+    plans = [clf._plan_fit(X, y, groups) for clf, X, y, groups in fits]
+    fitted = fit_networks([spec for plan in plans for spec in plan["specs"]], n_jobs=n_jobs, progress=progress)
+    out, k = [], 0
+    for (clf, *_), plan in zip(fits, plans):
+        out.append(clf._finish(plan, fitted[k:k + len(plan["specs"])]))
+        k += len(plan["specs"])
+    return out

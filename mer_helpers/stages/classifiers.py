@@ -24,7 +24,9 @@ from mer_helpers.core.fileio import load_features, load_sequences, read_fragment
 from mer_helpers.methods.evaluation import (  # noqa: E402
     classification_metrics, logreg_per_split, mean_over_splits, save_predictions
 )
-from mer_helpers.methods.models import MAIN_MODEL, MODEL_NAMES, TRAINING_SETTINGS, SequenceClassifier  # noqa: E402
+from mer_helpers.methods.models import (  # noqa: E402
+    MAIN_MODEL, MODEL_NAMES, TRAINING_SETTINGS, SequenceClassifier, fit_classifiers
+)
 from mer_helpers.methods.networks import predict_proba  # noqa: E402
 from mer_helpers.methods.selection import selected_columns  # noqa: E402
 from mer_helpers.methods.sequencers import LateFusionSequencer, features_sequencer, sequence_dims  # noqa: E402
@@ -142,7 +144,7 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
               heads: int = 4, dropout: float = 0.3, patience: int = 3, keep_models: bool = False,
               progress=None, learning_rate: float = 1e-3, monitor: str = "none",
               fusion: str = "early", source: str = "features", parameters: Mapping[str, Any] | None = None,
-              ensemble: int = 1) -> SplitResult:
+              ensemble: int = 1, n_jobs: int = 1) -> SplitResult:
     """Train ``model_names`` on the training clips of ``split`` and predict its test clips.
 
     Reads ``fused/<split>/features.npz`` and ``selection/<split>/selection.json`` (and in
@@ -181,65 +183,142 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
     parameters : mapping or None
         What the classifier records as its training parameters in ``bundle.json`` (notebook 06:
         the run's settings, protocol and dataset); ``None``: the estimator's own.
+    n_jobs : int, default=1
+        Worker processes for the networks (:func:`mer_helpers.methods.models.fit_networks`);
+        :func:`run_splits` trains several splits' networks in one batch.
 
     Returns
     -------
     SplitResult
     """
+    job = dict(split=split, model_names=model_names, columns=columns, sequence_mode=sequence_mode, steps=steps,
+               epochs=epochs, batch_size=batch_size, validation_split=validation_split, seed=seed, units=units,
+               heads=heads, dropout=dropout, patience=patience, keep_models=keep_models,
+               learning_rate=learning_rate, monitor=monitor, fusion=fusion, source=source, parameters=parameters,
+               ensemble=ensemble)
+    return run_splits(artifacts, [job], labels, classes, progress=progress, n_jobs=n_jobs)[0]
 
+
+def run_splits(artifacts, jobs: Sequence[Mapping[str, Any]], labels, classes: Sequence[str], progress=None,
+               n_jobs: int = 1) -> list[SplitResult]:
+    """:func:`run_split` for several jobs, the networks of all of them trained in one batch.
+
+    With two workers (``n_jobs=2``, or the run's Dask cluster) the networks of every split and
+    variant keep both busy (:func:`mer_helpers.methods.models.fit_classifiers`). Each job's
+    result is what :func:`run_split` would give on its own.
+
+    Parameters
+    ----------
+    artifacts : path-like
+        ``OUT/artifacts``.
+    jobs : sequence of mapping
+        :func:`run_split`'s keyword arguments for each job, ``split`` included.
+    labels : pandas.DataFrame
+    classes : sequence of str
+    progress : progress bar or None
+        Advanced once per model of each job.
+    n_jobs : int, default=1
+        Worker processes for the networks.
+
+    Returns
+    -------
+    list of SplitResult
+        One per job, in order.
+    """
     artifacts = Path(artifacts)
+    lab = labels.set_index(labels["clip_id"].astype(str))
+    preps = [_prepare_split(artifacts, lab, classes, **job) for job in jobs]
+    batch = [p for p in preps if p.sequence_mode == "features"]
+    fit_classifiers([(p.clf, p.X[p.tr], p.y_lab[p.tr], p.groups) for p in batch], n_jobs=n_jobs, progress=progress)
+    for p in preps:
+        if p.sequence_mode == "temporal":
+            p.clf.n_jobs = n_jobs
+            p.clf.fit_sequences(*p.sequences(p.tr), p.y_lab[p.tr], groups=p.groups, progress=progress,
+                                audio_dims=sequence_dims(p.use, "audio") if p.columns != "visual" else [],
+                                visual_dims=sequence_dims(p.use, "visual") if p.columns != "audio" else [])
+    results = [_finish_split(artifacts, p, classes) for p in preps]
+    if not all(p.keep_models for p in preps):
+        preps = batch = None  # the networks go before the session is cleared
+        keras.backend.clear_session()
+    return results
+
+
+@dataclass
+class _PreparedSplit:
+    """One job of :func:`run_splits` between reading its inputs and training."""
+
+    name: str
+    ids: np.ndarray
+    X: np.ndarray | None  # features mode: the chosen columns of every clip of the split
+    y_lab: np.ndarray
+    y_all: np.ndarray
+    tr: np.ndarray
+    te: np.ndarray
+    cols: list[str]  # every column of the fused file
+    use: list[str]
+    groups: np.ndarray | None
+    clf: SequenceClassifier
+    columns: str
+    source: str
+    sequence_mode: str
+    keep_models: bool
+    parameters: Mapping[str, Any] | None
+    sequences: Any = None  # temporal mode: row indices -> (audio sequences, visual sequences)
+
+
+def _prepare_split(artifacts: Path, lab: pd.DataFrame, classes: Sequence[str], split: Mapping,
+                   model_names: Sequence[str] = MODEL_NAMES, columns: str = "selected",
+                   sequence_mode: str = "features", steps: int = 16, fusion: str = "early", source: str = "features",
+                   keep_models: bool = False, parameters: Mapping[str, Any] | None = None,
+                   **training) -> _PreparedSplit:
+    if sequence_mode not in ("features", "temporal"):
+        raise ValueError(f"unknown sequence_mode {sequence_mode!r} (features or temporal)")
     name = str(split["name"])
     ids, X, cols, use, tr, te = _load_split_features(artifacts, split, columns, source)
-    lab = labels.set_index(labels["clip_id"].astype(str))
     y_lab = np.array([str(lab.at[c, "label"]) for c in ids], dtype=object)
     cls_index = {c: i for i, c in enumerate(classes)}
-    y_all = np.array([cls_index[v] for v in y_lab])  # the prediction frames' y_true
     groups = lab.loc[list(ids[tr]), "speaker"].astype(str).to_numpy() if "speaker" in lab.columns else None
     clf = SequenceClassifier(model_names=list(model_names), classes=list(classes), columns=use, steps=steps,
-                             fusion=fusion, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
-                             seed=seed, units=units, heads=heads, dropout=dropout, patience=patience,
-                             learning_rate=learning_rate, monitor=monitor, ensemble=ensemble)
-
-    X_skew = None
+                             fusion=fusion, **training)
+    prep = _PreparedSplit(name, ids, None, y_lab, np.array([cls_index[v] for v in y_lab]), tr, te, list(cols), use,
+                          groups, clf, columns, source, sequence_mode, keep_models, parameters)
     if sequence_mode == "features":
         col_pos = {c: i for i, c in enumerate(cols)}
-        Xs = X[:, [col_pos[c] for c in use]]
-        clf.fit(Xs[tr], y_lab[tr], groups=groups, progress=progress)
-        X_te = clf.sequencer_.transform(Xs[te]) if len(te) else None
-        skew_path = artifacts / "fused" / name / "skewed.npz"
-        if source == "features" and len(te) and skew_path.exists():
-            ids_k, X_k, cols_k = load_features(skew_path)
-            if list(ids_k) != list(ids) or list(cols_k) != list(cols):
-                raise ValueError(f"{skew_path}: not the clips and columns of {name}'s features.npz")
-            X_skew = clf.sequencer_.transform(X_k[te][:, [col_pos[c] for c in use]])
-    elif sequence_mode == "temporal":
+        prep.X = X[:, [col_pos[c] for c in use]]
+    else:
         if isinstance(features_sequencer(use, steps, fusion), LateFusionSequencer):
             raise ValueError("fusion='late' needs sequence_mode='features'")
         sa = load_sequences(artifacts / "audio" / name / "sequences.npz")
         sv = load_sequences(artifacts / "visual" / name / "sequences.npz")
-        get = lambda idx: ([sa[c] for c in ids[idx]], [sv[c] for c in ids[idx]])  # noqa: E731
-        clf.fit_sequences(*get(tr), y_lab[tr], groups=groups, progress=progress,
-                          audio_dims=sequence_dims(use, "audio") if columns != "visual" else [],
-                          visual_dims=sequence_dims(use, "visual") if columns != "audio" else [])
-        X_te = clf.sequencer_.transform(*get(te)) if len(te) else None
-    else:
-        raise ValueError(f"unknown sequence_mode {sequence_mode!r} (features or temporal)")
-    if parameters is not None:
-        clf.set_record(parameters)
+        prep.sequences = lambda idx: ([sa[c] for c in ids[idx]], [sv[c] for c in ids[idx]])
+    return prep
 
+
+def _finish_split(artifacts: Path, p: _PreparedSplit, classes: Sequence[str]) -> SplitResult:
+    """Predict the test clips (and their skewed-reference twins) of a trained job."""
+    clf, te, X_skew = p.clf, p.te, None
+    if p.sequence_mode == "features":
+        X_te = clf.sequencer_.transform(p.X[te]) if len(te) else None
+        skew_path = artifacts / "fused" / p.name / "skewed.npz"
+        if p.source == "features" and len(te) and skew_path.exists():
+            ids_k, X_k, cols_k = load_features(skew_path)
+            if list(ids_k) != list(p.ids) or list(cols_k) != p.cols:
+                raise ValueError(f"{skew_path}: not the clips and columns of {p.name}'s features.npz")
+            col_pos = {c: i for i, c in enumerate(cols_k)}
+            X_skew = clf.sequencer_.transform(X_k[te][:, [col_pos[c] for c in p.use]])
+    else:
+        X_te = clf.sequencer_.transform(*p.sequences(te)) if len(te) else None
+    if p.parameters is not None:
+        clf.set_record(p.parameters)
     preds, skewed = {}, {}
     for m, net in clf.networks_.items():
-        clf.records_[m].update(split=name, columns=columns, sequence_layout=clf.sequencer_.layout())
+        clf.records_[m].update(split=p.name, columns=p.columns, sequence_layout=clf.sequencer_.layout())
         if len(te):
-            preds[m] = _prediction_frame(predict_proba(net, X_te), ids[te], name, y_all[te], classes)
+            preds[m] = _prediction_frame(predict_proba(net, X_te), p.ids[te], p.name, p.y_all[te], classes)
         if X_skew is not None:
-            skewed[m] = _prediction_frame(predict_proba(net, X_skew), ids[te], name, y_all[te], classes)
-    result = SplitResult(name, preds, clf.records_, clf.sequencer_, use, len(tr), len(te), skewed,
-                         clf if keep_models else None)
-    if not keep_models:
-        clf = net = None  # the networks go before the session is cleared
-        keras.backend.clear_session()
-    return result
+            skewed[m] = _prediction_frame(predict_proba(net, X_skew), p.ids[te], p.name, p.y_all[te], classes)
+    return SplitResult(p.name, preds, clf.records_, clf.sequencer_, p.use, len(p.tr), len(te), skewed,
+                       clf if p.keep_models else None)
 
 
 def _prediction_frame(p: np.ndarray, clip_ids, split: str, y_idx, classes: Sequence[str]):
@@ -351,8 +430,9 @@ def linear_reference_split(artifacts, split: Mapping, labels, classes: Sequence[
 # ----------------------------------------------------------------------------------------------
 def run_eval_splits(artifacts, eval_splits: Sequence[Mapping], labels, classes: Sequence[str],
                     model_names: Sequence[str] = MODEL_NAMES, columns: str = "selected", progress=None,
-                    **kwargs) -> tuple[dict, dict]:
-    """:func:`run_split` on each evaluation split in turn, with the files notebook 06 keeps.
+                    n_jobs: int = 1, **kwargs) -> tuple[dict, dict]:
+    """:func:`run_split` on every evaluation split (one batch, :func:`run_splits`), with the files
+    notebook 06 keeps.
 
     Writes ``histories/<split>/<model>.json`` (the training record) after each split and
     ``predictions/<model>.csv`` (all splits' test predictions) at the end; with per-person
@@ -375,6 +455,8 @@ def run_eval_splits(artifacts, eval_splits: Sequence[Mapping], labels, classes: 
         Which fused columns the models read (:func:`choose_columns`).
     progress : progress bar or None
         Advanced once per trained model.
+    n_jobs : int, default=1
+        Worker processes for the networks.
     **kwargs
         The rest of :func:`run_split`'s settings (``sequence_mode``, ``steps``, ``epochs``, ...).
 
@@ -390,8 +472,9 @@ def run_eval_splits(artifacts, eval_splits: Sequence[Mapping], labels, classes: 
     frames: dict[str, list] = {m: [] for m in model_names}
     skewed: dict[str, list] = {m: [] for m in model_names}
     records: dict[str, dict] = {}
-    for s in eval_splits:
-        r = run_split(artifacts, s, labels, classes, model_names, columns=columns, progress=progress, **kwargs)
+    results = run_splits(artifacts, [dict(split=s, model_names=model_names, columns=columns, **kwargs)
+                                     for s in eval_splits], labels, classes, progress=progress, n_jobs=n_jobs)
+    for s, r in zip(eval_splits, results):
         for m in model_names:
             frames[m].append(r.predictions[m])
             if m in r.skewed:
@@ -441,7 +524,7 @@ NO_PERSON_NORM = "fused_no_person_norm"
 
 def fit_branches(artifacts, split: Mapping, labels, classes: Sequence[str], params: Mapping[str, Any],
                  sources: Sequence[str] = ("features",), model_name: str = MAIN_MODEL, progress=None,
-                 **kwargs) -> dict[str, dict[str, SequenceClassifier]]:
+                 n_jobs: int = 1, **kwargs) -> dict[str, dict[str, SequenceClassifier]]:
     """One classifier per modality on ``split``'s training clips, every column of that modality:
     what a bundle uses for clips without a voice or without a face.
 
@@ -457,20 +540,22 @@ def fit_branches(artifacts, split: Mapping, labels, classes: Sequence[str], para
         Recorded in each ``bundle.json`` (with ``columns`` set to the modality).
     sources : sequence of str, default=("features",)
         The fused files to train on (``plain`` too for the person-free twins).
-    model_name, progress, **kwargs
-        As for :func:`run_ablation` (the model, a bar advanced per model, :func:`run_split`'s settings).
+    model_name, progress, n_jobs, **kwargs
+        As for :func:`run_ablation` (the model, a bar advanced per model, worker processes,
+        :func:`run_split`'s settings).
 
     Returns
     -------
     dict
         modality → {source → SequenceClassifier}.
     """
+    pairs = [(modality, src) for modality in ("audio", "visual") for src in sources]
+    results = run_splits(artifacts, [dict(split=split, model_names=[model_name], columns=modality, keep_models=True,
+                                          source=src, parameters={**params, "columns": modality}, **kwargs)
+                                     for modality, src in pairs], labels, classes, progress=progress, n_jobs=n_jobs)
     out: dict[str, dict[str, SequenceClassifier]] = {}
-    for modality in ("audio", "visual"):
-        for src in sources:
-            r = run_split(artifacts, split, labels, classes, [model_name], columns=modality, keep_models=True,
-                          progress=progress, source=src, parameters={**params, "columns": modality}, **kwargs)
-            out.setdefault(modality, {})[src] = r.classifier
+    for (modality, src), r in zip(pairs, results):
+        out.setdefault(modality, {})[src] = r.classifier
     return out
 
 
@@ -504,8 +589,9 @@ def ablation_variants(classifier_columns: str = "selected", person_norm: bool = 
 
 def run_ablation(artifacts, eval_splits: Sequence[Mapping], labels, classes: Sequence[str],
                  variants: Mapping[str, str], fused=None, model_name: str = MAIN_MODEL, progress=None,
-                 **kwargs) -> dict[str, float]:
-    """The ablation: ``model_name`` on each variant's columns, every evaluation split.
+                 n_jobs: int = 1, **kwargs) -> dict[str, float]:
+    """The ablation: ``model_name`` on each variant's columns, every evaluation split (one batch,
+    :func:`run_splits`).
 
     Each variant's predictions go to ``predictions/ablation/<variant>.csv``.
 
@@ -524,6 +610,8 @@ def run_ablation(artifacts, eval_splits: Sequence[Mapping], labels, classes: Seq
     model_name : str, default="bilstm_sa"
     progress : progress bar or None
         Advanced once per trained model.
+    n_jobs : int, default=1
+        Worker processes for the networks.
     **kwargs
         :func:`run_split`'s settings.
 
@@ -533,15 +621,16 @@ def run_ablation(artifacts, eval_splits: Sequence[Mapping], labels, classes: Seq
         Variant -> macro-F1, the mean over the splits.
     """
     artifacts = Path(artifacts)
+    trained = [key for key in variants if not (key == "fused" and fused is not None)]
+    jobs = [dict(split=s, model_names=[model_name], columns=variants[key],
+                 source="plain" if key == NO_PERSON_NORM else "features", **kwargs)
+            for key in trained for s in eval_splits]
+    results = iter(run_splits(artifacts, jobs, labels, classes, progress=progress, n_jobs=n_jobs))
+    per_variant = {key: pd.concat([next(results).predictions[model_name] for _ in eval_splits], ignore_index=True)
+                   for key in trained}
     f1 = {}
-    for key, cols in variants.items():
-        if key == "fused" and fused is not None:
-            df = fused
-        else:
-            source = "plain" if key == NO_PERSON_NORM else "features"
-            df = pd.concat([run_split(artifacts, s, labels, classes, [model_name], columns=cols, progress=progress,
-                                      source=source, **kwargs).predictions[model_name] for s in eval_splits],
-                           ignore_index=True)
+    for key in variants:
+        df = per_variant.get(key, fused)
         save_predictions(artifacts / "predictions" / "ablation" / f"{key}.csv", df)
         f1[key] = mean_over_splits(df, classes, "f1_macro")
     return f1
@@ -610,7 +699,7 @@ CLASSIFIER_SETTINGS = dict(columns="selected", fusion="early", epochs=10, batch_
 
 def inner_classifier_table(artifacts, splits: Sequence[Mapping], labels: pd.DataFrame, classes: Sequence[str],
                            candidates: Mapping[str, Mapping], model: str = "bilstm_sa", seed: int = 42,
-                           logreg: bool = True, progress=None) -> pd.DataFrame:
+                           logreg: bool = True, progress=None, n_jobs: int = 1) -> pd.DataFrame:
     """Inner-speaker macro-F1 of classifier settings (the evidence behind notebook 06's choices).
 
     For each split, the training clips are cut by :func:`inner_split`; each candidate trains
@@ -639,20 +728,20 @@ def inner_classifier_table(artifacts, splits: Sequence[Mapping], labels: pd.Data
         column set, once per column set.
     progress : object, optional
         A bar with ``update(1)``, called after each network fit.
+    n_jobs : int, default=1
+        Worker processes: every candidate's network on every split is trained in one batch
+        (:func:`mer_helpers.methods.models.fit_classifiers`).
 
     Returns
     -------
     pandas.DataFrame
-        One row per (split, candidate): ``split, candidate, f1_macro, n_fit, n_val, seconds``.
+        One row per (split, candidate): ``split, candidate, f1_macro, n_fit, n_val``.
     """
-    import time
-
     from sklearn.metrics import f1_score
-
 
     artifacts = Path(artifacts)
     lab = labels.set_index(labels["clip_id"].astype(str))
-    rows = []
+    rows, fits, scored = [], [], []  # scored: (row, held-out rows, their classes) of each network
     for sp, fit_ids, val_ids in inner_splits(splits, labels, seed):
         ids, X, cols, selected, _, _ = _load_split_features(artifacts, sp, "selected")
         fi, vi = positions(ids, fit_ids), positions(ids, val_ids)
@@ -668,19 +757,17 @@ def inner_classifier_table(artifacts, splits: Sequence[Mapping], labels: pd.Data
                 seen_cols.add(st["columns"])
                 rows.append({"split": sp["name"], "candidate": f"logistic regression ({st['columns']} columns)",
                              "f1_macro": logreg_f1(Xs[fi], y[fi], Xs[vi], y[vi], seed=seed),
-                             "n_fit": len(fi), "n_val": len(vi), "seconds": None})
-            t0 = time.perf_counter()
+                             "n_fit": len(fi), "n_val": len(vi)})
             training = {k: st[k] for k in TRAINING_SETTINGS if k != "seed"}  # the seed is this function's
             clf = SequenceClassifier(model_names=[model], classes=list(classes), columns=use, steps=st["seq_steps"],
                                      fusion=st["fusion"], seed=seed, **training)
-            pred = clf.fit(Xs[fi], np.asarray(classes, dtype=object)[y[fi]], groups=g[fi]).predict_proba(Xs[vi])
-            rows.append({"split": sp["name"], "candidate": name,
-                         "f1_macro": float(f1_score(y[vi], pred.argmax(axis=1), average="macro")),
-                         "n_fit": len(fi), "n_val": len(vi), "seconds": round(time.perf_counter() - t0, 1)})
-            clf = None
-            keras.backend.clear_session()
-            if progress is not None:
-                progress.update(1)
+            fits.append((clf, Xs[fi], np.asarray(classes, dtype=object)[y[fi]], g[fi]))
+            rows.append({"split": sp["name"], "candidate": name, "f1_macro": None, "n_fit": len(fi), "n_val": len(vi)})
+            scored.append((rows[-1], Xs[vi], y[vi]))
+    for clf, (row, X_val, y_val) in zip(fit_classifiers(fits, n_jobs=n_jobs, progress=progress), scored):
+        row["f1_macro"] = float(f1_score(y_val, clf.predict_proba(X_val).argmax(axis=1), average="macro"))
+    fits = scored = clf = None
+    keras.backend.clear_session()
     return pd.DataFrame(rows)
 
 
