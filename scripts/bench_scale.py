@@ -340,7 +340,7 @@ def per_clip_stages(paths: list[str], preset: str, chunk: int, weights_path: str
 # ----------------------------------------------------------------------------- fitted stages
 def fitted_stages(n: int, preset: str, fit_epochs: int, seed: int = 0) -> dict[str, dict]:
     """One fit of each model-fitting stage of ``preset`` on ``0.8 n`` random training rows."""
-    from mer_helpers.methods import models, selection, summary
+    from mer_helpers.methods import selection, summary, training
     from mer_helpers.methods.audio_featurizer import AudioFeaturizer
 
     cfg = PRESET_STAGES[preset]
@@ -382,7 +382,7 @@ def fitted_stages(n: int, preset: str, fit_epochs: int, seed: int = 0) -> dict[s
     Xs = X[:, [cols.index(c) for c in use]] if cfg["selected"] != "all" else X
     seq = models.features_sequencer(use, 4, "early").fit(Xs)
     Xseq = seq.transform(Xs)
-    out["classifier"] = scaled(lambda e: models.fit_sequence_model("bilstm_sa", Xseq, y, groups=groups,
+    out["classifier"] = scaled(lambda e: training.fit_sequence_model("bilstm_sa", Xseq, y, groups=groups,
                                                                    epochs=e, seed=seed),
                                cfg["epochs"])
     for name, r in out.items():

@@ -14,6 +14,7 @@ keras = pytest.importorskip("keras")
 from mer_helpers.core import fileio  # noqa: E402
 from mer_helpers.methods import models as M  # noqa: E402
 from mer_helpers.methods import networks, sequencers  # noqa: E402
+from mer_helpers.methods import training as T  # noqa: E402
 from mer_helpers.data.splits import evaluation_splits, make_splits, validation_carve_out  # noqa: E402
 from mer_helpers.stages import classifiers  # noqa: E402
 
@@ -32,7 +33,7 @@ def test_model_trains_two_epochs_and_beats_chance(name):
     rng = np.random.default_rng(0)
     X, y = easy_task(120, rng)
     Xt, yt = easy_task(60, rng)
-    model, rec = M.fit_model(name, X, y, validation_split=0.0, epochs=2, batch_size=8, seed=1,
+    model, rec = T.fit_model(name, X, y, validation_split=0.0, epochs=2, batch_size=8, seed=1,
                              units=8, heads=2, learning_rate=1e-2)
     assert rec["epochs_run"] == 2 and len(rec["history"]["loss"]) == 2
     assert rec["history"]["loss"][1] < rec["history"]["loss"][0]
@@ -142,7 +143,7 @@ def test_validation_carve_out_with_few_speakers_stays_inside_training_rows():
     assert "too few" in how and len(val_idx) == 5  # 20 % of 24, not one speaker = 50 %
     assert sorted(np.concatenate([fit_idx, val_idx]).tolist()) == list(range(24))
     assert sorted(np.bincount(y[val_idx]).tolist()) == [1, 2, 2]  # stratified
-    assert M.validation_carve_out(y, g, 0.0)[1].size == 0
+    assert validation_carve_out(y, g, 0.0)[1].size == 0
 
 
 def write_tiny_run(root, labels, rng, n_audio=4, n_visual=6):
@@ -226,7 +227,7 @@ def test_late_fusion_trains_one_model_per_modality_and_round_trips(tmp_path):
     seq = sequencers.LateFusionSequencer.from_columns(2, cols).fit(X)
     Xa, Xv = seq.transform(X)
     assert Xa.shape == (n, 2, 3) and Xv.shape == (n, 2, 5)
-    model, rec = M.fit_late_fusion("bilstm_sa", [Xa, Xv], y, epochs=3, units=8, heads=2, n_classes=3)
+    model, rec = T.fit_late_fusion("bilstm_sa", [Xa, Xv], y, epochs=3, units=8, heads=2, n_classes=3)
     assert rec["fusion"] == "late" and set(rec["late_fusion"]) == {"audio", "visual"}
     assert len(rec["history"]["loss"]) == 3
     p = networks.predict_proba(model, [Xa, Xv])
@@ -241,12 +242,16 @@ def test_late_fusion_trains_one_model_per_modality_and_round_trips(tmp_path):
         sequencers.LateFusionSequencer.from_columns(2, cols[:6]).fit(X[:, :6])  # checked at fit (scikit-learn: __init__ only stores)
 
 
-def test_ensemble_is_the_mean_of_networks_with_consecutive_seeds_and_round_trips(tmp_path):
-    rng = np.random.default_rng(0)
-    n, cols = 48, [f"audio:mfcc_mean:{i}" for i in range(4)] + [f"visual:fer_xception_block:{i}" for i in range(4)]
+def _three_class_rows(rng, n=48):
+    cols = [f"audio:mfcc_mean:{i}" for i in range(4)] + [f"visual:fer_xception_block:{i}" for i in range(4)]
     y = np.array(["a", "b", "c"])[np.arange(n) % 3]
     X = rng.normal(size=(n, len(cols)))
     X[:, 0] += 2 * (np.arange(n) % 3)
+    return X, y, cols
+
+
+def test_ensemble_is_the_mean_of_networks_with_consecutive_seeds_and_round_trips(tmp_path):
+    X, y, cols = _three_class_rows(np.random.default_rng(0))
     kw = dict(model_names=["bilstm_sa"], columns=cols, steps=2, epochs=2, units=4, heads=2, validation_split=0.0)
     ens = M.SequenceClassifier(seed=3, ensemble=2, **kw).fit(X, y)
     singles = [M.SequenceClassifier(seed=s, **kw).fit(X, y).predict_proba(X) for s in (3, 4)]
@@ -261,6 +266,38 @@ def test_ensemble_is_the_mean_of_networks_with_consecutive_seeds_and_round_trips
     np.testing.assert_allclose(again.predict_proba(X), p, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="ensemble must be >= 1"):
         M.SequenceClassifier(ensemble=0, **kw).fit(X, y)
+
+
+def test_fit_classifiers_in_one_batch_equals_each_fit_alone():
+    X, y, cols = _three_class_rows(np.random.default_rng(2))
+    kw = dict(columns=cols, steps=2, epochs=2, units=4, heads=2, validation_split=0.0)
+    make = lambda: [M.SequenceClassifier(model_names=["bilstm_sa", "cnn"], seed=1, ensemble=2, **kw),  # noqa: E731
+                    M.SequenceClassifier(model_names=["bilstm"], seed=7, fusion="late", **kw)]
+    ticks = []
+    bar = type("Bar", (), {"update": lambda self, n=1: ticks.append(n)})()
+    batch = M.fit_classifiers([(c, X[:40], y[:40], None) for c in make()], progress=bar)
+    alone = [c.fit(X[:40], y[:40]) for c in make()]
+    assert sum(ticks) == 3  # one per model of each classifier, though seven networks were trained
+    for b, a in zip(batch, alone):
+        assert list(b.networks_) == list(a.networks_)
+        for m in a.networks_:
+            np.testing.assert_allclose(b.predict_proba_all(X[40:])[m], a.predict_proba_all(X[40:])[m], atol=1e-6)
+    assert [r["seed"] for r in batch[0].records_["cnn"]["ensemble"]] == [1, 2]
+    assert "late_fusion" in batch[1].records_["bilstm"] and "n_jobs" not in batch[0].parameters_
+
+
+@pytest.mark.slow  # starts two worker processes that import TensorFlow
+def test_networks_trained_in_worker_processes_are_the_networks_trained_here():
+    rng = np.random.default_rng(0)
+    X, y = easy_task(60, rng, T=2, d=8)
+    g = np.repeat(np.arange(6), 10)
+    specs = [("bilstm_sa", X, y, dict(ensemble=2, seed=1, epochs=2, units=8, heads=2, groups=g, n_classes=3)),
+             ("cnn", [X[:, :, :4], X[:, :, 4:]], y, dict(seed=5, epochs=2, units=8, groups=g, n_classes=3))]
+    here = T.fit_networks(specs, n_jobs=1)
+    there = T.fit_networks(specs, n_jobs=2)  # MER_DASK_SCHEDULER=none (conftest): two joblib processes
+    for (spec, (mh, rh), (mt, rt)) in zip(specs, here, there):
+        assert mt.name == mh.name and rt["history"] == rh["history"]
+        np.testing.assert_allclose(networks.predict_proba(mt, spec[1]), networks.predict_proba(mh, spec[1]), atol=1e-6)
 
 
 @pytest.mark.slow  # trains a network per candidate and split

@@ -120,3 +120,10 @@ def test_inner_table_prefers_normalisation_when_persons_dominate():
     best = tuning.best_person_norm(table)
     assert best["audio"] in ("center", "zscore")
     assert tuning.best_person_norm(table.iloc[:0]) == {}
+    # "inner" takes the table's mode; a run without an inner table falls back, saying which
+    assert person.resolve_inner("inner", "none", best) == (best["audio"], "none")
+    assert person.resolve_inner("inner", "inner", {}) == (person.INNER_FALLBACK["audio"],
+                                                         person.INNER_FALLBACK["visual"])
+    assert person.resolve_inner("center", "zscore", best) == ("center", "zscore")  # a mode asked for stays
+    with pytest.raises(ValueError, match="person_norm_visual must be one of none, center, zscore, inner"):
+        person.resolve_inner("inner", "whiten", best)

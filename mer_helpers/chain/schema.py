@@ -29,7 +29,7 @@ from mer_helpers.data import datasets as ds
 from mer_helpers.data.labels import parse_classes, resolve_classes
 from mer_helpers.data.paired import plan_paired
 from mer_helpers.methods import backbones
-from mer_helpers.methods.person import PERSON_NORM
+from mer_helpers.methods.person import PERSON_NORM_CHOICES
 
 __all__ = ["InvalidParameters", "Rule", "SCHEMA", "check", "validate", "check_environment",
            "chain_parameters", "chain_names", "notebook_values", "PARAMETER_GROUPS", "needs_of", "describe"]
@@ -266,8 +266,10 @@ SCHEMA: dict[str, Rule] = {
     "selection_seeds": Int("selector seeds of the convergence plot"),
     # 05 per-person normalisation (read by 05, 06 and the model bundle)
     "person_norm_audio": Choice("per-person normalisation of the audio columns with statistics of the "
-                                "person's own clips (a person = the speaker of labels.csv)", *PERSON_NORM),
-    "person_norm_visual": Choice("per-person normalisation of the visual columns", *PERSON_NORM),
+                                "person's own clips (a person = the speaker of labels.csv); inner: the "
+                                "mode held-out inner training speakers prefer in this run", *PERSON_NORM_CHOICES),
+    "person_norm_visual": Choice("per-person normalisation of the visual columns (inner: as for audio)",
+                                 *PERSON_NORM_CHOICES),
     "min_person_clips": Int("fewest clips of one person that make a reference at prediction time "
                             "(fewer: the bundle's person-free model answers)", lo=2),
     # 06 classifiers

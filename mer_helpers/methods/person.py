@@ -28,6 +28,13 @@ import numpy as np
 
 #: the modes of ``person_norm_audio`` / ``person_norm_visual``
 PERSON_NORM = ("none", "center", "zscore")
+#: the parameter's values: a mode, or ``inner``: the mode that notebook 05's table of held-out
+#: inner training speakers prefers for that modality in this run (:func:`resolve_inner`)
+PERSON_NORM_CHOICES = PERSON_NORM + ("inner",)
+#: what ``inner`` becomes when a run has too few training speakers to hold any out (the committed
+#: sample): speaker z-scoring and subject centring, the field's usual choices, and what the
+#: inner tables of the paired RAVDESS runs chose
+INNER_FALLBACK = {"audio": "zscore", "visual": "center"}
 #: the fewest clips of one person that make a reference (``min_person_clips``); fewer: the
 #: person-free model answers. Notebook 05 shows, on inner training speakers, how the score grows
 #: with the clips in a reference.
@@ -41,6 +48,30 @@ def _check_mode(name: str, mode: str) -> str:
     if mode not in PERSON_NORM:
         raise ValueError(f"{name} must be one of {', '.join(PERSON_NORM)}, got {mode!r}")
     return mode
+
+
+def resolve_inner(audio: str, visual: str, best: Mapping[str, str]) -> tuple[str, str]:
+    """The modes a run uses: ``inner`` replaced by ``best`` (the mode of each modality with the
+    highest mean inner macro-F1, :func:`mer_helpers.methods.tuning.best_person_norm`), or by
+    :data:`INNER_FALLBACK` where ``best`` has no entry for the modality.
+
+    Parameters
+    ----------
+    audio, visual : {"none", "center", "zscore", "inner"}
+    best : mapping
+        ``{"audio": mode, "visual": mode}``, possibly empty.
+
+    Returns
+    -------
+    (str, str)
+        The audio and visual modes, each one of :data:`PERSON_NORM`.
+    """
+    out = []
+    for name, modality, mode in (("person_norm_audio", "audio", audio), ("person_norm_visual", "visual", visual)):
+        if mode not in PERSON_NORM_CHOICES:
+            raise ValueError(f"{name} must be one of {', '.join(PERSON_NORM_CHOICES)}, got {mode!r}")
+        out.append(_check_mode(name, best.get(modality, INNER_FALLBACK[modality])) if mode == "inner" else mode)
+    return out[0], out[1]
 
 
 def is_active(audio: str = "none", visual: str = "none") -> bool:

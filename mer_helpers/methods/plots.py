@@ -293,7 +293,7 @@ def plot_history(records: Mapping[str, Mapping], title: str = "", axes=None):
     Parameters
     ----------
     records : Mapping
-        Label → a training record of :func:`mer_helpers.methods.models.fit_model` (or its ``history`` dict).
+        Label → a training record of :func:`mer_helpers.methods.training.fit_model` (or its ``history`` dict).
     title : str
         Figure title.
     axes : pair of matplotlib Axes, optional

@@ -1,0 +1,316 @@
+"""Training the classifiers' networks: one network, a late-fusion pair, a seed ensemble, and
+many of them at once on worker processes.
+
+:func:`fit_model` trains one network on one split's training rows. Its validation part is carved
+out of the *training portion* (grouped by speaker when groups are given,
+:func:`validation_carve_out`); by default it is only scored (paper 2 trains 10 epochs without
+early stopping); optional early stopping watches that part only and restores the best epoch;
+seeds are fixed with ``keras.utils.set_random_seed``. The test clips of a split are never seen.
+:func:`fit_networks` trains the networks of several models in one batch, one task per network
+(joblib worker processes), and composes late-fusion pairs and ensembles;
+:func:`fit_sequence_model` and :func:`fit_late_fusion` are one model of it.
+:class:`mer_helpers.methods.models.SequenceClassifier` trains through it.
+"""
+from __future__ import annotations
+
+import math
+import os
+from typing import Sequence
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+
+from mer_helpers.core.progress import import_tensorflow_quietly  # noqa: E402
+
+import_tensorflow_quietly()  # a worker process unpickling a network task: no TensorFlow start-up lines in the log
+
+import keras  # noqa: E402
+
+from mer_helpers.core.parallel import in_worker  # noqa: E402
+from mer_helpers.data.splits import validation_carve_out  # noqa: E402
+from mer_helpers.methods.networks import build_model, compose_ensemble, compose_late_fusion, set_threads  # noqa: E402
+
+#: what early stopping watches on the validation part: ``none`` trains every epoch (the
+#: validation part is then only reported)
+MONITORS = ("val_loss", "val_accuracy", "none")
+
+
+# ----------------------------------------------------------------------------------------------
+# Training
+# ----------------------------------------------------------------------------------------------
+def fit_model(model_name: str, X_train: np.ndarray, y_train, groups=None, validation_split: float = 0.2,
+              epochs: int = 10, batch_size: int = 32, seed: int = 42, patience: int = 3,
+              verbose: int = 0, eager_updates: int = 16, monitor: str = "none",
+              **build_kwargs) -> tuple[keras.Model, dict]:
+    """Build and train ``model_name`` on ``(X_train (n, T, d), y_train (n,) int)``.
+
+    A ``validation_split`` part of the training rows (whole speakers when ``groups`` is given)
+    is held out and scored after every epoch. ``monitor="none"`` (default) trains all ``epochs``
+    as paper 2's Algorithm 5 does (``model.fit(..., epochs=10, batch_size=32,
+    validation_split=0.2)``, no early stopping); ``val_loss`` or ``val_accuracy`` stop early on
+    that part (patience ``patience``, best epoch restored).
+    When the whole run is at most ``eager_updates`` gradient updates (tiny folds, as on the
+    committed sample) the model runs eagerly: tracing the training graph would cost more than
+    the updates themselves; the arithmetic is the same.
+
+    Parameters
+    ----------
+    model_name : str
+        ``bilstm_sa``, ``bilstm`` or ``cnn``.
+    X_train : ndarray of shape (n, T, d)
+    y_train : array-like of shape (n,)
+        Class indices.
+    groups : array-like of shape (n,) or None
+        Speakers, for the validation carve-out (:func:`validation_carve_out`).
+    validation_split, epochs, batch_size, seed, patience : training settings.
+    verbose : int, default=0
+        Keras verbosity.
+    eager_updates : int, default=16
+        Run eagerly up to this many gradient updates.
+    monitor : {"none", "val_loss", "val_accuracy"}
+        What early stopping watches.
+    **build_kwargs
+        Passed to :func:`build_model` (``n_classes``, ``units``, ``heads``, ``dropout``,
+        ``learning_rate``).
+
+    Returns
+    -------
+    model : keras.Model
+    record : dict
+        The Keras ``history`` (loss, accuracy, val_loss, val_accuracy per epoch), ``best_epoch``
+        (1-based), ``epochs_run``, the sizes of the two parts, the validation speakers and how the
+        part was drawn.
+    """
+    X_train = np.asarray(X_train, dtype=np.float32)
+    y_train = np.asarray(y_train).astype(int)
+    if X_train.ndim != 3:
+        raise ValueError(f"fit_model: X_train must be (n, T, d), got {X_train.shape}")
+    if len(X_train) != len(y_train):
+        raise ValueError(f"fit_model: {len(X_train)} rows but {len(y_train)} labels")
+    n_classes = int(build_kwargs.pop("n_classes", int(y_train.max()) + 1))
+    fit_idx, val_idx, how = validation_carve_out(y_train, groups, validation_split, seed)
+    keras.utils.set_random_seed(int(seed))
+    model = build_model(model_name, X_train.shape[1:], n_classes, **build_kwargs)
+    steps_per_epoch = int(math.ceil(len(fit_idx) / int(batch_size)))
+    model.run_eagerly = steps_per_epoch * int(epochs) <= int(eager_updates)
+    callbacks, val_data = [], None
+    if monitor not in MONITORS:
+        raise ValueError(f"monitor must be one of {MONITORS}, got {monitor!r}")
+    if len(val_idx):
+        val_data = (X_train[val_idx], y_train[val_idx])
+        if monitor != "none":
+            callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=int(patience),
+                                                           restore_best_weights=True))
+    hist = model.fit(X_train[fit_idx], y_train[fit_idx], validation_data=val_data, epochs=int(epochs),
+                     batch_size=int(batch_size), shuffle=True, callbacks=callbacks, verbose=verbose)
+    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    if monitor == "val_loss" and "val_loss" in history:
+        best_epoch = int(np.argmin(history["val_loss"])) + 1
+    elif monitor == "val_accuracy" and "val_accuracy" in history:
+        best_epoch = int(np.argmax(history["val_accuracy"])) + 1
+    else:
+        best_epoch = len(history["loss"])
+    record = {"model": model_name, "history": history, "epochs_run": len(history["loss"]),
+              "n_updates": steps_per_epoch * len(history["loss"]),
+              "best_epoch": best_epoch, "n_fit": int(len(fit_idx)), "n_val": int(len(val_idx)),
+              "validation": how, "monitor": monitor, "seed": int(seed), "input_shape": list(X_train.shape[1:]),
+              "n_params": int(model.count_params()), "run_eagerly": bool(model.run_eagerly)}
+    if groups is not None and len(val_idx):
+        record["val_speakers"] = sorted({str(g) for g in np.asarray(groups)[val_idx]})
+    return model, record
+
+
+def _mean_history(records: Sequence[dict]) -> dict[str, list[float]]:
+    """The mean training curve of several records: every key all of them have, over the epochs
+    all of them ran (early stopping can end them at different epochs)."""
+    n = min(len(r["history"]["loss"]) for r in records)
+    return {k: [float(np.mean([r["history"][k][e] for r in records])) for e in range(n)]
+            for k in records[0]["history"] if all(k in r["history"] for r in records)}
+
+
+def fit_late_fusion(model_name: str, X_train: Sequence[np.ndarray], y_train, **kwargs) -> tuple[keras.Model, dict]:
+    """Late fusion: :func:`fit_model` once per modality, then :func:`compose_late_fusion`.
+
+    Parameters
+    ----------
+    model_name : str
+    X_train : list of two ndarrays
+        ``[audio, visual]`` inputs of :class:`LateFusionSequencer`.
+    y_train : array-like of shape (n,)
+    **kwargs
+        Passed to :func:`fit_networks` (``n_jobs``) and :func:`fit_model`.
+
+    Returns
+    -------
+    model : keras.Model
+    record : dict
+        ``history`` is the mean of the two models' curves; each model's own record is under
+        ``late_fusion``.
+    """
+    if not isinstance(X_train, (list, tuple)) or len(X_train) != 2:
+        raise ValueError("fit_late_fusion: X_train must be the [audio, visual] pair")
+    n_jobs = kwargs.pop("n_jobs", 1)
+    return fit_networks([(model_name, list(X_train), y_train, kwargs)], n_jobs=n_jobs)[0]
+
+
+def fit_sequence_model(model_name: str, X_seq, y_train, ensemble: int = 1, seed: int = 42, n_jobs: int = 1,
+                       **kwargs) -> tuple[keras.Model, dict]:
+    """:func:`fit_model`, or :func:`fit_late_fusion` for the ``[audio, visual]`` pair of a
+    :class:`LateFusionSequencer`; with ``ensemble`` > 1, that many networks with the seeds
+    ``seed``, ``seed + 1``, ... (each with its own validation speakers when a part is held out),
+    composed into one model whose output is the mean of their softmax outputs
+    (:func:`compose_ensemble`). One model of :func:`fit_networks`.
+
+    Parameters
+    ----------
+    model_name : str
+    X_seq : ndarray of shape (n, T, d), or a list of two
+    y_train : array-like of shape (n,)
+    ensemble : int, default=1
+        Networks trained (the papers train one).
+    seed : int, default=42
+        The (first) network's seed.
+    n_jobs : int, default=1
+        Worker processes for the networks (:func:`fit_networks`).
+    **kwargs
+        Passed to :func:`fit_model`.
+
+    Returns
+    -------
+    model : keras.Model
+    record : dict
+        With ``ensemble`` > 1: ``history`` is the members' mean curve (over the epochs all of them
+        ran) and each member's own record is under ``ensemble``.
+    """
+    return fit_networks([(model_name, X_seq, y_train, {**kwargs, "ensemble": ensemble, "seed": seed})],
+                        n_jobs=n_jobs)[0]
+
+
+#: :func:`fit_model`'s own keywords; the others build the network (:func:`build_model`)
+_FIT_KEYWORDS = ("groups", "validation_split", "epochs", "batch_size", "patience", "verbose", "eager_updates",
+                 "monitor")
+
+
+def fit_networks(specs: Sequence[tuple], n_jobs: int = 1, progress=None) -> list[tuple[keras.Model, dict]]:
+    """Train several models in one batch: :func:`fit_sequence_model` for each spec, with every
+    network of every spec (each ensemble member, each half of a late-fusion pair) one task.
+
+    With ``n_jobs`` > 1 the tasks are spread over ``n_jobs`` joblib worker processes on this
+    machine (not the run's Dask cluster, see :func:`_run_network_jobs`); each worker trains with
+    one TensorFlow thread and sends back the weights, and the network is rebuilt here. These
+    networks are small: one fit keeps about one core busy, so two fits side by side take about
+    the time of one. ``n_jobs=1``: one after the other in this process. The weights are the same
+    either way (``tests/test_models.py``).
+
+    Parameters
+    ----------
+    specs : sequence of (model_name, X_seq, y, kwargs)
+        ``X_seq`` an ndarray ``(n, T, d)`` or the ``[audio, visual]`` pair of late fusion;
+        ``kwargs`` those of :func:`fit_sequence_model` (``ensemble``, ``seed``) and
+        :func:`fit_model`.
+    n_jobs : int, default=1
+        Worker processes (``1``: none).
+    progress : progress bar or None
+        Advanced by one per spec's worth of finished networks.
+
+    Returns
+    -------
+    list of (keras.Model, dict)
+        One per spec, in order, as :func:`fit_sequence_model` returns.
+    """
+    jobs, plans = [], []
+    for model_name, X_seq, y, kwargs in specs:
+        kwargs = dict(kwargs)
+        ensemble, seed = int(kwargs.pop("ensemble", 1)), int(kwargs.pop("seed", 42))
+        if ensemble < 1:
+            raise ValueError(f"ensemble must be >= 1, got {ensemble}")
+        parts = list(X_seq) if isinstance(X_seq, (list, tuple)) else [X_seq]
+        if len(parts) not in (1, 2):
+            raise ValueError(f"{model_name}: one input, or the [audio, visual] pair of late fusion; got {len(parts)}")
+        plans.append((model_name, ensemble, len(parts), seed))
+        parts, y = [np.asarray(x, dtype=np.float32) for x in parts], np.asarray(y).astype(int)  # shared by members
+        jobs += [{"model_name": model_name, "X": x, "y": y, "seed": seed + k, "kwargs": kwargs, "pid": os.getpid()}
+                 for k in range(ensemble) for x in parts]
+    fitted = iter(_run_network_jobs(jobs, n_jobs, _SpecBar(progress, len(jobs), len(specs))))
+    out = []
+    for model_name, ensemble, n_parts, seed in plans:
+        members = [_late_fusion(model_name, next(fitted), next(fitted)) if n_parts == 2 else next(fitted)
+                   for _ in range(ensemble)]
+        out.append(members[0] if ensemble == 1 else _ensemble(model_name, members, seed))
+    return out
+
+
+class _SpecBar:
+    """A progress bar's adapter for :func:`fit_networks`: networks finish, the bar counts specs."""
+
+    def __init__(self, bar, n_networks: int, n_specs: int):
+        self.bar, self.n_networks, self.n_specs, self.done, self.shown = bar, n_networks, n_specs, 0, 0
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        target = self.done * self.n_specs // max(self.n_networks, 1)
+        if self.bar is not None and target > self.shown:
+            self.bar.update(target - self.shown)
+        self.shown = max(self.shown, target)
+
+
+def _fit_job(job: dict):
+    """One network of :func:`fit_networks`. In another process (a worker) it trains with one thread
+    and returns the weights, the model staying behind; here it returns the model."""
+    elsewhere = job["pid"] != os.getpid()
+    if elsewhere:
+        set_threads(1)  # no effect where TensorFlow already ran in this worker
+    model, record = fit_model(job["model_name"], job["X"], job["y"], seed=job["seed"], **job["kwargs"])
+    if not elsewhere:
+        return model, record
+    weights = model.get_weights()
+    model = None
+    keras.backend.clear_session()  # a long-lived worker does not pile up graphs
+    return weights, record
+
+
+def _rebuild(job: dict, weights: list) -> keras.Model:
+    """The network of ``job`` with the weights a worker trained (:func:`_fit_job`)."""
+    build = {k: v for k, v in job["kwargs"].items() if k not in _FIT_KEYWORDS}
+    n_classes = int(build.pop("n_classes", int(job["y"].max()) + 1))
+    model = build_model(job["model_name"], job["X"].shape[1:], n_classes, **build)
+    model.set_weights(weights)
+    return model
+
+
+def _run_network_jobs(jobs: list[dict], n_jobs: int, bar) -> list[tuple[keras.Model, dict]]:
+    """Each job in this process, or in ``n_jobs`` joblib (loky) worker processes. Not on the Dask
+    cluster: a network trained in a Dask worker's task thread now and then differs from the same
+    network trained again (one in six identical fits, measured), while a process's main thread
+    gives the same weights every time, here or in a joblib worker."""
+    if int(n_jobs) <= 1 or len(jobs) <= 1 or in_worker():
+        out = []
+        for job in jobs:
+            out.append(_fit_job(job))
+            bar.update()
+        return out
+    from joblib import Parallel, delayed
+
+    done = []
+    for r in Parallel(n_jobs=int(n_jobs), return_as="generator")(delayed(_fit_job)(job) for job in jobs):
+        done.append(r)
+        bar.update()
+    return [(w, rec) if isinstance(w, keras.Model) else (_rebuild(job, w), rec) for job, (w, rec) in zip(jobs, done)]
+
+
+def _late_fusion(model_name: str, audio: tuple, visual: tuple) -> tuple[keras.Model, dict]:
+    (ma, ra), (mv, rv) = audio, visual
+    model = compose_late_fusion(ma, mv, model_name)
+    rec = {**rv, "history": _mean_history([ra, rv]), "n_params": int(model.count_params()), "fusion": "late",
+           "input_shape": [ra["input_shape"], rv["input_shape"]],
+           "late_fusion": {"audio": ra, "visual": rv}}
+    return model, rec
+
+
+def _ensemble(model_name: str, members: Sequence[tuple], seed: int) -> tuple[keras.Model, dict]:
+    model = compose_ensemble([m for m, _ in members], model_name)
+    recs = [r for _, r in members]
+    rec = {**recs[0], "history": _mean_history(recs), "n_params": int(model.count_params()), "seed": int(seed),
+           "n_updates": int(sum(r["n_updates"] for r in recs)), "ensemble": recs}
+    return model, rec
