@@ -127,3 +127,12 @@ def test_inner_table_prefers_normalisation_when_persons_dominate():
     assert person.resolve_inner("center", "zscore", best) == ("center", "zscore")  # a mode asked for stays
     with pytest.raises(ValueError, match="person_norm_visual must be one of none, center, zscore, inner"):
         person.resolve_inner("inner", "whiten", best)
+
+
+def test_best_person_norm_breaks_a_tie_with_the_usual_mode():
+    rows = [("audio none", 0.5), ("audio center", 0.8), ("audio zscore", 0.7),
+            ("visual none", 0.99), ("visual center", 0.99), ("visual zscore", 0.99)]
+    table = pd.DataFrame([{"split": "fold0", "candidate": c, "f1_macro": f} for c, f in rows])
+    assert tuning.best_person_norm(table) == {"audio": "center", "visual": person.INNER_FALLBACK["visual"]}
+    no_usual = table[table.candidate != "visual center"]
+    assert tuning.best_person_norm(no_usual)["visual"] == "none"  # the first tied mode when the usual one is out

@@ -233,7 +233,9 @@ def inner_person_norm_table(plain: Mapping[str, tuple], labels: pd.DataFrame, sp
 
 def best_person_norm(table: pd.DataFrame) -> dict[str, str]:
     """The mode with the highest mean inner macro-F1 for each modality of
-    :func:`inner_person_norm_table` (``{}`` for an empty table).
+    :func:`inner_person_norm_table` (``{}`` for an empty table). Where modes tie (faces that
+    every mode classifies alike, say), the field's usual mode of
+    :data:`mer_helpers.methods.person.INNER_FALLBACK` if it is among them.
 
     Parameters
     ----------
@@ -246,11 +248,14 @@ def best_person_norm(table: pd.DataFrame) -> dict[str, str]:
     """
     if table is None or table.empty:
         return {}
-    mean = table.groupby("candidate")["f1_macro"].mean()
+    mean = table.groupby("candidate")["f1_macro"].mean().round(6)
     out = {}
-    for cand, f1 in mean.sort_values(ascending=False).items():
-        modality, mode = str(cand).split(" ", 1)
-        out.setdefault(modality, mode)
+    for modality in dict.fromkeys(str(c).split(" ", 1)[0] for c in mean.index):
+        modes = {str(c).split(" ", 1)[1]: f1 for c, f1 in mean.items() if str(c).startswith(modality + " ")}
+        best = max(modes.values())
+        tied = [m for m in modes if modes[m] == best]
+        fallback = person.INNER_FALLBACK.get(modality)
+        out[modality] = fallback if fallback in tied else tied[0]
     return out
 
 
