@@ -50,9 +50,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "selection_seeds": 2,
         "epochs": 4,
         "bootstrap": 200,
-        "person_norm_audio": "inner",   # as strong: the sample run goes through the person-normalised
-        "person_norm_visual": "inner",  # bundle (person-free model beside it) in CI; too few speakers for an
-                                        # inner table, so inner falls back to zscore / center (person.INNER_FALLBACK)
+        "person_norm_audio": "inner",   # the sample run goes through the person-normalised bundle (person-free
+        "person_norm_visual": "inner",  # model beside it) in CI; too few speakers for an inner table, so inner
+                                        # falls back to strong's zscore / center (person.INNER_FALLBACK)
     },
 }
 
