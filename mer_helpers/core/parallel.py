@@ -204,7 +204,7 @@ def _task(fn: Callable, cache_dir: str, item):
 
 
 def map_clips(fn: Callable, items: Iterable, *, desc: str, progress: bool = True, n_jobs: int = 2,
-              unit: str = "clip", prefer: str = "processes", bar=None) -> list:
+              unit: str = "clip", prefer: str = "processes", bar=None, dask: bool = True) -> list:
     """``[fn(x) for x in items]``, in order, one task per item, with a progress bar.
 
     With a Dask client (:func:`get_client`) the items are submitted as tasks
@@ -236,6 +236,10 @@ def map_clips(fn: Callable, items: Iterable, *, desc: str, progress: bool = True
     bar : progress bar, optional
         An open bar to advance (one per item) instead of a new one: a stage that streams its
         clips chunk by chunk shows one bar over all its chunks. It is left open.
+    dask : bool
+        ``False``: never the Dask cluster, always this process or ``n_jobs`` joblib processes, for
+        work that must run in a process's main thread (the networks of
+        :func:`mer_helpers.methods.training.fit_networks`).
 
     Returns
     -------
@@ -248,7 +252,7 @@ def map_clips(fn: Callable, items: Iterable, *, desc: str, progress: bool = True
     if own:
         bar = progress_bar(total=len(items), desc=desc, unit=unit, disable=not progress, leave=False)
     try:
-        client = None if len(items) <= 1 or in_worker() else get_client()
+        client = None if not dask or len(items) <= 1 or in_worker() else get_client()
         if client is None and (int(n_jobs) == 1 or len(items) <= 1):
             out = []
             for x in items:

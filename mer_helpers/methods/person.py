@@ -43,10 +43,10 @@ MIN_PERSON_CLIPS = 8
 _EPS = 1e-6
 
 
-def _check_mode(name: str, mode: str) -> str:
-    """``mode`` if it is one of :data:`PERSON_NORM`, else a one-line ``ValueError`` naming ``name``."""
-    if mode not in PERSON_NORM:
-        raise ValueError(f"{name} must be one of {', '.join(PERSON_NORM)}, got {mode!r}")
+def _check_mode(name: str, mode: str, allowed: Sequence[str] = PERSON_NORM) -> str:
+    """``mode`` if it is one of ``allowed``, else a one-line ``ValueError`` naming ``name``."""
+    if mode not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {mode!r}")
     return mode
 
 
@@ -68,8 +68,7 @@ def resolve_inner(audio: str, visual: str, best: Mapping[str, str]) -> tuple[str
     """
     out = []
     for name, modality, mode in (("person_norm_audio", "audio", audio), ("person_norm_visual", "visual", visual)):
-        if mode not in PERSON_NORM_CHOICES:
-            raise ValueError(f"{name} must be one of {', '.join(PERSON_NORM_CHOICES)}, got {mode!r}")
+        _check_mode(name, mode, PERSON_NORM_CHOICES)
         out.append(_check_mode(name, best.get(modality, INNER_FALLBACK[modality])) if mode == "inner" else mode)
     return out[0], out[1]
 

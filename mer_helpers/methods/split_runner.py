@@ -220,12 +220,11 @@ def run_splits(artifacts, jobs: Sequence[Mapping[str, Any]], labels, classes: Se
     """
     artifacts = Path(artifacts)
     lab = labels.set_index(labels["clip_id"].astype(str))
-    preps = [_prepare_split(artifacts, lab, classes, **job) for job in jobs]
+    preps = [_prepare_split(artifacts, lab, classes, n_jobs=n_jobs, **job) for job in jobs]
     batch = [p for p in preps if p.sequence_mode == "features"]
     fit_classifiers([(p.clf, p.X[p.tr], p.y_lab[p.tr], p.groups) for p in batch], n_jobs=n_jobs, progress=progress)
     for p in preps:
         if p.sequence_mode == "temporal":
-            p.clf.n_jobs = n_jobs
             p.clf.fit_sequences(*p.sequences(p.tr), p.y_lab[p.tr], groups=p.groups, progress=progress,
                                 audio_dims=sequence_dims(p.use, "audio") if p.columns != "visual" else [],
                                 visual_dims=sequence_dims(p.use, "visual") if p.columns != "audio" else [])

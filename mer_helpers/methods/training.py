@@ -27,7 +27,7 @@ import_tensorflow_quietly()  # a worker process unpickling a network task: no Te
 
 import keras  # noqa: E402
 
-from mer_helpers.core.parallel import in_worker  # noqa: E402
+from mer_helpers.core.parallel import in_worker, map_clips  # noqa: E402
 from mer_helpers.data.splits import validation_carve_out  # noqa: E402
 from mer_helpers.methods.networks import build_model, compose_ensemble, compose_late_fusion, set_threads  # noqa: E402
 
@@ -280,22 +280,13 @@ def _rebuild(job: dict, weights: list) -> keras.Model:
 
 
 def _run_network_jobs(jobs: list[dict], n_jobs: int, bar) -> list[tuple[keras.Model, dict]]:
-    """Each job in this process, or in ``n_jobs`` joblib (loky) worker processes. Not on the Dask
-    cluster: a network trained in a Dask worker's task thread now and then differs from the same
-    network trained again (one in six identical fits, measured), while a process's main thread
-    gives the same weights every time, here or in a joblib worker."""
-    if int(n_jobs) <= 1 or len(jobs) <= 1 or in_worker():
-        out = []
-        for job in jobs:
-            out.append(_fit_job(job))
-            bar.update()
-        return out
-    from joblib import Parallel, delayed
-
-    done = []
-    for r in Parallel(n_jobs=int(n_jobs), return_as="generator")(delayed(_fit_job)(job) for job in jobs):
-        done.append(r)
-        bar.update()
+    """Each job in this process, or in ``n_jobs`` joblib worker processes
+    (:func:`mer_helpers.core.parallel.map_clips` with ``dask=False``). Not on the Dask cluster: a
+    network trained in a Dask worker's task thread does not always come out the same as the same
+    network trained again (``scripts/issue20_levers/where_trained.py --repeat 6``), while a
+    process's main thread gives the same weights every time, here or in a joblib worker."""
+    done = map_clips(_fit_job, jobs, desc="networks", unit="network", n_jobs=1 if in_worker() else int(n_jobs),
+                     bar=bar, dask=False)
     return [(w, rec) if isinstance(w, keras.Model) else (_rebuild(job, w), rec) for job, (w, rec) in zip(jobs, done)]
 
 
