@@ -120,7 +120,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
 
     # -- training -------------------------------------------------------------------------------
-    def fit(self, X, y, groups=None, progress=None):
+    def fit(self, X, y, groups=None, progress=None, visual_extra=None):
         """Fit the sequencer and train every network.
 
         Parameters
@@ -134,14 +134,19 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             (:func:`validation_carve_out`).
         progress : progress bar or None, default=None
             Advanced once per network trained.
+        visual_extra : tuple or None, default=None
+            Late fusion only: ``(X_visual (m, n_visual_columns), y (m,), groups (m,) or None)``,
+            rows only the face half trains on, their columns the visual ones of ``columns`` in
+            order (faces of people outside the run, :mod:`mer_helpers.methods.aux_faces`). The
+            sequencer is fitted on ``X`` alone.
 
         Returns
         -------
         self : SequenceClassifier
         """
-        return fit_classifiers([(self, X, y, groups)], n_jobs=self.n_jobs, progress=progress)[0]
+        return fit_classifiers([(self, X, y, groups, visual_extra)], n_jobs=self.n_jobs, progress=progress)[0]
 
-    def _plan_fit(self, X, y, groups) -> dict:
+    def _plan_fit(self, X, y, groups, visual_extra=None) -> dict:
         """Fit the sequencer on ``X``; what is left to train (:meth:`_plan`)."""
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite=False)
         columns = ([str(c) for c in self.columns] if self.columns is not None
@@ -149,7 +154,23 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         if len(columns) != X.shape[1]:
             raise ValueError(f"SequenceClassifier.fit: {len(columns)} column names for {X.shape[1]} columns")
         seq = features_sequencer(columns, self.steps, self.fusion).fit(X)
-        return self._plan(seq, seq.transform(X), y, columns, groups)
+        plan = self._plan(seq, seq.transform(X), y, columns, groups)
+        if visual_extra is not None:
+            if seq.mode != "late":
+                raise ValueError("SequenceClassifier.fit: visual_extra (rows for the face half) needs late fusion "
+                                 "with columns of both modalities")
+            Xe, ye, ge = visual_extra
+            Xe = np.asarray(Xe, dtype=np.float64)
+            if Xe.ndim != 2 or Xe.shape[1] != len(seq.visual_idx) or len(Xe) != len(ye):
+                raise ValueError(f"SequenceClassifier.fit: visual_extra has shape {Xe.shape} and {len(ye)} labels; "
+                                 f"expected (m, {len(seq.visual_idx)}) visual columns")
+            pos = {c: i for i, c in enumerate(plan["classes"].tolist())}
+            unknown = sorted({str(v) for v in np.asarray(ye).tolist() if v not in pos})
+            if unknown:
+                raise ValueError(f"SequenceClassifier.fit: visual_extra labels {unknown} are not in the classes")
+            extra = (seq.visual_.transform(Xe), np.array([pos[v] for v in np.asarray(ye).tolist()]), ge)
+            plan["specs"] = [(m, Xs, yy, {**kw, "visual_extra": extra}) for m, Xs, yy, kw in plan["specs"]]
+        return plan
 
     def fit_sequences(self, audio_sequences, visual_sequences, y, groups=None, audio_dims=None,
                       visual_dims=None, progress=None):
@@ -454,8 +475,8 @@ def fit_classifiers(fits: Sequence[tuple], n_jobs: int = 1, progress=None) -> li
 
     Parameters
     ----------
-    fits : sequence of (SequenceClassifier, X, y, groups)
-        What each classifier's ``fit(X, y, groups=groups)`` would get.
+    fits : sequence of (SequenceClassifier, X, y, groups) or (..., visual_extra)
+        What each classifier's ``fit(X, y, groups=groups, visual_extra=visual_extra)`` would get.
     n_jobs : int, default=1
         Worker processes (:func:`~mer_helpers.methods.training.fit_networks`).
     progress : progress bar or None
@@ -466,7 +487,7 @@ def fit_classifiers(fits: Sequence[tuple], n_jobs: int = 1, progress=None) -> li
     list of SequenceClassifier
         The classifiers, fitted, in order.
     """
-    plans = [clf._plan_fit(X, y, groups) for clf, X, y, groups in fits]
+    plans = [fit[0]._plan_fit(*fit[1:]) for fit in fits]
     fitted = fit_networks([spec for plan in plans for spec in plan["specs"]], n_jobs=n_jobs, progress=progress)
     out, k = [], 0
     for (clf, *_), plan in zip(fits, plans):

@@ -137,7 +137,7 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
               heads: int = 4, dropout: float = 0.3, patience: int = 3, keep_models: bool = False,
               progress=None, learning_rate: float = 1e-3, monitor: str = "none",
               fusion: str = "early", source: str = "features", parameters: Mapping[str, Any] | None = None,
-              ensemble: int = 1, n_jobs: int = 1) -> SplitResult:
+              ensemble: int = 1, n_jobs: int = 1, aux_faces: bool = False) -> SplitResult:
     """Train ``model_names`` on the training clips of ``split`` and predict its test clips.
 
     Reads ``fused/<split>/features.npz`` and ``selection/<split>/selection.json`` (and in
@@ -179,6 +179,10 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
     n_jobs : int, default=1
         Worker processes for the networks (:func:`mer_helpers.methods.training.fit_networks`);
         :func:`run_splits` trains several splits' networks in one batch.
+    aux_faces : bool, default=False
+        With late fusion of both modalities, the face half also trains on ``fused/aux/<source>.npz``
+        (faces of people outside the run, notebook 05; :func:`load_aux_faces`). Ignored by a
+        classifier that is not a late-fusion pair (one modality, early fusion, temporal mode).
 
     Returns
     -------
@@ -188,7 +192,7 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
                epochs=epochs, batch_size=batch_size, validation_split=validation_split, seed=seed, units=units,
                heads=heads, dropout=dropout, patience=patience, keep_models=keep_models,
                learning_rate=learning_rate, monitor=monitor, fusion=fusion, source=source, parameters=parameters,
-               ensemble=ensemble)
+               ensemble=ensemble, aux_faces=aux_faces)
     return run_splits(artifacts, [job], labels, classes, progress=progress, n_jobs=n_jobs)[0]
 
 
@@ -222,7 +226,8 @@ def run_splits(artifacts, jobs: Sequence[Mapping[str, Any]], labels, classes: Se
     lab = labels.set_index(labels["clip_id"].astype(str))
     preps = [_prepare_split(artifacts, lab, classes, n_jobs=n_jobs, **job) for job in jobs]
     batch = [p for p in preps if p.sequence_mode == "features"]
-    fit_classifiers([(p.clf, p.X[p.tr], p.y_lab[p.tr], p.groups) for p in batch], n_jobs=n_jobs, progress=progress)
+    fit_classifiers([(p.clf, p.X[p.tr], p.y_lab[p.tr], p.groups, p.visual_extra) for p in batch], n_jobs=n_jobs,
+                    progress=progress)
     for p in preps:
         if p.sequence_mode == "temporal":
             p.clf.fit_sequences(*p.sequences(p.tr), p.y_lab[p.tr], groups=p.groups, progress=progress,
@@ -256,13 +261,14 @@ class _PreparedSplit:
     keep_models: bool
     parameters: Mapping[str, Any] | None
     sequences: Any = None  # temporal mode: row indices -> (audio sequences, visual sequences)
+    visual_extra: tuple | None = None  # late fusion with aux_faces: (X, labels, subjects) for the face half
 
 
 def _prepare_split(artifacts: Path, lab: pd.DataFrame, classes: Sequence[str], split: Mapping,
                    model_names: Sequence[str] = MODEL_NAMES, columns: str = "selected",
                    sequence_mode: str = "features", steps: int = 16, fusion: str = "early", source: str = "features",
                    keep_models: bool = False, parameters: Mapping[str, Any] | None = None,
-                   **training) -> _PreparedSplit:
+                   aux_faces: bool = False, **training) -> _PreparedSplit:
     if sequence_mode not in ("features", "temporal"):
         raise ValueError(f"unknown sequence_mode {sequence_mode!r} (features or temporal)")
     name = str(split["name"])
@@ -277,6 +283,8 @@ def _prepare_split(artifacts: Path, lab: pd.DataFrame, classes: Sequence[str], s
     if sequence_mode == "features":
         col_pos = {c: i for i, c in enumerate(cols)}
         prep.X = X[:, [col_pos[c] for c in use]]
+        if aux_faces and isinstance(features_sequencer(use, steps, fusion), LateFusionSequencer):
+            prep.visual_extra = load_aux_faces(artifacts, [c for c in use if c.split(":")[0] == "visual"], source)
     else:
         if isinstance(features_sequencer(use, steps, fusion), LateFusionSequencer):
             raise ValueError("fusion='late' needs sequence_mode='features'")
@@ -284,6 +292,23 @@ def _prepare_split(artifacts: Path, lab: pd.DataFrame, classes: Sequence[str], s
         sv = load_sequences(artifacts / "visual" / name / "sequences.npz")
         prep.sequences = lambda idx: ([sa[c] for c in ids[idx]], [sv[c] for c in ids[idx]])
     return prep
+
+
+def load_aux_faces(artifacts, visual_columns: Sequence[str], source: str = "features") -> tuple:
+    """``fused/aux/<source>.npz`` (notebook 05) as ``visual_extra`` of
+    :meth:`SequenceClassifier.fit`: ``(X with visual_columns, labels, subjects)``."""
+    path = Path(artifacts) / "fused" / "aux" / f"{source}.npz"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing (aux_faces asks for it: has 05_feature_selection run after 04 "
+                                "with aux_faces 'unpaired'?)")
+    ids, X, cols = load_features(path)
+    pos = {c: i for i, c in enumerate(cols)}
+    missing = [c for c in visual_columns if c not in pos]
+    if missing:
+        raise ValueError(f"{path}: {len(missing)} of the classifier's visual columns are missing (first: {missing[:3]})")
+    samples = pd.read_csv(Path(artifacts) / "visual" / "aux" / "samples.csv").set_index("sample_id")
+    return (X[:, [pos[c] for c in visual_columns]], samples.loc[list(ids), "label"].astype(str).to_numpy(),
+            samples.loc[list(ids), "subject"].astype(str).to_numpy())
 
 
 def _finish_split(artifacts: Path, p: _PreparedSplit, classes: Sequence[str]) -> SplitResult:

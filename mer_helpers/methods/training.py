@@ -208,7 +208,8 @@ def fit_networks(specs: Sequence[tuple], n_jobs: int = 1, progress=None) -> list
     specs : sequence of (model_name, X_seq, y, kwargs)
         ``X_seq`` an ndarray ``(n, T, d)`` or the ``[audio, visual]`` pair of late fusion;
         ``kwargs`` those of :func:`fit_sequence_model` (``ensemble``, ``seed``) and
-        :func:`fit_model`.
+        :func:`fit_model`, and for late fusion ``visual_extra``: auxiliary rows only the face
+        half trains on (:func:`_with_extra`; :mod:`mer_helpers.methods.aux_faces`).
     n_jobs : int, default=1
         Worker processes (``1``: none).
     progress : progress bar or None
@@ -230,8 +231,14 @@ def fit_networks(specs: Sequence[tuple], n_jobs: int = 1, progress=None) -> list
             raise ValueError(f"{model_name}: one input, or the [audio, visual] pair of late fusion; got {len(parts)}")
         plans.append((model_name, ensemble, len(parts), seed))
         parts, y = [np.asarray(x, dtype=np.float32) for x in parts], np.asarray(y).astype(int)  # shared by members
-        jobs += [{"model_name": model_name, "X": x, "y": y, "seed": seed + k, "kwargs": kwargs, "pid": os.getpid()}
-                 for k in range(ensemble) for x in parts]
+        extra = kwargs.pop("visual_extra", None)
+        halves = [(x, y, kwargs) for x in parts]
+        if extra is not None:
+            if len(parts) != 2:
+                raise ValueError(f"{model_name}: visual_extra (auxiliary face rows) needs late fusion")
+            halves[1] = _with_extra(parts[1], y, kwargs, extra)
+        jobs += [{"model_name": model_name, "X": x, "y": yy, "seed": seed + k, "kwargs": kw, "pid": os.getpid()}
+                 for k in range(ensemble) for x, yy, kw in halves]
     fitted = iter(_run_network_jobs(jobs, n_jobs, _SpecBar(progress, len(jobs), len(specs))))
     out = []
     for model_name, ensemble, n_parts, seed in plans:
@@ -239,6 +246,22 @@ def fit_networks(specs: Sequence[tuple], n_jobs: int = 1, progress=None) -> list
                    for _ in range(ensemble)]
         out.append(members[0] if ensemble == 1 else _ensemble(model_name, members, seed))
     return out
+
+
+def _with_extra(X: np.ndarray, y: np.ndarray, kwargs: dict, extra: tuple) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The face half's training rows with the auxiliary ones appended: ``extra = (X (m, T, d), y (m,)
+    class indices, groups (m,) or None)``; their groups (face subjects) join the speakers, so the
+    validation carve-out draws whole people of either kind."""
+    Xe, ye, ge = extra
+    Xe, ye = np.asarray(Xe, dtype=np.float32), np.asarray(ye).astype(int)
+    if Xe.shape[1:] != X.shape[1:] or len(Xe) != len(ye):
+        raise ValueError(f"visual_extra: rows of shape {Xe.shape[1:]} ({len(ye)} labels) for a face input "
+                         f"of shape {X.shape[1:]}")
+    kw = dict(kwargs)
+    if kw.get("groups") is not None:
+        ge = [f"aux:{i}" for i in range(len(ye))] if ge is None else ge
+        kw["groups"] = np.concatenate([np.asarray(kw["groups"]).astype(str), np.asarray(ge).astype(str)])
+    return np.concatenate([X, Xe]), np.concatenate([y, ye]), kw
 
 
 class _SpecBar:

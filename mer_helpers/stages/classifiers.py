@@ -28,7 +28,7 @@ from mer_helpers.methods.models import (  # noqa: E402
 )
 from mer_helpers.methods.tuning import inner_splits, logreg_f1, positions  # noqa: E402
 from mer_helpers.methods.split_runner import (  # noqa: E402, F401  (run_split, read_selected, SplitResult: notebook 06's too)
-    SplitResult, choose_columns, load_split_features, read_selected, run_split, run_splits
+    SplitResult, choose_columns, load_aux_faces, load_split_features, read_selected, run_split, run_splits
 )
 
 def settings(training: Mapping[str, Any], early_stopping: Mapping[str, Any], network: Mapping[str, Any],
@@ -50,6 +50,28 @@ def settings(training: Mapping[str, Any], early_stopping: Mapping[str, Any], net
                 monitor=early_stopping["monitor"], fusion=fusion, ensemble=training["ensemble"])
 
 
+def inner_candidates(common: Mapping[str, Any], columns: str, fusion: str) -> dict[str, dict]:
+    """Notebook 06's inner-speaker candidates: selected or all columns, early or late fusion, and
+    late fusion with and without the faces of people outside the run when notebook 05 wrote them
+    (``common["aux_faces"]``); one network each. The run's own settings are marked ``(this run)``.
+
+    Returns
+    -------
+    dict
+        Candidate name → :func:`inner_classifier_table` settings.
+    """
+    out = {}
+    for c in ("selected", "all"):
+        for f in ("early", "late"):
+            for a in ((False, True) if f == "late" and common.get("aux_faces") else (False,)):
+                this = (c, f, a) == (columns, fusion, bool(common.get("aux_faces")) and fusion == "late")
+                name = f"{c} columns, {f} fusion" + (" + faces outside the run" if a else "")
+                out[name + (" (this run)" if this else "")] = {**common, "columns": c, "fusion": f,
+                                                               "seq_steps": common["steps"], "ensemble": 1,
+                                                               "aux_faces": a}
+    return out
+
+
 def upstream_settings(out_dir) -> dict:
     """What earlier stages of the run decided and notebook 06 only reads: the dataset and
     protocol (``00_data``), the backbone weights (``04_visual``) and the per-person normalisation
@@ -64,7 +86,9 @@ def upstream_settings(out_dir) -> dict:
     Returns
     -------
     dict
-        ``dataset``, ``protocol``, ``backbone_weights``, ``person_norm_audio``, ``person_norm_visual``.
+        ``dataset``, ``protocol``, ``backbone_weights``, ``person_norm_audio``, ``person_norm_visual``,
+        ``aux_faces`` (05 wrote faces of people outside the run, ``fused/aux``: the face half of late
+        fusion trains on them too).
 
     Raises
     ------
@@ -81,7 +105,8 @@ def upstream_settings(out_dir) -> dict:
     norm = sel.get("person_norm") or {}
     return {"dataset": data["dataset"], "protocol": data["protocol"],
             "backbone_weights": str(visual.get("backbone_weights", "imagenet")),
-            "person_norm_audio": norm.get("audio", "none"), "person_norm_visual": norm.get("visual", "none")}
+            "person_norm_audio": norm.get("audio", "none"), "person_norm_visual": norm.get("visual", "none"),
+            "aux_faces": bool((sel.get("aux_faces") or {}).get("n_samples"))}
 
 
 def linear_reference_split(artifacts, split: Mapping, labels, classes: Sequence[str], columns: str = "selected",
@@ -462,7 +487,10 @@ def inner_classifier_table(artifacts, splits: Sequence[Mapping], labels: pd.Data
             training = {k: st[k] for k in TRAINING_SETTINGS if k != "seed"}  # the seed is this function's
             clf = SequenceClassifier(model_names=[model], classes=list(classes), columns=use, steps=st["seq_steps"],
                                      fusion=st["fusion"], seed=seed, **training)
-            fits.append((clf, Xs[fi], np.asarray(classes, dtype=object)[y[fi]], g[fi]))
+            late = st["fusion"] == "late" and len({c.split(":")[0] for c in use}) == 2
+            extra = (load_aux_faces(artifacts, [c for c in use if c.startswith("visual:")])
+                     if st.get("aux_faces") and late else None)  # faces of people outside the run: the face half
+            fits.append((clf, Xs[fi], np.asarray(classes, dtype=object)[y[fi]], g[fi], extra))
             rows.append({"split": sp["name"], "candidate": name, "f1_macro": None, "n_fit": len(fi), "n_val": len(vi)})
             scored.append((rows[-1], Xs[vi], y[vi]))
     for clf, (row, X_val, y_val) in zip(fit_classifiers(fits, n_jobs=n_jobs, progress=progress), scored):

@@ -505,3 +505,28 @@ def best_fitness_curve(history: Sequence[float], history_evaluations: Sequence[i
     idx = np.searchsorted(e, np.asarray(grid, float), side="right") - 1
     out = np.where(idx >= 0, h[np.clip(idx, 0, len(h) - 1)], np.nan)
     return out
+
+
+def write_aux_faces(artifacts: str | os.PathLike, columns: Sequence[str], person_norm_visual: str = "none") -> int:
+    """Notebook 05's auxiliary faces (notebook 04's ``visual/aux``): ``fused/aux/features.npz``,
+    each subject's rows normalised as the run's face columns are (``person_norm_visual``, the
+    subject's own rows, no label read), and ``fused/aux/plain.npz`` (not normalised) when the run
+    normalises; their columns must be the visual ones of ``columns`` (the fused columns). Stale
+    files go when there is no auxiliary face. Returns the number of rows written."""
+    artifacts = Path(artifacts)
+    out = artifacts / "fused" / "aux"
+    for stale in (FUSED_FILE, PLAIN_FILE):
+        (out / f"{stale}.npz").unlink(missing_ok=True)
+    src = artifacts / "visual" / "aux" / "features.npz"
+    if not src.exists():
+        return 0
+    ids, X, cols = fileio.load_features(src)
+    visual = [c for c in columns if str(c).split(":")[0] == "visual"]
+    if list(cols) != visual:
+        raise ValueError(f"{src}: its {len(cols)} columns are not the run's {len(visual)} visual columns")
+    samples = pd.read_csv(artifacts / "visual" / "aux" / "samples.csv").set_index("sample_id")
+    if person.is_active("none", person_norm_visual):
+        fileio.save_features(out / f"{PLAIN_FILE}.npz", ids, X, cols)
+        X = person.normalize(X, samples.loc[list(ids), "subject"].to_numpy(), [person_norm_visual] * X.shape[1])
+    fileio.save_features(out / f"{FUSED_FILE}.npz", ids, X.astype(np.float32), cols)
+    return len(ids)

@@ -16,7 +16,7 @@ import numpy as np
 from mer_helpers.core import fileio
 from mer_helpers.core.parallel import CHUNK_CLIPS
 from mer_helpers.data.labels import normalize_label
-from mer_helpers.methods import summary_files, tuning
+from mer_helpers.methods import aux_faces as aux, summary_files, tuning
 from mer_helpers.methods.backbones import (
     FER2013_CLASSES, backbone_spec, build_backbone, normalise_weights, weights_label
 )
@@ -287,3 +287,51 @@ def metrics_fragment(made: Mapping, stats: FeatureStats, backbone: str, backbone
                    "timings_s": {**made.get("timings_s", {}), "backbone": round(backbone_seconds, 2)}},
         "tuning": {"visual_inner_f1_macro": tuning.mean_by_candidate(layer_table)},
     }
+
+
+#: ``aux_faces`` values: ``none``, or ``unpaired`` (a paired run's face corpus, the subjects no speaker is paired with)
+AUX_FACES = ("none", "unpaired")
+
+
+def write_aux_faces(artifacts, aux_faces: str, dataset: str, data_root, faces: str, labels, made: Mapping,
+                    backbone: str, backbone_weights, layer: str, seed: int = 42, batch_size: int = 32) -> dict:
+    """Notebook 04's auxiliary faces: ``visual/aux/features.npz`` and ``visual/aux/samples.csv``.
+
+    With ``aux_faces="unpaired"`` on a paired run, every (subject, emotion) of the face corpus
+    ``data_root/faces`` (the *training* pair's under ``cross-corpus``) whose subject is not one of
+    the run's (``labels.csv``'s ``subject``) becomes one row, described as the clips' frames are
+    (:mod:`mer_helpers.methods.aux_faces`). Otherwise the files are removed.
+
+    Returns
+    -------
+    dict
+        ``aux_faces`` (asked), ``n_samples``, ``n_subjects``, ``subjects_in_run`` (0: checked) and,
+        when nothing was written, ``why``.
+    """
+    out = Path(artifacts) / "visual" / "aux"
+    for stale in ("features.npz", "samples.csv"):
+        (out / stale).unlink(missing_ok=True)
+    if aux_faces not in AUX_FACES:
+        raise ValueError(f"aux_faces must be one of {AUX_FACES}, got {aux_faces!r}")
+    info = {"aux_faces": aux_faces, "n_samples": 0, "n_subjects": 0}
+    why = ("not asked" if aux_faces == "none" else
+           f"dataset {dataset!r} is not paired: no face corpus with unpaired subjects" if dataset != "paired" or
+           "subject" not in labels.columns else None)
+    if why:
+        return {**info, "why": why}
+    if made["summary_mode"] != "all":
+        raise ValueError(f"aux_faces={aux_faces!r} needs summary_mode 'all' (the clip features are then the mean "
+                         f"over its face images); this run's is {made['summary_mode']!r}")
+    faces_dir = Path(str(data_root)) / str(faces)
+    samples = aux.auxiliary_samples(faces_dir, labels["subject"].astype(str).unique(), sorted(labels["label"].unique()))
+    if not samples:
+        return {**info, "why": f"{faces_dir}: every subject is in the run"}
+    X = aux.sample_features(samples, made["frame_size"], made["face_detect"], made.get("face_only", False), backbone,
+                            backbone_weights, layer=layer, seed=seed, batch_size=batch_size)
+    table = aux.as_frame(samples)
+    table.insert(0, "sample_id", [f"aux_{s.subject}_{s.label}" for s in samples])
+    fileio.save_features(out / "features.npz", table["sample_id"].to_numpy(), X,
+                         feature_columns(backbone, X.shape[1], layer))
+    fileio.atomic_write_text(out / "samples.csv", table.to_csv(index=False))
+    overlap = len(set(table["subject"]) & set(labels["subject"].astype(str)))
+    return {**info, "n_samples": len(table), "n_subjects": int(table["subject"].nunique()), "subjects_in_run": overlap}

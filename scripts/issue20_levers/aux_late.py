@@ -1,0 +1,94 @@
+"""Issue 20, six emotions, the data lever with the BiLSTM-SA: late fusion whose face half also
+trains on the face corpus's unpaired subjects (:mod:`mer_helpers.methods.aux_faces`).
+
+On a finished six-emotion paired run (its fold0 columns hold every clip; the ``strong`` preset's
+columns are not fitted per fold): speech z-scored per speaker, faces centred per person, the
+auxiliary samples centred per their own subject. Per split, a BiLSTM-SA (``--steps`` blocks,
+``--seeds`` networks) on each modality; their softmax outputs averaged. ``--inner``: scored on
+the held-out inner speakers of each fold's training part (test clips never read).
+
+    python scripts/issue20_levers/aux_late.py /work/runs/six [--inner] [--no-aux]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from six_levers import f1, load_run, network_splits, person_norm  # noqa: E402
+
+
+def aux_rows(run: Path, data: Path, labels, cache: Path):
+    from mer_helpers.core import fileio
+    from mer_helpers.methods import aux_faces
+
+    if cache.exists():
+        z = np.load(cache, allow_pickle=False)
+        return z["X"], z["y"], z["g"]
+    made = fileio.read_json(run / "artifacts" / "summary" / "summary.json")
+    samples = aux_faces.auxiliary_samples(data / "oulu_casia", labels.subject.unique(), sorted(labels.label.unique()))
+    X = aux_faces.sample_features(samples, made["frame_size"], made["face_detect"], made.get("face_only", False),
+                                  "fer_xception", "fer2013", layer="block")
+    y, g = np.array([s.label for s in samples]), np.array([s.subject for s in samples])
+    np.savez(cache, X=X, y=y, g=g)
+    return X, y, g
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("run", type=Path)
+    ap.add_argument("--data", type=Path, default=Path("../shared/data"))
+    ap.add_argument("--inner", action="store_true")
+    ap.add_argument("--no-aux", action="store_true")
+    ap.add_argument("--lr", action="store_true", help="logistic regressions instead of networks")
+    ap.add_argument("--steps", type=int, default=2)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--n-jobs", type=int, default=2)
+    a = ap.parse_args(argv)
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from mer_helpers.methods.models import SequenceClassifier
+
+    labels, A, V, _ = load_run(a.run, None)
+    y, g, classes = labels.label.values, labels.speaker.values, sorted(labels.label.unique())
+    Az, Vc = person_norm(A, g, "zscore"), person_norm(V, g, "center")
+    Xa, ya, ga = aux_rows(a.run, a.data, labels, a.run / "aux_faces.npz")
+    Xa = person_norm(Xa, ga, "center")
+    print(f"{len(Xa)} auxiliary face samples of {len(set(ga))} subjects", flush=True)
+    t0, scores, halves = time.perf_counter(), [], []
+
+    def model(cols, k):
+        if a.lr:
+            return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=3000))
+        return SequenceClassifier(model_names=["bilstm_sa"], classes=classes, columns=cols, steps=a.steps,
+                                  ensemble=a.seeds, seed=42, n_jobs=a.n_jobs)
+
+    for tr, te in network_splits(a.run, labels, a.inner):
+        ma = model([f"audio:s:{i}" for i in range(Az.shape[1])], 0)
+        ma = ma.fit(Az[tr], y[tr]) if a.lr else ma.fit(Az[tr], y[tr], groups=g[tr])
+        Xv, yv, gv = Vc[tr], y[tr], g[tr]
+        if not a.no_aux:
+            Xv, yv, gv = np.vstack([Xv, Xa]), np.r_[yv, ya], np.r_[gv, ga]
+        mv = model([f"visual:s:{i}" for i in range(Vc.shape[1])], 0)
+        mv = mv.fit(Xv, yv) if a.lr else mv.fit(Xv, yv, groups=gv)
+        Pa, Pv = ma.predict_proba(Az[te]), mv.predict_proba(Vc[te])
+        scores.append(f1(y[te], (Pa + Pv) / 2, classes))
+        halves.append((f1(y[te], Pa, classes), f1(y[te], Pv, classes)))
+        print(scores[-1], halves[-1], flush=True)
+    h = np.mean(halves, axis=0)
+    print(f"| {'inner' if a.inner else 'test'} | {'LR' if a.lr else 'BiLSTM-SA'} | {'no aux' if a.no_aux else '+ aux'} | "
+          f"{np.mean(scores):.3f} ± {np.std(scores):.3f} | speech {h[0]:.3f} | faces {h[1]:.3f} | "
+          f"{time.perf_counter() - t0:.0f} s |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
