@@ -72,6 +72,7 @@ OK = {"backbone_weights": "none"}
     ("classes", ["happy"], "at least two distinct"),
     ("denoise", "maybe", "true or false"),
     ("monitor", "loss", "none, val_loss, val_accuracy"),
+    ("aux_faces", "all", "none, unpaired"),
 ])
 def test_one_bad_value_is_named_with_what_is_allowed(param_only_chain, tmp_path, name, value, allowed):
     msg = _fails(param_only_chain, tmp_path, {**OK, name: value})
@@ -106,6 +107,11 @@ def test_several_bad_values_in_one_message(param_only_chain, tmp_path):
         _line(msg, name)
     assert "unknown parameter(s) ['epoch']" in msg
     assert msg.startswith("6 problems ")
+
+
+def test_auxiliary_faces_need_the_summary_mode_that_describes_an_image_set_as_a_clip(param_only_chain, tmp_path):
+    msg = _fails(param_only_chain, tmp_path, {**OK, "aux_faces": "unpaired", "summary_mode": "shared"})
+    assert "summary_mode 'all'" in _line(msg, "aux_faces") and msg.startswith("1 problem ")
 
 
 def test_missing_paired_data_root_is_named(param_only_chain, tmp_path):

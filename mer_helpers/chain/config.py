@@ -40,9 +40,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "person_norm_audio": "zscore",  # 05: each speaker's audio columns z-scored with their own clips'
         "person_norm_visual": "center",  #     statistics, face columns centred (05's inner table on the six-emotion
                                          #     run; "inner" per run was measured across corpora and lost, issue 20)
-        "aux_faces": "unpaired",        # 04: the face corpus's subjects no speaker is paired with train the face half
-        "fusion": "late",               # 06: of late fusion (inner, six emotions, 3 networks: early 0.853, late 0.885,
-    },                                   #     late + those faces 0.892; scripts/issue20_levers/aux_late.py)
+        "aux_faces": "unpaired",        # 04: the face corpus's subjects no speaker is paired with: more training faces
+    },                                   #     (inner, six emotions, 3 networks: early 0.853 -> 0.886; aux_late.py)
     # Few epochs and small search budgets: for the committed sample and CI, not for results.
     "smoke": {
         "ae_epochs": 5,

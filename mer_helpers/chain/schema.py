@@ -255,6 +255,8 @@ SCHEMA: dict[str, Rule] = {
                              "weights of the backbone", nullable=True),
     "backbone_batch_size": Int("images per backbone batch"),
     "backbone_layer": Choice("backbone layer the features come from", "block", "pool", "logits"),
+    "aux_faces": Choice("paired: extra training faces for the face half of late fusion (unpaired: the face "
+                        "corpus's subjects no speaker is paired with)", "none", "unpaired"),
     # 05 feature selection
 
     "selector": Choice("feature selector (the other variant is fitted for comparison)", "izoa", "zoa"),
@@ -437,6 +439,9 @@ def _cross_problems(p: Mapping[str, Any]) -> list[str]:
     if norm and p.get("sequence_mode") == "temporal":
         out.append(", ".join(f"{k} = {v!r}" for k, v in norm.items()) + ", sequence_mode = 'temporal': "
                    "allowed: per-person normalisation with sequence_mode features (it normalises the fused vectors)")
+    if p.get("aux_faces") == "unpaired" and p.get("summary_mode") not in (None, "all"):
+        out.append(f"aux_faces = 'unpaired', summary_mode = {p.get('summary_mode')!r}: allowed: aux_faces with "
+                   "summary_mode 'all' (a face image set is then described as a clip's frames are)")
     feats = p.get("audio_features")
     if SCHEMA["audio_features"].problem("audio_features", feats) is None and feats is not None:
         names = _split_words(feats, "+,") if isinstance(feats, str) else list(feats)

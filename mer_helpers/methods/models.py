@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
 
-from mer_helpers.methods.training import fit_networks  # noqa: E402  (imports TensorFlow quietly)
+from mer_helpers.methods.training import append_rows, fit_networks  # noqa: E402  (imports TensorFlow quietly)
 
 import keras  # noqa: E402
 
@@ -135,10 +135,10 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         progress : progress bar or None, default=None
             Advanced once per network trained.
         visual_extra : tuple or None, default=None
-            Late fusion only: ``(X_visual (m, n_visual_columns), y (m,), groups (m,) or None)``,
-            rows only the face half trains on, their columns the visual ones of ``columns`` in
-            order (faces of people outside the run, :mod:`mer_helpers.methods.aux_faces`). The
-            sequencer is fitted on ``X`` alone.
+            ``(X_visual (m, n_visual_columns), y (m,), groups (m,) or None)``: rows of faces only
+            (faces of people outside the run, :mod:`mer_helpers.methods.aux_faces`), their columns
+            the visual ones of ``columns`` in order; how each kind of model trains on them:
+            :meth:`_with_visual_extra`. The sequencer is fitted on ``X`` alone.
 
         Returns
         -------
@@ -155,21 +155,34 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"SequenceClassifier.fit: {len(columns)} column names for {X.shape[1]} columns")
         seq = features_sequencer(columns, self.steps, self.fusion).fit(X)
         plan = self._plan(seq, seq.transform(X), y, columns, groups)
-        if visual_extra is not None:
-            if seq.mode != "late":
-                raise ValueError("SequenceClassifier.fit: visual_extra (rows for the face half) needs late fusion "
-                                 "with columns of both modalities")
-            Xe, ye, ge = visual_extra
-            Xe = np.asarray(Xe, dtype=np.float64)
-            if Xe.ndim != 2 or Xe.shape[1] != len(seq.visual_idx) or len(Xe) != len(ye):
-                raise ValueError(f"SequenceClassifier.fit: visual_extra has shape {Xe.shape} and {len(ye)} labels; "
-                                 f"expected (m, {len(seq.visual_idx)}) visual columns")
-            pos = {c: i for i, c in enumerate(plan["classes"].tolist())}
-            unknown = sorted({str(v) for v in np.asarray(ye).tolist() if v not in pos})
-            if unknown:
-                raise ValueError(f"SequenceClassifier.fit: visual_extra labels {unknown} are not in the classes")
-            extra = (seq.visual_.transform(Xe), np.array([pos[v] for v in np.asarray(ye).tolist()]), ge)
+        return plan if visual_extra is None else self._with_visual_extra(plan, seq, X, columns, visual_extra)
+
+    def _with_visual_extra(self, plan: dict, seq, X: np.ndarray, columns: list[str], visual_extra) -> dict:
+        """Add rows that have only faces (faces of people outside the run) to the training rows: the
+        face half of late fusion trains on them; a model reading both modalities at once gets them
+        with every audio column at its training mean (0 once scaled: no evidence from the voice); a
+        model of faces alone gets them as they are. The sequencer stays fitted on ``X`` alone."""
+        vis = [i for i, c in enumerate(columns) if c.split(":")[0] == "visual"]
+        Xe, ye, ge = visual_extra
+        Xe = np.asarray(Xe, dtype=np.float64)
+        if not vis:
+            raise ValueError("SequenceClassifier.fit: visual_extra (rows of faces) needs visual columns")
+        if Xe.ndim != 2 or Xe.shape[1] != len(vis) or len(Xe) != len(ye):
+            raise ValueError(f"SequenceClassifier.fit: visual_extra has shape {Xe.shape} and {len(ye)} labels; "
+                             f"expected (m, {len(vis)}) visual columns")
+        pos = {c: i for i, c in enumerate(plan["classes"].tolist())}
+        unknown = sorted({str(v) for v in np.asarray(ye).tolist() if v not in pos})
+        if unknown:
+            raise ValueError(f"SequenceClassifier.fit: visual_extra labels {unknown} are not in the classes")
+        y_e = np.array([pos[v] for v in np.asarray(ye).tolist()], dtype=int)
+        if seq.mode == "late":
+            extra = (seq.visual_.transform(Xe), y_e, ge)
             plan["specs"] = [(m, Xs, yy, {**kw, "visual_extra": extra}) for m, Xs, yy, kw in plan["specs"]]
+            return plan
+        full = np.repeat(X.mean(axis=0, keepdims=True), len(Xe), axis=0)
+        full[:, vis] = Xe
+        extra = (seq.transform(full), y_e, ge)
+        plan["specs"] = [(m, *append_rows(Xs, yy, kw, extra)) for m, Xs, yy, kw in plan["specs"]]
         return plan
 
     def fit_sequences(self, audio_sequences, visual_sequences, y, groups=None, audio_dims=None,

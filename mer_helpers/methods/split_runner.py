@@ -180,9 +180,9 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
         Worker processes for the networks (:func:`mer_helpers.methods.training.fit_networks`);
         :func:`run_splits` trains several splits' networks in one batch.
     aux_faces : bool, default=False
-        With late fusion of both modalities, the face half also trains on ``fused/aux/<source>.npz``
-        (faces of people outside the run, notebook 05; :func:`load_aux_faces`). Ignored by a
-        classifier that is not a late-fusion pair (one modality, early fusion, temporal mode).
+        Every classifier that reads faces also trains on ``fused/aux/<source>.npz`` (faces of people
+        outside the run, notebook 05; :func:`load_aux_faces`; how: :meth:`SequenceClassifier._with_visual_extra`).
+        Ignored by one that reads speech alone and in temporal mode.
 
     Returns
     -------
@@ -283,8 +283,9 @@ def _prepare_split(artifacts: Path, lab: pd.DataFrame, classes: Sequence[str], s
     if sequence_mode == "features":
         col_pos = {c: i for i, c in enumerate(cols)}
         prep.X = X[:, [col_pos[c] for c in use]]
-        if aux_faces and isinstance(features_sequencer(use, steps, fusion), LateFusionSequencer):
-            prep.visual_extra = load_aux_faces(artifacts, [c for c in use if c.split(":")[0] == "visual"], source)
+        vis = [c for c in use if c.split(":")[0] == "visual"]
+        if aux_faces and vis:
+            prep.visual_extra = load_aux_faces(artifacts, vis, source)
     else:
         if isinstance(features_sequencer(use, steps, fusion), LateFusionSequencer):
             raise ValueError("fusion='late' needs sequence_mode='features'")

@@ -209,7 +209,7 @@ def fit_networks(specs: Sequence[tuple], n_jobs: int = 1, progress=None) -> list
         ``X_seq`` an ndarray ``(n, T, d)`` or the ``[audio, visual]`` pair of late fusion;
         ``kwargs`` those of :func:`fit_sequence_model` (``ensemble``, ``seed``) and
         :func:`fit_model`, and for late fusion ``visual_extra``: auxiliary rows only the face
-        half trains on (:func:`_with_extra`; :mod:`mer_helpers.methods.aux_faces`).
+        half trains on (:func:`append_rows`; :mod:`mer_helpers.methods.aux_faces`).
     n_jobs : int, default=1
         Worker processes (``1``: none).
     progress : progress bar or None
@@ -236,7 +236,7 @@ def fit_networks(specs: Sequence[tuple], n_jobs: int = 1, progress=None) -> list
         if extra is not None:
             if len(parts) != 2:
                 raise ValueError(f"{model_name}: visual_extra (auxiliary face rows) needs late fusion")
-            halves[1] = _with_extra(parts[1], y, kwargs, extra)
+            halves[1] = append_rows(parts[1], y, kwargs, extra)
         jobs += [{"model_name": model_name, "X": x, "y": yy, "seed": seed + k, "kwargs": kw, "pid": os.getpid()}
                  for k in range(ensemble) for x, yy, kw in halves]
     fitted = iter(_run_network_jobs(jobs, n_jobs, _SpecBar(progress, len(jobs), len(specs))))
@@ -248,10 +248,10 @@ def fit_networks(specs: Sequence[tuple], n_jobs: int = 1, progress=None) -> list
     return out
 
 
-def _with_extra(X: np.ndarray, y: np.ndarray, kwargs: dict, extra: tuple) -> tuple[np.ndarray, np.ndarray, dict]:
-    """The face half's training rows with the auxiliary ones appended: ``extra = (X (m, T, d), y (m,)
-    class indices, groups (m,) or None)``; their groups (face subjects) join the speakers, so the
-    validation carve-out draws whole people of either kind."""
+def append_rows(X: np.ndarray, y: np.ndarray, kwargs: dict, extra: tuple) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Training rows with extra ones appended (faces of people outside the run): ``extra = (X (m, T, d),
+    y (m,) class indices, groups (m,) or None)``; their groups (face subjects) join the speakers in
+    ``kwargs["groups"]``, so the validation carve-out draws whole people of either kind."""
     Xe, ye, ge = extra
     Xe, ye = np.asarray(Xe, dtype=np.float32), np.asarray(ye).astype(int)
     if Xe.shape[1:] != X.shape[1:] or len(Xe) != len(ye):

@@ -51,24 +51,25 @@ def settings(training: Mapping[str, Any], early_stopping: Mapping[str, Any], net
 
 
 def inner_candidates(common: Mapping[str, Any], columns: str, fusion: str) -> dict[str, dict]:
-    """Notebook 06's inner-speaker candidates: selected or all columns, early or late fusion, and
-    late fusion with and without the faces of people outside the run when notebook 05 wrote them
-    (``common["aux_faces"]``); one network each. The run's own settings are marked ``(this run)``.
+    """Notebook 06's inner-speaker candidates, one network each: selected or all columns, early or
+    late fusion; when notebook 05 wrote faces of people outside the run (``common["aux_faces"]``)
+    every candidate trains on them too, and the run's columns are also tried without them, with
+    either fusion. The run's own settings are marked ``(this run)``.
 
     Returns
     -------
     dict
         Candidate name → :func:`inner_classifier_table` settings.
     """
+    aux = bool(common.get("aux_faces"))
+    combos = [(c, f, aux) for c in ("selected", "all") for f in ("early", "late")]
+    combos += [(columns, f, False) for f in ("early", "late")] if aux else []
     out = {}
-    for c in ("selected", "all"):
-        for f in ("early", "late"):
-            for a in ((False, True) if f == "late" and common.get("aux_faces") else (False,)):
-                this = (c, f, a) == (columns, fusion, bool(common.get("aux_faces")) and fusion == "late")
-                name = f"{c} columns, {f} fusion" + (" + faces outside the run" if a else "")
-                out[name + (" (this run)" if this else "")] = {**common, "columns": c, "fusion": f,
-                                                               "seq_steps": common["steps"], "ensemble": 1,
-                                                               "aux_faces": a}
+    for c, f, a in combos:
+        name = f"{c} columns, {f} fusion" + (" + faces outside the run" if a else "")
+        this = " (this run)" if (c, f, a) == (columns, fusion, aux) else ""
+        out[name + this] = {**common, "columns": c, "fusion": f, "seq_steps": common["steps"], "ensemble": 1,
+                            "aux_faces": a}
     return out
 
 
@@ -487,9 +488,8 @@ def inner_classifier_table(artifacts, splits: Sequence[Mapping], labels: pd.Data
             training = {k: st[k] for k in TRAINING_SETTINGS if k != "seed"}  # the seed is this function's
             clf = SequenceClassifier(model_names=[model], classes=list(classes), columns=use, steps=st["seq_steps"],
                                      fusion=st["fusion"], seed=seed, **training)
-            late = st["fusion"] == "late" and len({c.split(":")[0] for c in use}) == 2
-            extra = (load_aux_faces(artifacts, [c for c in use if c.startswith("visual:")])
-                     if st.get("aux_faces") and late else None)  # faces of people outside the run: the face half
+            vis = [c for c in use if c.startswith("visual:")]
+            extra = load_aux_faces(artifacts, vis) if st.get("aux_faces") and vis else None  # faces outside the run
             fits.append((clf, Xs[fi], np.asarray(classes, dtype=object)[y[fi]], g[fi], extra))
             rows.append({"split": sp["name"], "candidate": name, "f1_macro": None, "n_fit": len(fi), "n_val": len(vi)})
             scored.append((rows[-1], Xs[vi], y[vi]))

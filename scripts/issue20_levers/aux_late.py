@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from six_levers import f1, load_run, network_splits, person_norm  # noqa: E402
 
 
-def aux_rows(run: Path, data: Path, labels, cache: Path):
+def aux_rows(run: Path, data: Path, labels, cache: Path, faces: str = "oulu_casia"):
     from mer_helpers.core import fileio
     from mer_helpers.methods import aux_faces
 
@@ -31,7 +31,7 @@ def aux_rows(run: Path, data: Path, labels, cache: Path):
         z = np.load(cache, allow_pickle=False)
         return z["X"], z["y"], z["g"]
     made = fileio.read_json(run / "artifacts" / "summary" / "summary.json")
-    samples = aux_faces.auxiliary_samples(data / "oulu_casia", labels.subject.unique(), sorted(labels.label.unique()))
+    samples = aux_faces.auxiliary_samples(data / faces, labels.subject.unique(), sorted(labels.label.unique()))
     X = aux_faces.sample_features(samples, made["frame_size"], made["face_detect"], made.get("face_only", False),
                                   "fer_xception", "fer2013", layer="block")
     y, g = np.array([s.label for s in samples]), np.array([s.subject for s in samples])
@@ -45,8 +45,11 @@ def main(argv=None) -> int:
     ap.add_argument("run", type=Path)
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--inner", action="store_true")
+    ap.add_argument("--faces", default="oulu_casia", help="the training face corpus (folder under --data)")
     ap.add_argument("--no-aux", action="store_true")
     ap.add_argument("--lr", action="store_true", help="logistic regressions instead of networks")
+    ap.add_argument("--early", action="store_true",
+                    help="early fusion; the outside faces' rows get the training clips' mean speech columns")
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--n-jobs", type=int, default=2)
@@ -60,7 +63,7 @@ def main(argv=None) -> int:
     labels, A, V, _ = load_run(a.run, None)
     y, g, classes = labels.label.values, labels.speaker.values, sorted(labels.label.unique())
     Az, Vc = person_norm(A, g, "zscore"), person_norm(V, g, "center")
-    Xa, ya, ga = aux_rows(a.run, a.data, labels, a.run / "aux_faces.npz")
+    Xa, ya, ga = aux_rows(a.run, a.data, labels, a.run / "aux_faces.npz", a.faces)
     Xa = person_norm(Xa, ga, "center")
     print(f"{len(Xa)} auxiliary face samples of {len(set(ga))} subjects", flush=True)
     t0, scores, halves = time.perf_counter(), [], []
@@ -71,6 +74,22 @@ def main(argv=None) -> int:
         return SequenceClassifier(model_names=["bilstm_sa"], classes=classes, columns=cols, steps=a.steps,
                                   ensemble=a.seeds, seed=42, n_jobs=a.n_jobs)
 
+    if a.early:  # one model on both modalities; the outside faces' speech columns at the training mean
+        cols = [f"audio:s:{i}" for i in range(Az.shape[1])] + [f"visual:s:{i}" for i in range(Vc.shape[1])]
+        X = np.hstack([Az, Vc])
+        for tr, te in network_splits(a.run, labels, a.inner):
+            Xt, yt, gt = X[tr], y[tr], g[tr]
+            if not a.no_aux:
+                fill = np.repeat(Az[tr].mean(0, keepdims=True), len(Xa), axis=0)
+                Xt, yt, gt = np.vstack([Xt, np.hstack([fill, Xa])]), np.r_[yt, ya], np.r_[gt, ga]
+            m = model(cols, 0)
+            m = m.fit(Xt, yt) if a.lr else m.fit(Xt, yt, groups=gt)
+            scores.append(f1(y[te], m.predict_proba(X[te]), classes))
+            print(scores[-1], flush=True)
+        print(f"| {'inner' if a.inner else 'test'} | {'LR' if a.lr else 'BiLSTM-SA'} early | "
+              f"{'no aux' if a.no_aux else '+ aux, speech at the mean'} | {np.mean(scores):.3f} ± {np.std(scores):.3f} | "
+              f"{time.perf_counter() - t0:.0f} s |", flush=True)
+        return 0
     for tr, te in network_splits(a.run, labels, a.inner):
         ma = model([f"audio:s:{i}" for i in range(Az.shape[1])], 0)
         ma = ma.fit(Az[tr], y[tr]) if a.lr else ma.fit(Az[tr], y[tr], groups=g[tr])
