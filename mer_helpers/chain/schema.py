@@ -255,7 +255,7 @@ SCHEMA: dict[str, Rule] = {
                              "weights of the backbone", nullable=True),
     "backbone_batch_size": Int("images per backbone batch"),
     "backbone_layer": Choice("backbone layer the features come from", "block", "pool", "logits"),
-    "aux_faces": Choice("paired: extra training faces for the face half of late fusion (unpaired: the face "
+    "aux_faces": Choice("paired: extra training faces for every model that reads faces (unpaired: the face "
                         "corpus's subjects no speaker is paired with)", "none", "unpaired"),
     # 05 feature selection
 

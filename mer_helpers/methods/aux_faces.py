@@ -1,4 +1,4 @@
-"""Faces of people outside the run: more training data for the face side of late fusion.
+"""Faces of people outside the run: more training data for every model that reads faces.
 
 A paired run shows each speaker with one face subject, so its face side learns from as many
 faces as the run has speakers (20 of Oulu-CASIA's 61 subjects on the six-emotion run). The face
@@ -8,9 +8,10 @@ model that reads faces alone. Each of their (subject, emotion) image sets become
 frame, the same face crop, the same backbone and layer, the mean over the images), so its row
 sits in the clips' visual feature space.
 
-Only the face half of a late-fusion classifier can use them (early fusion needs both
-modalities of a row). The subjects are the *training* face corpus's: under ``cross-corpus``
-the test corpora are never read.
+A row has a face and no voice: the face half of late fusion and a model of faces alone train on
+it as it is, a model of both modalities (early fusion) with every speech column at its training
+mean (:meth:`mer_helpers.methods.models.SequenceClassifier._with_visual_extra`). The subjects are
+the *training* face corpus's: under ``cross-corpus`` the test corpora are never read.
 """
 from __future__ import annotations
 

@@ -88,8 +88,8 @@ def upstream_settings(out_dir) -> dict:
     -------
     dict
         ``dataset``, ``protocol``, ``backbone_weights``, ``person_norm_audio``, ``person_norm_visual``,
-        ``aux_faces`` (05 wrote faces of people outside the run, ``fused/aux``: the face half of late
-        fusion trains on them too).
+        ``aux_faces`` (05 wrote faces of people outside the run, ``fused/aux``: every classifier that
+        reads faces trains on them too).
 
     Raises
     ------

@@ -48,6 +48,8 @@ def main(argv=None) -> int:
     ap.add_argument("--faces", default="oulu_casia", help="the training face corpus (folder under --data)")
     ap.add_argument("--no-aux", action="store_true")
     ap.add_argument("--lr", action="store_true", help="logistic regressions instead of networks")
+    ap.add_argument("--scaler-on-clips", action="store_true",
+                    help="with --early: the scaler fitted on the clips only, as the chain does (else on every row)")
     ap.add_argument("--early", action="store_true",
                     help="early fusion; the outside faces' rows get the training clips' mean speech columns")
     ap.add_argument("--steps", type=int, default=2)
@@ -79,6 +81,11 @@ def main(argv=None) -> int:
         X = np.hstack([Az, Vc])
         for tr, te in network_splits(a.run, labels, a.inner):
             Xt, yt, gt = X[tr], y[tr], g[tr]
+            if a.scaler_on_clips and not a.no_aux:  # the chain's SequenceClassifier.fit(visual_extra=...)
+                m = model(cols, 0).fit(Xt, yt, groups=gt, visual_extra=(Xa, ya, ga))
+                scores.append(f1(y[te], m.predict_proba(X[te]), classes))
+                print(scores[-1], flush=True)
+                continue
             if not a.no_aux:
                 fill = np.repeat(Az[tr].mean(0, keepdims=True), len(Xa), axis=0)
                 Xt, yt, gt = np.vstack([Xt, np.hstack([fill, Xa])]), np.r_[yt, ya], np.r_[gt, ga]
@@ -87,7 +94,7 @@ def main(argv=None) -> int:
             scores.append(f1(y[te], m.predict_proba(X[te]), classes))
             print(scores[-1], flush=True)
         print(f"| {'inner' if a.inner else 'test'} | {'LR' if a.lr else 'BiLSTM-SA'} early | "
-              f"{'no aux' if a.no_aux else '+ aux, speech at the mean'} | {np.mean(scores):.3f} ± {np.std(scores):.3f} | "
+              f"{'no aux' if a.no_aux else '+ aux, speech at the mean'}{', scaler on clips' if a.scaler_on_clips else ''} | {np.mean(scores):.3f} ± {np.std(scores):.3f} | "
               f"{time.perf_counter() - t0:.0f} s |", flush=True)
         return 0
     for tr, te in network_splits(a.run, labels, a.inner):
