@@ -15,7 +15,7 @@ from mer_helpers.core import fileio  # noqa: E402
 from mer_helpers.methods import aux_faces, networks  # noqa: E402
 from mer_helpers.methods import models as M  # noqa: E402
 from mer_helpers.methods import training as T  # noqa: E402
-from mer_helpers.stages import feature_selection, resnet_features  # noqa: E402
+from mer_helpers.stages import classifiers, feature_selection, resnet_features  # noqa: E402
 
 FOLDERS = {"Happiness": "happy", "Sadness": "sad", "Surprise": "surprise", "Anger": "angry"}
 
@@ -154,3 +154,15 @@ def test_auxiliary_rows_are_refused_where_no_model_reads_faces():
     with pytest.raises(ValueError, match="needs late fusion"):
         T.fit_networks([("cnn", np.zeros((6, 2, 2)), np.arange(6) % 3,
                          {"visual_extra": (np.zeros((3, 2, 2)), np.arange(3), None)})])
+
+
+def test_inner_candidates_try_the_run_columns_without_the_outside_faces_too():
+    common = {"steps": 2, "aux_faces": True, "epochs": 1}
+    c = classifiers.inner_candidates(common, "all", "early")
+    assert len(c) == 6 and sum(k.endswith("(this run)") for k in c) == 1
+    assert c["all columns, early fusion + faces outside the run (this run)"]["aux_faces"] is True
+    assert c["all columns, late fusion"]["aux_faces"] is False and "selected columns, late fusion" not in c
+    assert all(v["ensemble"] == 1 and v["seq_steps"] == 2 for v in c.values())
+    plain = classifiers.inner_candidates({**common, "aux_faces": False}, "selected", "late")
+    assert sorted(plain) == ["all columns, early fusion", "all columns, late fusion", "selected columns, early fusion",
+                             "selected columns, late fusion (this run)"]
