@@ -225,6 +225,16 @@ def _crop_frames(raw: Sequence[np.ndarray], frame_size: int, face_detect: bool,
     return out, own
 
 
+def crop_images(raw: Sequence[np.ndarray], frame_size: int = 96, face_detect: bool = True,
+                face_only: bool = False) -> np.ndarray:
+    """Frames already decoded (e.g. still images letterboxed into a clip's frame) cropped and kept
+    exactly as :func:`sample_frames` crops and keeps a clip's sampled frames:
+    ``(n, frame_size, frame_size, 3)`` uint8."""
+    info = FrameInfo(path="")
+    out, own = _crop_frames(list(raw), int(frame_size), bool(face_detect), info)
+    return _keep(out, own, info, bool(face_only))
+
+
 # --------------------------------------------------------------------------- cached, one task per clip
 
 def _cache_key(path: str, frame_interval: int, frame_size: int, face_detect: bool) -> str:

@@ -261,7 +261,7 @@ class _PreparedSplit:
     keep_models: bool
     parameters: Mapping[str, Any] | None
     sequences: Any = None  # temporal mode: row indices -> (audio sequences, visual sequences)
-    visual_extra: tuple | None = None  # late fusion with aux_faces: (X, labels, subjects) for the face half
+    visual_extra: tuple | None = None  # aux_faces: (X, labels, subjects) of faces outside the run
 
 
 def _prepare_split(artifacts: Path, lab: pd.DataFrame, classes: Sequence[str], split: Mapping,

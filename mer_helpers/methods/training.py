@@ -255,7 +255,7 @@ def append_rows(X: np.ndarray, y: np.ndarray, kwargs: dict, extra: tuple) -> tup
     Xe, ye, ge = extra
     Xe, ye = np.asarray(Xe, dtype=np.float32), np.asarray(ye).astype(int)
     if Xe.shape[1:] != X.shape[1:] or len(Xe) != len(ye):
-        raise ValueError(f"visual_extra: rows of shape {Xe.shape[1:]} ({len(ye)} labels) for a face input "
+        raise ValueError(f"visual_extra: rows of shape {Xe.shape[1:]} ({len(ye)} labels) for an input "
                          f"of shape {X.shape[1:]}")
     kw = dict(kwargs)
     if kw.get("groups") is not None:
