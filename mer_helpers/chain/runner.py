@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import signal
 import sys
@@ -94,6 +95,9 @@ def _kernels_stopped_on_interrupt() -> Iterator[None]:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         _stop_kernels()
+        # nbclient's cell task, left behind by the interrupt, ends with the kernel just killed; at
+        # exit asyncio would log it as "Task exception was never retrieved" with a traceback
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
         raise
 
 

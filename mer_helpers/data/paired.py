@@ -327,7 +327,7 @@ def letterbox(img: np.ndarray, size: tuple[int, int], fill: int = 0) -> np.ndarr
     return out
 
 
-def _read_image(path: str | os.PathLike) -> np.ndarray:
+def read_image(path: str | os.PathLike) -> np.ndarray:
     """An image file as uint8 RGB (grey images are repeated to 3 channels).
 
     Parameters
@@ -458,7 +458,7 @@ def build_clip(utt: Utterance, images: Sequence[Path], out_path: str | os.PathLi
         raise ValueError(f"utterance {utt.path}: no audio samples")
     duration = len(audio) / sr
     n_frames = max(1, math.ceil(duration * fps))
-    frames = slideshow([letterbox(_read_image(p), size) for p in images], n_frames, fade)
+    frames = slideshow([letterbox(read_image(p), size) for p in images], n_frames, fade)
     atomic_write(out_path, lambda tmp: write_clip(tmp, frames, fps, audio=audio, sr=sr, crf=crf), suffix=".mp4")
     return duration
 

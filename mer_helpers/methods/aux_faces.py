@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from mer_helpers.data.paired import DEFAULT_SIZE, _read_image, letterbox, scan_faces
+from mer_helpers.data.paired import DEFAULT_SIZE, read_image, letterbox, scan_faces
 from mer_helpers.methods.frames import crop_images
 from mer_helpers.methods.visual import backbone_features
 
@@ -63,7 +63,7 @@ def sample_frames(sample: AuxSample, frame_size: int = 96, face_detect: bool = T
     """The sample's images as a paired clip's sampled frames: letterboxed to ``size`` (the paired
     clips' frame), then cropped as :func:`mer_helpers.methods.frames.sample_frames` crops a clip's
     frames. ``(n_images, frame_size, frame_size, 3)`` uint8."""
-    return crop_images([letterbox(_read_image(p), size) for p in sample.paths], frame_size, face_detect, face_only)
+    return crop_images([letterbox(read_image(p), size) for p in sample.paths], frame_size, face_detect, face_only)
 
 
 def sample_features(samples: Sequence[AuxSample], frame_size: int = 96, face_detect: bool = True,
