@@ -95,10 +95,24 @@ def _kernels_stopped_on_interrupt() -> Iterator[None]:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         _stop_kernels()
-        # nbclient's cell task, left behind by the interrupt, ends with the kernel just killed; at
-        # exit asyncio would log it as "Task exception was never retrieved" with a traceback
-        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+        _quiet_dead_kernel_tasks()
         raise
+
+
+def _drop_dead_kernel_task(record: logging.LogRecord) -> bool:
+    """A filter of the ``asyncio`` logger: drop the report of a task that ended with nbclient's
+    ``DeadKernelError``; keep every other record."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return type(exc).__name__ != "DeadKernelError"
+
+
+def _quiet_dead_kernel_tasks() -> None:
+    """nbclient's cell task, left behind by an interrupt, ends with the kernel :func:`_stop_kernels`
+    killed; asyncio would report it ("Task exception was never retrieved", with a traceback) when
+    the task is collected. Only that report is dropped; the filter is added once."""
+    log = logging.getLogger("asyncio")
+    if _drop_dead_kernel_task not in log.filters:
+        log.addFilter(_drop_dead_kernel_task)
 
 
 @contextlib.contextmanager
