@@ -27,7 +27,7 @@ from mer_helpers.core.names import (
 )
 from mer_helpers.data import datasets as ds
 from mer_helpers.data.labels import parse_classes, resolve_classes
-from mer_helpers.data.paired import plan_paired
+from mer_helpers.data.paired import AUX_FACES, plan_paired
 from mer_helpers.methods import backbones
 from mer_helpers.methods.person import PERSON_NORM_CHOICES
 
@@ -256,7 +256,7 @@ SCHEMA: dict[str, Rule] = {
     "backbone_batch_size": Int("images per backbone batch"),
     "backbone_layer": Choice("backbone layer the features come from", "block", "pool", "logits"),
     "aux_faces": Choice("paired: extra training faces for every model that reads faces (unpaired: the face "
-                        "corpus's subjects no speaker is paired with)", "none", "unpaired"),
+                        "corpus's subjects no speaker is paired with)", *AUX_FACES),
     # 05 feature selection
 
     "selector": Choice("feature selector (the other variant is fitted for comparison)", "izoa", "zoa"),

@@ -54,6 +54,9 @@ DEFAULT_SIZE = (180, 240)  # width, height
 DEFAULT_FADE = 0.4         # fraction of each image's span spent cross-fading into the next
 SR = 16000
 LABEL_COLUMNS = ["clip_id", "path", "label", "speaker", "subject", "corpus"]
+#: notebook 04's ``aux_faces``: ``none``, or ``unpaired`` (the face corpus's subjects no speaker is paired with,
+#: :mod:`mer_helpers.methods.aux_faces`)
+AUX_FACES = ("none", "unpaired")
 AUDIO_EXT = (".wav", ".flac")
 IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 

@@ -26,6 +26,7 @@ import keras  # noqa: E402
 
 from mer_helpers.core.fileio import atomic_write, read_json, write_json  # noqa: E402
 from mer_helpers.core.names import MAIN_MODEL  # noqa: E402
+from mer_helpers.methods.fusion import modality_index  # noqa: E402
 from mer_helpers.methods.networks import MODEL_NAMES, predict_proba  # noqa: E402
 from mer_helpers.methods.sequencers import TemporalSequencer, features_sequencer, load_sequencer  # noqa: E402
 
@@ -162,19 +163,15 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         face half of late fusion trains on them; a model reading both modalities at once gets them
         with every audio column at its training mean (0 once scaled: no evidence from the voice); a
         model of faces alone gets them as they are. The sequencer stays fitted on ``X`` alone."""
-        vis = [i for i, c in enumerate(columns) if c.split(":")[0] == "visual"]
+        vis = modality_index(columns, "visual")
         Xe, ye, ge = visual_extra
         Xe = np.asarray(Xe, dtype=np.float64)
-        if not vis:
+        if not len(vis):
             raise ValueError("SequenceClassifier.fit: visual_extra (rows of faces) needs visual columns")
         if Xe.ndim != 2 or Xe.shape[1] != len(vis) or len(Xe) != len(ye):
             raise ValueError(f"SequenceClassifier.fit: visual_extra has shape {Xe.shape} and {len(ye)} labels; "
                              f"expected (m, {len(vis)}) visual columns")
-        pos = {c: i for i, c in enumerate(plan["classes"].tolist())}
-        unknown = sorted({str(v) for v in np.asarray(ye).tolist() if v not in pos})
-        if unknown:
-            raise ValueError(f"SequenceClassifier.fit: visual_extra labels {unknown} are not in the classes")
-        y_e = np.array([pos[v] for v in np.asarray(ye).tolist()], dtype=int)
+        y_e = _class_indices(ye, plan["classes"], "visual_extra labels")
         if seq.mode == "late":
             extra = (seq.visual_.transform(Xe), y_e, ge)
             plan["specs"] = [(m, Xs, yy, {**kw, "visual_extra": extra}) for m, Xs, yy, kw in plan["specs"]]
@@ -220,11 +217,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
 
         check_classification_targets(y)
         classes = np.asarray(list(self.classes) if self.classes is not None else np.unique(y))
-        pos = {c: i for i, c in enumerate(classes.tolist())}
-        unknown = sorted({str(v) for v in y.tolist() if v not in pos})
-        if unknown:
-            raise ValueError(f"SequenceClassifier.fit: labels {unknown} are not in classes {classes.tolist()}")
-        y_idx = np.array([pos[v] for v in y.tolist()], dtype=int)
+        y_idx = _class_indices(y, classes, "labels")
         fit_kw = {k: getattr(self, k) for k in TRAINING_SETTINGS}
         specs = [(m, X_seq, y_idx, {**fit_kw, "groups": groups, "n_classes": len(classes)}) for m in self.model_names]
         return {"classes": classes, "columns": columns, "sequencer": seq, "specs": specs}
@@ -479,6 +472,17 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             networks[name] = keras.models.load_model(p, compile=False)
         return cls.from_fitted(meta["classes"], meta["selected_columns"], load_sequencer(seq_path), networks,
                                meta.get("parameters", {}), main_model=meta.get("main_model", MAIN_MODEL))
+
+
+def _class_indices(y, classes, what: str) -> np.ndarray:
+    """The position of each label of ``y`` in ``classes``; a one-line ``ValueError`` naming the
+    labels that are not there (``what``: which labels, for the message)."""
+    pos = {c: i for i, c in enumerate(np.asarray(classes).tolist())}
+    y = np.asarray(y).tolist()
+    unknown = sorted({str(v) for v in y if v not in pos})
+    if unknown:
+        raise ValueError(f"SequenceClassifier.fit: {what} {unknown} are not in the classes {list(pos)}")
+    return np.array([pos[v] for v in y], dtype=int)
 
 
 def fit_classifiers(fits: Sequence[tuple], n_jobs: int = 1, progress=None) -> list[SequenceClassifier]:

@@ -20,6 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is impor
 import keras  # noqa: E402
 
 from mer_helpers.core.fileio import load_features, load_sequences, read_json  # noqa: E402
+from mer_helpers.methods.fusion import modality_index  # noqa: E402
 from mer_helpers.methods.models import MODEL_NAMES, SequenceClassifier, fit_classifiers  # noqa: E402
 from mer_helpers.methods.networks import predict_proba  # noqa: E402
 from mer_helpers.methods.selection import selected_columns  # noqa: E402
@@ -283,9 +284,7 @@ def _prepare_split(artifacts: Path, lab: pd.DataFrame, classes: Sequence[str], s
     if sequence_mode == "features":
         col_pos = {c: i for i, c in enumerate(cols)}
         prep.X = X[:, [col_pos[c] for c in use]]
-        vis = [c for c in use if c.split(":")[0] == "visual"]
-        if aux_faces and vis:
-            prep.visual_extra = load_aux_faces(artifacts, vis, source)
+        prep.visual_extra = load_aux_faces(artifacts, use, source) if aux_faces else None
     else:
         if isinstance(features_sequencer(use, steps, fusion), LateFusionSequencer):
             raise ValueError("fusion='late' needs sequence_mode='features'")
@@ -295,9 +294,13 @@ def _prepare_split(artifacts: Path, lab: pd.DataFrame, classes: Sequence[str], s
     return prep
 
 
-def load_aux_faces(artifacts, visual_columns: Sequence[str], source: str = "features") -> tuple:
-    """``fused/aux/<source>.npz`` (notebook 05) as ``visual_extra`` of
-    :meth:`SequenceClassifier.fit`: ``(X with visual_columns, labels, subjects)``."""
+def load_aux_faces(artifacts, columns: Sequence[str], source: str = "features") -> tuple | None:
+    """``fused/aux/<source>.npz`` (notebook 05) as ``visual_extra`` of :meth:`SequenceClassifier.fit`
+    for a classifier reading ``columns``: ``(X with its visual columns, labels, subjects)``, or
+    ``None`` when it reads no visual column."""
+    visual_columns = [str(columns[j]) for j in modality_index(columns, "visual")]
+    if not visual_columns:
+        return None
     path = Path(artifacts) / "fused" / "aux" / f"{source}.npz"
     if not path.exists():
         raise FileNotFoundError(f"{path}: missing (aux_faces asks for it: has 05_feature_selection run after 04 "

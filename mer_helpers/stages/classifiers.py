@@ -488,8 +488,7 @@ def inner_classifier_table(artifacts, splits: Sequence[Mapping], labels: pd.Data
             training = {k: st[k] for k in TRAINING_SETTINGS if k != "seed"}  # the seed is this function's
             clf = SequenceClassifier(model_names=[model], classes=list(classes), columns=use, steps=st["seq_steps"],
                                      fusion=st["fusion"], seed=seed, **training)
-            vis = [c for c in use if c.startswith("visual:")]
-            extra = load_aux_faces(artifacts, vis) if st.get("aux_faces") and vis else None  # faces outside the run
+            extra = load_aux_faces(artifacts, use) if st.get("aux_faces") else None  # faces outside the run
             fits.append((clf, Xs[fi], np.asarray(classes, dtype=object)[y[fi]], g[fi], extra))
             rows.append({"split": sp["name"], "candidate": name, "f1_macro": None, "n_fit": len(fi), "n_val": len(vi)})
             scored.append((rows[-1], Xs[vi], y[vi]))

@@ -18,7 +18,7 @@ from sklearn.preprocessing import StandardScaler
 
 from mer_helpers.core import fileio
 from mer_helpers.methods import person
-from mer_helpers.methods.fusion import FUSED_FILE, PLAIN_FILE, SKEWED_FILE, load_fused, modality_counts
+from mer_helpers.methods.fusion import FUSED_FILE, PLAIN_FILE, SKEWED_FILE, load_fused, modality_counts, modality_index
 from mer_helpers.methods.selection import ZebraFeatureSelector, make_fitness_classifier
 
 
@@ -521,7 +521,7 @@ def write_aux_faces(artifacts: str | os.PathLike, columns: Sequence[str], person
     if not src.exists():
         return 0
     ids, X, cols = fileio.load_features(src)
-    visual = [c for c in columns if str(c).split(":")[0] == "visual"]
+    visual = [str(columns[j]) for j in modality_index(columns, "visual")]
     if list(cols) != visual:
         raise ValueError(f"{src}: its {len(cols)} columns are not the run's {len(visual)} visual columns")
     samples = pd.read_csv(artifacts / "visual" / "aux" / "samples.csv").set_index("sample_id")

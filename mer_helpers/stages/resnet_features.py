@@ -16,6 +16,7 @@ import numpy as np
 from mer_helpers.core import fileio
 from mer_helpers.core.parallel import CHUNK_CLIPS
 from mer_helpers.data.labels import normalize_label
+from mer_helpers.data.paired import AUX_FACES
 from mer_helpers.methods import aux_faces as aux, summary_files, tuning
 from mer_helpers.methods.backbones import (
     FER2013_CLASSES, backbone_spec, build_backbone, normalise_weights, weights_label
@@ -289,10 +290,6 @@ def metrics_fragment(made: Mapping, stats: FeatureStats, backbone: str, backbone
     }
 
 
-#: ``aux_faces`` values: ``none``, or ``unpaired`` (a paired run's face corpus, the subjects no speaker is paired with)
-AUX_FACES = ("none", "unpaired")
-
-
 def write_aux_faces(artifacts, aux_faces: str, dataset: str, data_root, faces: str, labels, made: Mapping,
                     backbone: str, backbone_weights, layer: str, seed: int = 42, batch_size: int = 32) -> dict:
     """Notebook 04's auxiliary faces: ``visual/aux/features.npz`` and ``visual/aux/samples.csv``.
@@ -314,11 +311,10 @@ def write_aux_faces(artifacts, aux_faces: str, dataset: str, data_root, faces: s
     if aux_faces not in AUX_FACES:
         raise ValueError(f"aux_faces must be one of {AUX_FACES}, got {aux_faces!r}")
     info = {"aux_faces": aux_faces, "n_samples": 0, "n_subjects": 0}
-    why = ("not asked" if aux_faces == "none" else
-           f"dataset {dataset!r} is not paired: no face corpus with unpaired subjects" if dataset != "paired" or
-           "subject" not in labels.columns else None)
-    if why:
-        return {**info, "why": why}
+    if aux_faces == "none":
+        return {**info, "why": "not asked"}
+    if dataset != "paired" or "subject" not in labels.columns:
+        return {**info, "why": f"dataset {dataset!r} is not paired: no face corpus with unpaired subjects"}
     if made["summary_mode"] != "all":
         raise ValueError(f"aux_faces={aux_faces!r} needs summary_mode 'all' (the clip features are then the mean "
                          f"over its face images); this run's is {made['summary_mode']!r}")
