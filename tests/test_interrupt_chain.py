@@ -45,6 +45,11 @@ def _descendants(pid: int) -> list:
         return []
 
 
+def _clip_work_started(cache_dir: Path) -> bool:
+    """True once 01 has written a clip's entry to the cache (any folder but 00's `probe/`)."""
+    return any(p.is_file() for d in cache_dir.glob("*") if d.name != "probe" for p in d.rglob("*"))
+
+
 def test_ctrl_c_prints_one_line_and_the_rerun_resumes(tmp_path):
     if not (SAMPLE / "labels.csv").exists():
         pytest.skip("data/sample/labels.csv is missing: build it with scripts/build_sample.py")
@@ -63,8 +68,12 @@ def test_ctrl_c_prints_one_line_and_the_rerun_resumes(tmp_path):
                     break
                 time.sleep(0.2)
             assert proc.poll() is None, f"the run ended before 01 started:\n{log_out.read_text()}{log_err.read_text()}"
-            time.sleep(8)  # 01's kernel is up and its clips are on the workers
-            assert proc.poll() is None and "01_audio_extraction.ipynb done" not in log_out.read_text()
+            # interrupt once 01's clips are on the workers: its first decoded clip is in the cache
+            # (00 writes only `probe/`). Tied to the work, not the clock: 01 takes 8 s on a fast machine.
+            while time.monotonic() < deadline and proc.poll() is None and not _clip_work_started(cache_dir):
+                time.sleep(0.05)
+            assert proc.poll() is None and "01_audio_extraction.ipynb done" not in log_out.read_text(), \
+                f"01 ended before any clip of it was seen in the cache:\n{log_out.read_text()}"
             kids = _descendants(proc.pid)  # the workers, and the kernel (a session of its own)
             os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
             rc = proc.wait(timeout=120)
