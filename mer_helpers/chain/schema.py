@@ -284,6 +284,8 @@ SCHEMA: dict[str, Rule] = {
     "learning_rate": Float("Adam learning rate", lo=0),
     "validation_split": Float("share of the training part held out for validation", lo=0, hi=1),
     "ensemble": Int("networks trained per model (seeds seed, seed+1, ...), softmax outputs averaged"),
+    "modality_dropout": Bool("a model of both modalities also trains on each clip with its speech, and with "
+                             "its faces, at the training mean (early fusion only)"),
     "sequence_mode": Choice("classifier input layout", "features", "temporal", "items"),
     "seq_steps": Int("time steps the feature vector is cut into"),
     "units": Int("LSTM units per direction"),
@@ -324,7 +326,7 @@ def _literal(text: Any) -> Any:
 #: :func:`notebook_values` builds the dict a notebook that declares the group receives.
 PARAMETER_GROUPS = {
     "denoising": ("denoise", "over_subtraction", "spectral_floor", "noise_percentile"),
-    "training": ("epochs", "batch_size", "learning_rate", "validation_split", "ensemble"),
+    "training": ("epochs", "batch_size", "learning_rate", "validation_split", "ensemble", "modality_dropout"),
     "early_stopping": ("monitor", "patience"),
     "network": ("sequence_mode", "seq_steps", "units", "heads", "dropout"),
 }

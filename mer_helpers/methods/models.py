@@ -69,6 +69,11 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
     ensemble : int, default=1
         Networks trained per model (seeds ``seed``, ``seed + 1``, ...), their softmax outputs
         averaged in one Keras model (:func:`~mer_helpers.methods.training.fit_sequence_model`).
+    modality_dropout : bool, default=False
+        A model reading both modalities at once (early fusion) also trains on every training clip
+        twice more, once with its speech columns and once with its face columns at their training
+        mean (:func:`modality_copies`): it learns to answer from either modality alone, as late
+        fusion's halves do. Nothing changes for late fusion or a model of one modality.
     n_jobs : int, default=1
         Worker processes that train the networks side by side (:func:`~mer_helpers.methods.training.fit_networks`); not a
         training setting, so not recorded in ``bundle.json``. :func:`fit_classifiers` trains
@@ -100,7 +105,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
                  steps: int = 16, fusion: str = "early", epochs: int = 10, batch_size: int = 32,
                  validation_split: float = 0.2, seed: int = 42, units: int = 64, heads: int = 4,
                  dropout: float = 0.3, patience: int = 3, learning_rate: float = 1e-3,
-                 monitor: str = "none", ensemble: int = 1, n_jobs: int = 1):
+                 monitor: str = "none", ensemble: int = 1, modality_dropout: bool = False, n_jobs: int = 1):
         self.model_names = model_names
         self.main_model = main_model
         self.classes = classes
@@ -118,6 +123,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.monitor = monitor
         self.ensemble = ensemble
+        self.modality_dropout = modality_dropout
         self.n_jobs = n_jobs
 
     # -- training -------------------------------------------------------------------------------
@@ -139,7 +145,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             ``(X_visual (m, n_visual_columns), y (m,), groups (m,) or None)``: rows of faces only
             (faces of people outside the run, :mod:`mer_helpers.methods.aux_faces`), their columns
             the visual ones of ``columns`` in order; how each kind of model trains on them:
-            :meth:`_with_visual_extra`. The sequencer is fitted on ``X`` alone.
+            :meth:`_with_visual_extra`. The sequencer is fitted on ``X`` alone (with
+            ``modality_dropout``: and its copies).
 
         Returns
         -------
@@ -154,7 +161,10 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
                    else [f"feature:{i}" for i in range(X.shape[1])])
         if len(columns) != X.shape[1]:
             raise ValueError(f"SequenceClassifier.fit: {len(columns)} column names for {X.shape[1]} columns")
-        seq = features_sequencer(columns, self.steps, self.fusion).fit(X)
+        seq = features_sequencer(columns, self.steps, self.fusion)
+        if self.modality_dropout and seq.mode != "late":
+            X, y, groups = modality_copies(X, y, groups, columns)
+        seq = seq.fit(X)
         plan = self._plan(seq, seq.transform(X), y, columns, groups)
         return plan if visual_extra is None else self._with_visual_extra(plan, seq, X, columns, visual_extra)
 
@@ -472,6 +482,39 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             networks[name] = keras.models.load_model(p, compile=False)
         return cls.from_fitted(meta["classes"], meta["selected_columns"], load_sequencer(seq_path), networks,
                                meta.get("parameters", {}), main_model=meta.get("main_model", MAIN_MODEL))
+
+
+def modality_copies(X: np.ndarray, y, groups, columns: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Modality dropout as fixed copies (after ModDrop, Neverova et al. 2016): the training rows,
+    then each once more with every audio column at the rows' mean, then each with every visual
+    column at the mean (0 once scaled: no evidence from that modality). The labels and groups
+    (speakers) repeat, so a validation carve-out by speaker takes a clip and its copies together;
+    the column means are unchanged. Rows of one modality only are returned as they are.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, n_columns)
+    y : array-like of shape (n,)
+    groups : array-like of shape (n,) or None
+    columns : sequence of str
+        ``"<modality>:<stage>:<index>"`` names of ``X``'s columns.
+
+    Returns
+    -------
+    tuple
+        ``(X (3n or n, n_columns), y, groups)``.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    parts = [modality_index(columns, m) for m in ("audio", "visual")]
+    if not all(len(p) for p in parts):
+        return X, np.asarray(y), groups
+    mean, copies = X.mean(axis=0), [X]
+    for idx in parts:
+        c = X.copy()
+        c[:, idx] = mean[idx]
+        copies.append(c)
+    g = None if groups is None else np.tile(np.asarray(groups), 3)
+    return np.concatenate(copies), np.tile(np.asarray(y), 3), g
 
 
 def _class_indices(y, classes, what: str) -> np.ndarray:

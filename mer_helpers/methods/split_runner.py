@@ -138,7 +138,8 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
               heads: int = 4, dropout: float = 0.3, patience: int = 3, keep_models: bool = False,
               progress=None, learning_rate: float = 1e-3, monitor: str = "none",
               fusion: str = "early", source: str = "features", parameters: Mapping[str, Any] | None = None,
-              ensemble: int = 1, n_jobs: int = 1, aux_faces: bool = False) -> SplitResult:
+              ensemble: int = 1, n_jobs: int = 1, aux_faces: bool = False,
+              modality_dropout: bool = False) -> SplitResult:
     """Train ``model_names`` on the training clips of ``split`` and predict its test clips.
 
     Reads ``fused/<split>/features.npz`` and ``selection/<split>/selection.json`` (and in
@@ -167,6 +168,9 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
         See :func:`mer_helpers.methods.training.fit_model` and :func:`features_sequencer`.
     ensemble : int, default=1
         Networks per model, softmax outputs averaged (:func:`mer_helpers.methods.training.fit_sequence_model`).
+    modality_dropout : bool, default=False
+        A model of both modalities (early fusion) also trains on each training clip with its speech,
+        and with its faces, at the training mean (:func:`mer_helpers.methods.models.modality_copies`).
     keep_models : bool, default=False
         Keep the fitted classifier in the result (``classifier``; else its networks are freed).
     progress : progress bar or None
@@ -193,7 +197,7 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
                epochs=epochs, batch_size=batch_size, validation_split=validation_split, seed=seed, units=units,
                heads=heads, dropout=dropout, patience=patience, keep_models=keep_models,
                learning_rate=learning_rate, monitor=monitor, fusion=fusion, source=source, parameters=parameters,
-               ensemble=ensemble, aux_faces=aux_faces)
+               ensemble=ensemble, aux_faces=aux_faces, modality_dropout=modality_dropout)
     return run_splits(artifacts, [job], labels, classes, progress=progress, n_jobs=n_jobs)[0]
 
 

@@ -41,13 +41,14 @@ def settings(training: Mapping[str, Any], early_stopping: Mapping[str, Any], net
     -------
     dict
         ``sequence_mode, steps, epochs, batch_size, validation_split, seed, units, heads, dropout,
-        patience, learning_rate, monitor, fusion, ensemble``.
+        patience, learning_rate, monitor, fusion, ensemble, modality_dropout``.
     """
     return dict(sequence_mode=network["sequence_mode"], steps=network["seq_steps"], epochs=training["epochs"],
                 batch_size=training["batch_size"], validation_split=training["validation_split"], seed=seed,
                 units=network["units"], heads=network["heads"], dropout=network["dropout"],
                 patience=early_stopping["patience"], learning_rate=training["learning_rate"],
-                monitor=early_stopping["monitor"], fusion=fusion, ensemble=training["ensemble"])
+                monitor=early_stopping["monitor"], fusion=fusion, ensemble=training["ensemble"],
+                modality_dropout=bool(training.get("modality_dropout", False)))
 
 
 def inner_candidates(common: Mapping[str, Any], columns: str, fusion: str) -> dict[str, dict]:
@@ -382,7 +383,7 @@ def metrics_fragment(ablation_f1: Mapping[str, float], reference_f1: float, colu
     settings : mapping
         ``models``, ``columns``, ``sequence_mode``, ``fusion``, ``epochs``, ``batch_size``,
         ``validation_split``, ``monitor``, ``units``, ``heads``, ``dropout``, ``patience``,
-        ``seed``, ``learning_rate``, ``ensemble``.
+        ``seed``, ``learning_rate``, ``ensemble``, ``modality_dropout``.
     sequence_layout : dict
         ``layout()`` of the final fit's sequencer.
     inner_f1 : mapping or None
@@ -413,6 +414,7 @@ def metrics_fragment(ablation_f1: Mapping[str, float], reference_f1: float, colu
                                            f"{monitor} on the validation part of the training portion, best epoch restored"),
                         "units": s["units"], "heads": s["heads"], "dropout": s["dropout"], "patience": s["patience"],
                         "seed": s["seed"], "learning_rate": s["learning_rate"], "ensemble": s["ensemble"],
+                        "modality_dropout": bool(s.get("modality_dropout", False)),
                         "ablation_columns": dict(variants),
                         "n_eval_splits": len(records), "wall_s": round(total_seconds, 1)},
     }
@@ -421,7 +423,7 @@ def metrics_fragment(ablation_f1: Mapping[str, float], reference_f1: float, colu
 #: the training settings a classifier candidate may override (names of notebook 06's parameters)
 CLASSIFIER_SETTINGS = dict(columns="selected", fusion="early", epochs=10, batch_size=32, learning_rate=1e-3,
                            seq_steps=4, units=64, heads=4, dropout=0.3, patience=3, monitor="none",
-                           validation_split=0.2, ensemble=1)
+                           validation_split=0.2, ensemble=1, modality_dropout=False)
 
 
 def inner_classifier_table(artifacts, splits: Sequence[Mapping], labels: pd.DataFrame, classes: Sequence[str],
@@ -487,7 +489,8 @@ def inner_classifier_table(artifacts, splits: Sequence[Mapping], labels: pd.Data
                              "n_fit": len(fi), "n_val": len(vi)})
             training = {k: st[k] for k in TRAINING_SETTINGS if k != "seed"}  # the seed is this function's
             clf = SequenceClassifier(model_names=[model], classes=list(classes), columns=use, steps=st["seq_steps"],
-                                     fusion=st["fusion"], seed=seed, **training)
+                                     fusion=st["fusion"], seed=seed, modality_dropout=st["modality_dropout"],
+                                     **training)
             extra = load_aux_faces(artifacts, use) if st.get("aux_faces") else None  # faces outside the run
             fits.append((clf, Xs[fi], np.asarray(classes, dtype=object)[y[fi]], g[fi], extra))
             rows.append({"split": sp["name"], "candidate": name, "f1_macro": None, "n_fit": len(fi), "n_val": len(vi)})

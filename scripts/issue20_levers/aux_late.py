@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from six_levers import f1, load_run, network_splits, person_norm  # noqa: E402
@@ -45,6 +46,7 @@ def main(argv=None) -> int:
     ap.add_argument("run", type=Path)
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--inner", action="store_true")
+    ap.add_argument("--inner-seed", type=int, default=42, help="with --inner: which speakers are held out")
     ap.add_argument("--faces", default="oulu_casia", help="the training face corpus (folder under --data)")
     ap.add_argument("--no-aux", action="store_true")
     ap.add_argument("--lr", action="store_true", help="logistic regressions instead of networks")
@@ -55,6 +57,14 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--n-jobs", type=int, default=2)
+    ap.add_argument("--moddrop", choices=["faces", "both"],
+                    help="with --early: modality dropout, each training clip also once with its speech at the "
+                         "training mean (faces) and, with both, once with its faces at the mean")
+    ap.add_argument("--more-faces", action="append", default=[],
+                    help="another face corpus (folder under --data; every subject is outside the run), repeatable")
+    ap.add_argument("--min-emotions", type=int, default=1,
+                    help="--more-faces: keep subjects with at least this many of the run's emotions (centring on "
+                         "fewer is a skewed reference)")
     a = ap.parse_args(argv)
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -67,6 +77,13 @@ def main(argv=None) -> int:
     Az, Vc = person_norm(A, g, "zscore"), person_norm(V, g, "center")
     Xa, ya, ga = aux_rows(a.run, a.data, labels, a.run / "aux_faces.npz", a.faces)
     Xa = person_norm(Xa, ga, "center")
+    for corpus in a.more_faces:
+        Xm, ym, gm = aux_rows(a.run, a.data, labels, a.run / f"aux_faces_{corpus}.npz", corpus)
+        n = pd.Series(ym).groupby(gm).nunique()
+        keep = np.isin(gm, n.index[n >= a.min_emotions])
+        Xm, ym, gm = person_norm(Xm[keep], gm[keep], "center"), ym[keep], gm[keep]
+        print(f"{corpus}: {len(Xm)} rows of {len(set(gm))} subjects with >= {a.min_emotions} emotions", flush=True)
+        Xa, ya, ga = np.vstack([Xa, Xm]), np.r_[ya, ym], np.r_[ga, gm]
     print(f"{len(Xa)} auxiliary face samples of {len(set(ga))} subjects", flush=True)
     t0, scores, halves = time.perf_counter(), [], []
 
@@ -79,8 +96,14 @@ def main(argv=None) -> int:
     if a.early:  # one model on both modalities; the outside faces' speech columns at the training mean
         cols = [f"audio:s:{i}" for i in range(Az.shape[1])] + [f"visual:s:{i}" for i in range(Vc.shape[1])]
         X = np.hstack([Az, Vc])
-        for tr, te in network_splits(a.run, labels, a.inner):
+        for tr, te in network_splits(a.run, labels, a.inner, a.inner_seed):
             Xt, yt, gt = X[tr], y[tr], g[tr]
+            if a.moddrop:  # copies of the training clips with one modality at its training mean
+                fill_a = np.repeat(Az[tr].mean(0, keepdims=True), len(tr), axis=0)
+                fill_v = np.repeat(Vc[tr].mean(0, keepdims=True), len(tr), axis=0)
+                Xt, yt, gt = np.vstack([Xt, np.hstack([fill_a, Vc[tr]])]), np.r_[yt, y[tr]], np.r_[gt, g[tr]]
+                if a.moddrop == "both":
+                    Xt, yt, gt = np.vstack([Xt, np.hstack([Az[tr], fill_v])]), np.r_[yt, y[tr]], np.r_[gt, g[tr]]
             if a.scaler_on_clips and not a.no_aux:  # the chain's SequenceClassifier.fit(visual_extra=...)
                 m = model(cols, 0).fit(Xt, yt, groups=gt, visual_extra=(Xa, ya, ga))
                 scores.append(f1(y[te], m.predict_proba(X[te]), classes))
@@ -94,10 +117,10 @@ def main(argv=None) -> int:
             scores.append(f1(y[te], m.predict_proba(X[te]), classes))
             print(scores[-1], flush=True)
         print(f"| {'inner' if a.inner else 'test'} | {'LR' if a.lr else 'BiLSTM-SA'} early | "
-              f"{'no aux' if a.no_aux else '+ aux, speech at the mean'}{', scaler on clips' if a.scaler_on_clips else ''} | {np.mean(scores):.3f} ± {np.std(scores):.3f} | "
+              f"{'no aux' if a.no_aux else '+ aux, speech at the mean'}{', scaler on clips' if a.scaler_on_clips else ''}{', moddrop ' + a.moddrop if a.moddrop else ''} | {np.mean(scores):.3f} ± {np.std(scores):.3f} | "
               f"{time.perf_counter() - t0:.0f} s |", flush=True)
         return 0
-    for tr, te in network_splits(a.run, labels, a.inner):
+    for tr, te in network_splits(a.run, labels, a.inner, a.inner_seed):
         ma = model([f"audio:s:{i}" for i in range(Az.shape[1])], 0)
         ma = ma.fit(Az[tr], y[tr]) if a.lr else ma.fit(Az[tr], y[tr], groups=g[tr])
         Xv, yv, gv = Vc[tr], y[tr], g[tr]

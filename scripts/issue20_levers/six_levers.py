@@ -175,7 +175,7 @@ def cmd_speech(a) -> None:
               f"{f1(y, grouped_proba(np.hstack([Az, Vc]), y, g, classes), classes)} |", flush=True)
 
 
-def network_splits(run: Path, labels: pd.DataFrame, inner: bool):
+def network_splits(run: Path, labels: pd.DataFrame, inner: bool, inner_seed: int = 42):
     """``(fit rows, scored rows)`` per evaluation split of the run (``splits.json``): its training
     and test clips, or with ``inner`` the inner-fit and held-out inner speakers of its training
     part (:func:`mer_helpers.methods.tuning.inner_splits`, the test clips never read)."""
@@ -186,7 +186,7 @@ def network_splits(run: Path, labels: pd.DataFrame, inner: bool):
     splits = evaluation_splits(fileio.read_json(run / "artifacts" / "splits.json"))
     ids = labels.clip_id.tolist()
     if inner:
-        return [(positions(ids, f), positions(ids, v)) for _, f, v in inner_splits(splits, labels)]
+        return [(positions(ids, f), positions(ids, v)) for _, f, v in inner_splits(splits, labels, inner_seed)]
     return [(positions(ids, sp["train"]), positions(ids, sp["test"])) for sp in splits]
 
 
