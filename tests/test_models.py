@@ -318,3 +318,34 @@ def test_inner_classifier_table_never_reads_test_clips(tmp_path):
                                 "logistic regression (all columns)"}
     assert t.f1_macro.between(0, 1).all() and (t.n_fit + t.n_val == len(s["train"])).all()
     assert t.set_index("candidate").loc["logistic regression (selected columns)", "f1_macro"] > 0.8
+
+
+def test_modality_copies_blank_one_modality_at_a_time_and_keep_the_means():
+    X, y, cols = _three_class_rows(np.random.default_rng(4), n=12)
+    g = np.repeat(["s1", "s2", "s3", "s4"], 3)
+    Xc, yc, gc = M.modality_copies(X, y, g, cols)
+    mean = X.mean(axis=0)
+    assert Xc.shape == (36, 8) and list(yc) == list(y) * 3 and list(gc) == list(g) * 3
+    np.testing.assert_array_equal(Xc[:12], X)
+    np.testing.assert_allclose(Xc[12:24, :4], np.tile(mean[:4], (12, 1)))  # speech blanked, faces kept
+    np.testing.assert_array_equal(Xc[12:24, 4:], X[:, 4:])
+    np.testing.assert_array_equal(Xc[24:, :4], X[:, :4])                  # faces blanked, speech kept
+    np.testing.assert_allclose(Xc[24:, 4:], np.tile(mean[4:], (12, 1)))
+    np.testing.assert_allclose(Xc.mean(axis=0), mean)
+    one, y1, g1 = M.modality_copies(X[:, :4], y, None, cols[:4])  # one modality: nothing to blank
+    assert one.shape == (12, 4) and g1 is None and len(y1) == 12
+
+
+def test_modality_dropout_trains_early_fusion_on_the_copies_and_leaves_late_fusion_alone(tmp_path):
+    X, y, cols = _three_class_rows(np.random.default_rng(5))
+    kw = dict(model_names=["bilstm_sa"], columns=cols, steps=2, epochs=1, units=4, heads=2, validation_split=0.0)
+    drop = M.SequenceClassifier(modality_dropout=True, **kw).fit(X, y)
+    plain = M.SequenceClassifier(**kw).fit(X, y)
+    assert drop.records_["bilstm_sa"]["n_fit"] == 3 * len(X) and plain.records_["bilstm_sa"]["n_fit"] == len(X)
+    # the scaler saw the copies: each column's spread shrinks by sqrt(2/3), its mean stays
+    s_drop, s_plain = drop.sequencer_.transform(X), plain.sequencer_.transform(X)
+    np.testing.assert_allclose(s_drop, s_plain * np.sqrt(3 / 2), rtol=1e-5, atol=1e-6)
+    late = M.SequenceClassifier(modality_dropout=True, fusion="late", **kw).fit(X, y)
+    assert late.records_["bilstm_sa"]["n_fit"] == len(X)
+    drop.save(tmp_path / "model")
+    assert M.SequenceClassifier.load(tmp_path / "model").modality_dropout is True
