@@ -57,9 +57,10 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--n-jobs", type=int, default=2)
-    ap.add_argument("--moddrop", choices=["faces", "both"],
+    ap.add_argument("--moddrop", choices=["faces", "both", "alternate"],
                     help="with --early: modality dropout, each training clip also once with its speech at the "
-                         "training mean (faces) and, with both, once with its faces at the mean")
+                         "training mean (faces) and, with both, once with its faces at the mean; alternate: one "
+                         "copy per clip, every other clip's speech or faces at the mean (2x rows, not 3x)")
     ap.add_argument("--more-faces", action="append", default=[],
                     help="another face corpus (folder under --data; every subject is outside the run), repeatable")
     ap.add_argument("--min-emotions", type=int, default=1,
@@ -101,7 +102,12 @@ def main(argv=None) -> int:
             if a.moddrop:  # copies of the training clips with one modality at its training mean
                 fill_a = np.repeat(Az[tr].mean(0, keepdims=True), len(tr), axis=0)
                 fill_v = np.repeat(Vc[tr].mean(0, keepdims=True), len(tr), axis=0)
-                Xt, yt, gt = np.vstack([Xt, np.hstack([fill_a, Vc[tr]])]), np.r_[yt, y[tr]], np.r_[gt, g[tr]]
+                if a.moddrop == "alternate":  # even rows: speech blanked; odd rows: faces blanked
+                    odd = (np.arange(len(tr)) % 2 == 1)[:, None]
+                    copy = np.hstack([np.where(odd, Az[tr], fill_a), np.where(odd, fill_v, Vc[tr])])
+                    Xt, yt, gt = np.vstack([Xt, copy]), np.r_[yt, y[tr]], np.r_[gt, g[tr]]
+                else:
+                    Xt, yt, gt = np.vstack([Xt, np.hstack([fill_a, Vc[tr]])]), np.r_[yt, y[tr]], np.r_[gt, g[tr]]
                 if a.moddrop == "both":
                     Xt, yt, gt = np.vstack([Xt, np.hstack([Az[tr], fill_v])]), np.r_[yt, y[tr]], np.r_[gt, g[tr]]
             if a.scaler_on_clips and not a.no_aux:  # the chain's SequenceClassifier.fit(visual_extra=...)
