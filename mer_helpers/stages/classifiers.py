@@ -48,7 +48,7 @@ def settings(training: Mapping[str, Any], early_stopping: Mapping[str, Any], net
                 units=network["units"], heads=network["heads"], dropout=network["dropout"],
                 patience=early_stopping["patience"], learning_rate=training["learning_rate"],
                 monitor=early_stopping["monitor"], fusion=fusion, ensemble=training["ensemble"],
-                modality_dropout=bool(training.get("modality_dropout", False)))
+                modality_dropout=training["modality_dropout"])
 
 
 def inner_candidates(common: Mapping[str, Any], columns: str, fusion: str) -> dict[str, dict]:
@@ -414,7 +414,7 @@ def metrics_fragment(ablation_f1: Mapping[str, float], reference_f1: float, colu
                                            f"{monitor} on the validation part of the training portion, best epoch restored"),
                         "units": s["units"], "heads": s["heads"], "dropout": s["dropout"], "patience": s["patience"],
                         "seed": s["seed"], "learning_rate": s["learning_rate"], "ensemble": s["ensemble"],
-                        "modality_dropout": bool(s.get("modality_dropout", False)),
+                        "modality_dropout": s["modality_dropout"],
                         "ablation_columns": dict(variants),
                         "n_eval_splits": len(records), "wall_s": round(total_seconds, 1)},
     }

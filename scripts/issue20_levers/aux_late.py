@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from mer_helpers.methods.models import SequenceClassifier
+    from mer_helpers.methods.models import SequenceClassifier, modality_copies
 
     labels, A, V, _ = load_run(a.run, None)
     y, g, classes = labels.label.values, labels.speaker.values, sorted(labels.label.unique())
@@ -99,17 +99,14 @@ def main(argv=None) -> int:
         X = np.hstack([Az, Vc])
         for tr, te in network_splits(a.run, labels, a.inner, a.inner_seed):
             Xt, yt, gt = X[tr], y[tr], g[tr]
-            if a.moddrop:  # copies of the training clips with one modality at its training mean
-                fill_a = np.repeat(Az[tr].mean(0, keepdims=True), len(tr), axis=0)
+            if a.moddrop == "both":  # the chain's copies: speech blanked, then faces blanked
+                Xt, yt, gt = modality_copies(Xt, yt, gt, cols)
+            elif a.moddrop:  # one copy per clip: its speech at the training mean (faces), or every other clip's
+                fill_a = np.repeat(Az[tr].mean(0, keepdims=True), len(tr), axis=0)  # speech or faces (alternate)
                 fill_v = np.repeat(Vc[tr].mean(0, keepdims=True), len(tr), axis=0)
-                if a.moddrop == "alternate":  # even rows: speech blanked; odd rows: faces blanked
-                    odd = (np.arange(len(tr)) % 2 == 1)[:, None]
-                    copy = np.hstack([np.where(odd, Az[tr], fill_a), np.where(odd, fill_v, Vc[tr])])
-                    Xt, yt, gt = np.vstack([Xt, copy]), np.r_[yt, y[tr]], np.r_[gt, g[tr]]
-                else:
-                    Xt, yt, gt = np.vstack([Xt, np.hstack([fill_a, Vc[tr]])]), np.r_[yt, y[tr]], np.r_[gt, g[tr]]
-                if a.moddrop == "both":
-                    Xt, yt, gt = np.vstack([Xt, np.hstack([Az[tr], fill_v])]), np.r_[yt, y[tr]], np.r_[gt, g[tr]]
+                odd = (np.arange(len(tr)) % 2 == 1)[:, None] & (a.moddrop == "alternate")
+                copy = np.hstack([np.where(odd, Az[tr], fill_a), np.where(odd, fill_v, Vc[tr])])
+                Xt, yt, gt = np.vstack([Xt, copy]), np.r_[yt, y[tr]], np.r_[gt, g[tr]]
             if a.scaler_on_clips and not a.no_aux:  # the chain's SequenceClassifier.fit(visual_extra=...)
                 m = model(cols, 0).fit(Xt, yt, groups=gt, visual_extra=(Xa, ya, ga))
                 scores.append(f1(y[te], m.predict_proba(X[te]), classes))
