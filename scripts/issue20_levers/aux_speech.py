@@ -17,10 +17,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from six_levers import f1, load_run, network_splits, person_norm  # noqa: E402
 
-CODES = {"a": "angry", "d": "disgust", "f": "fear", "h": "happy", "sa": "sad", "su": "surprise"}
 
-
-def savee_rows(run: Path, data: Path, cache: Path):
+def savee_rows(run: Path, data: Path, cache: Path, classes):
+    from mer_helpers.data.paired import scan_speech
     from mer_helpers.methods import audio, speech_descriptors
     from mer_helpers.methods.audio_featurizer import AudioFeaturizer
     from mer_helpers.stages.audio_autoencoder import featurizer_params
@@ -29,10 +28,9 @@ def savee_rows(run: Path, data: Path, cache: Path):
         z = np.load(cache)
         return z["X"], z["y"], z["g"]
     params = json.loads((run / "run.json").read_text())["parameters"]
-    files = sorted((data / "savee").glob("*/*.flac"))
-    files = [p for p in files if p.stem.rstrip("0123456789") in CODES]
-    y = np.array([CODES[p.stem.rstrip("0123456789")] for p in files])
-    g = np.array(["savee_" + p.parent.name for p in files])
+    utterances = [u for u in scan_speech(data / "savee")[1] if u.label in set(classes)]  # the run's emotions
+    files = [u.path for u in utterances]
+    y, g = np.array([u.label for u in utterances]), np.array([u.speaker for u in utterances])
     mf = [d["mfcc"] for d in audio.extract_clips(files, n_jobs=2, progress=False, **params)]
     desc = speech_descriptors.extract_descriptors(files, n_jobs=2, progress=False, **params)
     feat = AudioFeaturizer(**featurizer_params(**params)).fit(mf)
@@ -54,7 +52,7 @@ def main(argv=None) -> int:
     labels, A, V, _ = load_run(a.run, None)
     y, g, classes = labels.label.values, labels.speaker.values, sorted(labels.label.unique())
     Az, Vc = person_norm(A, g, "zscore"), person_norm(V, g, "center")
-    Xs, ys, gs = savee_rows(a.run, a.data, a.run / "aux_speech_savee.npz")
+    Xs, ys, gs = savee_rows(a.run, a.data, a.run / "aux_speech_savee.npz", classes)
     if Xs.shape[1] != A.shape[1]:
         sys.exit(f"SAVEE rows have {Xs.shape[1]} columns, the run's speech {A.shape[1]}")
     Xs = person_norm(Xs, gs, "zscore")
