@@ -89,7 +89,7 @@ def test_metrics_fragment():
     records = {"fold0": {"bilstm_sa": _record(0)}, "fold1": {"bilstm_sa": _record(1)}}
     settings = dict(models=("bilstm_sa",), columns="selected", sequence_mode="features", fusion="early", epochs=10,
                     batch_size=32, validation_split=0.2, monitor="none", units=64, heads=4, dropout=0.3, patience=3,
-                    seed=42, learning_rate=1e-3, steps=4, ensemble=3, modality_dropout=True)
+                    seed=42, learning_rate=1e-3, steps=4, ensemble=3, modality_dropout="alternate")
     frag = classifiers.metrics_fragment({"fused": 0.5}, 0.25, "the selected columns", records, settings, {"steps": 4}, None,
                               {"fused": "selected"}, 12.345)
     c = frag["classifiers"]
@@ -97,7 +97,7 @@ def test_metrics_fragment():
     assert "on the selected columns, same splits" in frag["reference"]["what"]
     assert c["validation"] == ["speakers", "stratified"] and c["n_eval_splits"] == 2 and c["wall_s"] == 12.3
     assert c["early_stopping"] == "none (paper 2, Algorithm 5)" and c["models"] == ["bilstm_sa"]
-    assert c["ensemble"] == 3 and c["modality_dropout"] is True
+    assert c["ensemble"] == 3 and c["modality_dropout"] == "alternate"
     assert "steps" not in c  # only the documented settings
     frag2 = classifiers.metrics_fragment({}, np.nan, "x", records, {**settings, "monitor": "val_loss"}, {}, {"a": 0.1}, {}, 0)
     assert frag2["classifiers"]["early_stopping"].startswith("val_loss on the validation part")

@@ -48,7 +48,7 @@ def test_prepare_writes_each_notebook_with_the_runs_parameters(tmp_path):
     # a group (schema.PARAMETER_GROUPS) arrives as one dict: the run's member, the chain's defaults for the rest
     six = _injected(nbs["06_classifiers.ipynb"])
     assert six["training"] == {"epochs": 4, "batch_size": 32, "learning_rate": 0.001, "validation_split": 0.2,
-                                "ensemble": 1, "modality_dropout": False}
+                                "ensemble": 1, "modality_dropout": "none"}
     assert "epochs" not in six and "early_stopping" not in six  # members never flat; a group the run leaves is not passed
     assert _injected(nbs["07_results.ipynb"])["bootstrap"] == 200
     for n, nb in nbs.items():

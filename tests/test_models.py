@@ -334,18 +334,33 @@ def test_modality_copies_blank_one_modality_at_a_time_and_keep_the_means():
     np.testing.assert_allclose(Xc.mean(axis=0), mean)
     one, y1, g1 = M.modality_copies(X[:, :4], y, None, cols[:4])  # one modality: nothing to blank
     assert one.shape == (12, 4) and g1 is None and len(y1) == 12
+    Xa, ya, ga = M.modality_copies(X, y, g, cols, "alternate")  # one copy: speech or faces, by turns
+    assert Xa.shape == (24, 8) and list(ya) == list(y) * 2 and list(ga) == list(g) * 2
+    np.testing.assert_array_equal(Xa[:12], X)
+    np.testing.assert_allclose(Xa[12::2, :4], np.tile(mean[:4], (6, 1)))  # rows 0, 2, ...: speech blanked
+    np.testing.assert_array_equal(Xa[12::2, 4:], X[0::2, 4:])
+    np.testing.assert_array_equal(Xa[13::2, :4], X[1::2, :4])             # rows 1, 3, ...: faces blanked
+    np.testing.assert_allclose(Xa[13::2, 4:], np.tile(mean[4:], (6, 1)))
+    with pytest.raises(ValueError, match="mode = 'half'"):
+        M.modality_copies(X, y, g, cols, "half")
 
 
 def test_modality_dropout_trains_early_fusion_on_the_copies_and_leaves_late_fusion_alone(tmp_path):
     X, y, cols = _three_class_rows(np.random.default_rng(5))
     kw = dict(model_names=["bilstm_sa"], columns=cols, steps=2, epochs=1, units=4, heads=2, validation_split=0.0)
-    drop = M.SequenceClassifier(modality_dropout=True, **kw).fit(X, y)
+    drop = M.SequenceClassifier(modality_dropout="both", **kw).fit(X, y)
     plain = M.SequenceClassifier(**kw).fit(X, y)
     assert drop.records_["bilstm_sa"]["n_fit"] == 3 * len(X) and plain.records_["bilstm_sa"]["n_fit"] == len(X)
+    alternate = M.SequenceClassifier(modality_dropout="alternate", **kw).fit(X, y)
+    assert alternate.records_["bilstm_sa"]["n_fit"] == 2 * len(X)
+    np.testing.assert_allclose(alternate.sequencer_.mean_, M.modality_copies(X, y, None, cols, "alternate")[0].mean(0))
     # the scaler saw the copies: each column's spread shrinks by sqrt(2/3), its mean stays
     s_drop, s_plain = drop.sequencer_.transform(X), plain.sequencer_.transform(X)
     np.testing.assert_allclose(s_drop, s_plain * np.sqrt(3 / 2), rtol=1e-5, atol=1e-6)
-    late = M.SequenceClassifier(modality_dropout=True, fusion="late", **kw).fit(X, y)
+    late = M.SequenceClassifier(modality_dropout="both", fusion="late", **kw).fit(X, y)
     assert late.records_["bilstm_sa"]["n_fit"] == len(X)
-    drop.save(tmp_path / "model")
-    assert M.SequenceClassifier.load(tmp_path / "model").modality_dropout is True
+    alternate.save(tmp_path / "model")
+    assert M.SequenceClassifier.load(tmp_path / "model").modality_dropout == "alternate"
+    assert M.modality_dropout_mode(True) == "both" and M.modality_dropout_mode(False) == "none"  # older bundles
+    with pytest.raises(ValueError, match="modality_dropout = 'yes'"):
+        M.SequenceClassifier(modality_dropout="yes", **kw).fit(X, y)

@@ -260,7 +260,7 @@ def test_grouped_parameters_are_chain_parameters_by_their_members(param_only_cha
     assert "epochs" in names and not names & set(schema.PARAMETER_GROUPS)
     got = schema.notebook_values({"epochs": 3, "units": 8, "seed": 1, "alpha": 0.5}, six, defaults)
     assert got == {"seed": 1, "training": {"epochs": 3, "batch_size": 32, "learning_rate": 0.001, "validation_split": 0.2,
-                                           "ensemble": 1, "modality_dropout": False},
+                                           "ensemble": 1, "modality_dropout": "none"},
                    "network": {"sequence_mode": "features", "seq_steps": 4, "units": 8, "heads": 4, "dropout": 0.3}}
     # a group name is not a chain parameter
     assert "unknown parameter(s) ['training']" in _fails(param_only_chain, tmp_path, {**OK, "training": {"epochs": 3}})

@@ -22,8 +22,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from mer_helpers import DEFAULT_CLASSES
 from mer_helpers.core import media
 from mer_helpers.core.names import (
-    AUDIO_FEATURES, AUDIO_STAT_PRESETS, AUDIO_STATS, BACKBONES, DATASET_ALIASES, DATASETS, MODELS,
-    ON_BAD_INPUT, PROTOCOLS
+    AUDIO_FEATURES, AUDIO_STAT_PRESETS, AUDIO_STATS, BACKBONES, DATASET_ALIASES, DATASETS, MODALITY_DROPOUT,
+    MODELS, ON_BAD_INPUT, PROTOCOLS
 )
 from mer_helpers.data import datasets as ds
 from mer_helpers.data.labels import parse_classes, resolve_classes
@@ -284,8 +284,10 @@ SCHEMA: dict[str, Rule] = {
     "learning_rate": Float("Adam learning rate", lo=0),
     "validation_split": Float("share of the training part held out for validation", lo=0, hi=1),
     "ensemble": Int("networks trained per model (seeds seed, seed+1, ...), softmax outputs averaged"),
-    "modality_dropout": Bool("a model of both modalities also trains on each clip with its speech, and with "
-                             "its faces, at the training mean (early fusion only)"),
+    "modality_dropout": Choice("a model of both modalities also trains on copies of its clips with one modality "
+                               "at the training mean (early fusion only): none; both (each clip twice more, "
+                               "speech blanked and faces blanked); alternate (each clip once more, speech or "
+                               "faces blanked by turns)", *MODALITY_DROPOUT),
     "sequence_mode": Choice("classifier input layout", "features", "temporal", "items"),
     "seq_steps": Int("time steps the feature vector is cut into"),
     "units": Int("LSTM units per direction"),

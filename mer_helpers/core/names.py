@@ -39,6 +39,8 @@ PRESETS = ("paper", "strong", "smoke")
 MODELS = ("bilstm_sa", "bilstm", "cnn")
 MAIN_MODEL = "bilstm_sa"
 MODEL_LABELS = {"bilstm_sa": "BiLSTM-SA", "bilstm": "BiLSTM", "cnn": "CNN"}
+#: modality dropout's forms (``-p modality_dropout``; :func:`mer_helpers.methods.models.modality_copies`)
+MODALITY_DROPOUT = ("none", "both", "alternate")
 
 #: visual backbones (their specifications: :data:`mer_helpers.methods.backbones.BACKBONES`)
 BACKBONES = ("resnet50", "mobilenet_v2", "efficientnet_b0", "fer_xception")

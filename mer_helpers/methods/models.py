@@ -25,7 +25,7 @@ from mer_helpers.methods.training import append_rows, fit_networks  # noqa: E402
 import keras  # noqa: E402
 
 from mer_helpers.core.fileio import atomic_write, read_json, write_json  # noqa: E402
-from mer_helpers.core.names import MAIN_MODEL  # noqa: E402
+from mer_helpers.core.names import MAIN_MODEL, MODALITY_DROPOUT  # noqa: E402
 from mer_helpers.methods.fusion import modality_index  # noqa: E402
 from mer_helpers.methods.networks import MODEL_NAMES, predict_proba  # noqa: E402
 from mer_helpers.methods.sequencers import TemporalSequencer, features_sequencer, load_sequencer  # noqa: E402
@@ -69,11 +69,14 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
     ensemble : int, default=1
         Networks trained per model (seeds ``seed``, ``seed + 1``, ...), their softmax outputs
         averaged in one Keras model (:func:`~mer_helpers.methods.training.fit_sequence_model`).
-    modality_dropout : bool, default=False
-        A model reading both modalities at once (early fusion) also trains on every training clip
-        twice more, once with its speech columns and once with its face columns at their training
-        mean (:func:`modality_copies`): it learns to answer from either modality alone, as late
-        fusion's halves do. Nothing changes for late fusion or a model of one modality.
+    modality_dropout : {"none", "both", "alternate"}, default="none"
+        A model reading both modalities at once (early fusion) also trains on copies of its
+        training clips with one modality at its training mean (:func:`modality_copies`), so it
+        learns to answer from either modality alone, as late fusion's halves do. ``"both"``: every
+        clip twice more, speech blanked and faces blanked (3n rows); ``"alternate"``: every clip
+        once more, speech blanked on every other clip and faces on the rest (2n rows). ``True`` and
+        ``False`` (bundles written before the modes) read as ``"both"`` and ``"none"``. Nothing
+        changes for late fusion or a model of one modality.
     n_jobs : int, default=1
         Worker processes that train the networks side by side (:func:`~mer_helpers.methods.training.fit_networks`); not a
         training setting, so not recorded in ``bundle.json``. :func:`fit_classifiers` trains
@@ -105,7 +108,8 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
                  steps: int = 16, fusion: str = "early", epochs: int = 10, batch_size: int = 32,
                  validation_split: float = 0.2, seed: int = 42, units: int = 64, heads: int = 4,
                  dropout: float = 0.3, patience: int = 3, learning_rate: float = 1e-3,
-                 monitor: str = "none", ensemble: int = 1, modality_dropout: bool = False, n_jobs: int = 1):
+                 monitor: str = "none", ensemble: int = 1, modality_dropout: str | bool = "none",
+                 n_jobs: int = 1):
         self.model_names = model_names
         self.main_model = main_model
         self.classes = classes
@@ -162,8 +166,9 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         if len(columns) != X.shape[1]:
             raise ValueError(f"SequenceClassifier.fit: {len(columns)} column names for {X.shape[1]} columns")
         seq = features_sequencer(columns, self.steps, self.fusion)
-        if self.modality_dropout and seq.mode != "late":
-            X, y, groups = modality_copies(X, y, groups, columns)
+        mode = modality_dropout_mode(self.modality_dropout)
+        if mode != "none" and seq.mode != "late":
+            X, y, groups = modality_copies(X, y, groups, columns, mode)
         seq = seq.fit(X)
         plan = self._plan(seq, seq.transform(X), y, columns, groups)
         return plan if visual_extra is None else self._with_visual_extra(plan, seq, X, columns, visual_extra)
@@ -484,12 +489,24 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
                                meta.get("parameters", {}), main_model=meta.get("main_model", MAIN_MODEL))
 
 
-def modality_copies(X: np.ndarray, y, groups, columns: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def modality_dropout_mode(value) -> str:
+    """``modality_dropout`` as one of :data:`MODALITY_DROPOUT`; ``True`` / ``False`` (the setting
+    before it had forms, in older bundles) read as ``"both"`` / ``"none"``."""
+    if isinstance(value, bool):
+        return "both" if value else "none"
+    if value not in MODALITY_DROPOUT:
+        raise ValueError(f"SequenceClassifier: modality_dropout = {value!r}: allowed: {', '.join(MODALITY_DROPOUT)}")
+    return str(value)
+
+
+def modality_copies(X: np.ndarray, y, groups, columns: Sequence[str],
+                    mode: str = "both") -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Modality dropout as fixed copies (after ModDrop, Neverova et al. 2016): the training rows,
-    then each once more with every audio column at the rows' mean, then each with every visual
-    column at the mean (0 once scaled: no evidence from that modality). The labels and groups
-    (speakers) repeat, so a validation carve-out by speaker takes a clip and its copies together;
-    the column means are unchanged. Rows of one modality only are returned as they are.
+    then copies of them with every audio or every visual column at the rows' mean (0 once scaled:
+    no evidence from that modality). The labels and groups (speakers) repeat, so a validation
+    carve-out by speaker takes a clip and its copies together. With ``both`` the column means are
+    unchanged; with ``alternate`` each mean moves towards that of the rows whose modality was kept.
+    Rows of one modality only are returned as they are.
 
     Parameters
     ----------
@@ -498,23 +515,34 @@ def modality_copies(X: np.ndarray, y, groups, columns: Sequence[str]) -> tuple[n
     groups : array-like of shape (n,) or None
     columns : sequence of str
         ``"<modality>:<stage>:<index>"`` names of ``X``'s columns.
+    mode : {"both", "alternate"}, default="both"
+        ``both``: each row once with its audio at the mean, then each once with its visual columns
+        at the mean (3n rows). ``alternate``: one copy of each row, rows 0, 2, 4, ... with their
+        audio at the mean, rows 1, 3, 5, ... with their visual columns at the mean (2n rows).
 
     Returns
     -------
     tuple
-        ``(X (3n or n, n_columns), y, groups)``.
+        ``(X (3n, 2n or n, n_columns), y, groups)``.
     """
     X = np.asarray(X, dtype=np.float64)
     parts = [modality_index(columns, m) for m in ("audio", "visual")]
     if not all(len(p) for p in parts):
         return X, np.asarray(y), groups
+    if mode not in ("both", "alternate"):
+        raise ValueError(f"modality_copies: mode = {mode!r}: allowed: both, alternate")
     mean, copies = X.mean(axis=0), [X]
-    for idx in parts:
-        c = X.copy()
-        c[:, idx] = mean[idx]
-        copies.append(c)
-    g = None if groups is None else np.tile(np.asarray(groups), 3)
-    return np.concatenate(copies), np.tile(np.asarray(y), 3), g
+    if mode == "both":
+        for idx in parts:
+            copies.append(X.copy())
+            copies[-1][:, idx] = mean[idx]
+    else:
+        copies.append(X.copy())
+        for start, idx in enumerate(parts):  # audio blanked on rows 0, 2, ...; faces on rows 1, 3, ...
+            copies[-1][start::2, idx] = mean[idx]
+    k = len(copies)
+    g = None if groups is None else np.tile(np.asarray(groups), k)
+    return np.concatenate(copies), np.tile(np.asarray(y), k), g
 
 
 def _class_indices(y, classes, what: str) -> np.ndarray:

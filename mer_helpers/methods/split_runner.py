@@ -139,7 +139,7 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
               progress=None, learning_rate: float = 1e-3, monitor: str = "none",
               fusion: str = "early", source: str = "features", parameters: Mapping[str, Any] | None = None,
               ensemble: int = 1, n_jobs: int = 1, aux_faces: bool = False,
-              modality_dropout: bool = False) -> SplitResult:
+              modality_dropout: str = "none") -> SplitResult:
     """Train ``model_names`` on the training clips of ``split`` and predict its test clips.
 
     Reads ``fused/<split>/features.npz`` and ``selection/<split>/selection.json`` (and in
@@ -168,9 +168,9 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
         See :func:`mer_helpers.methods.training.fit_model` and :func:`features_sequencer`.
     ensemble : int, default=1
         Networks per model, softmax outputs averaged (:func:`mer_helpers.methods.training.fit_sequence_model`).
-    modality_dropout : bool, default=False
-        A model of both modalities (early fusion) also trains on each training clip with its speech,
-        and with its faces, at the training mean (:func:`mer_helpers.methods.models.modality_copies`).
+    modality_dropout : {"none", "both", "alternate"}, default="none"
+        A model of both modalities (early fusion) also trains on copies of the training clips with
+        one modality at the training mean (:func:`mer_helpers.methods.models.modality_copies`).
     keep_models : bool, default=False
         Keep the fitted classifier in the result (``classifier``; else its networks are freed).
     progress : progress bar or None

@@ -423,7 +423,7 @@ def metrics_fragment(ablation_f1: Mapping[str, float], reference_f1: float, colu
 #: the training settings a classifier candidate may override (names of notebook 06's parameters)
 CLASSIFIER_SETTINGS = dict(columns="selected", fusion="early", epochs=10, batch_size=32, learning_rate=1e-3,
                            seq_steps=4, units=64, heads=4, dropout=0.3, patience=3, monitor="none",
-                           validation_split=0.2, ensemble=1, modality_dropout=False)
+                           validation_split=0.2, ensemble=1, modality_dropout="none")
 
 
 def inner_classifier_table(artifacts, splits: Sequence[Mapping], labels: pd.DataFrame, classes: Sequence[str],

@@ -99,13 +99,11 @@ def main(argv=None) -> int:
         X = np.hstack([Az, Vc])
         for tr, te in network_splits(a.run, labels, a.inner, a.inner_seed):
             Xt, yt, gt = X[tr], y[tr], g[tr]
-            if a.moddrop == "both":  # the chain's copies: speech blanked, then faces blanked
-                Xt, yt, gt = modality_copies(Xt, yt, gt, cols)
-            elif a.moddrop:  # one copy per clip: its speech at the training mean (faces), or every other clip's
-                fill_a = np.repeat(Az[tr].mean(0, keepdims=True), len(tr), axis=0)  # speech or faces (alternate)
-                fill_v = np.repeat(Vc[tr].mean(0, keepdims=True), len(tr), axis=0)
-                odd = (np.arange(len(tr)) % 2 == 1)[:, None] & (a.moddrop == "alternate")
-                copy = np.hstack([np.where(odd, Az[tr], fill_a), np.where(odd, fill_v, Vc[tr])])
+            if a.moddrop in ("both", "alternate"):  # the chain's copies (models.modality_copies)
+                Xt, yt, gt = modality_copies(Xt, yt, gt, cols, a.moddrop)
+            elif a.moddrop:  # faces: one copy per clip, its speech at the training mean
+                fill_a = np.repeat(Az[tr].mean(0, keepdims=True), len(tr), axis=0)
+                copy = np.hstack([fill_a, Vc[tr]])
                 Xt, yt, gt = np.vstack([Xt, copy]), np.r_[yt, y[tr]], np.r_[gt, g[tr]]
             if a.scaler_on_clips and not a.no_aux:  # the chain's SequenceClassifier.fit(visual_extra=...)
                 m = model(cols, 0).fit(Xt, yt, groups=gt, visual_extra=(Xa, ya, ga))
