@@ -343,6 +343,8 @@ def test_modality_copies_blank_one_modality_at_a_time_and_keep_the_means():
     np.testing.assert_allclose(Xa[13::2, 4:], np.tile(mean[4:], (6, 1)))
     with pytest.raises(ValueError, match="mode = 'half'"):
         M.modality_copies(X, y, g, cols, "half")
+    with pytest.raises(ValueError, match="mode = 'half'"):  # also with one modality, nothing to blank
+        M.modality_copies(X[:, :4], y, None, cols[:4], "half")
 
 
 def test_modality_dropout_trains_early_fusion_on_the_copies_and_leaves_late_fusion_alone(tmp_path):

@@ -525,12 +525,13 @@ def modality_copies(X: np.ndarray, y, groups, columns: Sequence[str],
     tuple
         ``(X (3n, 2n or n, n_columns), y, groups)``.
     """
+    forms = [m for m in MODALITY_DROPOUT if m != "none"]
+    if mode not in forms:  # checked first: a bad mode is named even where there is nothing to blank
+        raise ValueError(f"modality_copies: mode = {mode!r}: allowed: {', '.join(forms)}")
     X = np.asarray(X, dtype=np.float64)
     parts = [modality_index(columns, m) for m in ("audio", "visual")]
     if not all(len(p) for p in parts):
         return X, np.asarray(y), groups
-    if mode not in ("both", "alternate"):
-        raise ValueError(f"modality_copies: mode = {mode!r}: allowed: both, alternate")
     mean, copies = X.mean(axis=0), [X]
     if mode == "both":
         for idx in parts:
