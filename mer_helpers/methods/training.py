@@ -41,7 +41,7 @@ MONITORS = ("val_loss", "val_accuracy", "none")
 # ----------------------------------------------------------------------------------------------
 def fit_model(model_name: str, X_train: np.ndarray, y_train, groups=None, validation_split: float = 0.2,
               epochs: int = 10, batch_size: int = 32, seed: int = 42, patience: int = 3,
-              verbose: int = 0, eager_updates: int = 16, monitor: str = "none",
+              verbose: int = 0, eager_updates: int = 16, monitor: str = "none", reuse: bool = True,
               **build_kwargs) -> tuple[keras.Model, dict]:
     """Build and train ``model_name`` on ``(X_train (n, T, d), y_train (n,) int)``.
 
@@ -53,6 +53,13 @@ def fit_model(model_name: str, X_train: np.ndarray, y_train, groups=None, valida
     When the whole run is at most ``eager_updates`` gradient updates (tiny folds, as on the
     committed sample) the model runs eagerly: tracing the training graph would cost more than
     the updates themselves; the arithmetic is the same.
+
+    Tracing the training and validation steps of a new network costs about as much as a third
+    of its whole fit on these small inputs. With ``reuse`` (default) this process keeps one
+    traced twin per architecture and input shape (:func:`_runner`): the network is built from
+    its seed as always, its state (weights, dropout seeds, fresh optimizer slots) is copied into
+    the twin, the twin trains, and the trained state is copied back. The weights are the same
+    to the last bit as a fresh network's (``tests/test_models.py``); only the tracing is saved.
 
     Parameters
     ----------
@@ -70,6 +77,8 @@ def fit_model(model_name: str, X_train: np.ndarray, y_train, groups=None, valida
         Run eagerly up to this many gradient updates.
     monitor : {"none", "val_loss", "val_accuracy"}
         What early stopping watches.
+    reuse : bool, default=True
+        Train through this process' traced twin of the architecture (same weights, no tracing).
     **build_kwargs
         Passed to :func:`build_model` (``n_classes``, ``units``, ``heads``, ``dropout``,
         ``learning_rate``).
@@ -90,10 +99,15 @@ def fit_model(model_name: str, X_train: np.ndarray, y_train, groups=None, valida
         raise ValueError(f"fit_model: {len(X_train)} rows but {len(y_train)} labels")
     n_classes = int(build_kwargs.pop("n_classes", int(y_train.max()) + 1))
     fit_idx, val_idx, how = validation_carve_out(y_train, groups, validation_split, seed)
+    steps_per_epoch = int(math.ceil(len(fit_idx) / int(batch_size)))
+    eager = steps_per_epoch * int(epochs) <= int(eager_updates)
+    runner = None if eager or not reuse else _runner(model_name, X_train.shape[1:], n_classes, build_kwargs)
     keras.utils.set_random_seed(int(seed))
     model = build_model(model_name, X_train.shape[1:], n_classes, **build_kwargs)
-    steps_per_epoch = int(math.ceil(len(fit_idx) / int(batch_size)))
-    model.run_eagerly = steps_per_epoch * int(epochs) <= int(eager_updates)
+    model.run_eagerly = eager
+    if runner is not None:
+        _load_state(runner, model)
+    trainer = runner if runner is not None else model
     callbacks, val_data = [], None
     if monitor not in MONITORS:
         raise ValueError(f"monitor must be one of {MONITORS}, got {monitor!r}")
@@ -102,8 +116,11 @@ def fit_model(model_name: str, X_train: np.ndarray, y_train, groups=None, valida
         if monitor != "none":
             callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=int(patience),
                                                            restore_best_weights=True))
-    hist = model.fit(X_train[fit_idx], y_train[fit_idx], validation_data=val_data, epochs=int(epochs),
-                     batch_size=int(batch_size), shuffle=True, callbacks=callbacks, verbose=verbose)
+    hist = trainer.fit(X_train[fit_idx], y_train[fit_idx], validation_data=val_data, epochs=int(epochs),
+                       batch_size=int(batch_size), shuffle=True, callbacks=callbacks, verbose=verbose)
+    if runner is not None:
+        for mine, trained in zip(model.variables, runner.variables):
+            mine.assign(trained)
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
     if monitor == "val_loss" and "val_loss" in history:
         best_epoch = int(np.argmin(history["val_loss"])) + 1
@@ -115,10 +132,48 @@ def fit_model(model_name: str, X_train: np.ndarray, y_train, groups=None, valida
               "n_updates": steps_per_epoch * len(history["loss"]),
               "best_epoch": best_epoch, "n_fit": int(len(fit_idx)), "n_val": int(len(val_idx)),
               "validation": how, "monitor": monitor, "seed": int(seed), "input_shape": list(X_train.shape[1:]),
-              "n_params": int(model.count_params()), "run_eagerly": bool(model.run_eagerly)}
+              "n_params": int(model.count_params()), "run_eagerly": bool(model.run_eagerly),
+              "reused_graph": runner is not None}
     if groups is not None and len(val_idx):
         record["val_speakers"] = sorted({str(g) for g in np.asarray(groups)[val_idx]})
     return model, record
+
+
+#: traced twins of :func:`fit_model`, one per architecture and input shape, in this process
+_RUNNERS: dict[tuple, keras.Model] = {}
+_MAX_RUNNERS = 12
+
+
+def _runner(model_name: str, input_shape, n_classes: int, build_kwargs: dict) -> keras.Model:
+    """This process' twin of the network :func:`fit_model` is about to build, built on first use
+    (its own weights do not matter: they are overwritten before every fit)."""
+    key = (model_name, tuple(int(s) for s in input_shape), int(n_classes), repr(sorted(build_kwargs.items())))
+    if key not in _RUNNERS:
+        if len(_RUNNERS) >= _MAX_RUNNERS:
+            _RUNNERS.pop(next(iter(_RUNNERS)))
+        _RUNNERS[key] = build_model(model_name, input_shape, n_classes, **build_kwargs)
+    return _RUNNERS[key]
+
+
+def _load_state(runner: keras.Model, model: keras.Model) -> None:
+    """Make ``runner`` start where the freshly built ``model`` would: its weights, its layers'
+    random-seed states and a fresh optimizer (slots at zero, step 0, the same learning rate)."""
+    model.optimizer.build(model.trainable_variables)
+    if not runner.optimizer.built:
+        runner.optimizer.build(runner.trainable_variables)
+    pairs = list(zip(runner.variables, model.variables)) + list(zip(runner.optimizer.variables,
+                                                                     model.optimizer.variables))
+    if (len(runner.variables) != len(model.variables)
+            or len(runner.optimizer.variables) != len(model.optimizer.variables)
+            or any(tuple(a.shape) != tuple(b.shape) for a, b in pairs)):
+        raise RuntimeError(f"the traced twin of {model.name} does not match the network built")
+    for twin, fresh in pairs:
+        twin.assign(fresh)
+
+
+def clear_runners() -> None:
+    """Forget this process' traced twins (:func:`fit_model` traces again on next use)."""
+    _RUNNERS.clear()
 
 
 def _mean_history(records: Sequence[dict]) -> dict[str, list[float]]:
@@ -189,7 +244,7 @@ def fit_sequence_model(model_name: str, X_seq, y_train, ensemble: int = 1, seed:
 
 #: :func:`fit_model`'s own keywords; the others build the network (:func:`build_model`)
 _FIT_KEYWORDS = ("groups", "validation_split", "epochs", "batch_size", "patience", "verbose", "eager_updates",
-                 "monitor")
+                 "monitor", "reuse")
 
 
 def fit_networks(specs: Sequence[tuple], n_jobs: int = 1, progress=None) -> list[tuple[keras.Model, dict]]:
