@@ -300,6 +300,38 @@ def test_networks_trained_in_worker_processes_are_the_networks_trained_here():
         np.testing.assert_allclose(networks.predict_proba(mt, spec[1]), networks.predict_proba(mh, spec[1]), atol=1e-6)
 
 
+def test_a_network_trained_through_the_traced_twin_is_the_fresh_network_to_the_last_bit():
+    rng = np.random.default_rng(4)
+    X, y = easy_task(64, rng, T=2, d=6)
+    kw = dict(groups=np.repeat(np.arange(8), 8), epochs=3, batch_size=8, units=4, heads=2, n_classes=3)
+    runs = [dict(seed=1), dict(seed=2), dict(seed=2, monitor="val_loss", patience=1)]  # dropout and shuffles
+    T.clear_runners()                                                             # differ by seed
+    fresh = [T.fit_model("bilstm_sa", X, y, reuse=False, **r, **kw) for r in runs]
+    twin = [T.fit_model("bilstm_sa", X, y, **r, **kw) for r in runs]  # the first builds the twin, the others reuse it
+    assert len(T._RUNNERS) == 1 and all(r["reused_graph"] for _, r in twin)
+    assert not any(r["reused_graph"] for _, r in fresh) and len({m for m, _ in twin} | set(T._RUNNERS.values())) == 4
+    for (mf, rf), (mt, rt) in zip(fresh, twin):  # compared after all were trained: no model shares the twin's state
+        assert rt["history"] == rf["history"] and rt["epochs_run"] == rf["epochs_run"]
+        for a, b in zip(mf.get_weights(), mt.get_weights()):
+            np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(fresh[0][0].get_weights()[0], fresh[1][0].get_weights()[0])
+
+
+def test_short_sequences_unroll_the_lstm_and_train_the_same_network(monkeypatch):
+    rng = np.random.default_rng(5)
+    X, y = easy_task(48, rng, T=2, d=5)
+    lstm = lambda m: m.get_layer("X_bilstm").forward_layer  # noqa: E731
+    assert lstm(networks.build_bilstm((2, 5), 3, units=4)).unroll
+    assert not lstm(networks.build_bilstm((3, 5), 3, units=4)).unroll  # longer sequences keep TensorFlow's loop
+    kw = dict(epochs=3, batch_size=8, seed=3, units=4, heads=2, n_classes=3, reuse=False)
+    unrolled, _ = T.fit_model("bilstm_sa", X, y, **kw)
+    monkeypatch.setattr(networks, "UNROLL_STEPS", 0)
+    looped, _ = T.fit_model("bilstm_sa", X, y, **kw)
+    assert not lstm(looped).unroll and lstm(unrolled).unroll
+    for a, b in zip(unrolled.get_weights(), looped.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+
+
 @pytest.mark.slow  # trains a network per candidate and split
 def test_inner_classifier_table_never_reads_test_clips(tmp_path):
     rng = np.random.default_rng(1)
