@@ -297,6 +297,7 @@ def test_kbest_and_random_supports_have_k_columns():
     X, y, _ = informative_data(n=90, n_noise=30)
     kb = feature_selection.kbest_support(X, y, 5, random_state=0)
     assert kb.sum() == 5 and kb[:10].sum() >= 4      # mutual information finds informative columns
+    np.testing.assert_array_equal(feature_selection.kbest_support(X, y, 5, random_state=0, n_jobs=2), kb)
     r = feature_selection.random_support(40, 5, random_state=0)
     assert r.sum() == 5 and not np.array_equal(r, feature_selection.random_support(40, 5, random_state=1))
 

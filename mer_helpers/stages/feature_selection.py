@@ -236,7 +236,7 @@ METHODS = ("none", "kbest", "random", "zoa", "izoa")
 
 def compare_methods(fused: Mapping[str, tuple], eval_splits: Sequence[dict], fitted: Mapping[tuple, Any],
                     label_of: pd.Series, classifier: str = "knn", random_state: int = 42,
-                    methods: Sequence[str] = METHODS) -> pd.DataFrame:
+                    methods: Sequence[str] = METHODS, n_jobs: int = 1) -> pd.DataFrame:
     """Score each column set with the fast classifier on every evaluation split's test clips.
 
     ``none``: every column; ``kbest``: the ANOVA F best as many columns as IZOA kept; ``random``:
@@ -259,6 +259,8 @@ def compare_methods(fused: Mapping[str, tuple], eval_splits: Sequence[dict], fit
         Seed of ``kbest`` and of ``random``.
     methods : sequence of str
         Which of :data:`METHODS`.
+    n_jobs : int, default=1
+        Processes for ``kbest``'s mutual-information estimate (the same mask for any value).
 
     Returns
     -------
@@ -272,7 +274,7 @@ def compare_methods(fused: Mapping[str, tuple], eval_splits: Sequence[dict], fit
         y = label_of.loc[list(ids)].to_numpy()
         k = int(fitted[sp["name"], "izoa"].support_.sum())
         supports = {"none": None,
-                    "kbest": kbest_support(X[tr], y[tr], k, random_state=random_state),
+                    "kbest": kbest_support(X[tr], y[tr], k, random_state=random_state, n_jobs=n_jobs),
                     "random": random_support(X.shape[1], k, random_state=random_state + i),
                     "zoa": fitted[sp["name"], "zoa"].support_,
                     "izoa": fitted[sp["name"], "izoa"].support_}
@@ -432,7 +434,7 @@ def evaluate_support(X, y, train_idx, test_idx, support=None, classifier="knn") 
             "accuracy": float(accuracy_score(y[test_idx], pred)), "n_features": int(sup.sum())}
 
 
-def kbest_support(X_train, y_train, k: int, random_state=0) -> np.ndarray:
+def kbest_support(X_train, y_train, k: int, random_state=0, n_jobs: int = 1) -> np.ndarray:
     """Mask of the ``k`` columns with the highest mutual information with the label (training rows only).
 
     Parameters
@@ -443,6 +445,9 @@ def kbest_support(X_train, y_train, k: int, random_state=0) -> np.ndarray:
         Columns kept.
     random_state : int
         Seed of the mutual-information estimate.
+    n_jobs : int, default=1
+        Processes for the estimate, one column per task (the noise it adds is drawn before, so
+        the mask does not depend on it).
 
     Returns
     -------
@@ -453,7 +458,7 @@ def kbest_support(X_train, y_train, k: int, random_state=0) -> np.ndarray:
 
     from sklearn.feature_selection import SelectKBest, mutual_info_classif
 
-    score = partial(mutual_info_classif, random_state=random_state)
+    score = partial(mutual_info_classif, random_state=random_state, n_jobs=int(n_jobs))
     return SelectKBest(score, k=int(k)).fit(np.asarray(X_train), np.asarray(y_train)).get_support()
 
 
