@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from typing import Sequence
 
 import numpy as np
@@ -100,7 +99,6 @@ def fit_model(model_name: str, X_train: np.ndarray, y_train, groups=None, valida
         raise ValueError(f"fit_model: {len(X_train)} rows but {len(y_train)} labels")
     n_classes = int(build_kwargs.pop("n_classes", int(y_train.max()) + 1))
     fit_idx, val_idx, how = validation_carve_out(y_train, groups, validation_split, seed)
-    t0 = time.perf_counter()
     steps_per_epoch = int(math.ceil(len(fit_idx) / int(batch_size)))
     eager = steps_per_epoch * int(epochs) <= int(eager_updates)
     runner = None if eager or not reuse else _runner(model_name, X_train.shape[1:], n_classes, build_kwargs)
@@ -135,7 +133,7 @@ def fit_model(model_name: str, X_train: np.ndarray, y_train, groups=None, valida
               "best_epoch": best_epoch, "n_fit": int(len(fit_idx)), "n_val": int(len(val_idx)),
               "validation": how, "monitor": monitor, "seed": int(seed), "input_shape": list(X_train.shape[1:]),
               "n_params": int(model.count_params()), "run_eagerly": bool(model.run_eagerly),
-              "reused_graph": runner is not None, "seconds": round(time.perf_counter() - t0, 2)}
+              "reused_graph": runner is not None}
     if groups is not None and len(val_idx):
         record["val_speakers"] = sorted({str(g) for g in np.asarray(groups)[val_idx]})
     return model, record
