@@ -315,6 +315,9 @@ def test_a_network_trained_through_the_traced_twin_is_the_fresh_network_to_the_l
         for a, b in zip(mf.get_weights(), mt.get_weights()):
             np.testing.assert_array_equal(a, b)
     assert not np.array_equal(fresh[0][0].get_weights()[0], fresh[1][0].get_weights()[0])
+    X4, _ = easy_task(64, rng, T=4, d=6)  # four steps: the LSTM loops, and such a network trains fresh
+    assert not T.fit_model("bilstm", X4, y, **runs[0], **kw)[1]["reused_graph"]
+    assert T.fit_model("cnn", X4, y, **runs[0], **kw)[1]["reused_graph"] and len(T._RUNNERS) == 2
 
 
 def test_short_sequences_unroll_the_lstm_and_train_the_same_network(monkeypatch):

@@ -194,6 +194,12 @@ def _bilstm(x_in, units: int):
     return layers.Bidirectional(layers.LSTM(units, return_sequences=True, unroll=unroll), name="X_bilstm")(x_in)
 
 
+def runs_loop(model_name: str, input_shape) -> bool:
+    """Whether ``model_name`` on inputs of ``input_shape`` ``(T, d)`` runs a recurrent loop
+    (a BiLSTM over more than :data:`UNROLL_STEPS` steps) rather than straight-line code."""
+    return model_name in ("bilstm_sa", "bilstm") and int(input_shape[0]) > UNROLL_STEPS
+
+
 def _pooled_softmax(x_in, x, n_classes: int, dropout: float, learning_rate: float, name: str) -> keras.Model:
     """The head all three models share: mean over time → dropout → softmax; the model compiled."""
     z = layers.GlobalAveragePooling1D(name="mean_over_time")(x)

@@ -29,7 +29,8 @@ import keras  # noqa: E402
 
 from mer_helpers.core.parallel import in_worker, map_clips  # noqa: E402
 from mer_helpers.data.splits import validation_carve_out  # noqa: E402
-from mer_helpers.methods.networks import build_model, compose_ensemble, compose_late_fusion, set_threads  # noqa: E402
+from mer_helpers.methods.networks import (build_model, compose_ensemble, compose_late_fusion, runs_loop,  # noqa: E402
+                                          set_threads)
 
 #: what early stopping watches on the validation part: ``none`` trains every epoch (the
 #: validation part is then only reported)
@@ -59,7 +60,11 @@ def fit_model(model_name: str, X_train: np.ndarray, y_train, groups=None, valida
     traced twin per architecture and input shape (:func:`_runner`): the network is built from
     its seed as always, its state (weights, dropout seeds, fresh optimizer slots) is copied into
     the twin, the twin trains, and the trained state is copied back. The weights are the same
-    to the last bit as a fresh network's (``tests/test_models.py``); only the tracing is saved.
+    to the last bit as a fresh network's (``tests/test_models.py``; the six-emotion run's
+    predictions byte for byte); only the tracing is saved. A BiLSTM whose steps run in
+    TensorFlow's loop (more than :data:`~mer_helpers.methods.networks.UNROLL_STEPS` steps) is
+    trained fresh: through a twin that had seen other batch sizes its outputs moved by up to
+    1e-3 (``scripts/issue20_levers/README.md``, stop 22).
 
     Parameters
     ----------
@@ -101,7 +106,8 @@ def fit_model(model_name: str, X_train: np.ndarray, y_train, groups=None, valida
     fit_idx, val_idx, how = validation_carve_out(y_train, groups, validation_split, seed)
     steps_per_epoch = int(math.ceil(len(fit_idx) / int(batch_size)))
     eager = steps_per_epoch * int(epochs) <= int(eager_updates)
-    runner = None if eager or not reuse else _runner(model_name, X_train.shape[1:], n_classes, build_kwargs)
+    reuse = reuse and not eager and not runs_loop(model_name, X_train.shape[1:])
+    runner = _runner(model_name, X_train.shape[1:], n_classes, build_kwargs) if reuse else None
     keras.utils.set_random_seed(int(seed))
     model = build_model(model_name, X_train.shape[1:], n_classes, **build_kwargs)
     model.run_eagerly = eager
