@@ -5,6 +5,8 @@ The network is replaced by a cheap deterministic function of each image (``_pred
 these tests need no TensorFlow; everything else (cache, dedup, stats, PNGs, writers) is real."""
 from __future__ import annotations
 
+import zipfile
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -156,6 +158,36 @@ def test_stream_stats_add_up_like_one_call(tmp_path, predicted):
     assert st.images_per_s == pytest.approx(1 / 0.75)
 
 
+def test_a_split_with_the_same_summary_images_is_not_read_again(tmp_path, predicted, monkeypatch):
+    """summary_mode "all": every split has the same summary index; with ``done`` a later split's
+    files are linked to the first one's, its PNGs are not read, and stats count as before."""
+    art = tmp_path / "artifacts"
+    order, images = write_run(art)
+    index = pd.read_csv(art / "summary" / "fold0" / "index.csv")
+    (art / "summary" / "fold1").mkdir()
+    index.sample(frac=1.0, random_state=0).to_csv(art / "summary" / "fold1" / "index.csv", index=False)  # row order
+    _, plain = stream(art, order, chunk=3)  # fold0 and final, no `done`
+    pngs = [0]
+    real_png = summary_files.read_png
+    monkeypatch.setattr(summary_files, "read_png", lambda path: (pngs.__setitem__(0, pngs[0] + 1), real_png(path))[1])
+    stats, seen, done = vis.FeatureStats(), set(), {}
+    kept, read = {}, {}
+    for split in ("fold0", "fold1", "final"):
+        pngs[0] = 0
+        kept[split] = resnet_features.stream_split_features(art, split, order, "fer_xception", "fer2013", "pool",
+                                                            stats=stats, seen=seen, layer_means=True, chunk=3,
+                                                            progress=False, done=done)
+        read[split] = pngs[0]
+    assert read == {"fold0": 14, "fold1": 0, "final": 14}  # final has other images: read and described
+    assert kept["fold1"] is kept["fold0"] and kept["final"] is not kept["fold0"]
+    for name in ("features.npz", "sequences.npz"):
+        assert (art / "visual" / "fold1" / name).read_bytes() == (art / "visual" / "fold0" / name).read_bytes()
+    assert stats.n_images == plain.n_images + 14 and stats.n_unique == plain.n_unique
+    assert stats.n_computed == 0 and stats.n_cached == plain.n_unique  # the cache of the first pass
+    fileio.save_features(art / "visual" / "fold0" / "features.npz", ["x"], np.zeros((1, 2)), ["a", "b"])
+    assert fileio.load_features(art / "visual" / "fold1" / "features.npz")[0].tolist() == order  # not rewritten
+
+
 def test_stream_missing_clip_names_the_index(tmp_path, predicted):
     art = tmp_path / "artifacts"
     order, _ = write_run(art)
@@ -193,6 +225,8 @@ def test_sequence_writer_is_an_npz(tmp_path):
             w.add("a", seqs["a"])
             w.add("a", seqs["a"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ref.npz", "s.npz"]  # nothing half-written left
+    with zipfile.ZipFile(tmp_path / "s.npz") as z:  # stored: float frames hardly deflate, and deflating is slow
+        assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_STORED}
 
 
 def test_a_partial_last_batch_is_filled_up():

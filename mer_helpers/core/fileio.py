@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import stat
 import tempfile
 import zipfile
@@ -337,20 +338,50 @@ def read_saved(directory: str | os.PathLike, filename: str, what: str, written_b
     return read_json(path)
 
 
+def link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """``dst`` with the content of ``src``: a hard link (no time, no space), or a copy where the
+    file system refuses one; published atomically as :func:`atomic_write` does. Safe for the
+    run's artifacts: they are always replaced by a rename, never rewritten in place, so a later
+    write of either name leaves the other as it was.
+
+    Parameters
+    ----------
+    src, dst : path-like
+
+    Returns
+    -------
+    pathlib.Path
+        ``dst``.
+    """
+    src = Path(src)
+
+    def put(tmp: Path) -> None:
+        tmp.unlink()
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+
+    return atomic_write(dst, put, suffix=Path(dst).suffix)
+
+
 def save_npz(path: str | os.PathLike, **arrays: Any) -> Path:
-    """``np.savez_compressed`` written atomically (the temporary name keeps the .npz suffix).
+    """``np.savez`` written atomically (the temporary name keeps the .npz suffix).
+
+    Not deflated: float features shrink by a quarter at most (a fused ``features.npz`` of the
+    six-emotion run to 0.74 of its size) and deflating costs about fifteen times the writing.
 
     Parameters
     ----------
     path : path-like
     **arrays : array-like
-        Name → array, as for ``np.savez_compressed``.
+        Name → array, as for ``np.savez``.
 
     Returns
     -------
     pathlib.Path
     """
-    return atomic_write(path, lambda tmp: np.savez_compressed(tmp, **arrays), suffix=".npz")
+    return atomic_write(path, lambda tmp: np.savez(tmp, **arrays), suffix=".npz")
 
 
 def save_features(path: str | os.PathLike, clip_ids, X, columns) -> Path:
@@ -424,9 +455,10 @@ class SequenceWriter:
     """Write a ``sequences.npz`` one clip at a time, so that a stage streaming its clips in
     chunks never holds them all (:func:`save_sequences` writes through it too).
 
-    The file is what ``np.savez_compressed`` writes (a deflated zip of ``<key>.npy``), filled in a
-    temporary file beside ``path`` and renamed onto it when the block ends without an error;
-    after an error nothing is left behind, as with :func:`atomic_write`.
+    The file is what ``np.savez`` writes (a zip of ``<key>.npy``, stored, not deflated: MFCC
+    frames shrink by 8 %, face features by 21 %, and deflating an 88 MB ``sequences.npz`` took
+    3.0 s against 0.2 s), filled in a temporary file beside ``path`` and renamed onto it when the
+    block ends without an error; after an error nothing is left behind, as with :func:`atomic_write`.
 
     Parameters
     ----------
@@ -444,7 +476,7 @@ class SequenceWriter:
         self.path = Path(path)
         self._seen: set[str] = set()
         self._tmp = _tmp_beside(self.path, suffix=".npz")
-        self._zip = zipfile.ZipFile(self._tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True)
+        self._zip = zipfile.ZipFile(self._tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
 
     def add(self, key: str, sequence) -> None:
         """Append one ``(T, d)`` array (stored as float32) under ``key``.
@@ -480,7 +512,7 @@ def load_sequences(path: str | os.PathLike, keys=None) -> dict[str, np.ndarray]:
     path : path-like
         A file written by :func:`save_sequences` (one array per clip).
     keys : iterable of str, optional
-        Read only these clips (the others are not decompressed); default: all, in file order.
+        Read only these clips (the others are not read); default: all, in file order.
 
     Returns
     -------

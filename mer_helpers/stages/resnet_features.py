@@ -121,7 +121,7 @@ def stream_split_features(artifacts, split: str, clip_order: Sequence[str], back
                           layer: str | None = None, *, seed: int = 42, batch_size: int = 32,
                           stats: FeatureStats | None = None, seen: set | None = None,
                           layer_means: bool = False, chunk: int = CHUNK_CLIPS,
-                          progress: bool = True) -> SplitFeatures:
+                          progress: bool = True, done: dict | None = None) -> SplitFeatures:
     """Compute and write one split's visual features a chunk of clips at a time (notebook 04).
 
     For each chunk of at most ``chunk`` clips: its summary PNGs are read
@@ -154,6 +154,12 @@ def stream_split_features(artifacts, split: str, clip_order: Sequence[str], back
         Most clips per chunk.
     progress : bool
         Progress of the backbone's computations.
+    done : dict, optional
+        Splits already written in this pass, updated in place: what their features depend on (the
+        summary index of the clips, the backbone and its settings) -> ``(split, result)``. A split
+        with the same summary images as an earlier one (``summary_mode="all"``: every split) is not
+        read again: its two files are linked to (or copied from) that split's and its result is
+        that split's (``stats`` counts its images, as met before).
 
     Returns
     -------
@@ -179,6 +185,16 @@ def stream_split_features(artifacts, split: str, clip_order: Sequence[str], back
     layers = [m for m, _ in backbone_spec(backbone).layers if m != chosen] if layer_means else []
     n, i, X, pixels, means = len(clip_ids), 0, None, None, {}
     out = artifacts / "visual" / split
+    rows = index[index["clip_id"].astype(str).isin(set(clip_ids))]
+    same = repr((clip_ids, sorted(zip(rows["clip_id"].astype(str), rows["k"].astype(int), rows["png"].astype(str))),
+                 backbone, str(weights), chosen, int(seed), int(batch_size), bool(layer_means)))
+    if done is not None and same in done:
+        first, result = done[same]
+        for name in ("features.npz", "sequences.npz"):
+            fileio.link_or_copy(artifacts / "visual" / first / name, out / name)
+        if stats is not None:
+            stats.add(FeatureStats(n_images=len(rows)))
+        return result
     with fileio.SequenceWriter(out / "sequences.npz") as sequences:
         for images in summary_files.iter_summary_chunks(artifacts, index, clip_ids, chunk):
             raw, st = backbone_features([im for ims in images.values() for im in ims], backbone, weights,
@@ -202,7 +218,10 @@ def stream_split_features(artifacts, split: str, clip_order: Sequence[str], back
     fileio.save_features(out / "features.npz", clip_ids, X, feature_columns(backbone, X.shape[1], layer))
     if layer_means:
         means[chosen] = X  # the same values (each clip's mean of the chosen layer), not a copy
-    return SplitFeatures(clip_ids, X, pixels, {m: means[m] for m, _ in backbone_spec(backbone).layers if m in means})
+    result = SplitFeatures(clip_ids, X, pixels, {m: means[m] for m, _ in backbone_spec(backbone).layers if m in means})
+    if done is not None:
+        done[same] = (split, result)
+    return result
 
 
 def sanity_check(features: Mapping[str, tuple], pixels: Mapping[str, tuple], labels: Mapping[str, str],
