@@ -167,9 +167,13 @@ def test_a_split_with_the_same_summary_images_is_not_read_again(tmp_path, predic
     (art / "summary" / "fold1").mkdir()
     index.sample(frac=1.0, random_state=0).to_csv(art / "summary" / "fold1" / "index.csv", index=False)  # row order
     _, plain = stream(art, order, chunk=3)  # fold0 and final, no `done`
-    pngs = [0]
-    real_png = summary_files.read_png
-    monkeypatch.setattr(summary_files, "read_png", lambda path: (pngs.__setitem__(0, pngs[0] + 1), real_png(path))[1])
+    pngs, real_png = [0], summary_files.read_png
+
+    def read_png(path):
+        pngs[0] += 1
+        return real_png(path)
+
+    monkeypatch.setattr(summary_files, "read_png", read_png)
     stats, seen, done = vis.FeatureStats(), set(), {}
     kept, read = {}, {}
     for split in ("fold0", "fold1", "final"):

@@ -369,7 +369,7 @@ def save_npz(path: str | os.PathLike, **arrays: Any) -> Path:
     """``np.savez`` written atomically (the temporary name keeps the .npz suffix).
 
     Not deflated: float features shrink by a quarter at most (a fused ``features.npz`` of the
-    six-emotion run to 0.74 of its size) and deflating costs about fifteen times the writing.
+    six-emotion run to 0.74 of its size), and deflating is slow (see :class:`SequenceWriter`).
 
     Parameters
     ----------

@@ -185,9 +185,10 @@ def stream_split_features(artifacts, split: str, clip_order: Sequence[str], back
     layers = [m for m, _ in backbone_spec(backbone).layers if m != chosen] if layer_means else []
     n, i, X, pixels, means = len(clip_ids), 0, None, None, {}
     out = artifacts / "visual" / split
-    rows = index[index["clip_id"].astype(str).isin(set(clip_ids))]
-    same = repr((clip_ids, sorted(zip(rows["clip_id"].astype(str), rows["k"].astype(int), rows["png"].astype(str))),
-                 backbone, str(weights), chosen, int(seed), int(batch_size), bool(layer_means)))
+    if done is not None:  # what this split's features depend on
+        rows = index[index["clip_id"].astype(str).isin(set(clip_ids))]
+        same = repr((clip_ids, sorted(zip(rows["clip_id"].astype(str), rows["k"].astype(int), rows["png"].astype(str))),
+                     backbone, str(weights), chosen, int(seed), int(batch_size), bool(layer_means)))
     if done is not None and same in done:
         first, result = done[same]
         for name in ("features.npz", "sequences.npz"):
