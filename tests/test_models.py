@@ -320,6 +320,54 @@ def test_a_network_trained_through_the_traced_twin_is_the_fresh_network_to_the_l
     assert T.fit_model("cnn", X4, y, **runs[0], **kw)[1]["reused_graph"] and len(T._RUNNERS) == 2
 
 
+def test_replayed_batches_train_the_network_keras_fit_trains_from_the_arrays():
+    rng = np.random.default_rng(6)
+    X, y = easy_task(70, rng, T=2, d=6)  # a partial last batch, both in the fit part and in the validation part
+    kw = dict(groups=np.repeat(np.arange(7), 10), epochs=3, batch_size=8, units=4, heads=2, n_classes=3)
+    for name, seed in (("bilstm_sa", 1), ("cnn", 2)):
+        keras_own, rk = T.fit_model(name, X, y, seed=seed, replay=False, reuse=False, **kw)
+        replayed, rr = T.fit_model(name, X, y, seed=seed, reuse=False, **kw)
+        twin, rt = T.fit_model(name, X, y, seed=seed, **kw)
+        assert rk["n_fit"] % 8 and rk["n_val"] % 8 and not rk["run_eagerly"]
+        assert rr["history"] == rk["history"] == rt["history"] and len(rk["history"]["val_loss"]) == 3
+        for a, b, c in zip(keras_own.get_weights(), replayed.get_weights(), twin.get_weights()):
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(a, c)
+    keras.utils.set_random_seed(5)
+    stream, steps = T.replayed_batches(X[:, 0, :1], np.arange(70), 8, shuffle=True)
+    rows = np.concatenate([b[1].numpy() for b in stream.take(3 * steps)])  # one iterator over three epochs
+    assert steps == 9 and sorted(rows[:70]) == list(range(70)) and list(rows[:70]) != list(range(70))
+    assert np.array_equal(rows[:70], rows[70:140]) and np.array_equal(rows[:70], rows[140:])
+    stream, steps = T.replayed_batches(X, y, 32)  # validation: in order
+    assert steps == 3 and np.array_equal(np.concatenate([b[1].numpy() for b in stream.take(3)]), y)
+
+
+def test_unread_curves_leave_the_validation_part_out_unscored_and_the_weights_as_they_were():
+    rng = np.random.default_rng(7)
+    X, y = easy_task(60, rng, T=2, d=5)
+    kw = dict(groups=np.repeat(np.arange(6), 10), epochs=3, batch_size=8, units=4, heads=2, n_classes=3)
+    specs = [("bilstm_sa", X, y, dict(seed=1, **kw)), ("cnn", X, y, dict(seed=1, monitor="val_loss", **kw))]
+    scored = T.fit_networks(specs)
+    with T.curves_unread():
+        unscored = T.fit_networks(specs)
+    (_, r0), (_, r1) = scored
+    (_, u0), (_, u1) = unscored
+    assert "val_loss" in r0["history"] and "val_loss" not in u0["history"] and not u0["validation_scored"]
+    assert u0["n_val"] == r0["n_val"] > 0 and u0["history"]["loss"] == r0["history"]["loss"]
+    assert u1["validation_scored"] and u1["history"] == r1["history"]  # early stopping watches it: still scored
+    for (ms, _), (mu, _) in zip(scored, unscored):
+        for a, b in zip(ms.get_weights(), mu.get_weights()):
+            np.testing.assert_array_equal(a, b)
+    assert "val_loss" in T.fit_networks(specs[:1])[0][1]["history"]  # only inside the block
+
+
+def test_a_network_worker_is_not_restarted_for_the_memory_its_traces_take():
+    from joblib.externals.loky import process_executor
+
+    T._keep_worker()
+    assert process_executor._MAX_MEMORY_LEAK_SIZE >= T.WORKER_GROWTH > 300e6
+
+
 def test_short_sequences_unroll_the_lstm_and_train_the_same_network(monkeypatch):
     rng = np.random.default_rng(5)
     X, y = easy_task(48, rng, T=2, d=5)

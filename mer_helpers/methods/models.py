@@ -78,7 +78,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
         ``False`` (bundles written before the modes) read as ``"both"`` and ``"none"``. Nothing
         changes for late fusion or a model of one modality.
     n_jobs : int, default=1
-        Worker processes that train the networks side by side (:func:`~mer_helpers.methods.training.fit_networks`); not a
+        Cores that train the networks side by side (:func:`~mer_helpers.methods.training.fit_networks`); not a
         training setting, so not recorded in ``bundle.json``. :func:`fit_classifiers` trains
         several classifiers in one batch.
 
@@ -567,7 +567,7 @@ def fit_classifiers(fits: Sequence[tuple], n_jobs: int = 1, progress=None) -> li
     fits : sequence of (SequenceClassifier, X, y, groups) or (..., visual_extra)
         What each classifier's ``fit(X, y, groups=groups, visual_extra=visual_extra)`` would get.
     n_jobs : int, default=1
-        Worker processes (:func:`~mer_helpers.methods.training.fit_networks`).
+        Cores (:func:`~mer_helpers.methods.training.fit_networks`).
     progress : progress bar or None
         Advanced once per network of ``model_names`` (all its ensemble members trained).
 

@@ -182,7 +182,7 @@ def run_split(artifacts, split: Mapping, labels, classes: Sequence[str], model_n
         What the classifier records as its training parameters in ``bundle.json`` (notebook 06:
         the run's settings, protocol and dataset); ``None``: the estimator's own.
     n_jobs : int, default=1
-        Worker processes for the networks (:func:`mer_helpers.methods.training.fit_networks`);
+        Cores that train the networks (:func:`mer_helpers.methods.training.fit_networks`);
         :func:`run_splits` trains several splits' networks in one batch.
     aux_faces : bool, default=False
         Every classifier that reads faces also trains on ``fused/aux/<source>.npz`` (faces of people
@@ -220,7 +220,7 @@ def run_splits(artifacts, jobs: Sequence[Mapping[str, Any]], labels, classes: Se
     progress : progress bar or None
         Advanced once per model of each job.
     n_jobs : int, default=1
-        Worker processes for the networks.
+        Cores that train the networks.
 
     Returns
     -------

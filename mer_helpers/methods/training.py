@@ -13,9 +13,11 @@ seeds are fixed with ``keras.utils.set_random_seed``. The test clips of a split 
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import os
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -43,7 +45,7 @@ MONITORS = ("val_loss", "val_accuracy", "none")
 def fit_model(model_name: str, X_train: np.ndarray, y_train, groups=None, validation_split: float = 0.2,
               epochs: int = 10, batch_size: int = 32, seed: int = 42, patience: int = 3,
               verbose: int = 0, eager_updates: int = 16, monitor: str = "none", reuse: bool = True,
-              **build_kwargs) -> tuple[keras.Model, dict]:
+              replay: bool = True, score_validation: bool = True, **build_kwargs) -> tuple[keras.Model, dict]:
     """Build and train ``model_name`` on ``(X_train (n, T, d), y_train (n,) int)``.
 
     A ``validation_split`` part of the training rows (whole speakers when ``groups`` is given)
@@ -61,8 +63,10 @@ def fit_model(model_name: str, X_train: np.ndarray, y_train, groups=None, valida
     its seed as always, its state (weights, dropout seeds, fresh optimizer slots) is copied into
     the twin, the twin trains, and the trained state is copied back. The weights are the same
     to the last bit as a fresh network's (``tests/test_models.py``; the six-emotion run's
-    predictions byte for byte); only the tracing is saved. A BiLSTM whose steps run in
-    TensorFlow's loop (more than :data:`~mer_helpers.methods.networks.UNROLL_STEPS` steps) is
+    predictions byte for byte); only the tracing is saved. With ``replay`` (default) the
+    batches come from :func:`replayed_batches`: the ones Keras would draw from the arrays, with
+    one ``tf.data`` iterator per fit instead of two per epoch (the same weights again). A BiLSTM
+    whose steps run in TensorFlow's loop (more than :data:`~mer_helpers.methods.networks.UNROLL_STEPS` steps) is
     trained fresh: through a twin that had seen other batch sizes its outputs moved by up to
     1e-3 (``scripts/issue20_levers/README.md``, stop 22).
 
@@ -84,6 +88,13 @@ def fit_model(model_name: str, X_train: np.ndarray, y_train, groups=None, valida
         What early stopping watches.
     reuse : bool, default=True
         Train through this process' traced twin of the architecture (same weights, no tracing).
+    replay : bool, default=True
+        Feed the batches through :func:`replayed_batches` (same weights, less time); ``False``:
+        Keras' own ``fit`` of the arrays, the reference it is tested against.
+    score_validation : bool, default=True
+        Score the validation part after every epoch. ``False`` (:func:`curves_unread`): it is
+        carved out all the same but not scored, unless early stopping watches it; the same
+        weights, and a history without ``val_*`` curves.
     **build_kwargs
         Passed to :func:`build_model` (``n_classes``, ``units``, ``heads``, ``dropout``,
         ``learning_rate``).
@@ -117,13 +128,19 @@ def fit_model(model_name: str, X_train: np.ndarray, y_train, groups=None, valida
     callbacks, val_data = [], None
     if monitor not in MONITORS:
         raise ValueError(f"monitor must be one of {MONITORS}, got {monitor!r}")
-    if len(val_idx):
+    if len(val_idx) and (score_validation or monitor != "none"):
         val_data = (X_train[val_idx], y_train[val_idx])
         if monitor != "none":
             callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=int(patience),
                                                            restore_best_weights=True))
-    hist = trainer.fit(X_train[fit_idx], y_train[fit_idx], validation_data=val_data, epochs=int(epochs),
-                       batch_size=int(batch_size), shuffle=True, callbacks=callbacks, verbose=verbose)
+    if eager or not replay:
+        hist = trainer.fit(X_train[fit_idx], y_train[fit_idx], validation_data=val_data, epochs=int(epochs),
+                           batch_size=int(batch_size), shuffle=True, callbacks=callbacks, verbose=verbose)
+    else:
+        train, steps = replayed_batches(X_train[fit_idx], y_train[fit_idx], int(batch_size), shuffle=True)
+        val, val_steps = replayed_batches(*val_data, int(batch_size)) if val_data is not None else (None, None)
+        hist = trainer.fit(train, steps_per_epoch=steps, validation_data=val, validation_steps=val_steps,
+                           epochs=int(epochs), shuffle=False, callbacks=callbacks, verbose=verbose)
     if runner is not None:
         for mine, trained in zip(model.variables, runner.variables):
             mine.assign(trained)
@@ -139,10 +156,37 @@ def fit_model(model_name: str, X_train: np.ndarray, y_train, groups=None, valida
               "best_epoch": best_epoch, "n_fit": int(len(fit_idx)), "n_val": int(len(val_idx)),
               "validation": how, "monitor": monitor, "seed": int(seed), "input_shape": list(X_train.shape[1:]),
               "n_params": int(model.count_params()), "run_eagerly": bool(model.run_eagerly),
-              "reused_graph": runner is not None}
+              "reused_graph": runner is not None, "validation_scored": val_data is not None}
     if groups is not None and len(val_idx):
         record["val_speakers"] = sorted({str(g) for g in np.asarray(groups)[val_idx]})
     return model, record
+
+
+def replayed_batches(X: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = False):
+    """The batches Keras' ``fit`` draws from the arrays ``(X, y)`` in one epoch, as an endless
+    ``tf.data`` stream that replays them every epoch, and the number of batches per epoch.
+
+    Given arrays, Keras 3 (``ArrayDataAdapter``) builds a ``tf.data`` pipeline and opens a fresh
+    iterator of it at every epoch, for the training and for the validation part; with the global
+    seed set (:func:`fit_model`), every fresh iterator draws the same permutation, so each epoch
+    sees the same batches. Opening those iterators cost about a quarter of the Python thread's time
+    in a fit of this project's size (``scripts/issue20_levers/README.md``, stop 24). Here the order
+    is drawn once, by the same Keras pipeline run over row indices, and the rows are laid out in
+    that order: ``fit(stream, steps_per_epoch=n)`` keeps one iterator for all epochs and trains on
+    the same batches, to the last bit (``tests/test_models.py`` compares the weights with Keras'
+    own ``fit`` of the arrays).
+    """
+    import tensorflow as tf
+    from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
+
+    n = len(X)
+    if shuffle:
+        rows = np.arange(n, dtype=np.int64)[:, None]
+        batches = ArrayDataAdapter(rows, batch_size=batch_size, shuffle=True).get_tf_dataset()
+        order = np.concatenate([b.numpy()[:, 0] for b in batches])
+        X, y = X[order], y[order]
+    stream = tf.data.Dataset.from_tensor_slices((X, y)).batch(batch_size).repeat()
+    return stream, int(math.ceil(n / batch_size))
 
 
 #: traced twins of :func:`fit_model`, one per architecture and input shape, in this process
@@ -250,18 +294,17 @@ def fit_sequence_model(model_name: str, X_seq, y_train, ensemble: int = 1, seed:
 
 #: :func:`fit_model`'s own keywords; the others build the network (:func:`build_model`)
 _FIT_KEYWORDS = ("groups", "validation_split", "epochs", "batch_size", "patience", "verbose", "eager_updates",
-                 "monitor", "reuse")
+                 "monitor", "reuse", "replay", "score_validation")
 
 
 def fit_networks(specs: Sequence[tuple], n_jobs: int = 1, progress=None) -> list[tuple[keras.Model, dict]]:
     """Train several models in one batch: :func:`fit_sequence_model` for each spec, with every
     network of every spec (each ensemble member, each half of a late-fusion pair) one task.
 
-    With ``n_jobs`` > 1 the tasks are spread over ``n_jobs`` joblib worker processes on this
-    machine (not the run's Dask cluster, see :func:`_run_network_jobs`); each worker trains with
-    one TensorFlow thread and sends back the weights, and the network is rebuilt here. These
-    networks are small: one fit keeps about one core busy, so two fits side by side take about
-    the time of one. ``n_jobs=1``: one after the other in this process. The weights are the same
+    With ``n_jobs`` > 1 (cores) the tasks are spread over :func:`network_workers` joblib worker
+    processes on this machine (not the run's Dask cluster, see :func:`_run_network_jobs`); each
+    worker trains with one TensorFlow thread and sends back the weights, and the network is
+    rebuilt here. ``n_jobs=1``: one after the other in this process. The weights are the same
     either way (``tests/test_models.py``).
 
     Parameters
@@ -272,7 +315,7 @@ def fit_networks(specs: Sequence[tuple], n_jobs: int = 1, progress=None) -> list
         :func:`fit_model`, and for late fusion ``visual_extra``: auxiliary rows only the face
         half trains on (:func:`append_rows`; :mod:`mer_helpers.methods.aux_faces`).
     n_jobs : int, default=1
-        Worker processes (``1``: none).
+        Cores to keep busy (``1``: no worker process).
     progress : progress bar or None
         Advanced by one per spec's worth of finished networks.
 
@@ -298,6 +341,8 @@ def fit_networks(specs: Sequence[tuple], n_jobs: int = 1, progress=None) -> list
             if len(parts) != 2:
                 raise ValueError(f"{model_name}: visual_extra (auxiliary face rows) needs late fusion")
             halves[1] = append_rows(parts[1], y, kwargs, extra)
+        if _CURVES_UNREAD.get():
+            halves = [(x, yy, {"score_validation": False, **kw}) for x, yy, kw in halves]
         jobs += [{"model_name": model_name, "X": x, "y": yy, "seed": seed + k, "kwargs": kw, "pid": os.getpid()}
                  for k in range(ensemble) for x, yy, kw in halves]
     fitted = iter(_run_network_jobs(jobs, n_jobs, _SpecBar(progress, len(jobs), len(specs))))
@@ -307,6 +352,25 @@ def fit_networks(specs: Sequence[tuple], n_jobs: int = 1, progress=None) -> list
                    for _ in range(ensemble)]
         out.append(members[0] if ensemble == 1 else _ensemble(model_name, members, seed))
     return out
+
+
+_CURVES_UNREAD = contextvars.ContextVar("curves_unread", default=False)
+
+
+@contextlib.contextmanager
+def curves_unread() -> Iterator[None]:
+    """Inside, the networks :func:`fit_networks` trains do not score their validation part after
+    each epoch (``fit_model(score_validation=False)``), unless early stopping watches it.
+
+    For callers that read a fit's predictions and never its training curves (notebook 06's
+    ablation and inner-speaker table). The validation part is carved out as always and never
+    trained on, so the weights are the same; scoring it was about a tenth of a fit.
+    """
+    token = _CURVES_UNREAD.set(True)
+    try:
+        yield
+    finally:
+        _CURVES_UNREAD.reset(token)
 
 
 def append_rows(X: np.ndarray, y: np.ndarray, kwargs: dict, extra: tuple) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -345,6 +409,7 @@ def _fit_job(job: dict):
     elsewhere = job["pid"] != os.getpid()
     if elsewhere:
         set_threads(1)  # no effect where TensorFlow already ran in this worker
+        _keep_worker()
     model, record = fit_model(job["model_name"], job["X"], job["y"], seed=job["seed"], **job["kwargs"])
     if not elsewhere:
         return model, record
@@ -352,6 +417,27 @@ def _fit_job(job: dict):
     model = None
     keras.backend.clear_session()  # a long-lived worker does not pile up graphs
     return weights, record
+
+
+#: how much a network worker's memory may grow before joblib's loky restarts it as leaking
+WORKER_GROWTH = 2 * 1024 ** 3
+
+
+def _keep_worker() -> None:
+    """Let this worker grow by :data:`WORKER_GROWTH` before loky takes it for a leak.
+
+    loky restarts a worker whose resident memory grew by 300 MB since its first task. A network
+    worker grows on purpose (its traced twins, at most ``_MAX_RUNNERS``), and a new worker pays
+    TensorFlow's start and every trace again: notebook 06 of the six-emotion run lost its two
+    workers four times (``scripts/issue20_levers/README.md``, stop 24). A larger growth is still
+    taken for a leak.
+    """
+    try:
+        from joblib.externals.loky import process_executor
+    except ImportError:
+        return
+    if isinstance(getattr(process_executor, "_MAX_MEMORY_LEAK_SIZE", None), int):
+        process_executor._MAX_MEMORY_LEAK_SIZE = max(process_executor._MAX_MEMORY_LEAK_SIZE, WORKER_GROWTH)
 
 
 def _rebuild(job: dict, weights: list) -> keras.Model:
@@ -363,14 +449,26 @@ def _rebuild(job: dict, weights: list) -> keras.Model:
     return model
 
 
+def network_workers(n_jobs: int) -> int:
+    """Worker processes that keep ``n_jobs`` cores busy training networks: one more than the cores
+    (``n_jobs`` > 1), one process (this one) for ``n_jobs=1``.
+
+    A fit limited to one TensorFlow thread still runs on two, Python's and TensorFlow's, which
+    hand every step to each other; with one such process per core each core idles about a
+    quarter of the time, and a third process on two cores fills it: 18 networks of the
+    six-emotion size trained in 100 s against 124 s (``scripts/issue20_levers/README.md``, stop 24).
+    """
+    return 1 if int(n_jobs) <= 1 else int(n_jobs) + 1
+
+
 def _run_network_jobs(jobs: list[dict], n_jobs: int, bar) -> list[tuple[keras.Model, dict]]:
     """Each job in this process, or in ``n_jobs`` joblib worker processes
     (:func:`mer_helpers.core.parallel.map_clips` with ``dask=False``). Not on the Dask cluster: a
     network trained in a Dask worker's task thread does not always come out the same as the same
     network trained again (``scripts/issue20_levers/where_trained.py --repeat 6``), while a
     process's main thread gives the same weights every time, here or in a joblib worker."""
-    done = map_clips(_fit_job, jobs, desc="networks", unit="network", n_jobs=1 if in_worker() else int(n_jobs),
-                     bar=bar, dask=False)
+    done = map_clips(_fit_job, jobs, desc="networks", unit="network", n_jobs=1 if in_worker() else
+                     network_workers(n_jobs), bar=bar, dask=False)
     return [(w, rec) if isinstance(w, keras.Model) else (_rebuild(job, w), rec) for job, (w, rec) in zip(jobs, done)]
 
 

@@ -26,6 +26,7 @@ from mer_helpers.methods.evaluation import (  # noqa: E402
 from mer_helpers.methods.models import (  # noqa: E402
     MAIN_MODEL, MODEL_NAMES, TRAINING_SETTINGS, SequenceClassifier, fit_classifiers
 )
+from mer_helpers.methods.training import curves_unread  # noqa: E402
 from mer_helpers.methods.tuning import inner_splits, logreg_f1, positions  # noqa: E402
 from mer_helpers.methods.split_runner import (  # noqa: E402, F401  (run_split, read_selected, SplitResult: notebook 06's too)
     SplitResult, choose_columns, load_aux_faces, load_split_features, read_selected, run_split, run_splits
@@ -184,7 +185,7 @@ def run_eval_splits(artifacts, eval_splits: Sequence[Mapping], labels, classes: 
     progress : progress bar or None
         Advanced once per trained model.
     n_jobs : int, default=1
-        Worker processes for the networks.
+        Cores that train the networks.
     **kwargs
         The rest of :func:`run_split`'s settings (``sequence_mode``, ``steps``, ``epochs``, ...).
 
@@ -339,7 +340,7 @@ def run_ablation(artifacts, eval_splits: Sequence[Mapping], labels, classes: Seq
     progress : progress bar or None
         Advanced once per trained model.
     n_jobs : int, default=1
-        Worker processes for the networks.
+        Cores that train the networks.
     **kwargs
         :func:`run_split`'s settings.
 
@@ -353,7 +354,8 @@ def run_ablation(artifacts, eval_splits: Sequence[Mapping], labels, classes: Seq
     jobs = [dict(split=s, model_names=[model_name], columns=variants[key],
                  source="plain" if key == NO_PERSON_NORM else "features", **kwargs)
             for key in trained for s in eval_splits]
-    results = iter(run_splits(artifacts, jobs, labels, classes, progress=progress, n_jobs=n_jobs))
+    with curves_unread():  # only the predictions are kept
+        results = iter(run_splits(artifacts, jobs, labels, classes, progress=progress, n_jobs=n_jobs))
     per_variant = {key: pd.concat([next(results).predictions[model_name] for _ in eval_splits], ignore_index=True)
                    for key in trained}
     f1 = {}
@@ -458,7 +460,7 @@ def inner_classifier_table(artifacts, splits: Sequence[Mapping], labels: pd.Data
     progress : object, optional
         A bar with ``update(1)``, called after each network fit.
     n_jobs : int, default=1
-        Worker processes: every candidate's network on every split is trained in one batch
+        Cores: every candidate's network on every split is trained in one batch
         (:func:`mer_helpers.methods.models.fit_classifiers`).
 
     Returns
@@ -495,9 +497,11 @@ def inner_classifier_table(artifacts, splits: Sequence[Mapping], labels: pd.Data
             fits.append((clf, Xs[fi], np.asarray(classes, dtype=object)[y[fi]], g[fi], extra))
             rows.append({"split": sp["name"], "candidate": name, "f1_macro": None, "n_fit": len(fi), "n_val": len(vi)})
             scored.append((rows[-1], Xs[vi], y[vi]))
-    for clf, (row, X_val, y_val) in zip(fit_classifiers(fits, n_jobs=n_jobs, progress=progress), scored):
+    with curves_unread():  # each network is scored on its held-out inner speakers, not by its curves
+        fitted = fit_classifiers(fits, n_jobs=n_jobs, progress=progress)
+    for clf, (row, X_val, y_val) in zip(fitted, scored):
         row["f1_macro"] = float(f1_score(y_val, clf.predict_proba(X_val).argmax(axis=1), average="macro"))
-    fits = scored = clf = None
+    fits = scored = clf = fitted = None
     keras.backend.clear_session()
     return pd.DataFrame(rows)
 
