@@ -286,7 +286,7 @@ def test_fit_classifiers_in_one_batch_equals_each_fit_alone():
     assert "late_fusion" in batch[1].records_["bilstm"] and "n_jobs" not in batch[0].parameters_
 
 
-@pytest.mark.slow  # starts two worker processes that import TensorFlow
+@pytest.mark.slow  # starts worker processes that import TensorFlow
 def test_networks_trained_in_worker_processes_are_the_networks_trained_here():
     rng = np.random.default_rng(0)
     X, y = easy_task(60, rng, T=2, d=8)
@@ -294,7 +294,7 @@ def test_networks_trained_in_worker_processes_are_the_networks_trained_here():
     specs = [("bilstm_sa", X, y, dict(ensemble=2, seed=1, epochs=2, units=8, heads=2, groups=g, n_classes=3)),
              ("cnn", [X[:, :, :4], X[:, :, 4:]], y, dict(seed=5, epochs=2, units=8, groups=g, n_classes=3))]
     here = T.fit_networks(specs, n_jobs=1)
-    there = T.fit_networks(specs, n_jobs=2)  # MER_DASK_SCHEDULER=none (conftest): two joblib processes
+    there = T.fit_networks(specs, n_jobs=2)  # MER_DASK_SCHEDULER=none (conftest): three joblib processes
     for (spec, (mh, rh), (mt, rt)) in zip(specs, here, there):
         assert mt.name == mh.name and rt["history"] == rh["history"]
         np.testing.assert_allclose(networks.predict_proba(mt, spec[1]), networks.predict_proba(mh, spec[1]), atol=1e-6)

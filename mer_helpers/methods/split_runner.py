@@ -205,8 +205,8 @@ def run_splits(artifacts, jobs: Sequence[Mapping[str, Any]], labels, classes: Se
                n_jobs: int = 1) -> list[SplitResult]:
     """:func:`run_split` for several jobs, the networks of all of them trained in one batch.
 
-    With two worker processes (``n_jobs=2``) the networks of every split and
-    variant keep both busy (:func:`mer_helpers.methods.models.fit_classifiers`). Each job's
+    With ``n_jobs=2`` (three worker processes) the networks of every split and
+    variant keep both cores busy (:func:`mer_helpers.methods.models.fit_classifiers`). Each job's
     result is what :func:`run_split` would give on its own.
 
     Parameters

@@ -103,9 +103,9 @@ def fit_model(model_name: str, X_train: np.ndarray, y_train, groups=None, valida
     -------
     model : keras.Model
     record : dict
-        The Keras ``history`` (loss, accuracy, val_loss, val_accuracy per epoch), ``best_epoch``
-        (1-based), ``epochs_run``, the sizes of the two parts, the validation speakers and how the
-        part was drawn.
+        The Keras ``history`` (loss, accuracy, and val_loss, val_accuracy where the validation
+        part is scored, per epoch), ``best_epoch`` (1-based), ``epochs_run``, the sizes of the
+        two parts, the validation speakers, how the part was drawn and ``validation_scored``.
     """
     X_train = np.asarray(X_train, dtype=np.float32)
     y_train = np.asarray(y_train).astype(int)
