@@ -462,8 +462,8 @@ def network_workers(n_jobs: int) -> int:
 
 
 def _run_network_jobs(jobs: list[dict], n_jobs: int, bar) -> list[tuple[keras.Model, dict]]:
-    """Each job in this process, or in ``n_jobs`` joblib worker processes
-    (:func:`mer_helpers.core.parallel.map_clips` with ``dask=False``). Not on the Dask cluster: a
+    """Each job in this process, or in :func:`network_workers` joblib worker processes for ``n_jobs``
+    cores (:func:`mer_helpers.core.parallel.map_clips` with ``dask=False``). Not on the Dask cluster: a
     network trained in a Dask worker's task thread does not always come out the same as the same
     network trained again (``scripts/issue20_levers/where_trained.py --repeat 6``), while a
     process's main thread gives the same weights every time, here or in a joblib worker."""
