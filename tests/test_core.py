@@ -146,6 +146,8 @@ def test_runner_chains_and_merges(tmp_path):
     assert m["dataset"] == "folder" and m["timings_s"]["total"] > 0 and "audio" in m["timings_s"]
     assert (tmp_path / "out" / "notebooks" / "01_second.ipynb").exists()
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["n_clips"] == 15
+    env = fileio.read_json(tmp_path / "out" / "run.json")["environment"]  # what the numbers were computed with
+    assert env["packages"]["numpy"] == np.__version__ and env["python"].count(".") == 2
     first = m["timings_s"]
     assert first["total"] == pytest.approx(first["data"] + first["audio"], abs=0.02)
     # a partial re-run replaces only that notebook's time; stages and total stay whole-chain
@@ -234,3 +236,18 @@ def test_read_saved_names_the_missing_file_and_its_writer(tmp_path):
         fileio.read_saved(tmp_path, "config.json", "thing", "Thing.save")
     fileio.write_json(tmp_path / "config.json", {"a": 1})
     assert fileio.read_saved(tmp_path, "config.json", "thing", "Thing.save") == {"a": 1}
+
+
+def test_environment_reads_the_processor_and_leaves_out_missing_packages(tmp_path):
+    from mer_helpers.core import environment
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu sse avx avx2 fma avx512f\n\n"
+                    "processor\t: 1\nmodel name\t: Some CPU\nflags\t\t: fpu sse avx avx2 fma avx512f\n")
+    c = environment.cpu(info)
+    assert c == {"model": "Some CPU", "logical_cores": 2, "vector_flags": ["avx", "avx2", "fma", "avx512f"]}
+    assert "model" in environment.cpu(tmp_path / "absent")  # not Linux: what platform knows
+    versions = environment.package_versions(["numpy", "no-such-distribution-mer"])
+    assert versions == {"numpy": np.__version__}
+    line = environment.summary({"cpu": c, "packages": versions})
+    assert line == f"Some CPU (2 cores; avx, avx2, fma, avx512f); numpy {np.__version__}"

@@ -61,6 +61,8 @@ def test_sample_chain_on_a_local_cluster_equals_a_run_without_dask(tmp_path, mon
         address = cluster.scheduler_address
         client = parallel._connect(address)
         worker_pids = set(client.run(os.getpid).values())
+        quiet = client.run(lambda dask_worker: ("profile" in dask_worker.periodic_callbacks, dask_worker._tick_interval))
+        assert set(quiet.values()) == {(False, 1.0)}  # no profiler, a slow event-loop check: cheap while idle
         client.close()
         t_dask = _run(tmp_path / "dask", tmp_path / "cache-dask", address, monkeypatch)
     finally:

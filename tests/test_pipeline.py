@@ -135,3 +135,5 @@ def test_book_builds_from_run(sample_run):
     m = json.loads((sample_run / "metrics.json").read_text())
     assert "randomly initialised" in summary
     assert f"{100 * m['models']['bilstm_sa']['f1_macro']:.1f}" in summary
+    env = json.loads((sample_run / "run.json").read_text())["environment"]  # what the numbers were computed on
+    assert f"numpy {env['packages']['numpy']}" in summary and "ran on" in summary

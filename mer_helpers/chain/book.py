@@ -27,7 +27,7 @@ from pathlib import Path
 from mer_helpers.chain.config import PRESETS
 from mer_helpers.chain.runner import NOTEBOOK_DIR, REPO_ROOT
 from mer_helpers.chain.schema import chain_parameters
-from mer_helpers.core import fileio
+from mer_helpers.core import environment, fileio
 from mer_helpers.core.names import MODEL_LABELS
 from mer_helpers.methods.papers import PAPER_TABLE1
 
@@ -66,6 +66,8 @@ def run_summary_markdown(run_dir: Path) -> str:
             lines.append(f"| {key} | {val} |")
     if run:
         lines.append(f"| preset | {run.get('preset', '')} |")
+    if run.get("environment"):  # other processors and package versions round differently
+        lines.append(f"| ran on | {environment.summary(run['environment'])} |")
     feats = m.get("features", {})
     if feats:
         lines.append("| features | " + ", ".join(f"{k} {v}" for k, v in feats.items()) + " |")

@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 from mer_helpers.chain import schema
 from mer_helpers.chain.config import resolve
-from mer_helpers.core import fileio, parallel
+from mer_helpers.core import environment, fileio, parallel
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -202,7 +202,7 @@ def run_chain(dataset: str = "sample", out_dir: str | os.PathLike = "runs/sample
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
     fileio.artifacts_dir(out)
     fileio.write_json(out / "run.json", {"preset": preset_name, "parameters": run_params,
-                                     "python": sys.version.split()[0]})
+                                     "python": sys.version.split()[0], "environment": environment.describe()})
     timings: dict[str, float] = {}
     if all(nb.name in skip for nb in notebooks):
         scheduler = "none"  # nothing runs: no cluster to start

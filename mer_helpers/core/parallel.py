@@ -40,6 +40,12 @@ DISABLED = ("none", "off")
 #: the default local cluster: worker processes, threads per worker
 LOCAL_WORKERS = 2
 CONNECT_TIMEOUT = "10s"
+#: Dask settings of the local cluster that cost CPU while it waits: each worker's statistical
+#: profiler (a sample every 10 ms, for the dashboard's profile page) and every server's event-loop
+#: check every 20 ms. ``mer run`` keeps the cluster for the whole chain, and notebooks 06-07 do
+#: not use it: idle, it took 3.4 s of CPU per 30 s with Dask's defaults and 1.1 s with these
+#: (``scripts/issue20_levers/README.md``, stop 25), time taken from the networks' two cores.
+QUIET_CLUSTER = {"distributed.worker.profile.enabled": False, "distributed.admin.tick.interval": "1s"}
 #: clips per chunk of the stages that stream (notebooks 01, 03, 04): what one chunk holds in
 #: memory at a time, whatever the number of clips
 CHUNK_CLIPS = 256
@@ -106,7 +112,8 @@ def start_local_cluster(n_workers: int = LOCAL_WORKERS):
     scheduler and dashboard on free ports (several runs may share a machine), no worker logs
     below critical (a failing clip is reported by the caller, a lost worker by Dask's error),
     and workers that do not die of a Ctrl-C meant for the process that started them
-    (:func:`_sigint_blocked`; they stop when the cluster is closed).
+    (:func:`_sigint_blocked`; they stop when the cluster is closed). Its servers and workers
+    take :data:`QUIET_CLUSTER`'s settings (no profiler, a slow event-loop check).
 
     Parameters
     ----------
@@ -118,9 +125,10 @@ def start_local_cluster(n_workers: int = LOCAL_WORKERS):
     distributed.LocalCluster
         The running cluster (``.scheduler_address``, ``.close()``).
     """
+    import dask
     from distributed import LocalCluster
 
-    with _sigint_blocked():
+    with _sigint_blocked(), dask.config.set(QUIET_CLUSTER):  # the nannies hand it to the workers they start
         return LocalCluster(n_workers=int(n_workers), threads_per_worker=1, processes=True,
                             dashboard_address=":0", silence_logs=logging.CRITICAL)
 
