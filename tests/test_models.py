@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -287,7 +288,7 @@ def test_fit_classifiers_in_one_batch_equals_each_fit_alone():
 
 
 @pytest.mark.slow  # starts worker processes that import TensorFlow
-def test_networks_trained_in_worker_processes_are_the_networks_trained_here():
+def test_networks_trained_in_worker_processes_are_the_networks_trained_here(tmp_path):
     rng = np.random.default_rng(0)
     X, y = easy_task(60, rng, T=2, d=8)
     g = np.repeat(np.arange(6), 10)
@@ -298,6 +299,14 @@ def test_networks_trained_in_worker_processes_are_the_networks_trained_here():
     for (spec, (mh, rh), (mt, rt)) in zip(specs, here, there):
         assert mt.name == mh.name and rt["history"] == rh["history"]
         np.testing.assert_allclose(networks.predict_proba(mt, spec[1]), networks.predict_proba(mh, spec[1]), atol=1e-6)
+    ens = there[0][0]  # rebuilt here from a worker's weights: its optimizer never took a step
+    ens.save(tmp_path / "ens.keras")
+    with pytest.warns(UserWarning, match=M._OPTIMIZER_NOT_SAVED):  # what Keras says of that when it loads it
+        keras.models.load_model(tmp_path / "ens.keras", compile=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a bundle's loader says nothing of it
+        back = M.load_network(tmp_path / "ens.keras")
+    np.testing.assert_allclose(networks.predict_proba(back, X), networks.predict_proba(ens, X), atol=1e-6)
 
 
 def test_a_network_trained_through_the_traced_twin_is_the_fresh_network_to_the_last_bit():

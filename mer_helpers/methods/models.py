@@ -11,6 +11,7 @@ classifiers' networks in one batch).
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -29,6 +30,19 @@ from mer_helpers.core.names import MAIN_MODEL, MODALITY_DROPOUT  # noqa: E402
 from mer_helpers.methods.fusion import modality_index  # noqa: E402
 from mer_helpers.methods.networks import MODEL_NAMES, predict_proba  # noqa: E402
 from mer_helpers.methods.sequencers import TemporalSequencer, features_sequencer, load_sequencer  # noqa: E402
+
+#: what Keras says, once per network, loading a network trained in a worker process: the network
+#: was rebuilt here from its weights (:func:`mer_helpers.methods.training.fit_networks`) and saved
+#: with an optimizer that never took a step. A bundle only predicts; no optimizer state is lost.
+_OPTIMIZER_NOT_SAVED = r"Skipping variable loading for optimizer"
+
+
+def load_network(path) -> keras.Model:
+    """A network of a bundle (``classifiers/<model>.keras``), uncompiled, for prediction; without
+    Keras' warning about the optimizer state a network trained in a worker never saved."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_OPTIMIZER_NOT_SAVED, category=UserWarning)
+        return keras.models.load_model(path, compile=False)
 
 # ----------------------------------------------------------------------------------------------
 # The classifier: sequencer + networks, one estimator, one training loop, one format on disk
@@ -484,7 +498,7 @@ class SequenceClassifier(ClassifierMixin, BaseEstimator):
             p = cdir / f"{name}.keras"
             if not p.exists():
                 raise FileNotFoundError(f"{p}: model {name!r} listed in {meta_path} is missing")
-            networks[name] = keras.models.load_model(p, compile=False)
+            networks[name] = load_network(p)
         return cls.from_fitted(meta["classes"], meta["selected_columns"], load_sequencer(seq_path), networks,
                                meta.get("parameters", {}), main_model=meta.get("main_model", MAIN_MODEL))
 
