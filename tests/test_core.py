@@ -146,8 +146,10 @@ def test_runner_chains_and_merges(tmp_path):
     assert m["dataset"] == "folder" and m["timings_s"]["total"] > 0 and "audio" in m["timings_s"]
     assert (tmp_path / "out" / "notebooks" / "01_second.ipynb").exists()
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["n_clips"] == 15
-    env = fileio.read_json(tmp_path / "out" / "run.json")["environment"]  # what the numbers were computed with
+    run = fileio.read_json(tmp_path / "out" / "run.json")
+    env = run["environment"]  # what the numbers were computed with
     assert env["packages"]["numpy"] == np.__version__ and env["python"].count(".") == 2
+    assert run["python"] == env["python"]  # kept at the top level, where earlier runs have it
     first = m["timings_s"]
     assert first["total"] == pytest.approx(first["data"] + first["audio"], abs=0.02)
     # a partial re-run replaces only that notebook's time; stages and total stay whole-chain

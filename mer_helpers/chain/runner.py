@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import signal
-import sys
 import threading
 import time
 import weakref
@@ -201,8 +200,9 @@ def run_chain(dataset: str = "sample", out_dir: str | os.PathLike = "runs/sample
               problems=preset_problem, chain=(declared, defaults))
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
     fileio.artifacts_dir(out)
-    fileio.write_json(out / "run.json", {"preset": preset_name, "parameters": run_params,
-                                     "python": sys.version.split()[0], "environment": environment.describe()})
+    env = environment.describe()  # "python" stays at the top level too, where earlier runs have it
+    fileio.write_json(out / "run.json", {"preset": preset_name, "parameters": run_params, "python": env["python"],
+                                     "environment": env})
     timings: dict[str, float] = {}
     if all(nb.name in skip for nb in notebooks):
         scheduler = "none"  # nothing runs: no cluster to start
